@@ -1,0 +1,233 @@
+//! The abstract syntax tree: what the parser produces and the resolver and
+//! code generator consume.
+//!
+//! The tree is plain data. Every node that can cause a runtime error or a
+//! compile error carries the source line that clox would attribute to it
+//! (for a binary operator the operator's line, for a call the line of its
+//! closing parenthesis, for a property access the line of the name).
+//!
+//! Every place that *declares* a variable (a `var`, a parameter, a `fun` or
+//! `class` name, a `for-in` variable, a `select` binding) carries a [`DeclId`]
+//! that is unique within one parse. The resolver uses it to tell the code
+//! generator which declarations are captured by closures, so that exactly
+//! those locals are boxed in heap cells (DESIGN §2: nothing points into a
+//! goroutine's stack).
+//!
+//! Invariants:
+//! - The parser never fails: a statement it could not parse becomes
+//!   [`Stmt::Error`] and the error is reported as a diagnostic.
+//! - `DeclId`s are dense, starting at 0, in source order.
+
+/// Identifies one variable declaration within one parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeclId(pub u32);
+
+/// A name as written in the source, with its line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub line: u32,
+}
+
+/// A declaration site: the declared name plus its unique id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decl {
+    pub ident: Ident,
+    pub id: DeclId,
+}
+
+/// A function, method or initializer body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Function {
+    /// The function's own name (a `Decl` because a `fun` statement declares it).
+    pub name: Decl,
+    pub params: Vec<Decl>,
+    pub body: Vec<Stmt>,
+    /// Line of the closing `}` (the implicit `return nil` is attributed here).
+    pub end_line: u32,
+}
+
+/// A class declaration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Class {
+    pub name: Decl,
+    pub superclass: Option<Ident>,
+    /// The hidden local that holds the superclass for `super` expressions.
+    /// Present exactly when `superclass` is; methods capture it.
+    pub super_decl: Option<DeclId>,
+    pub methods: Vec<Function>,
+}
+
+/// One arm of a `select` statement. Each body is one statement (SPEC §2.9).
+#[derive(Clone, Debug, PartialEq)]
+pub enum SelectCase {
+    /// `case var v = <-ch: body` (binding present) or `case <-ch: body`.
+    Recv {
+        bind: Option<Decl>,
+        chan: Expr,
+        body: Box<Stmt>,
+        line: u32,
+    },
+    /// `case ch <- value: body`.
+    Send {
+        chan: Expr,
+        value: Expr,
+        body: Box<Stmt>,
+        line: u32,
+    },
+    /// `default: body`.
+    Default { body: Box<Stmt>, line: u32 },
+}
+
+/// A statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stmt {
+    /// `expr;`
+    Expr(Expr),
+    /// `print expr;`
+    Print(Expr),
+    /// `var name = init;`
+    Var { decl: Decl, init: Option<Expr> },
+    /// `fun name(params) { body }`
+    Fun(Function),
+    /// `class Name < Super { methods }`
+    Class(Class),
+    /// `{ stmts }`
+    Block(Vec<Stmt>),
+    /// `if (cond) then else els`
+    If {
+        cond: Expr,
+        then: Box<Stmt>,
+        els: Option<Box<Stmt>>,
+    },
+    /// `while (cond) body`
+    While { cond: Expr, body: Box<Stmt> },
+    /// `for (init; cond; incr) body`; `init` is a `Var` or `Expr` statement.
+    For {
+        init: Option<Box<Stmt>>,
+        cond: Option<Expr>,
+        incr: Option<Expr>,
+        body: Box<Stmt>,
+    },
+    /// `for (var x in iter) body`
+    ForIn {
+        var: Decl,
+        iter: Expr,
+        body: Box<Stmt>,
+        line: u32,
+    },
+    /// `return;` / `return value;` (`line` is the `return` keyword's line).
+    Return { value: Option<Expr>, line: u32 },
+    /// `break;`
+    Break { line: u32 },
+    /// `continue;`
+    Continue { line: u32 },
+    /// `go call;` — `call` is always an `ExprKind::Call`.
+    Go { call: Expr, line: u32 },
+    /// `chan <- value;`
+    Send { chan: Expr, value: Expr, line: u32 },
+    /// `select { cases }`
+    Select { cases: Vec<SelectCase>, line: u32 },
+    /// A statement that failed to parse; its diagnostic is already recorded.
+    Error,
+}
+
+/// Unary operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Neg,
+    Not,
+}
+
+/// Binary (non short-circuit) operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// Short-circuit operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogicalOp {
+    And,
+    Or,
+}
+
+/// An expression with the line clox would attribute to it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub line: u32,
+}
+
+/// Expression forms.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Nil,
+    True,
+    False,
+    Number(f64),
+    /// A string literal with escapes already decoded.
+    Str(String),
+    /// A variable read.
+    Var(Ident),
+    /// `name = value`
+    Assign { name: Ident, value: Box<Expr> },
+    Unary { op: UnaryOp, operand: Box<Expr> },
+    Binary {
+        op: BinaryOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    Logical {
+        op: LogicalOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    /// `callee(args)`; `line` of the `Expr` is the closing paren's line.
+    Call { callee: Box<Expr>, args: Vec<Expr> },
+    /// `object.name`
+    Get { object: Box<Expr>, name: Ident },
+    /// `object.name = value`
+    Set {
+        object: Box<Expr>,
+        name: Ident,
+        value: Box<Expr>,
+    },
+    /// `object[index]`
+    Index { object: Box<Expr>, index: Box<Expr> },
+    /// `object[index] = value`
+    IndexSet {
+        object: Box<Expr>,
+        index: Box<Expr>,
+        value: Box<Expr>,
+    },
+    /// `this`
+    This,
+    /// `super.method`
+    Super { method: Ident },
+    /// `[a, b, c]`
+    List(Vec<Expr>),
+    /// `{k: v, ...}`
+    Map(Vec<(Expr, Expr)>),
+    /// `<-chan`
+    Recv(Box<Expr>),
+    /// `(expr)` — kept so that `(a) = 1` can be rejected as clox does.
+    Grouping(Box<Expr>),
+}
+
+impl Expr {
+    /// Builds an expression node.
+    pub fn new(kind: ExprKind, line: u32) -> Expr {
+        Expr { kind, line }
+    }
+}

@@ -1,0 +1,77 @@
+//! Skein's compiler: source text in, plain-data bytecode out.
+//!
+//! Pipeline:
+//! 1. [`lexer`]: logos turns bytes into tokens; bad characters and
+//!    unterminated strings become error tokens plus scanner diagnostics.
+//! 2. [`parser`]: the lalrpop grammar builds the [`ast`], recovering at
+//!    statement boundaries so every error in the file is reported (clox's
+//!    panic mode), with clox's messages.
+//! 3. [`resolve`]: finds which declarations closures capture.
+//! 4. [`codegen`]: emits register bytecode ([`skein_bytecode::Program`]) and
+//!    reports clox's scope and limit errors.
+//!
+//! Architecture invariant: the compiler never touches the GC heap. Constants
+//! are plain data; the VM interns strings when it loads a program.
+//! API boundary: [`parse`], [`compile`], [`compile_repl`], [`is_incomplete`].
+
+pub mod ast;
+pub mod codegen;
+pub mod diagnostic;
+pub mod lexer;
+pub mod parser;
+pub mod resolve;
+
+pub use diagnostic::{Diagnostic, Location};
+pub use skein_bytecode as bytecode;
+
+/// Parses `src` into statements plus every diagnostic the scanner and parser
+/// found (sorted by position). Never fails: unparseable statements become
+/// `Stmt::Error`.
+pub fn parse(src: &str) -> (Vec<ast::Stmt>, Vec<Diagnostic>) {
+    parser::parse(src)
+}
+
+/// Compiles a whole script. On any error returns every diagnostic, sorted by
+/// source position.
+pub fn compile(src: &str) -> Result<bytecode::Program, Vec<Diagnostic>> {
+    let (stmts, mut diags) = parse(src);
+    let captured = resolve::resolve(&stmts);
+    let result = codegen::generate(&stmts, &captured, false);
+    match result {
+        Ok(program) if diags.is_empty() => Ok(program),
+        Ok(_) => Err(diags),
+        Err(mut more) => {
+            diags.append(&mut more);
+            diags.sort_by_key(|d| (d.line, d.offset));
+            Err(diags)
+        }
+    }
+}
+
+/// Compiles one REPL entry. Like [`compile`], except that when the entry is a
+/// single expression statement the program prints the expression's value.
+pub fn compile_repl(src: &str) -> Result<bytecode::Program, Vec<Diagnostic>> {
+    let (mut stmts, mut diags) = parse(src);
+    if stmts.len() == 1 {
+        if let ast::Stmt::Expr(e) = &stmts[0] {
+            stmts[0] = ast::Stmt::Print(e.clone());
+        }
+    }
+    let captured = resolve::resolve(&stmts);
+    match codegen::generate(&stmts, &captured, true) {
+        Ok(program) if diags.is_empty() => Ok(program),
+        Ok(_) => Err(diags),
+        Err(mut more) => {
+            diags.append(&mut more);
+            diags.sort_by_key(|d| (d.line, d.offset));
+            Err(diags)
+        }
+    }
+}
+
+/// True when `src` is merely unfinished (the parser ran out of input inside
+/// a construct, e.g. an open brace or a statement without its `;`), so a REPL
+/// should keep reading lines rather than report an error.
+pub fn is_incomplete(src: &str) -> bool {
+    parser::is_incomplete(src)
+}

@@ -1,0 +1,230 @@
+//! The garbage collector, first version: precise, stop-the-world mark-sweep.
+//!
+//! Algorithm (one cycle, run by the interpreter at an allocation safepoint,
+//! with the world stopped — today there is only one goroutine and it is the
+//! one collecting):
+//! 1. Flip the mark epoch. Objects whose `mark` byte differs from the new
+//!    epoch are white; allocation stamps new objects with the current epoch,
+//!    so nothing needs clearing between cycles.
+//! 2. Mark the roots grey: globals, every goroutine's live registers and
+//!    frames, interned strings, the VM's extra roots (loaded code while it
+//!    runs, the REPL's state).
+//! 3. Drain the grey stack: blacken an object by marking everything it
+//!    references (`trace`).
+//! 4. Sweep: walk the all-objects list, free every white object, relink the
+//!    rest. Free the retired table/list blocks (no mutator is mid-instruction).
+//! 5. Pace: set the next goal from the live bytes (`Heap::set_goal`).
+//!
+//! Invariants: a marked object is never freed in its cycle; every object
+//! reachable from a root at the safepoint is marked (precision: registers
+//! above the innermost frame's top are cleared to nil instead of scanned, so
+//! stale values there can never resurrect freed objects).
+//!
+//! The write barrier hook in `Slot::set` is off: nothing marks while mutators
+//! run. The concurrent collector (a later issue) turns it on during Mark.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::heap::Heap;
+use crate::object::*;
+use crate::value::Value;
+
+static BARRIER: AtomicBool = AtomicBool::new(false);
+
+/// True while a concurrent mark phase needs the write barrier.
+#[inline(always)]
+pub fn barrier_enabled() -> bool {
+    BARRIER.load(Ordering::Relaxed)
+}
+
+/// The hybrid write barrier (shade old and new). Unused until the collector
+/// marks concurrently; kept here so that `Slot::set` already routes every
+/// heap write through it.
+#[cold]
+pub fn write_barrier(_old: Value, _new: Value) {}
+
+/// Grey objects waiting to be scanned.
+pub struct Marker {
+    epoch: u8,
+    grey: Vec<*mut Header>,
+}
+
+impl Marker {
+    /// Marks `v` grey if it is an unmarked object.
+    #[inline]
+    pub fn mark(&mut self, v: Value) {
+        if v.is_obj() {
+            self.mark_obj(v.as_obj());
+        }
+    }
+
+    #[inline]
+    pub fn mark_obj(&mut self, p: *mut Header) {
+        if p.is_null() {
+            return;
+        }
+        // SAFETY: `p` is a live object (reachable from a root or a marked
+        // object).
+        let h = unsafe { &*p };
+        if h.mark.load(Ordering::Relaxed) != self.epoch {
+            h.mark.store(self.epoch, Ordering::Relaxed);
+            self.grey.push(p);
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(p) = self.grey.pop() {
+            self.trace(Value::object(p));
+        }
+    }
+
+    /// Marks everything `v` (a marked object) references.
+    fn trace(&mut self, v: Value) {
+        let Some(kind) = v.kind() else { return };
+        // SAFETY (all arms): the kind was just read from the header, so the
+        // body has that type.
+        match kind {
+            Kind::String | Kind::Native => {}
+            Kind::Function => {
+                let f = unsafe { body::<Function>(v) };
+                if let Some(n) = f.name {
+                    self.mark(n);
+                }
+                for k in f.consts.iter() {
+                    self.mark(*k);
+                }
+            }
+            Kind::Closure => {
+                let c = unsafe { body::<Closure>(v) };
+                self.mark_obj(c.function as *mut Header);
+                for u in c.upvals.iter() {
+                    self.mark(*u);
+                }
+            }
+            Kind::Cell => self.mark(unsafe { body::<Cell>(v) }.value.get()),
+            Kind::Class => {
+                let c = unsafe { body::<Class>(v) };
+                self.mark(c.name);
+                self.mark(c.init.get());
+                self.table(&c.methods);
+            }
+            Kind::Instance => {
+                let i = unsafe { body::<Instance>(v) };
+                self.mark_obj(i.class as *mut Header);
+                self.table(&i.fields);
+            }
+            Kind::BoundMethod => {
+                let b = unsafe { body::<BoundMethod>(v) };
+                self.mark(b.receiver);
+                self.mark(b.method);
+            }
+            Kind::List => {
+                for x in unsafe { body::<List>(v) }.to_vec() {
+                    self.mark(x);
+                }
+            }
+            Kind::Map => {
+                let m = unsafe { body::<Map>(v) };
+                let t = m.table.lock();
+                for (k, s) in t.entries.iter() {
+                    self.mark(k.0);
+                    self.mark(s.get());
+                }
+            }
+            Kind::Module => {
+                let m = unsafe { body::<Module>(v) };
+                self.mark(m.name);
+                self.table(&m.members);
+            }
+        }
+    }
+
+    fn table(&mut self, t: &Table) {
+        t.for_each(|k, v| {
+            self.mark_obj(k as *mut Header);
+            self.mark(v);
+        });
+    }
+}
+
+/// Runs one full stop-the-world cycle. `roots` marks every root.
+pub fn collect(heap: &mut Heap, roots: impl FnOnce(&mut Marker)) {
+    let start = std::time::Instant::now();
+    heap.epoch = if heap.epoch == 1 { 2 } else { 1 };
+    let mut m = Marker {
+        epoch: heap.epoch,
+        grey: Vec::with_capacity(256),
+    };
+    for v in heap.interned.values() {
+        m.mark(*v);
+    }
+    roots(&mut m);
+    m.drain();
+    sweep(heap);
+    for r in heap.retired.get_mut().drain(..) {
+        // SAFETY: the world is stopped: no mutator holds a block reference.
+        unsafe { r.free() };
+    }
+    heap.set_goal(heap.live_bytes);
+    heap.gc_pending = false;
+    heap.num_gc += 1;
+    let ns = start.elapsed().as_nanos() as u64;
+    heap.last_pause_ns = ns;
+    heap.pause_total_ns += ns;
+    heap.gc_ns_total += ns;
+}
+
+fn sweep(heap: &mut Heap) {
+    let epoch = heap.epoch;
+    let mut prev: *mut Header = std::ptr::null_mut();
+    let mut p = heap.head();
+    while !p.is_null() {
+        // SAFETY: `p` is on the all-objects list, hence allocated and not yet
+        // freed.
+        let h = unsafe { &mut *p };
+        let next = h.next;
+        if h.mark.load(Ordering::Relaxed) == epoch {
+            prev = p;
+        } else {
+            heap.live_bytes = heap
+                .live_bytes
+                .saturating_sub(h.size.load(Ordering::Relaxed) as usize);
+            heap.objects -= 1;
+            if prev.is_null() {
+                heap.set_head(next);
+            } else {
+                // SAFETY: `prev` is a surviving object on the list.
+                unsafe { (*prev).next = next };
+            }
+            // SAFETY: the object is white, so unreachable; it is unlinked and
+            // freed exactly once.
+            unsafe { free_object(p) };
+        }
+        p = next;
+    }
+}
+
+/// Frees one object according to its kind.
+///
+/// # Safety
+/// `p` must be an unlinked object allocated by `Heap::alloc` that nothing
+/// will touch again.
+pub unsafe fn free_object(p: *mut Header) {
+    // SAFETY: the caller guarantees `p` is a valid object; the kind selects
+    // the body type it was allocated with.
+    unsafe {
+        match (*p).kind {
+            Kind::String => drop(Box::from_raw(p as *mut Obj<Str>)),
+            Kind::Function => drop(Box::from_raw(p as *mut Obj<Function>)),
+            Kind::Closure => drop(Box::from_raw(p as *mut Obj<Closure>)),
+            Kind::Cell => drop(Box::from_raw(p as *mut Obj<Cell>)),
+            Kind::Class => drop(Box::from_raw(p as *mut Obj<Class>)),
+            Kind::Instance => drop(Box::from_raw(p as *mut Obj<Instance>)),
+            Kind::BoundMethod => drop(Box::from_raw(p as *mut Obj<BoundMethod>)),
+            Kind::List => drop(Box::from_raw(p as *mut Obj<List>)),
+            Kind::Map => drop(Box::from_raw(p as *mut Obj<Map>)),
+            Kind::Native => drop(Box::from_raw(p as *mut Obj<Native>)),
+            Kind::Module => drop(Box::from_raw(p as *mut Obj<Module>)),
+        }
+    }
+}

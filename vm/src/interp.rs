@@ -1,0 +1,959 @@
+//! The interpreter: runs one goroutine for a budget and returns.
+//!
+//! `run(vm, g, budget) -> Outcome` (DESIGN §3, "stackless execution"):
+//! 1. Load the innermost frame of `g` into locals: the instruction pointer,
+//!    the register base, the constants.
+//! 2. Fetch, decode, execute, in one `match` (the dispatch loop). Hot paths
+//!    (number arithmetic, compares, register moves, calls of closures) are
+//!    inline; everything that may fail or allocate calls a helper marked
+//!    cold or out of line.
+//! 3. Calls push a `Frame` on `g.frames` and continue in the same loop: no
+//!    Rust recursion, so Skein recursion depth is bounded only by
+//!    [`MAX_FRAMES`], which raises `Stack overflow.`.
+//! 4. Safepoints: `Loop` back-edges and `Call`s spend the budget; at zero the
+//!    interpreter saves its state into `g` and returns `Outcome::Yield`.
+//!    Instructions that allocate end with a collection check: when the heap
+//!    asks for a cycle, the collector runs there, where every live value is in
+//!    a register or a heap slot.
+//!
+//! Invariants:
+//! - Registers `R[0..num_regs)` of the innermost frame are the only stack
+//!   slots in use; slots above are dead and the collector clears them.
+//! - After any operation that can grow the stack or change frames, the cached
+//!   `base`/`ip`/`consts` are reloaded (`reload!`).
+//! - A goroutine's stack is only touched by the thread running it.
+
+use std::sync::atomic::Ordering;
+
+use skein_bytecode::{Capture, FnKind, Instr, Op};
+
+use crate::map::values_equal;
+use crate::object::*;
+use crate::value::Value;
+use crate::{RuntimeError, Vm};
+
+/// Most frames a goroutine may have: deep enough for recursive algorithms
+/// over inputs of tens of thousands, small enough that a runaway recursion
+/// fails fast with `Stack overflow.` instead of exhausting memory.
+pub const MAX_FRAMES: usize = 1 << 16;
+
+/// Trace lines printed for a runtime error before the middle is elided (Go
+/// elides long tracebacks too; the innermost frames matter most).
+const TRACE_HEAD: usize = 32;
+const TRACE_TAIL: usize = 8;
+
+/// A call frame.
+#[derive(Clone, Copy)]
+pub struct Frame {
+    pub closure: *const Obj<Closure>,
+    /// Index of the next instruction.
+    pub pc: usize,
+    /// Stack index of `R[0]`.
+    pub base: usize,
+}
+
+/// A goroutine's execution state: its private value stack and frames.
+pub struct G {
+    pub id: u64,
+    pub stack: Vec<Value>,
+    pub frames: Vec<Frame>,
+}
+
+// SAFETY: a G is run by one thread at a time; the raw pointers in its frames
+// point at heap objects kept alive by the collector's root scan of the G.
+unsafe impl Send for G {}
+
+impl G {
+    /// A goroutine that will run `closure` (a loaded script or function with
+    /// no arguments).
+    pub fn new(id: u64, closure: Value) -> G {
+        let c = as_closure(closure).expect("G::new needs a closure");
+        // SAFETY: the closure keeps its function alive.
+        let f = unsafe { &(*c.function).body };
+        let mut stack = vec![Value::NIL; (f.num_regs as usize).max(8) * 2];
+        stack[0] = closure;
+        G {
+            id,
+            stack,
+            frames: vec![Frame {
+                closure: closure.as_obj() as *const Obj<Closure>,
+                pc: 0,
+                base: 0,
+            }],
+        }
+    }
+
+    /// One past the highest live stack slot.
+    pub fn top(&self) -> usize {
+        match self.frames.last() {
+            Some(fr) => {
+                // SAFETY: frames hold live closures.
+                let f = unsafe { &(*(*fr.closure).body.function).body };
+                (fr.base + f.num_regs as usize).min(self.stack.len())
+            }
+            None => 0,
+        }
+    }
+
+    /// Builds the stack trace, innermost frame first.
+    pub fn trace(&self) -> Vec<String> {
+        let n = self.frames.len();
+        let mut out = Vec::new();
+        for (i, fr) in self.frames.iter().rev().enumerate() {
+            if n > TRACE_HEAD + TRACE_TAIL && i == TRACE_HEAD {
+                out.push(format!("...({} frames elided)...", n - TRACE_HEAD - TRACE_TAIL));
+            }
+            if n > TRACE_HEAD + TRACE_TAIL && i >= TRACE_HEAD && i < n - TRACE_TAIL {
+                continue;
+            }
+            // SAFETY: frames hold live closures.
+            let f = unsafe { &(*(*fr.closure).body.function).body };
+            let line = f.lines.get(fr.pc.saturating_sub(1)).copied().unwrap_or(0);
+            match f.name.and_then(as_string) {
+                Some(name) => out.push(format!("[line {}] in {}()", line, str_text(name))),
+                None => out.push(format!("[line {line}] in script")),
+            }
+        }
+        out
+    }
+}
+
+/// Why `run` returned.
+pub enum Outcome {
+    /// The goroutine's outermost frame returned this value.
+    Done(Value),
+    /// The budget ran out (or the collector asked for a stop); call again.
+    Yield,
+    /// A runtime error ended the goroutine.
+    Error(RuntimeError),
+}
+
+#[inline(always)]
+fn closure_fn<'a>(c: *const Obj<Closure>) -> &'a Function {
+    // SAFETY: `c` is a live closure (held by a frame or register), and a
+    // closure keeps its function alive.
+    unsafe { &(*(*c).body.function).body }
+}
+
+/// Runs `g` until it finishes, errs, or spends `budget` safepoints.
+pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
+    let mut budget = budget;
+    let mut frame = *g.frames.last().expect("run needs a frame");
+    let mut func: &Function = closure_fn(frame.closure);
+    let mut code: *const Instr = func.code.as_ptr();
+    let mut ip: *const Instr = code.wrapping_add(frame.pc);
+    let mut consts: *const Value = func.consts.as_ptr();
+    let mut base: *mut Value = g.stack.as_mut_ptr().wrapping_add(frame.base);
+
+    macro_rules! reload {
+        () => {{
+            frame = *g.frames.last().expect("frame");
+            func = closure_fn(frame.closure);
+            code = func.code.as_ptr();
+            ip = code.wrapping_add(frame.pc);
+            consts = func.consts.as_ptr();
+            base = g.stack.as_mut_ptr().wrapping_add(frame.base);
+        }};
+    }
+    macro_rules! save_pc {
+        () => {{
+            // SAFETY: `ip` points into the current function's code.
+            let pc = unsafe { ip.offset_from(code) } as usize;
+            g.frames.last_mut().expect("frame").pc = pc;
+        }};
+    }
+    macro_rules! r {
+        ($i:expr) => {
+            // SAFETY: codegen keeps every register index below `num_regs`,
+            // and a frame's `num_regs` slots are allocated before it runs.
+            unsafe { *base.add($i) }
+        };
+    }
+    macro_rules! set {
+        ($i:expr, $v:expr) => {{
+            let v = $v;
+            // SAFETY: as in `r!`.
+            unsafe { *base.add($i) = v }
+        }};
+    }
+    macro_rules! k {
+        ($i:expr) => {
+            // SAFETY: codegen emits constant indices within the pool.
+            unsafe { *consts.add($i) }
+        };
+    }
+    macro_rules! throw {
+        ($msg:expr) => {{
+            save_pc!();
+            return Outcome::Error(error(vm, g, $msg));
+        }};
+    }
+    macro_rules! tri {
+        ($e:expr) => {
+            match $e {
+                Ok(v) => v,
+                Err(msg) => throw!(msg),
+            }
+        };
+    }
+    macro_rules! gc_check {
+        () => {
+            if vm.heap.gc_pending {
+                save_pc!();
+                if let Err(msg) = vm.collect_at_safepoint(g) {
+                    return Outcome::Error(error(vm, g, msg));
+                }
+                reload!();
+            }
+        };
+    }
+    macro_rules! arith {
+        ($ins:expr, $op:tt) => {{
+            let (x, y) = (r!($ins.b()), r!($ins.c()));
+            if x.is_number() && y.is_number() {
+                set!($ins.a(), Value::number_raw(x.as_number() $op y.as_number()));
+            } else {
+                throw!("Operands must be numbers.".to_string());
+            }
+        }};
+    }
+    macro_rules! compare {
+        ($ins:expr, $op:tt) => {{
+            let (x, y) = (r!($ins.b()), r!($ins.c()));
+            if x.is_number() && y.is_number() {
+                set!($ins.a(), Value::bool(x.as_number() $op y.as_number()));
+            } else {
+                throw!("Operands must be numbers.".to_string());
+            }
+        }};
+    }
+    macro_rules! jump_unless {
+        ($ins:expr, $x:expr, $y:expr, $op:tt) => {{
+            let (x, y): (Value, f64) = ($x, $y);
+            if x.is_number() {
+                if !(x.as_number() $op y) {
+                    ip = ip.wrapping_offset($ins.sc());
+                }
+            } else {
+                throw!("Operands must be numbers.".to_string());
+            }
+        }};
+    }
+    macro_rules! jump_unless_rr {
+        ($ins:expr, $op:tt) => {{
+            let y = r!($ins.b());
+            if !y.is_number() {
+                throw!("Operands must be numbers.".to_string());
+            }
+            jump_unless!($ins, r!($ins.a()), y.as_number(), $op)
+        }};
+    }
+
+    loop {
+        // SAFETY: codegen ends every function with a `Return`, and jumps
+        // stay within the code, so `ip` is always in bounds here.
+        let ins = unsafe { *ip };
+        ip = ip.wrapping_add(1);
+        match ins.op() {
+            Op::Move => set!(ins.a(), r!(ins.b())),
+            Op::LoadK => set!(ins.a(), k!(ins.c())),
+            Op::LoadI => set!(ins.a(), Value::number_raw(ins.sc() as f64)),
+            Op::LoadNil => set!(ins.a(), Value::NIL),
+            Op::LoadTrue => set!(ins.a(), Value::TRUE),
+            Op::LoadFalse => set!(ins.a(), Value::FALSE),
+            Op::GetGlobal => {
+                let v = vm.globals.slot(ins.c()).get();
+                if v == Value::UNDEF {
+                    throw!(format!("Undefined variable '{}'.", vm.globals.name(ins.c())));
+                }
+                set!(ins.a(), v);
+            }
+            Op::SetGlobal => {
+                let slot = vm.globals.slot(ins.c());
+                if slot.get() == Value::UNDEF {
+                    throw!(format!("Undefined variable '{}'.", vm.globals.name(ins.c())));
+                }
+                slot.set(r!(ins.a()));
+            }
+            Op::DefGlobal => vm.globals.slot(ins.c()).set(r!(ins.a())),
+            Op::NewCell => {
+                let v = r!(ins.a());
+                let cell = vm.heap.alloc(
+                    Kind::Cell,
+                    Cell {
+                        value: crate::value::Slot::new(v),
+                    },
+                    0,
+                );
+                set!(ins.a(), cell);
+                gc_check!();
+            }
+            Op::GetCell => {
+                let cell = r!(ins.b());
+                // SAFETY: codegen only emits GetCell on registers holding cells.
+                let c = unsafe { body::<Cell>(cell) };
+                set!(ins.a(), c.value.get());
+            }
+            Op::SetCell => {
+                let cell = r!(ins.a());
+                // SAFETY: as for GetCell.
+                let c = unsafe { body::<Cell>(cell) };
+                c.value.set(r!(ins.b()));
+            }
+            Op::GetUpval => {
+                // SAFETY: the running closure is live; upvalue indices are
+                // within its captures; every upvalue is a cell.
+                let v = unsafe {
+                    let up = *(&(*frame.closure).body.upvals).get_unchecked(ins.b());
+                    body::<Cell>(up).value.get()
+                };
+                set!(ins.a(), v);
+            }
+            Op::SetUpval => {
+                // SAFETY: as for GetUpval.
+                let v = r!(ins.a());
+                unsafe {
+                    let up = *(&(*frame.closure).body.upvals).get_unchecked(ins.b());
+                    body::<Cell>(up).value.set(v);
+                }
+            }
+            Op::Closure => {
+                let fv = k!(ins.c());
+                // SAFETY: Closure's constant is always a function.
+                let f = unsafe { body::<Function>(fv) };
+                // SAFETY: the running closure is live.
+                let parent = unsafe { &(*frame.closure).body };
+                let upvals: Box<[Value]> = f
+                    .captures
+                    .iter()
+                    .map(|c| match *c {
+                        Capture::Local(i) => r!(i as usize),
+                        Capture::Upvalue(i) => parent.upvals[i as usize],
+                    })
+                    .collect();
+                let extra = upvals.len() * 8;
+                let c = vm.heap.alloc(
+                    Kind::Closure,
+                    Closure {
+                        function: fv.as_obj() as *const Obj<Function>,
+                        upvals,
+                    },
+                    extra,
+                );
+                set!(ins.a(), c);
+                gc_check!();
+            }
+            Op::Add => {
+                let (x, y) = (r!(ins.b()), r!(ins.c()));
+                if x.is_number() && y.is_number() {
+                    set!(ins.a(), Value::number_raw(x.as_number() + y.as_number()));
+                } else {
+                    let v = tri!(concat(vm, x, y));
+                    set!(ins.a(), v);
+                    gc_check!();
+                }
+            }
+            Op::Sub => arith!(ins, -),
+            Op::Mul => arith!(ins, *),
+            Op::Div => arith!(ins, /),
+            Op::Mod => {
+                let (x, y) = (r!(ins.b()), r!(ins.c()));
+                if x.is_number() && y.is_number() {
+                    set!(ins.a(), Value::number(x.as_number() % y.as_number()));
+                } else {
+                    throw!("Operands must be numbers.".to_string());
+                }
+            }
+            Op::AddI => {
+                let x = r!(ins.b());
+                if x.is_number() {
+                    set!(ins.a(), Value::number_raw(x.as_number() + ins.sc() as f64));
+                } else {
+                    throw!("Operands must be two numbers or two strings.".to_string());
+                }
+            }
+            Op::SubI => {
+                let x = r!(ins.b());
+                if x.is_number() {
+                    set!(ins.a(), Value::number_raw(x.as_number() - ins.sc() as f64));
+                } else {
+                    throw!("Operands must be numbers.".to_string());
+                }
+            }
+            Op::Neg => {
+                let x = r!(ins.b());
+                if x.is_number() {
+                    set!(ins.a(), Value::number_raw(-x.as_number()));
+                } else {
+                    throw!("Operand must be a number.".to_string());
+                }
+            }
+            Op::Not => set!(ins.a(), Value::bool(r!(ins.b()).is_falsey())),
+            Op::Eq => set!(ins.a(), Value::bool(values_equal(r!(ins.b()), r!(ins.c())))),
+            Op::Ne => set!(ins.a(), Value::bool(!values_equal(r!(ins.b()), r!(ins.c())))),
+            Op::Lt => compare!(ins, <),
+            Op::Le => compare!(ins, <=),
+            Op::Gt => compare!(ins, >),
+            Op::Ge => compare!(ins, >=),
+            Op::Jmp => ip = ip.wrapping_offset(ins.sc()),
+            Op::Loop => {
+                ip = ip.wrapping_offset(ins.sc());
+                budget -= 1;
+                if budget == 0 {
+                    save_pc!();
+                    return Outcome::Yield;
+                }
+            }
+            Op::JmpFalse => {
+                if r!(ins.a()).is_falsey() {
+                    ip = ip.wrapping_offset(ins.sc());
+                }
+            }
+            Op::JmpTrue => {
+                if !r!(ins.a()).is_falsey() {
+                    ip = ip.wrapping_offset(ins.sc());
+                }
+            }
+            Op::JNotLt => jump_unless_rr!(ins, <),
+            Op::JNotLe => jump_unless_rr!(ins, <=),
+            Op::JNotGt => jump_unless_rr!(ins, >),
+            Op::JNotGe => jump_unless_rr!(ins, >=),
+            Op::JNotLtI => jump_unless!(ins, r!(ins.a()), ins.sb() as f64, <),
+            Op::JNotLeI => jump_unless!(ins, r!(ins.a()), ins.sb() as f64, <=),
+            Op::JNotGtI => jump_unless!(ins, r!(ins.a()), ins.sb() as f64, >),
+            Op::JNotGeI => jump_unless!(ins, r!(ins.a()), ins.sb() as f64, >=),
+            Op::JNotEq => {
+                if !values_equal(r!(ins.a()), r!(ins.b())) {
+                    ip = ip.wrapping_offset(ins.sc());
+                }
+            }
+            Op::JEq => {
+                if values_equal(r!(ins.a()), r!(ins.b())) {
+                    ip = ip.wrapping_offset(ins.sc());
+                }
+            }
+            Op::Call => {
+                let (a, argc) = (ins.a(), ins.b());
+                let callee = r!(a);
+                save_pc!();
+                // Fast path: a closure with the right arity.
+                if let Some(c) = as_closure(callee) {
+                    let cp = callee.as_obj() as *const Obj<Closure>;
+                    let f = closure_fn(cp);
+                    if f.arity as usize == argc && g.frames.len() < MAX_FRAMES {
+                        let nb = frame.base + a;
+                        let need = nb + f.num_regs as usize;
+                        if need > g.stack.len() {
+                            grow_stack(g, need);
+                        }
+                        let _ = c;
+                        g.frames.push(Frame {
+                            closure: cp,
+                            pc: 0,
+                            base: nb,
+                        });
+                        reload!();
+                        budget -= 1;
+                        if budget == 0 {
+                            return Outcome::Yield;
+                        }
+                        continue;
+                    }
+                }
+                if let Err(msg) = call_value(vm, g, frame.base + a, argc, callee) {
+                    return Outcome::Error(error(vm, g, msg));
+                }
+                reload!();
+                gc_check!();
+                budget -= 1;
+                if budget == 0 {
+                    save_pc!();
+                    return Outcome::Yield;
+                }
+            }
+            Op::Invoke => {
+                let (a, argc) = (ins.a(), ins.b());
+                let recv = r!(a);
+                let name = k!(ins.c());
+                save_pc!();
+                // SAFETY: `ip` was advanced past this instruction.
+                let pc = unsafe { ip.offset_from(code) } as usize - 1;
+                let hint = &func.caches[pc];
+                let callee = if let Some(inst) = as_instance(recv) {
+                    let h = hint.load(Ordering::Relaxed) as usize;
+                    if let Some(i) = inst.fields.find(name.as_obj(), h) {
+                        hint.store(i as u32, Ordering::Relaxed);
+                        let fv = inst.fields.value_at(i);
+                        set!(a, fv);
+                        fv
+                    } else {
+                        // SAFETY: an instance keeps its class alive.
+                        let class = unsafe { &(*inst.class).body };
+                        match class.methods.find(name.as_obj(), h) {
+                            Some(i) => {
+                                hint.store(i as u32, Ordering::Relaxed);
+                                class.methods.value_at(i)
+                            }
+                            None => throw!(undefined_property(name)),
+                        }
+                    }
+                } else if let Some(m) = as_module(recv) {
+                    match m.members.get(name.as_obj()) {
+                        Some(v) => {
+                            set!(a, v);
+                            v
+                        }
+                        None => throw!(undefined_property(name)),
+                    }
+                } else {
+                    throw!("Only instances have methods.".to_string());
+                };
+                if let Some(c) = as_closure(callee) {
+                    let _ = c;
+                    let cp = callee.as_obj() as *const Obj<Closure>;
+                    let f = closure_fn(cp);
+                    if f.arity as usize == argc && g.frames.len() < MAX_FRAMES {
+                        let nb = frame.base + a;
+                        let need = nb + f.num_regs as usize;
+                        if need > g.stack.len() {
+                            grow_stack(g, need);
+                        }
+                        g.frames.push(Frame {
+                            closure: cp,
+                            pc: 0,
+                            base: nb,
+                        });
+                        reload!();
+                        budget -= 1;
+                        if budget == 0 {
+                            return Outcome::Yield;
+                        }
+                        continue;
+                    }
+                }
+                if let Err(msg) = call_value(vm, g, frame.base + a, argc, callee) {
+                    return Outcome::Error(error(vm, g, msg));
+                }
+                reload!();
+                gc_check!();
+            }
+            Op::SuperInvoke => {
+                let (a, argc) = (ins.a(), ins.b());
+                let name = k!(ins.c());
+                let sup = r!(a + argc + 1);
+                save_pc!();
+                let Some(class) = as_class(sup) else {
+                    throw!("Superclass must be a class.".to_string());
+                };
+                let Some(method) = class.methods.get(name.as_obj()) else {
+                    throw!(undefined_property(name));
+                };
+                if let Err(msg) = call_value(vm, g, frame.base + a, argc, method) {
+                    return Outcome::Error(error(vm, g, msg));
+                }
+                reload!();
+                gc_check!();
+            }
+            Op::GetSuper => {
+                let name = k!(ins.c());
+                let Some(class) = as_class(r!(ins.b())) else {
+                    throw!("Superclass must be a class.".to_string());
+                };
+                let Some(method) = class.methods.get(name.as_obj()) else {
+                    throw!(undefined_property(name));
+                };
+                let recv = r!(ins.a());
+                let b = vm.heap.alloc(
+                    Kind::BoundMethod,
+                    BoundMethod {
+                        receiver: recv,
+                        method,
+                    },
+                    0,
+                );
+                set!(ins.a(), b);
+                gc_check!();
+            }
+            Op::Return => {
+                let v = r!(ins.a());
+                let done = g.frames.pop().expect("frame");
+                if g.frames.is_empty() {
+                    g.frames.push(done);
+                    return Outcome::Done(v);
+                }
+                g.stack[done.base] = v;
+                reload!();
+            }
+            Op::Class => {
+                let name = k!(ins.c());
+                let c = vm.heap.alloc(
+                    Kind::Class,
+                    Class {
+                        name,
+                        methods: Table::new(),
+                        init: crate::value::Slot::new(Value::NIL),
+                    },
+                    0,
+                );
+                set!(ins.a(), c);
+                gc_check!();
+            }
+            Op::Inherit => {
+                let sub = r!(ins.a());
+                let Some(sup) = as_class(r!(ins.b())) else {
+                    throw!("Superclass must be a class.".to_string());
+                };
+                let subc = as_class(sub).expect("Inherit target is a class");
+                let mut entries = Vec::new();
+                sup.methods.for_each(|k, v| entries.push((k, v)));
+                for (k, v) in entries {
+                    let (_, retired, delta) = subc.methods.insert(k, v);
+                    vm.heap.retire(retired);
+                    vm.heap.adjust(sub, delta);
+                }
+                subc.init.set(sup.init.get());
+            }
+            Op::Method => {
+                let class_v = r!(ins.a());
+                let class = as_class(class_v).expect("Method target is a class");
+                let name = k!(ins.c());
+                let m = r!(ins.b());
+                let (_, retired, delta) = class.methods.insert(name.as_obj(), m);
+                vm.heap.retire(retired);
+                vm.heap.adjust(class_v, delta);
+                if name == vm.init_name {
+                    class.init.set(m);
+                }
+            }
+            Op::GetProp => {
+                let obj = r!(ins.b());
+                let name = k!(ins.c());
+                if let Some(inst) = as_instance(obj) {
+                    // SAFETY: `ip` was advanced past this instruction.
+                    let pc = unsafe { ip.offset_from(code) } as usize - 1;
+                    let hint = &func.caches[pc];
+                    let h = hint.load(Ordering::Relaxed) as usize;
+                    if let Some(i) = inst.fields.find(name.as_obj(), h) {
+                        hint.store(i as u32, Ordering::Relaxed);
+                        set!(ins.a(), inst.fields.value_at(i));
+                        continue;
+                    }
+                    // SAFETY: an instance keeps its class alive.
+                    let class = unsafe { &(*inst.class).body };
+                    match class.methods.get(name.as_obj()) {
+                        Some(m) => {
+                            let b = vm.heap.alloc(
+                                Kind::BoundMethod,
+                                BoundMethod {
+                                    receiver: obj,
+                                    method: m,
+                                },
+                                0,
+                            );
+                            set!(ins.a(), b);
+                            gc_check!();
+                        }
+                        None => throw!(undefined_property(name)),
+                    }
+                } else if let Some(m) = as_module(obj) {
+                    match m.members.get(name.as_obj()) {
+                        Some(v) => set!(ins.a(), v),
+                        None => throw!(undefined_property(name)),
+                    }
+                } else {
+                    throw!("Only instances have properties.".to_string());
+                }
+            }
+            Op::SetProp => {
+                let obj = r!(ins.a());
+                let name = k!(ins.c());
+                let v = r!(ins.b());
+                if let Some(inst) = as_instance(obj) {
+                    // SAFETY: `ip` was advanced past this instruction.
+                    let pc = unsafe { ip.offset_from(code) } as usize - 1;
+                    let hint = &func.caches[pc];
+                    let h = hint.load(Ordering::Relaxed) as usize;
+                    if let Some(i) = inst.fields.find(name.as_obj(), h) {
+                        hint.store(i as u32, Ordering::Relaxed);
+                        inst.fields.set_at(i, v);
+                    } else {
+                        let (i, retired, delta) = inst.fields.insert(name.as_obj(), v);
+                        hint.store(i as u32, Ordering::Relaxed);
+                        vm.heap.retire(retired);
+                        vm.heap.adjust(obj, delta);
+                        gc_check!();
+                    }
+                } else if obj.is_kind(Kind::Module) {
+                    throw!("Modules are read-only.".to_string());
+                } else {
+                    throw!("Only instances have fields.".to_string());
+                }
+            }
+            Op::GetIndex => {
+                let v = tri!(get_index(vm, r!(ins.b()), r!(ins.c())));
+                set!(ins.a(), v);
+            }
+            Op::SetIndex => {
+                tri!(set_index(vm, r!(ins.a()), r!(ins.b()), r!(ins.c())));
+                gc_check!();
+            }
+            Op::NewList => {
+                let (b, n) = (ins.b(), ins.c());
+                // SAFETY: registers b..b+n are within the frame.
+                let items = unsafe { std::slice::from_raw_parts(base.add(b), n) };
+                let l = vm.new_list(items);
+                set!(ins.a(), l);
+                gc_check!();
+            }
+            Op::NewMap => {
+                let (b, n) = (ins.b(), ins.c());
+                let m = vm.new_map();
+                {
+                    let map = as_map(m).expect("new map");
+                    let mut t = map.table.lock();
+                    for i in 0..n {
+                        t.insert(r!(b + 2 * i), r!(b + 2 * i + 1));
+                    }
+                }
+                vm.heap.adjust(m, as_map(m).expect("map").table.lock().bytes() as isize);
+                set!(ins.a(), m);
+                gc_check!();
+            }
+            Op::IterPrep => {
+                let v = r!(ins.a());
+                if !(v.is_kind(Kind::List) || v.is_kind(Kind::Map) || v.is_kind(Kind::String)) {
+                    throw!("Can only iterate over lists, maps, strings and channels.".to_string());
+                }
+                set!(ins.a() + 1, Value::number_raw(0.0));
+            }
+            Op::IterNext => {
+                let coll = r!(ins.a());
+                let i = r!(ins.a() + 1).as_number() as usize;
+                let next = if let Some(l) = as_list(coll) {
+                    l.get(i)
+                } else if let Some(m) = as_map(coll) {
+                    m.table.lock().entries.get_index(i).map(|(k, _)| k.0)
+                } else if let Some(s) = as_string(coll) {
+                    s.bytes.get(i).map(|b| vm.one_byte[*b as usize])
+                } else {
+                    None
+                };
+                match next {
+                    Some(x) => {
+                        set!(ins.b(), x);
+                        set!(ins.a() + 1, Value::number_raw((i + 1) as f64));
+                        budget -= 1;
+                        if budget == 0 {
+                            save_pc!();
+                            return Outcome::Yield;
+                        }
+                    }
+                    None => ip = ip.wrapping_offset(ins.sc()),
+                }
+            }
+            Op::Print => {
+                let v = r!(ins.a());
+                vm.print(v);
+            }
+        }
+    }
+}
+
+/// Grows `g`'s stack to hold at least `need` slots (doubling).
+#[cold]
+fn grow_stack(g: &mut G, need: usize) {
+    let n = need.max(g.stack.len() * 2);
+    g.stack.resize(n, Value::NIL);
+}
+
+/// Builds a runtime error with `g`'s current trace.
+#[cold]
+pub fn error(vm: &mut Vm, g: &G, msg: String) -> RuntimeError {
+    let _ = vm;
+    RuntimeError {
+        message: msg,
+        trace: g.trace(),
+    }
+}
+
+#[cold]
+fn undefined_property(name: Value) -> String {
+    let n = as_string(name).map(|s| str_text(s).into_owned()).unwrap_or_default();
+    format!("Undefined property '{n}'.")
+}
+
+/// Calls `callee` whose arguments sit at `stack[at+1 ..= at+argc]`, with the
+/// result going to `stack[at]`. Closures get a new frame (the caller resumes
+/// it); natives, classes and bound methods complete here.
+pub fn call_value(vm: &mut Vm, g: &mut G, at: usize, argc: usize, callee: Value) -> Result<(), String> {
+    let Some(kind) = callee.kind() else {
+        return Err("Can only call functions and classes.".into());
+    };
+    match kind {
+        Kind::Closure => {
+            let cp = callee.as_obj() as *const Obj<Closure>;
+            let f = closure_fn(cp);
+            if f.arity as usize != argc {
+                return Err(format!("Expected {} arguments but got {}.", f.arity, argc));
+            }
+            if g.frames.len() >= MAX_FRAMES {
+                return Err("Stack overflow.".into());
+            }
+            let need = at + f.num_regs as usize;
+            if need > g.stack.len() {
+                grow_stack(g, need);
+            }
+            g.frames.push(Frame {
+                closure: cp,
+                pc: 0,
+                base: at,
+            });
+            Ok(())
+        }
+        Kind::Native => {
+            let n = as_native(callee).expect("kind checked");
+            if let Some(arity) = n.arity {
+                if arity as usize != argc {
+                    return Err(format!("Expected {} arguments but got {}.", arity, argc));
+                }
+            }
+            let f = n.f;
+            let v = f(vm, &g.stack[at + 1..at + 1 + argc])?;
+            g.stack[at] = v;
+            Ok(())
+        }
+        Kind::Class => {
+            let class = as_class(callee).expect("kind checked");
+            let inst = vm.heap.alloc(
+                Kind::Instance,
+                Instance {
+                    class: callee.as_obj() as *const Obj<Class>,
+                    fields: Table::new(),
+                },
+                0,
+            );
+            g.stack[at] = inst;
+            let init = class.init.get();
+            if init.is_nil() {
+                if argc != 0 {
+                    return Err(format!("Expected 0 arguments but got {argc}."));
+                }
+                Ok(())
+            } else {
+                call_value(vm, g, at, argc, init)
+            }
+        }
+        Kind::BoundMethod => {
+            let b = as_bound(callee).expect("kind checked");
+            g.stack[at] = b.receiver;
+            call_value(vm, g, at, argc, b.method)
+        }
+        _ => Err("Can only call functions and classes.".into()),
+    }
+}
+
+/// String concatenation (the non-number case of `Add`).
+fn concat(vm: &mut Vm, x: Value, y: Value) -> Result<Value, String> {
+    match (as_string(x), as_string(y)) {
+        (Some(a), Some(b)) => {
+            let mut bytes = Vec::with_capacity(a.bytes.len() + b.bytes.len());
+            bytes.extend_from_slice(&a.bytes);
+            bytes.extend_from_slice(&b.bytes);
+            Ok(vm.heap.string(bytes))
+        }
+        _ => Err("Operands must be two numbers or two strings.".into()),
+    }
+}
+
+/// Converts an index value to a position in a sequence of length `len`.
+fn index_of(i: Value, len: usize) -> Result<usize, String> {
+    if !i.is_number() {
+        return Err("Index must be an integer.".into());
+    }
+    let n = i.as_number();
+    if n.fract() != 0.0 || n.is_nan() {
+        return Err("Index must be an integer.".into());
+    }
+    if n < 0.0 || n >= len as f64 {
+        return Err("Index out of range.".into());
+    }
+    Ok(n as usize)
+}
+
+fn get_index(vm: &mut Vm, obj: Value, i: Value) -> Result<Value, String> {
+    if let Some(l) = as_list(obj) {
+        let idx = index_of(i, l.len())?;
+        return l.get(idx).ok_or_else(|| "Index out of range.".into());
+    }
+    if let Some(m) = as_map(obj) {
+        return Ok(m.table.lock().get(i).unwrap_or(Value::NIL));
+    }
+    if let Some(s) = as_string(obj) {
+        let idx = index_of(i, s.bytes.len())?;
+        return Ok(vm.one_byte[s.bytes[idx] as usize]);
+    }
+    Err("Only lists, maps and strings can be indexed.".into())
+}
+
+fn set_index(vm: &mut Vm, obj: Value, i: Value, v: Value) -> Result<(), String> {
+    if let Some(l) = as_list(obj) {
+        let idx = index_of(i, l.len())?;
+        if !l.set(idx, v) {
+            return Err("Index out of range.".into());
+        }
+        return Ok(());
+    }
+    if let Some(m) = as_map(obj) {
+        let delta = {
+            let mut t = m.table.lock();
+            let before = t.bytes();
+            t.insert(i, v);
+            t.bytes() as isize - before as isize
+        };
+        vm.heap.adjust(obj, delta);
+        return Ok(());
+    }
+    if obj.is_kind(Kind::String) {
+        return Err("Strings are immutable.".into());
+    }
+    Err("Only lists, maps and strings can be indexed.".into())
+}
+
+/// Runs a whole goroutine to completion (the single-goroutine driver until
+/// the scheduler lands): repeated budgeted slices.
+pub fn run_to_completion(vm: &mut Vm, g: &mut G) -> Result<Value, RuntimeError> {
+    /// Safepoints per slice; with one goroutine the slice length only
+    /// bounds how often the driver loop runs.
+    const SLICE: u32 = 1 << 20;
+    loop {
+        match run(vm, g, SLICE) {
+            Outcome::Done(v) => return Ok(v),
+            Outcome::Yield => continue,
+            Outcome::Error(e) => return Err(e),
+        }
+    }
+}
+
+impl Vm {
+    /// Collects at a safepoint of `g` (the running goroutine): its live
+    /// registers and frames are roots; dead slots above its top are cleared.
+    /// Fails with `Out of memory.` when the live heap exceeds `--max-heap`.
+    pub(crate) fn collect_at_safepoint(&mut self, g: &mut G) -> Result<(), String> {
+        let top = g.top();
+        for s in &mut g.stack[top..] {
+            *s = Value::NIL;
+        }
+        self.collect_with(&[g]);
+        if let Some(max) = self.heap.max_heap {
+            if self.heap.live_bytes > max {
+                return Err("Out of memory.".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// True when `f` is an initializer (used by natives that call methods).
+    pub fn is_initializer(f: &Function) -> bool {
+        f.kind == FnKind::Initializer
+    }
+}

@@ -1,0 +1,65 @@
+//! The loader: turns a compiled, plain-data `Proto` tree into function
+//! objects on the heap.
+//!
+//! Steps: convert each constant (numbers stay numbers, strings are interned,
+//! nested protos are loaded recursively), then rewrite the `c` operand of
+//! `GetGlobal`/`SetGlobal`/`DefGlobal` from "index of the name constant" to
+//! "global slot index" (binding new names to undefined slots), and give every
+//! instruction an inline-cache hint.
+//!
+//! Loading allocates but never collects (no safepoint runs inside it); the
+//! result is rooted by the caller before the next safepoint.
+
+use std::sync::atomic::AtomicU32;
+
+use skein_bytecode::{Const, Op, Proto};
+
+use crate::object::*;
+use crate::value::Value;
+use crate::Vm;
+
+/// Loads `proto` (and everything nested in it) and returns its function.
+pub fn load(vm: &mut Vm, proto: &Proto) -> Value {
+    let consts: Box<[Value]> = proto
+        .consts
+        .iter()
+        .map(|k| match k {
+            Const::Num(n) => Value::number(*n),
+            Const::Str(s) => vm.heap.intern(s.as_bytes()),
+            Const::Proto(p) => load(vm, p),
+        })
+        .collect();
+    let code: Box<[_]> = proto
+        .code
+        .iter()
+        .map(|ins| match ins.op() {
+            Op::GetGlobal | Op::SetGlobal | Op::DefGlobal => {
+                let name = match proto.consts.get(ins.c()) {
+                    Some(Const::Str(s)) => s.as_str(),
+                    _ => "?",
+                };
+                let slot = vm.globals.bind(name);
+                ins.with_c(slot as u32)
+            }
+            _ => *ins,
+        })
+        .collect();
+    let name = proto.name.as_ref().map(|n| vm.heap.intern(n.as_bytes()));
+    let caches: Box<[AtomicU32]> = (0..code.len()).map(|_| AtomicU32::new(0)).collect();
+    let extra = code.len() * 12 + consts.len() * 8 + proto.lines.len() * 4;
+    vm.heap.alloc(
+        Kind::Function,
+        Function {
+            name,
+            kind: proto.kind,
+            arity: proto.arity,
+            num_regs: proto.num_regs.max(1 + proto.arity as u16),
+            captures: proto.captures.clone().into_boxed_slice(),
+            code,
+            lines: proto.lines.clone().into_boxed_slice(),
+            consts,
+            caches,
+        },
+        extra,
+    )
+}

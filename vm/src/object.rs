@@ -1,0 +1,526 @@
+//! Heap objects: the header every object starts with, one body type per
+//! kind, and the lock-free tables that back instances, classes, modules and
+//! lists.
+//!
+//! Layout: every object is an `Obj<T>` (`#[repr(C)]`: a [`Header`] then the
+//! body), allocated by the heap and never moved. A `Value` points at the
+//! header; [`Header::kind`] says which body follows, and the typed accessors
+//! (`as_string`, `as_list`, …) cast after checking the kind.
+//!
+//! Publishing rule (DESIGN §2): tables and list storage that can grow live in
+//! a separately allocated *block*. Growing allocates a bigger block, copies,
+//! and publishes it with one atomic pointer store; the old block goes on the
+//! heap's retire list and is freed at the next stop-the-world point, when no
+//! mutator can still be reading it (mutators hold block references only within
+//! one instruction, and stop-the-world happens between instructions). Within a
+//! block, entries are published before the length that makes them visible, so
+//! readers (which bound every index by the block's length and capacity) stay
+//! memory-safe under any race.
+
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use skein_bytecode::{Capture, FnKind, Instr};
+
+use crate::map::MapTable;
+use crate::native::NativeFn;
+use crate::value::{Slot, Value};
+
+/// Object kinds.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    String,
+    Function,
+    Closure,
+    Cell,
+    Class,
+    Instance,
+    BoundMethod,
+    List,
+    Map,
+    Native,
+    Module,
+}
+
+/// The header every heap object starts with.
+#[repr(C)]
+pub struct Header {
+    pub kind: Kind,
+    /// The mark epoch this object was last marked in (see `gc`).
+    pub mark: AtomicU8,
+    /// Bytes charged to the heap for this object (body plus owned buffers).
+    pub size: AtomicU32,
+    /// Next object in the heap's all-objects list (owned by the heap).
+    pub next: *mut Header,
+}
+
+/// An object: header followed by its body.
+#[repr(C)]
+pub struct Obj<T> {
+    pub header: Header,
+    pub body: T,
+}
+
+/// An immutable byte string (usually UTF-8) with its hash.
+pub struct Str {
+    pub hash: u64,
+    pub bytes: Box<[u8]>,
+}
+
+/// A loaded function prototype with VM-ready constants.
+pub struct Function {
+    pub name: Option<Value>,
+    pub kind: FnKind,
+    pub arity: u8,
+    pub num_regs: u16,
+    pub captures: Box<[Capture]>,
+    pub code: Box<[Instr]>,
+    pub lines: Box<[u32]>,
+    /// Constants: numbers, interned strings, nested functions.
+    pub consts: Box<[Value]>,
+    /// One inline-cache hint per instruction (an index guess for a field or
+    /// method table lookup; always validated, so races are harmless).
+    pub caches: Box<[AtomicU32]>,
+}
+
+/// A function plus its captured cells.
+pub struct Closure {
+    pub function: *const Obj<Function>,
+    /// Cells, in upvalue order. Immutable after creation.
+    pub upvals: Box<[Value]>,
+}
+
+/// A heap box for a captured variable.
+pub struct Cell {
+    pub value: Slot,
+}
+
+/// A class.
+pub struct Class {
+    pub name: Value,
+    pub methods: Table,
+    /// The `init` method, cached (nil when absent).
+    pub init: Slot,
+}
+
+/// An instance of a class.
+pub struct Instance {
+    pub class: *const Obj<Class>,
+    pub fields: Table,
+}
+
+/// A method bound to its receiver.
+pub struct BoundMethod {
+    pub receiver: Value,
+    pub method: Value,
+}
+
+/// A growable list.
+pub struct List {
+    pub block: AtomicPtr<ListBlock>,
+}
+
+/// A map with insertion order; guarded by a short per-map lock.
+pub struct Map {
+    pub table: Mutex<MapTable>,
+}
+
+/// A native (Rust) function.
+pub struct Native {
+    pub name: &'static str,
+    /// Required argument count, or `None` for a variadic/optional native
+    /// that checks its own arguments.
+    pub arity: Option<u8>,
+    pub f: NativeFn,
+}
+
+/// A module: named read-only members.
+pub struct Module {
+    pub name: Value,
+    pub members: Table,
+}
+
+// ---------------------------------------------------------------------------
+// Tables: name -> value, lock-free reads.
+
+/// A table from interned names to values (instance fields, class methods,
+/// module members). Keys are interned strings compared by pointer.
+pub struct Table {
+    block: AtomicPtr<TableBlock>,
+}
+
+/// A table's storage: `len` published entries out of `cap`.
+pub struct TableBlock {
+    len: AtomicUsize,
+    cap: usize,
+    keys: Box<[AtomicPtr<Header>]>,
+    vals: Box<[Slot]>,
+}
+
+impl TableBlock {
+    fn with_capacity(cap: usize) -> Box<TableBlock> {
+        Box::new(TableBlock {
+            len: AtomicUsize::new(0),
+            cap,
+            keys: (0..cap).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
+            vals: (0..cap).map(|_| Slot::default()).collect(),
+        })
+    }
+
+    /// Bytes this block occupies (for heap accounting).
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<TableBlock>() + self.cap * 16
+    }
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table::new()
+    }
+}
+
+impl Table {
+    pub fn new() -> Table {
+        Table {
+            block: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    #[inline(always)]
+    fn block(&self) -> Option<&TableBlock> {
+        let p = self.block.load(Ordering::Acquire);
+        // SAFETY: a non-null block pointer was published by `insert` from a
+        // live `Box`; retired blocks are freed only at a stop-the-world
+        // point, when no reference obtained here can still be in use.
+        unsafe { p.as_ref() }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.block().map_or(0, |b| b.len.load(Ordering::Acquire))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Finds `key`, trying the index `hint` first. Returns the entry index.
+    #[inline(always)]
+    pub fn find(&self, key: *const Header, hint: usize) -> Option<usize> {
+        let b = self.block()?;
+        let len = b.len.load(Ordering::Acquire).min(b.cap);
+        if hint < len && b.keys[hint].load(Ordering::Relaxed) as *const Header == key {
+            return Some(hint);
+        }
+        (0..len).find(|&i| b.keys[i].load(Ordering::Relaxed) as *const Header == key)
+    }
+
+    /// The value at entry `i` (as returned by `find`).
+    #[inline(always)]
+    pub fn value_at(&self, i: usize) -> Value {
+        match self.block() {
+            Some(b) if i < b.cap => b.vals[i].get(),
+            _ => Value::NIL,
+        }
+    }
+
+    /// Overwrites the value at entry `i`.
+    #[inline(always)]
+    pub fn set_at(&self, i: usize, v: Value) {
+        if let Some(b) = self.block() {
+            if i < b.cap {
+                b.vals[i].set(v);
+            }
+        }
+    }
+
+    /// Looks `key` up.
+    pub fn get(&self, key: *const Header) -> Option<Value> {
+        self.find(key, 0).map(|i| self.value_at(i))
+    }
+
+    /// Sets `key` to `v`, adding the entry if absent. Returns the entry index
+    /// and, when the storage had to grow, the retired old block together with
+    /// the change in bytes (the caller hands both to the heap).
+    pub fn insert(&self, key: *const Header, v: Value) -> (usize, Option<Retired>, isize) {
+        if let Some(i) = self.find(key, 0) {
+            self.set_at(i, v);
+            return (i, None, 0);
+        }
+        let old = self.block.load(Ordering::Acquire);
+        // SAFETY: see `block`.
+        let old_ref = unsafe { old.as_ref() };
+        let len = old_ref.map_or(0, |b| b.len.load(Ordering::Acquire));
+        if let Some(b) = old_ref {
+            if len < b.cap {
+                b.vals[len].set(v);
+                b.keys[len].store(key as *mut Header, Ordering::Relaxed);
+                b.len.store(len + 1, Ordering::Release);
+                return (len, None, 0);
+            }
+        }
+        // Grow: 4 entries covers most objects; doubling keeps inserts
+        // amortised O(1).
+        let cap = if len == 0 { 4 } else { len * 2 };
+        let nb = TableBlock::with_capacity(cap);
+        if let Some(b) = old_ref {
+            for i in 0..len {
+                nb.keys[i].store(b.keys[i].load(Ordering::Relaxed), Ordering::Relaxed);
+                nb.vals[i].set(b.vals[i].get());
+            }
+        }
+        nb.vals[len].set(v);
+        nb.keys[len].store(key as *mut Header, Ordering::Relaxed);
+        nb.len.store(len + 1, Ordering::Relaxed);
+        let delta = nb.bytes() as isize - old_ref.map_or(0, |b| b.bytes() as isize);
+        self.block.store(Box::into_raw(nb), Ordering::Release);
+        let retired = if old.is_null() {
+            None
+        } else {
+            Some(Retired::Table(old))
+        };
+        (len, retired, delta)
+    }
+
+    /// Calls `f` on every (key, value) entry, in insertion order.
+    pub fn for_each(&self, mut f: impl FnMut(*const Header, Value)) {
+        if let Some(b) = self.block() {
+            let len = b.len.load(Ordering::Acquire).min(b.cap);
+            for i in 0..len {
+                f(b.keys[i].load(Ordering::Relaxed), b.vals[i].get());
+            }
+        }
+    }
+
+    /// Bytes owned by this table.
+    pub fn bytes(&self) -> usize {
+        self.block().map_or(0, |b| b.bytes())
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        let p = *self.block.get_mut();
+        if !p.is_null() {
+            // SAFETY: the table owns its current block; dropping the table
+            // means no reader remains (the object is being freed by sweep).
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Lists.
+
+/// A list's storage.
+pub struct ListBlock {
+    pub len: AtomicUsize,
+    pub slots: Box<[Slot]>,
+}
+
+impl ListBlock {
+    pub fn with_capacity(cap: usize) -> Box<ListBlock> {
+        Box::new(ListBlock {
+            len: AtomicUsize::new(0),
+            slots: (0..cap).map(|_| Slot::default()).collect(),
+        })
+    }
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<ListBlock>() + self.slots.len() * 8
+    }
+}
+
+impl List {
+    pub fn from_values(vals: &[Value]) -> List {
+        let b = ListBlock::with_capacity(vals.len());
+        for (s, v) in b.slots.iter().zip(vals) {
+            s.set(*v);
+        }
+        b.len.store(vals.len(), Ordering::Relaxed);
+        List {
+            block: AtomicPtr::new(Box::into_raw(b)),
+        }
+    }
+
+    #[inline(always)]
+    pub fn block(&self) -> &ListBlock {
+        // SAFETY: a list always has a block (created in `from_values`);
+        // retired blocks are freed only at stop-the-world points.
+        unsafe { &*self.block.load(Ordering::Acquire) }
+    }
+
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        let b = self.block();
+        b.len.load(Ordering::Acquire).min(b.slots.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> Option<Value> {
+        let b = self.block();
+        let len = b.len.load(Ordering::Acquire).min(b.slots.len());
+        if i < len {
+            Some(b.slots[i].get())
+        } else {
+            None
+        }
+    }
+
+    /// Stores at `i` if in range; returns false otherwise.
+    #[inline(always)]
+    pub fn set(&self, i: usize, v: Value) -> bool {
+        let b = self.block();
+        let len = b.len.load(Ordering::Acquire).min(b.slots.len());
+        if i < len {
+            b.slots[i].set(v);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Appends; returns the retired block and byte delta when it grew.
+    pub fn push(&self, v: Value) -> (Option<Retired>, isize) {
+        let old = self.block.load(Ordering::Acquire);
+        // SAFETY: see `block`.
+        let b = unsafe { &*old };
+        let len = b.len.load(Ordering::Acquire).min(b.slots.len());
+        if len < b.slots.len() {
+            b.slots[len].set(v);
+            b.len.store(len + 1, Ordering::Release);
+            return (None, 0);
+        }
+        // Doubling (minimum 4) keeps pushes amortised O(1).
+        let cap = (len * 2).max(4);
+        let nb = ListBlock::with_capacity(cap);
+        for i in 0..len {
+            nb.slots[i].set(b.slots[i].get());
+        }
+        nb.slots[len].set(v);
+        nb.len.store(len + 1, Ordering::Relaxed);
+        let delta = nb.bytes() as isize - b.bytes() as isize;
+        self.block.store(Box::into_raw(nb), Ordering::Release);
+        (Some(Retired::List(old)), delta)
+    }
+
+    /// Removes and returns the last element.
+    pub fn pop(&self) -> Option<Value> {
+        let b = self.block();
+        let len = b.len.load(Ordering::Acquire).min(b.slots.len());
+        if len == 0 {
+            return None;
+        }
+        let v = b.slots[len - 1].get();
+        b.len.store(len - 1, Ordering::Release);
+        Some(v)
+    }
+
+    /// A snapshot of the elements.
+    pub fn to_vec(&self) -> Vec<Value> {
+        let b = self.block();
+        let len = b.len.load(Ordering::Acquire).min(b.slots.len());
+        (0..len).map(|i| b.slots[i].get()).collect()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.block().bytes()
+    }
+}
+
+impl Drop for List {
+    fn drop(&mut self) {
+        let p = *self.block.get_mut();
+        // SAFETY: the list owns its current block; see `Table::drop`.
+        drop(unsafe { Box::from_raw(p) });
+    }
+}
+
+/// Storage replaced by a grow, waiting to be freed at a stop-the-world point.
+pub enum Retired {
+    Table(*mut TableBlock),
+    List(*mut ListBlock),
+}
+
+// SAFETY: a retired block is owned exclusively by the retire list; it is only
+// freed (never read) by whichever thread drains the list.
+unsafe impl Send for Retired {}
+
+impl Retired {
+    /// Frees the block.
+    ///
+    /// # Safety
+    /// No mutator may still hold a reference into the block.
+    pub unsafe fn free(self) {
+        match self {
+            // SAFETY: the caller guarantees exclusivity; the pointers came
+            // from `Box::into_raw`.
+            Retired::Table(p) => drop(unsafe { Box::from_raw(p) }),
+            // SAFETY: as above.
+            Retired::List(p) => drop(unsafe { Box::from_raw(p) }),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Typed access.
+
+macro_rules! accessor {
+    ($name:ident, $kind:ident, $ty:ty) => {
+        /// Borrows the body, if `v` is an object of this kind.
+        #[inline(always)]
+        pub fn $name<'a>(v: Value) -> Option<&'a $ty> {
+            if v.is_kind(Kind::$kind) {
+                // SAFETY: the kind check guarantees the header is followed by
+                // a body of this type (`Obj<T>` is `repr(C)`); the object is
+                // alive while reachable, and the caller does not keep the
+                // reference across a safepoint.
+                Some(unsafe { &(*(v.as_obj() as *const Obj<$ty>)).body })
+            } else {
+                None
+            }
+        }
+    };
+}
+
+accessor!(as_string, String, Str);
+accessor!(as_function, Function, Function);
+accessor!(as_closure, Closure, Closure);
+accessor!(as_cell, Cell, Cell);
+accessor!(as_class, Class, Class);
+accessor!(as_instance, Instance, Instance);
+accessor!(as_bound, BoundMethod, BoundMethod);
+accessor!(as_list, List, List);
+accessor!(as_map, Map, Map);
+accessor!(as_native, Native, Native);
+accessor!(as_module, Module, Module);
+
+/// Borrows the body of an object whose kind the caller has already checked.
+///
+/// # Safety
+/// `v` must be an object of the kind whose body type is `T`.
+#[inline(always)]
+pub unsafe fn body<'a, T>(v: Value) -> &'a T {
+    // SAFETY: guaranteed by the caller.
+    unsafe { &(*(v.as_obj() as *const Obj<T>)).body }
+}
+
+/// The string's bytes as `str` (lossy for non-UTF-8 content).
+pub fn str_text(s: &Str) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(&s.bytes)
+}
+
+/// FNV-1a: a small, fast, deterministic hash for strings (determinism matters:
+/// nothing observable may depend on a random hash seed, SPEC §5).
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}

@@ -181,8 +181,14 @@ pub enum ExprKind {
     /// A variable read.
     Var(Ident),
     /// `name = value`
-    Assign { name: Ident, value: Box<Expr> },
-    Unary { op: UnaryOp, operand: Box<Expr> },
+    Assign {
+        name: Ident,
+        value: Box<Expr>,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
     Binary {
         op: BinaryOp,
         left: Box<Expr>,
@@ -194,9 +200,15 @@ pub enum ExprKind {
         right: Box<Expr>,
     },
     /// `callee(args)`; `line` of the `Expr` is the closing paren's line.
-    Call { callee: Box<Expr>, args: Vec<Expr> },
+    Call {
+        callee: Box<Expr>,
+        args: Vec<Expr>,
+    },
     /// `object.name`
-    Get { object: Box<Expr>, name: Ident },
+    Get {
+        object: Box<Expr>,
+        name: Ident,
+    },
     /// `object.name = value`
     Set {
         object: Box<Expr>,
@@ -204,7 +216,10 @@ pub enum ExprKind {
         value: Box<Expr>,
     },
     /// `object[index]`
-    Index { object: Box<Expr>, index: Box<Expr> },
+    Index {
+        object: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// `object[index] = value`
     IndexSet {
         object: Box<Expr>,
@@ -214,7 +229,9 @@ pub enum ExprKind {
     /// `this`
     This,
     /// `super.method`
-    Super { method: Ident },
+    Super {
+        method: Ident,
+    },
     /// `[a, b, c]`
     List(Vec<Expr>),
     /// `{k: v, ...}`

@@ -63,7 +63,9 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.location {
-            Location::Token(t) => write!(f, "[line {}] Error at '{}': {}", self.line, t, self.message),
+            Location::Token(t) => {
+                write!(f, "[line {}] Error at '{}': {}", self.line, t, self.message)
+            }
             Location::End => write!(f, "[line {}] Error at end: {}", self.line, self.message),
             Location::None => write!(f, "[line {}] Error: {}", self.line, self.message),
         }

@@ -69,9 +69,10 @@ pub fn compile_repl(src: &str) -> Result<bytecode::Program, Vec<Diagnostic>> {
     }
 }
 
-/// True when `src` is merely unfinished (the parser ran out of input inside
-/// a construct, e.g. an open brace or a statement without its `;`), so a REPL
-/// should keep reading lines rather than report an error.
+/// True when `src` is merely unfinished: it ends inside an unterminated
+/// string, or its first error is at the end of input while a `(`, `[` or `{`
+/// is still open. A REPL then keeps reading lines instead of reporting an
+/// error. (A statement that only lacks its `;` is an error, not unfinished.)
 pub fn is_incomplete(src: &str) -> bool {
     parser::is_incomplete(src)
 }

@@ -53,10 +53,16 @@ pub fn install(vm: &mut Vm) {
         ("max", None, m_max),
         ("random", Some(0), m_random),
     ];
-    let m = make_module(vm, "math", math, &[("pi", Value::number(std::f64::consts::PI))]);
+    let m = make_module(
+        vm,
+        "math",
+        math,
+        &[("pi", Value::number(std::f64::consts::PI))],
+    );
     vm.define_global("math", m);
 
-    let time: &[(&'static str, Option<u8>, skein_vm::native::NativeFn)] = &[("now", Some(0), t_now)];
+    let time: &[(&'static str, Option<u8>, skein_vm::native::NativeFn)] =
+        &[("now", Some(0), t_now)];
     let m = make_module(vm, "time", time, &[]);
     vm.define_global("time", m);
 
@@ -106,7 +112,7 @@ fn len(_vm: &mut Vm, a: &[Value]) -> R {
     if let Some(m) = as_map(v) {
         return Ok(Value::number(m.table.lock().len() as f64));
     }
-    Err("len() expects a string, list, map or channel.".into())
+    Err("len() expects a list, map, string or channel.".into())
 }
 
 fn cap(_vm: &mut Vm, _a: &[Value]) -> R {
@@ -125,7 +131,8 @@ fn pop(_vm: &mut Vm, a: &[Value]) -> R {
     let Some(l) = as_list(a[0]) else {
         return Err("pop() expects a list.".into());
     };
-    l.pop().ok_or_else(|| "pop() from an empty list.".into())
+    l.pop()
+        .ok_or_else(|| "pop() expects a non-empty list.".into())
 }
 
 /// Converts a slice bound to an index in `0..=len`.
@@ -156,7 +163,7 @@ fn slice(vm: &mut Vm, a: &[Value]) -> R {
         let bytes = s.bytes[from..to].to_vec();
         return Ok(vm.new_string(bytes));
     }
-    Err("slice() expects a list or a string.".into())
+    Err("slice() expects a list or string.".into())
 }
 
 fn keys(vm: &mut Vm, a: &[Value]) -> R {
@@ -189,36 +196,30 @@ fn str_(vm: &mut Vm, a: &[Value]) -> R {
     Ok(vm.new_string(bytes))
 }
 
-/// Parses Skein's number syntax plus sign and exponent (`-1.5e3`); anything
-/// else (including `inf`, `nan`, hex) is not a number.
+/// Parses what a Skein number literal accepts, plus a leading `-` and an
+/// exponent (`-1.5e3`, so that `num(str(x))` reads back every printed
+/// number); anything else (whitespace, `inf`, `nan`, hex, `""`) is not a
+/// number.
 fn parse_number(s: &str) -> Option<f64> {
-    let t = s.trim();
-    let body = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let body = s.strip_prefix('-').unwrap_or(s);
     let (mant, exp) = match body.find(['e', 'E']) {
         Some(i) => (&body[..i], Some(&body[i + 1..])),
         None => (body, None),
     };
-    let (int, frac) = match mant.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (mant, None),
-    };
     let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
-    let mant_ok = match frac {
-        Some(f) => (digits(int) || int.is_empty()) && (digits(f) || (f.is_empty() && digits(int))),
-        None => digits(int),
+    let mant_ok = match mant.split_once('.') {
+        Some((i, f)) => digits(i) && digits(f),
+        None => digits(mant),
     };
     let exp_ok = exp.is_none_or(|e| digits(e.strip_prefix(['-', '+']).unwrap_or(e)));
     if mant_ok && exp_ok {
-        t.parse::<f64>().ok()
+        s.parse::<f64>().ok()
     } else {
         None
     }
 }
 
 fn num(_vm: &mut Vm, a: &[Value]) -> R {
-    if a[0].is_number() {
-        return Ok(a[0]);
-    }
     let Some(s) = as_string(a[0]) else {
         return Err("num() expects a string.".into());
     };
@@ -273,16 +274,16 @@ macro_rules! math1 {
     };
 }
 
-math1!(m_sqrt, "math.sqrt", f64::sqrt);
-math1!(m_floor, "math.floor", f64::floor);
-math1!(m_ceil, "math.ceil", f64::ceil);
-math1!(m_abs, "math.abs", f64::abs);
-math1!(m_sin, "math.sin", f64::sin);
-math1!(m_cos, "math.cos", f64::cos);
+math1!(m_sqrt, "sqrt", f64::sqrt);
+math1!(m_floor, "floor", f64::floor);
+math1!(m_ceil, "ceil", f64::ceil);
+math1!(m_abs, "abs", f64::abs);
+math1!(m_sin, "sin", f64::sin);
+math1!(m_cos, "cos", f64::cos);
 
 fn m_pow(_vm: &mut Vm, a: &[Value]) -> R {
-    let x = number_arg(a[0], "math.pow")?;
-    let y = number_arg(a[1], "math.pow")?;
+    let x = number_arg(a[0], "pow")?;
+    let y = number_arg(a[1], "pow")?;
     Ok(Value::number(x.powf(y)))
 }
 
@@ -298,11 +299,11 @@ fn fold(a: &[Value], name: &str, pick: fn(f64, f64) -> f64) -> R {
 }
 
 fn m_min(_vm: &mut Vm, a: &[Value]) -> R {
-    fold(a, "math.min", f64::min)
+    fold(a, "min", f64::min)
 }
 
 fn m_max(_vm: &mut Vm, a: &[Value]) -> R {
-    fold(a, "math.max", f64::max)
+    fold(a, "max", f64::max)
 }
 
 fn m_random(vm: &mut Vm, _a: &[Value]) -> R {
@@ -323,20 +324,24 @@ fn rt_memstats(vm: &mut Vm, _a: &[Value]) -> R {
     let m = vm.new_map();
     for (k, v) in stats {
         let key = vm.heap.intern(k.as_bytes());
-        as_map(m).expect("map").table.lock().insert(key, Value::number(v));
+        as_map(m)
+            .expect("map")
+            .table
+            .lock()
+            .insert(key, Value::number(v));
     }
     Ok(m)
 }
 
 fn rt_setgcpercent(vm: &mut Vm, a: &[Value]) -> R {
-    let n = number_arg(a[0], "runtime.setgcpercent")?;
+    let n = number_arg(a[0], "setgcpercent")?;
     let new = if n < 0.0 { None } else { Some(n as u32) };
     let old = vm.set_gc_percent(new);
     Ok(Value::number(old.map_or(-1.0, |p| p as f64)))
 }
 
 fn rt_gomaxprocs(_vm: &mut Vm, a: &[Value]) -> R {
-    number_arg(a[0], "runtime.gomaxprocs")?;
+    number_arg(a[0], "gomaxprocs")?;
     Ok(Value::number(1.0))
 }
 
@@ -355,10 +360,11 @@ mod tests {
     #[test]
     fn num_accepts_only_number_syntax() {
         assert_eq!(parse_number("42"), Some(42.0));
-        assert_eq!(parse_number(" -1.5e3 "), Some(-1500.0));
-        assert_eq!(parse_number("3."), Some(3.0));
-        assert_eq!(parse_number(".5"), Some(0.5));
-        for bad in ["", "abc", "inf", "nan", "1e", "0x10", "1.2.3", "-"] {
+        assert_eq!(parse_number("-1.5e3"), Some(-1500.0));
+        assert_eq!(parse_number("1e+21"), Some(1e21));
+        for bad in [
+            "", " 1", "abc", "inf", "nan", "1e", "0x10", "1.2.3", "-", "3.", ".5", "12abc",
+        ] {
             assert_eq!(parse_number(bad), None, "{bad}");
         }
     }

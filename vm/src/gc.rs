@@ -59,7 +59,7 @@ impl Marker {
     }
 
     #[inline]
-    pub fn mark_obj(&mut self, p: *mut Header) {
+    fn mark_obj(&mut self, p: *mut Header) {
         if p.is_null() {
             return;
         }
@@ -81,11 +81,10 @@ impl Marker {
     /// Marks everything `v` (a marked object) references.
     fn trace(&mut self, v: Value) {
         let Some(kind) = v.kind() else { return };
-        // SAFETY (all arms): the kind was just read from the header, so the
-        // body has that type.
         match kind {
             Kind::String | Kind::Native => {}
             Kind::Function => {
+                // SAFETY: the kind was just read from the header.
                 let f = unsafe { body::<Function>(v) };
                 if let Some(n) = f.name {
                     self.mark(n);
@@ -95,35 +94,46 @@ impl Marker {
                 }
             }
             Kind::Closure => {
+                // SAFETY: the kind was just read from the header.
                 let c = unsafe { body::<Closure>(v) };
                 self.mark_obj(c.function as *mut Header);
                 for u in c.upvals.iter() {
                     self.mark(*u);
                 }
             }
-            Kind::Cell => self.mark(unsafe { body::<Cell>(v) }.value.get()),
+            Kind::Cell => {
+                // SAFETY: the kind was just read from the header.
+                let c = unsafe { body::<Cell>(v) };
+                self.mark(c.value.get());
+            }
             Kind::Class => {
+                // SAFETY: the kind was just read from the header.
                 let c = unsafe { body::<Class>(v) };
                 self.mark(c.name);
                 self.mark(c.init.get());
                 self.table(&c.methods);
             }
             Kind::Instance => {
+                // SAFETY: the kind was just read from the header.
                 let i = unsafe { body::<Instance>(v) };
                 self.mark_obj(i.class as *mut Header);
                 self.table(&i.fields);
             }
             Kind::BoundMethod => {
+                // SAFETY: the kind was just read from the header.
                 let b = unsafe { body::<BoundMethod>(v) };
                 self.mark(b.receiver);
                 self.mark(b.method);
             }
             Kind::List => {
-                for x in unsafe { body::<List>(v) }.to_vec() {
+                // SAFETY: the kind was just read from the header.
+                let l = unsafe { body::<List>(v) };
+                for x in l.to_vec() {
                     self.mark(x);
                 }
             }
             Kind::Map => {
+                // SAFETY: the kind was just read from the header.
                 let m = unsafe { body::<Map>(v) };
                 let t = m.table.lock();
                 for (k, s) in t.entries.iter() {
@@ -132,6 +142,7 @@ impl Marker {
                 }
             }
             Kind::Module => {
+                // SAFETY: the kind was just read from the header.
                 let m = unsafe { body::<Module>(v) };
                 self.mark(m.name);
                 self.table(&m.members);

@@ -106,8 +106,11 @@ impl Globals {
         }
         let i = self.names.len();
         if i % GLOBAL_SEGMENT == 0 {
-            self.segments
-                .push((0..GLOBAL_SEGMENT).map(|_| Slot::new(Value::UNDEF)).collect());
+            self.segments.push(
+                (0..GLOBAL_SEGMENT)
+                    .map(|_| Slot::new(Value::UNDEF))
+                    .collect(),
+            );
         }
         self.names.push(name.to_string());
         self.index.insert(name.to_string(), i);
@@ -267,7 +270,14 @@ impl Vm {
         vec![
             ("heap_alloc", h.live_bytes as f64),
             ("heap_objects", h.objects as f64),
-            ("heap_goal", if h.goal == usize::MAX { 0.0 } else { h.goal as f64 }),
+            (
+                "heap_goal",
+                if h.goal == usize::MAX {
+                    0.0
+                } else {
+                    h.goal as f64
+                },
+            ),
             ("total_alloc", h.total_alloc as f64),
             ("num_gc", h.num_gc as f64),
             ("pause_total_ns", h.pause_total_ns as f64),
@@ -313,7 +323,12 @@ impl Vm {
     }
 
     /// A native function object.
-    pub fn new_native(&mut self, name: &'static str, arity: Option<u8>, f: native::NativeFn) -> Value {
+    pub fn new_native(
+        &mut self,
+        name: &'static str,
+        arity: Option<u8>,
+        f: native::NativeFn,
+    ) -> Value {
         self.heap.alloc(Kind::Native, Native { name, arity, f }, 0)
     }
 
@@ -330,7 +345,10 @@ impl Vm {
         );
         for (k, v) in members {
             let key = self.heap.intern(k.as_bytes());
-            let (_, retired, delta) = as_module(m).expect("module").members.insert(key.as_obj(), *v);
+            let (_, retired, delta) = as_module(m)
+                .expect("module")
+                .members
+                .insert(key.as_obj(), *v);
             self.heap.retire(retired);
             self.heap.adjust(m, delta);
         }

@@ -163,7 +163,9 @@ impl TableBlock {
         Box::new(TableBlock {
             len: AtomicUsize::new(0),
             cap,
-            keys: (0..cap).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
+            keys: (0..cap)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
             vals: (0..cap).map(|_| Slot::default()).collect(),
         })
     }

@@ -1,0 +1,1036 @@
+//! The parser: tokens in, AST plus clox-exact diagnostics out.
+//!
+//! # Why two passes over the tokens
+//!
+//! The official Lox suite is checked strictly: every error clox prints must
+//! be printed, with clox's message, the token it quotes and its line, and
+//! nothing else may be printed. clox's recovery is a side effect of its
+//! recursive descent: after the first error it keeps parsing *silently*
+//! (in "panic mode") until the enclosing declaration returns, then skips
+//! tokens until just after a `;` or just before a statement keyword. Which
+//! tokens that silent parse eats decides the later errors, e.g. the suite
+//! expects `Expect '}' after block.` at the end of a file whose function
+//! header was broken, because the skip swallowed the body's `}`. An LR
+//! parser with `!` recovery pops states and drops tokens by a different
+//! rule, so its later errors cannot match clox's in general.
+//!
+//! So the work is split:
+//!
+//! 1. [`crate::lexer::tokenize`] scans the whole input into a token
+//!    vector; scanner errors are error tokens.
+//! 2. The *checker* (`Checker` below) walks the token vector with the
+//!    control flow of clox's single-pass compiler, minus code generation:
+//!    a Pratt expression parser, `consume`/`match`/`check`, panic mode and
+//!    `synchronize`. It produces all syntax diagnostics, the scanner
+//!    diagnostics (an error token is reported once when `advance` meets
+//!    it, and skipped), and the few semantic checks clox makes while
+//!    parsing that belong to the parser here: invalid assignment targets,
+//!    more than 255 arguments or parameters, a class inheriting from
+//!    itself. It also measures nesting (see "Depth" below).
+//! 3. The lalrpop grammar (`grammar.lalrpop`) parses the same tokens
+//!    (error tokens removed) into the AST. Its recovery is deliberately
+//!    simple: a statement that fails skips to the next `;` and becomes
+//!    [`Stmt::Error`] (in whatever block it was in), and an error that no
+//!    `;` can repair ends the parse, keeping the statements before it.
+//!    That keeps most statements for the code generator's own diagnostics
+//!    (which clox would also report after resynchronizing). If the
+//!    checker found nothing but the grammar did (which would be a bug: the
+//!    two describe the same language), the grammar's errors are turned into
+//!    generic diagnostics so that an invalid program is never accepted.
+//!
+//! Diagnostics are sorted by (line, offset), as the crate API promises.
+//!
+//! # Depth
+//!
+//! Later passes (resolver, code generator, `Drop` of the tree) recurse over
+//! the AST, so its depth must be bounded. The checker computes the depth of
+//! the tree the grammar would build (1 + the deepest child, for statements
+//! and expressions alike; a left-associative chain `1 + 1 + ... + 1` is as
+//! deep as it is long) and its own recursion level. Past [`MAX_DEPTH`] it
+//! reports `Expression nesting too deep.` at the token it is looking at and
+//! stops; the grammar is then not run at all, so no deep tree ever exists.
+//!
+//! # Lines
+//!
+//! As `ast.rs` documents: literals, names, `this`, `super` and `(`, `[`,
+//! `{` of groupings, lists and maps carry their first token's line; unary,
+//! binary, logical operators and `<-` the operator's line; calls and index
+//! expressions the line of the closing `)` / `]`; property get and set the
+//! property name's line; assignment the variable name's line; an index
+//! assignment the line of its `]`. Statements with a `line` field carry
+//! their keyword's (`return`, `go`, `select`, `for`, `case`, `default`,
+//! `break`, `continue`), a send its `<-`.
+//!
+//! # The language accepted beyond clox (SPEC §2)
+//!
+//! - `{` in expression position starts a map literal, except as the first
+//!   token of an expression statement or of a `for` clause, where clox
+//!   says `Expect expression.` (the suite checks this for all three `for`
+//!   clauses); write `({})` there.
+//! - `ch <- v;` is an expression statement followed by `<-`; `<-x` is a
+//!   prefix operator at the precedence of unary `-`.
+//! - `go EXPR;` requires the expression to be a call, otherwise
+//!   `Expect function call after 'go'.` at the first token of the
+//!   expression.
+//! - `select { case var v = <-ch: S  case <-ch: S  case ch <- v: S
+//!   default: S }`; at most one `default`.
+//! - Panic mode also resynchronizes before `go`, `select`, `break` and
+//!   `continue` (statement keywords clox does not have).
+//!
+//! Invariants: [`parse`] never panics and never fails; DeclIds are dense
+//! and in source order when there is no diagnostic; every AST node is at
+//! most [`MAX_DEPTH`] levels deep (plus a small constant).
+
+use std::cell::{Cell, RefCell};
+
+use lalrpop_util::{ErrorRecovery, ParseError};
+
+use crate::ast::{
+    BinaryOp, Class, Decl, DeclId, Expr, ExprKind, Function, Ident, LogicalOp, Stmt, UnaryOp,
+};
+use crate::diagnostic::{Diagnostic, Location};
+use crate::lexer::{self, LexError, Tok, Token};
+
+lalrpop_util::lalrpop_mod!(
+    #[allow(clippy::all, clippy::pedantic, unused)]
+    grammar
+);
+
+/// The deepest AST (and checker recursion) accepted. The resolver and the
+/// code generator recurse once or twice per level; at a few hundred bytes
+/// per frame (debug builds) 1,000 levels stay well inside the 2 MiB stack
+/// of a Rust test thread, and no hand-written program comes near it.
+pub const MAX_DEPTH: u32 = 1000;
+
+/// Parses `src`. Never fails: statements that do not parse become
+/// [`Stmt::Error`]; every diagnostic (scanner and parser) is returned,
+/// sorted by (line, offset).
+pub fn parse(src: &str) -> (Vec<Stmt>, Vec<Diagnostic>) {
+    let tokens = lexer::tokenize(src);
+    let report = Checker::run(&tokens);
+    let mut diags = report.diags;
+    if report.too_deep {
+        sort_diags(&mut diags);
+        return (Vec::new(), diags);
+    }
+    let ctx = ParseCtx::new(src, &tokens);
+    let stream = tokens
+        .iter()
+        .filter(|t| !matches!(t.tok, Tok::Error(_) | Tok::Eof))
+        .map(|t| Ok::<_, LexError>((Pos::of_start(t), t.tok.clone(), Pos::of_end(t))));
+    let stmts = match grammar::ProgramParser::new().parse(&ctx, stream) {
+        Ok(stmts) => stmts,
+        Err(e) => {
+            ctx.report(e);
+            Vec::new()
+        }
+    };
+    if diags.is_empty() {
+        diags = ctx.fallback.into_inner();
+    }
+    sort_diags(&mut diags);
+    (stmts, diags)
+}
+
+/// True when `src` is merely unfinished, so a REPL should read another
+/// line: the input ends inside a string, or the first error is at the end
+/// of input while a `(`, `[` or `{` is still open.
+pub fn is_incomplete(src: &str) -> bool {
+    let tokens = lexer::tokenize(src);
+    if tokens
+        .iter()
+        .any(|t| t.tok == Tok::Error(LexError::UnterminatedString))
+    {
+        return true;
+    }
+    let mut open: i64 = 0;
+    for t in &tokens {
+        match t.tok {
+            Tok::LParen | Tok::LBracket | Tok::LBrace => open += 1,
+            Tok::RParen | Tok::RBracket | Tok::RBrace => open -= 1,
+            _ => {}
+        }
+    }
+    if open <= 0 {
+        return false;
+    }
+    let report = Checker::run(&tokens);
+    report
+        .diags
+        .iter()
+        .min_by_key(|d| (d.line, d.offset))
+        .is_some_and(|d| d.location == Location::End)
+}
+
+/// A position as the grammar sees it: byte offset plus the line clox
+/// attributes to the token it belongs to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pos {
+    pub offset: usize,
+    pub line: u32,
+}
+
+impl Pos {
+    fn of_start(t: &Token<'_>) -> Pos {
+        Pos {
+            offset: t.start,
+            line: t.line,
+        }
+    }
+
+    fn of_end(t: &Token<'_>) -> Pos {
+        Pos {
+            offset: t.end,
+            line: t.line,
+        }
+    }
+}
+
+/// State shared by the grammar's actions: the DeclId counter and the
+/// grammar's own (fallback) diagnostics.
+pub struct ParseCtx<'s> {
+    src: &'s str,
+    eof: Pos,
+    next_id: Cell<u32>,
+    fallback: RefCell<Vec<Diagnostic>>,
+}
+
+/// The header of a `for` statement, before its body is known.
+pub enum ForHeader {
+    Classic {
+        init: Option<Box<Stmt>>,
+        cond: Option<Expr>,
+        incr: Option<Expr>,
+    },
+    In {
+        var: Decl,
+        iter: Expr,
+        line: u32,
+    },
+}
+
+impl ForHeader {
+    /// Completes the statement with its body.
+    pub fn build(self, body: Stmt) -> Stmt {
+        let body = Box::new(body);
+        match self {
+            ForHeader::Classic { init, cond, incr } => Stmt::For {
+                init,
+                cond,
+                incr,
+                body,
+            },
+            ForHeader::In { var, iter, line } => Stmt::ForIn {
+                var,
+                iter,
+                body,
+                line,
+            },
+        }
+    }
+}
+
+impl<'s> ParseCtx<'s> {
+    fn new(src: &'s str, tokens: &[Token<'s>]) -> ParseCtx<'s> {
+        let eof = tokens.last().map_or(Pos::default(), Pos::of_start);
+        ParseCtx {
+            src,
+            eof,
+            next_id: Cell::new(0),
+            fallback: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Allocates the next DeclId.
+    pub fn fresh_id(&self) -> DeclId {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        DeclId(id)
+    }
+
+    /// A declaration site for `name` at `p`.
+    pub fn decl(&self, name: &str, p: Pos) -> Decl {
+        Decl {
+            ident: Ident {
+                name: name.to_string(),
+                line: p.line,
+            },
+            id: self.fresh_id(),
+        }
+    }
+
+    /// `class name < superclass { methods }`.
+    pub fn class(
+        &self,
+        name: Decl,
+        superclass: Option<(Ident, DeclId)>,
+        methods: Vec<Function>,
+    ) -> Stmt {
+        let (superclass, super_decl) = match superclass {
+            Some((ident, id)) => (Some(ident), Some(id)),
+            None => (None, None),
+        };
+        Stmt::Class(Class {
+            name,
+            superclass,
+            super_decl,
+            methods,
+        })
+    }
+
+    /// `target = value`, where only variables, properties and index
+    /// expressions are valid targets (the checker reports the others).
+    pub fn assign(&self, target: Expr, value: Expr, eq: Pos) -> Expr {
+        let value = Box::new(value);
+        let line = target.line;
+        match target.kind {
+            ExprKind::Var(name) => {
+                let line = name.line;
+                Expr::new(ExprKind::Assign { name, value }, line)
+            }
+            ExprKind::Get { object, name } => {
+                let line = name.line;
+                Expr::new(
+                    ExprKind::Set {
+                        object,
+                        name,
+                        value,
+                    },
+                    line,
+                )
+            }
+            ExprKind::Index { object, index } => Expr::new(
+                ExprKind::IndexSet {
+                    object,
+                    index,
+                    value,
+                },
+                line,
+            ),
+            _ => {
+                self.note(eq, "=", "Invalid assignment target.");
+                *value
+            }
+        }
+    }
+
+    /// `go call;` — anything but a call is an error (the checker's).
+    pub fn go(&self, call: Expr, p: Pos) -> Stmt {
+        if matches!(call.kind, ExprKind::Call { .. }) {
+            Stmt::Go { call, line: p.line }
+        } else {
+            self.note(p, "go", "Expect function call after 'go'.");
+            Stmt::Error
+        }
+    }
+
+    /// Records an error the grammar recovered from.
+    pub fn recovered(&self, e: ErrorRecovery<Pos, Tok<'s>, LexError>) {
+        self.report(e.error);
+    }
+
+    /// Turns a grammar error into a generic fallback diagnostic.
+    fn report(&self, e: ParseError<Pos, Tok<'s>, LexError>) {
+        let diag = match e {
+            ParseError::UnrecognizedEof { expected, .. } => {
+                Diagnostic::at_end(self.eof.line, self.eof.offset, fallback_message(&expected))
+            }
+            ParseError::UnrecognizedToken {
+                token: (l, _, r),
+                expected,
+            } => Diagnostic::at_token(
+                l.line,
+                l.offset,
+                self.src.get(l.offset..r.offset).unwrap_or(""),
+                fallback_message(&expected),
+            ),
+            ParseError::ExtraToken { token: (l, _, r) } => Diagnostic::at_token(
+                l.line,
+                l.offset,
+                self.src.get(l.offset..r.offset).unwrap_or(""),
+                "Expect end of file.",
+            ),
+            ParseError::InvalidToken { location } => {
+                Diagnostic::scanner(location.line, location.offset, "Unexpected character.")
+            }
+            ParseError::User { error } => {
+                Diagnostic::scanner(self.eof.line, self.eof.offset, error.message())
+            }
+        };
+        self.fallback.borrow_mut().push(diag);
+    }
+
+    /// Records a fallback diagnostic at the token `lexeme` starting at `p`.
+    fn note(&self, p: Pos, lexeme: &str, message: &str) {
+        self.fallback
+            .borrow_mut()
+            .push(Diagnostic::at_token(p.line, p.offset, lexeme, message));
+    }
+}
+
+/// Builds a binary node carrying the operator's line.
+pub fn binary(op: BinaryOp, left: Expr, right: Expr, p: Pos) -> Expr {
+    Expr::new(
+        ExprKind::Binary {
+            op,
+            left: Box::new(left),
+            right: Box::new(right),
+        },
+        p.line,
+    )
+}
+
+/// Builds a short-circuit node carrying the operator's line.
+pub fn logical(op: LogicalOp, left: Expr, right: Expr, p: Pos) -> Expr {
+    Expr::new(
+        ExprKind::Logical {
+            op,
+            left: Box::new(left),
+            right: Box::new(right),
+        },
+        p.line,
+    )
+}
+
+/// Builds a unary node carrying the operator's line.
+pub fn unary(op: UnaryOp, operand: Expr, p: Pos) -> Expr {
+    Expr::new(
+        ExprKind::Unary {
+            op,
+            operand: Box::new(operand),
+        },
+        p.line,
+    )
+}
+
+/// A generic message for a grammar error, from the terminals it expected.
+fn fallback_message(expected: &[String]) -> &'static str {
+    let has = |t: &str| expected.iter().any(|e| e.trim_matches('"') == t);
+    if has("number") || has("ident") {
+        "Expect expression."
+    } else if has(";") {
+        "Expect ';' after expression."
+    } else {
+        "Unexpected token."
+    }
+}
+
+fn sort_diags(diags: &mut Vec<Diagnostic>) {
+    diags.sort_by_key(|d| (d.line, d.offset));
+    diags.dedup();
+}
+
+// ---------------------------------------------------------------------
+// The checker: clox's parser control flow, producing diagnostics only.
+
+/// What the checker found.
+struct Report {
+    diags: Vec<Diagnostic>,
+    /// The input nests deeper than [`MAX_DEPTH`]; checking stopped there.
+    too_deep: bool,
+}
+
+/// Raised (as `Err`) to unwind the checker when nesting is too deep.
+struct TooDeep;
+
+type Check<T> = Result<T, TooDeep>;
+
+/// What the checker knows about an expression it has parsed.
+#[derive(Clone, Copy)]
+struct ExprInfo {
+    /// Depth of the AST node the grammar would build for it.
+    depth: u32,
+    /// Whether the outermost node is a call (for `go`).
+    is_call: bool,
+}
+
+impl ExprInfo {
+    fn leaf() -> ExprInfo {
+        ExprInfo {
+            depth: 1,
+            is_call: false,
+        }
+    }
+}
+
+/// Binding power of infix operators, loosest first (clox's `Precedence`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Prec {
+    None,
+    Assignment,
+    Or,
+    And,
+    Equality,
+    Comparison,
+    Term,
+    Factor,
+    Unary,
+    Call,
+}
+
+impl Prec {
+    fn next(self) -> Prec {
+        match self {
+            Prec::None => Prec::Assignment,
+            Prec::Assignment => Prec::Or,
+            Prec::Or => Prec::And,
+            Prec::And => Prec::Equality,
+            Prec::Equality => Prec::Comparison,
+            Prec::Comparison => Prec::Term,
+            Prec::Term => Prec::Factor,
+            Prec::Factor => Prec::Unary,
+            Prec::Unary | Prec::Call => Prec::Call,
+        }
+    }
+}
+
+/// The precedence of `tok` as an infix operator (`None` if it is not one).
+fn infix_prec(tok: &Tok<'_>) -> Prec {
+    match tok {
+        Tok::LParen | Tok::Dot | Tok::LBracket => Prec::Call,
+        Tok::Minus | Tok::Plus => Prec::Term,
+        Tok::Slash | Tok::Star | Tok::Percent => Prec::Factor,
+        Tok::BangEqual | Tok::EqualEqual => Prec::Equality,
+        Tok::Greater | Tok::GreaterEqual | Tok::Less | Tok::LessEqual => Prec::Comparison,
+        Tok::And => Prec::And,
+        Tok::Or => Prec::Or,
+        _ => Prec::None,
+    }
+}
+
+/// clox's argument and parameter limit (one byte of operand in clox).
+const MAX_ARGS: usize = 255;
+
+struct Checker<'t, 's> {
+    toks: &'t [Token<'s>],
+    /// Index of the current (lookahead) token.
+    current: usize,
+    /// Index of the previous (last consumed) token.
+    previous: usize,
+    panic: bool,
+    diags: Vec<Diagnostic>,
+    /// Recursion level, bounded by [`MAX_DEPTH`].
+    level: u32,
+}
+
+impl<'t, 's> Checker<'t, 's> {
+    fn run(toks: &'t [Token<'s>]) -> Report {
+        let mut c = Checker {
+            toks,
+            current: 0,
+            previous: 0,
+            panic: false,
+            diags: Vec::new(),
+            level: 0,
+        };
+        c.skip_error_tokens();
+        let mut too_deep = false;
+        while !c.check(&Tok::Eof) {
+            if c.declaration().is_err() {
+                too_deep = true;
+                break;
+            }
+        }
+        Report {
+            diags: c.diags,
+            too_deep,
+        }
+    }
+
+    // --- Token plumbing (clox's advance / check / match / consume). ---
+
+    fn skip_error_tokens(&mut self) {
+        while let Tok::Error(e) = self.toks[self.current].tok {
+            self.error_at(self.current, e.message());
+            self.current += 1;
+        }
+    }
+
+    fn advance(&mut self) {
+        self.previous = self.current;
+        if self.toks[self.current].tok != Tok::Eof {
+            self.current += 1;
+            self.skip_error_tokens();
+        }
+    }
+
+    fn check(&self, t: &Tok<'_>) -> bool {
+        std::mem::discriminant(&self.toks[self.current].tok) == std::mem::discriminant(t)
+    }
+
+    fn eat(&mut self, t: &Tok<'_>) -> bool {
+        if self.check(t) {
+            self.advance();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn consume(&mut self, t: &Tok<'_>, message: &str) {
+        if self.check(t) {
+            self.advance();
+        } else {
+            self.error_at(self.current, message);
+        }
+    }
+
+    fn error(&mut self, message: &str) {
+        self.error_at(self.previous, message);
+    }
+
+    fn error_at(&mut self, index: usize, message: &str) {
+        if self.panic {
+            return;
+        }
+        self.panic = true;
+        let t = &self.toks[index];
+        self.diags.push(match t.tok {
+            Tok::Eof => Diagnostic::at_end(t.line, t.start, message),
+            Tok::Error(_) => Diagnostic::scanner(t.line, t.start, message),
+            _ => Diagnostic::at_token(t.line, t.start, t.lexeme, message),
+        });
+    }
+
+    /// Enters one level of recursion, or stops everything if too deep.
+    fn enter(&mut self) -> Check<()> {
+        self.level += 1;
+        if self.level > MAX_DEPTH {
+            return Err(self.too_deep(self.current));
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.level -= 1;
+    }
+
+    /// Checks the depth of a node just completed.
+    fn bound(&mut self, depth: u32) -> Check<u32> {
+        if depth > MAX_DEPTH {
+            return Err(self.too_deep(self.previous));
+        }
+        Ok(depth)
+    }
+
+    /// Reports the nesting error (even in panic mode: it ends checking).
+    fn too_deep(&mut self, index: usize) -> TooDeep {
+        self.panic = false;
+        self.error_at(index, "Expression nesting too deep.");
+        TooDeep
+    }
+
+    fn synchronize(&mut self) {
+        self.panic = false;
+        while !self.check(&Tok::Eof) {
+            if self.toks[self.previous].tok == Tok::Semicolon {
+                return;
+            }
+            match self.toks[self.current].tok {
+                Tok::Class
+                | Tok::Fun
+                | Tok::Var
+                | Tok::For
+                | Tok::If
+                | Tok::While
+                | Tok::Print
+                | Tok::Return
+                | Tok::Go
+                | Tok::Select
+                | Tok::Break
+                | Tok::Continue => return,
+                _ => self.advance(),
+            }
+        }
+    }
+
+    // --- Declarations and statements. Each returns the node's depth. ---
+
+    fn declaration(&mut self) -> Check<u32> {
+        let depth = if self.eat(&Tok::Class) {
+            self.class_declaration()?
+        } else if self.eat(&Tok::Fun) {
+            self.consume(&Tok::Ident(""), "Expect function name.");
+            self.function()?
+        } else if self.eat(&Tok::Var) {
+            self.var_declaration()?
+        } else {
+            self.statement()?
+        };
+        if self.panic {
+            self.synchronize();
+        }
+        Ok(depth)
+    }
+
+    fn class_declaration(&mut self) -> Check<u32> {
+        self.consume(&Tok::Ident(""), "Expect class name.");
+        let name = self.toks[self.previous].lexeme;
+        if self.eat(&Tok::Less) {
+            self.consume(&Tok::Ident(""), "Expect superclass name.");
+            if self.toks[self.previous].lexeme == name {
+                self.error("A class can't inherit from itself.");
+            }
+        }
+        self.consume(&Tok::LBrace, "Expect '{' before class body.");
+        let mut depth = 1;
+        while !self.check(&Tok::RBrace) && !self.check(&Tok::Eof) {
+            self.consume(&Tok::Ident(""), "Expect method name.");
+            depth = depth.max(1 + self.function()?);
+        }
+        self.consume(&Tok::RBrace, "Expect '}' after class body.");
+        self.bound(depth)
+    }
+
+    /// Parameters and body, after the name (clox's `function`).
+    fn function(&mut self) -> Check<u32> {
+        self.enter()?;
+        self.consume(&Tok::LParen, "Expect '(' after function name.");
+        if !self.check(&Tok::RParen) {
+            let mut arity = 0;
+            loop {
+                arity += 1;
+                if arity > MAX_ARGS {
+                    self.error_at(self.current, "Can't have more than 255 parameters.");
+                }
+                self.consume(&Tok::Ident(""), "Expect parameter name.");
+                if !self.eat(&Tok::Comma) {
+                    break;
+                }
+            }
+        }
+        self.consume(&Tok::RParen, "Expect ')' after parameters.");
+        self.consume(&Tok::LBrace, "Expect '{' before function body.");
+        let depth = 1 + self.block()?;
+        self.leave();
+        self.bound(depth)
+    }
+
+    fn var_declaration(&mut self) -> Check<u32> {
+        self.consume(&Tok::Ident(""), "Expect variable name.");
+        self.var_rest()
+    }
+
+    /// A `var` declaration after its name.
+    fn var_rest(&mut self) -> Check<u32> {
+        let mut depth = 1;
+        if self.eat(&Tok::Equal) {
+            depth += self.expression()?.depth;
+        }
+        self.consume(&Tok::Semicolon, "Expect ';' after variable declaration.");
+        self.bound(depth)
+    }
+
+    fn statement(&mut self) -> Check<u32> {
+        self.enter()?;
+        let depth = if self.eat(&Tok::Print) {
+            let d = self.expression()?.depth;
+            self.consume(&Tok::Semicolon, "Expect ';' after value.");
+            d + 1
+        } else if self.eat(&Tok::For) {
+            self.for_statement()?
+        } else if self.eat(&Tok::If) {
+            self.consume(&Tok::LParen, "Expect '(' after 'if'.");
+            let c = self.expression()?.depth;
+            self.consume(&Tok::RParen, "Expect ')' after condition.");
+            let mut d = c.max(self.statement()?);
+            if self.eat(&Tok::Else) {
+                d = d.max(self.statement()?);
+            }
+            d + 1
+        } else if self.eat(&Tok::Return) {
+            let mut d = 1;
+            if !self.eat(&Tok::Semicolon) {
+                d += self.expression()?.depth;
+                self.consume(&Tok::Semicolon, "Expect ';' after return value.");
+            }
+            d
+        } else if self.eat(&Tok::While) {
+            self.consume(&Tok::LParen, "Expect '(' after 'while'.");
+            let c = self.expression()?.depth;
+            self.consume(&Tok::RParen, "Expect ')' after condition.");
+            1 + c.max(self.statement()?)
+        } else if self.eat(&Tok::LBrace) {
+            1 + self.block()?
+        } else if self.eat(&Tok::Break) {
+            self.consume(&Tok::Semicolon, "Expect ';' after 'break'.");
+            1
+        } else if self.eat(&Tok::Continue) {
+            self.consume(&Tok::Semicolon, "Expect ';' after 'continue'.");
+            1
+        } else if self.eat(&Tok::Go) {
+            let first = self.current;
+            let e = self.expression()?;
+            if !e.is_call {
+                self.error_at(first, "Expect function call after 'go'.");
+            }
+            self.consume(&Tok::Semicolon, "Expect ';' after expression.");
+            1 + e.depth
+        } else if self.eat(&Tok::Select) {
+            self.select_statement()?
+        } else {
+            let mut d = self.expression_nb()?.depth;
+            if self.eat(&Tok::Arrow) {
+                d = d.max(self.expression()?.depth);
+                self.consume(&Tok::Semicolon, "Expect ';' after value.");
+            } else {
+                self.consume(&Tok::Semicolon, "Expect ';' after expression.");
+            }
+            d + 1
+        };
+        self.leave();
+        self.bound(depth)
+    }
+
+    /// The declarations of a block up to and including its `}`; returns
+    /// the depth of the deepest one.
+    fn block(&mut self) -> Check<u32> {
+        let mut depth = 0;
+        while !self.check(&Tok::RBrace) && !self.check(&Tok::Eof) {
+            depth = depth.max(self.declaration()?);
+        }
+        self.consume(&Tok::RBrace, "Expect '}' after block.");
+        Ok(depth)
+    }
+
+    fn for_statement(&mut self) -> Check<u32> {
+        self.consume(&Tok::LParen, "Expect '(' after 'for'.");
+        let mut depth = 1;
+        if self.eat(&Tok::Semicolon) {
+        } else if self.eat(&Tok::Var) {
+            self.consume(&Tok::Ident(""), "Expect variable name.");
+            if self.eat(&Tok::In) {
+                let d = self.expression()?.depth;
+                self.consume(&Tok::RParen, "Expect ')' after for clauses.");
+                let body = self.statement()?;
+                return Ok(1 + d.max(body));
+            }
+            depth = depth.max(1 + self.var_rest()?);
+        } else {
+            depth = depth.max(2 + self.expression_nb()?.depth);
+            self.consume(&Tok::Semicolon, "Expect ';' after expression.");
+        }
+        if !self.eat(&Tok::Semicolon) {
+            depth = depth.max(1 + self.expression_nb()?.depth);
+            self.consume(&Tok::Semicolon, "Expect ';' after loop condition.");
+        }
+        if !self.eat(&Tok::RParen) {
+            depth = depth.max(1 + self.expression_nb()?.depth);
+            self.consume(&Tok::RParen, "Expect ')' after for clauses.");
+        }
+        Ok(depth.max(1 + self.statement()?))
+    }
+
+    fn select_statement(&mut self) -> Check<u32> {
+        self.consume(&Tok::LBrace, "Expect '{' after 'select'.");
+        let mut depth = 1;
+        let mut seen_default = false;
+        while !self.check(&Tok::RBrace) && !self.check(&Tok::Eof) {
+            let d = if self.eat(&Tok::Case) {
+                let mut d = if self.eat(&Tok::Var) {
+                    self.consume(&Tok::Ident(""), "Expect variable name.");
+                    self.consume(&Tok::Equal, "Expect '=' after case variable.");
+                    self.consume(&Tok::Arrow, "Expect '<-' after '='.");
+                    self.parse_precedence(Prec::Unary)?.depth + 1
+                } else if self.eat(&Tok::Arrow) {
+                    // `case <-ch:` receives; `case <-a <- v:` sends to the
+                    // channel that `<-a` yields.
+                    let recv = self.parse_precedence(Prec::Unary)?;
+                    let recv = ExprInfo {
+                        depth: self.bound(recv.depth + 1)?,
+                        is_call: false,
+                    };
+                    if self.check(&Tok::Colon) {
+                        recv.depth
+                    } else {
+                        let chan = self.infix_loop(Prec::Assignment, recv, true)?;
+                        self.consume(&Tok::Arrow, "Expect '<-' or ':' after case channel.");
+                        chan.depth.max(self.expression()?.depth)
+                    }
+                } else {
+                    let chan = self.expression()?.depth;
+                    self.consume(&Tok::Arrow, "Expect '<-' after case channel.");
+                    chan.max(self.expression()?.depth)
+                };
+                self.consume(&Tok::Colon, "Expect ':' after case.");
+                d = d.max(self.statement()?);
+                d
+            } else if self.eat(&Tok::Default) {
+                if seen_default {
+                    self.error("Can't have more than one 'default' in select.");
+                }
+                seen_default = true;
+                self.consume(&Tok::Colon, "Expect ':' after 'default'.");
+                self.statement()?
+            } else {
+                self.error_at(self.current, "Expect 'case' or 'default' in select.");
+                self.advance();
+                0
+            };
+            depth = depth.max(d + 1);
+        }
+        self.consume(&Tok::RBrace, "Expect '}' after select cases.");
+        self.bound(depth + 1)
+    }
+
+    // --- Expressions (clox's Pratt parser). ---
+
+    fn expression(&mut self) -> Check<ExprInfo> {
+        self.parse_precedence(Prec::Assignment)
+    }
+
+    /// An expression that may not begin with `{` (statement and `for`
+    /// clause position): clox has no prefix rule for `{`.
+    fn expression_nb(&mut self) -> Check<ExprInfo> {
+        if self.check(&Tok::LBrace) {
+            self.advance();
+            self.error("Expect expression.");
+            return Ok(ExprInfo::leaf());
+        }
+        self.expression()
+    }
+
+    fn parse_precedence(&mut self, prec: Prec) -> Check<ExprInfo> {
+        self.enter()?;
+        self.advance();
+        let can_assign = prec <= Prec::Assignment;
+        let info = match self.prefix(can_assign)? {
+            Some(left) => self.infix_loop(prec, left, can_assign)?,
+            None => {
+                self.error("Expect expression.");
+                ExprInfo::leaf()
+            }
+        };
+        self.leave();
+        Ok(info)
+    }
+
+    /// Applies infix operators binding at least as tightly as `prec` to
+    /// `left`, then rejects a stray `=` (clox's invalid assignment target).
+    fn infix_loop(&mut self, prec: Prec, mut left: ExprInfo, can_assign: bool) -> Check<ExprInfo> {
+        while prec <= infix_prec(&self.toks[self.current].tok) {
+            self.advance();
+            left = self.infix(left, can_assign)?;
+        }
+        if can_assign && self.eat(&Tok::Equal) {
+            self.error("Invalid assignment target.");
+        }
+        Ok(left)
+    }
+
+    /// The prefix rule of the previous token; `None` if it has none.
+    fn prefix(&mut self, can_assign: bool) -> Check<Option<ExprInfo>> {
+        let leaf = ExprInfo::leaf();
+        let info = match self.toks[self.previous].tok {
+            Tok::LParen => {
+                let inner = self.expression()?;
+                self.consume(&Tok::RParen, "Expect ')' after expression.");
+                self.node(inner.depth + 1, false)?
+            }
+            Tok::Minus | Tok::Bang | Tok::Arrow => {
+                let operand = self.parse_precedence(Prec::Unary)?;
+                self.node(operand.depth + 1, false)?
+            }
+            Tok::Ident(_) => self.assignment_tail(can_assign, 1)?,
+            Tok::Str(_) | Tok::Number(_) | Tok::False | Tok::True | Tok::Nil | Tok::This => leaf,
+            Tok::Super => {
+                self.consume(&Tok::Dot, "Expect '.' after 'super'.");
+                self.consume(&Tok::Ident(""), "Expect superclass method name.");
+                leaf
+            }
+            Tok::LBracket => {
+                let mut depth = 1;
+                if !self.check(&Tok::RBracket) {
+                    loop {
+                        depth = depth.max(self.expression()?.depth + 1);
+                        if !self.eat(&Tok::Comma) {
+                            break;
+                        }
+                    }
+                }
+                self.consume(&Tok::RBracket, "Expect ']' after list elements.");
+                self.node(depth, false)?
+            }
+            Tok::LBrace => {
+                let mut depth = 1;
+                if !self.check(&Tok::RBrace) {
+                    loop {
+                        depth = depth.max(self.expression()?.depth + 1);
+                        self.consume(&Tok::Colon, "Expect ':' after map key.");
+                        depth = depth.max(self.expression()?.depth + 1);
+                        if !self.eat(&Tok::Comma) {
+                            break;
+                        }
+                    }
+                }
+                self.consume(&Tok::RBrace, "Expect '}' after map entries.");
+                self.node(depth, false)?
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(info))
+    }
+
+    /// The infix rule of the previous token, applied to `left`.
+    fn infix(&mut self, left: ExprInfo, can_assign: bool) -> Check<ExprInfo> {
+        match self.toks[self.previous].tok {
+            Tok::LParen => {
+                let mut depth = left.depth + 1;
+                if !self.check(&Tok::RParen) {
+                    let mut count = 0;
+                    loop {
+                        depth = depth.max(self.expression()?.depth + 1);
+                        if count == MAX_ARGS {
+                            self.error("Can't have more than 255 arguments.");
+                        }
+                        count += 1;
+                        if !self.eat(&Tok::Comma) {
+                            break;
+                        }
+                    }
+                }
+                self.consume(&Tok::RParen, "Expect ')' after arguments.");
+                self.node(depth, true)
+            }
+            Tok::Dot => {
+                self.consume(&Tok::Ident(""), "Expect property name after '.'.");
+                self.assignment_tail(can_assign, left.depth + 1)
+            }
+            Tok::LBracket => {
+                let index = self.expression()?;
+                self.consume(&Tok::RBracket, "Expect ']' after index.");
+                self.assignment_tail(can_assign, left.depth.max(index.depth) + 1)
+            }
+            Tok::And | Tok::Or => {
+                let prec = infix_prec(&self.toks[self.previous].tok);
+                let right = self.parse_precedence(prec)?;
+                self.node(left.depth.max(right.depth) + 1, false)
+            }
+            ref op => {
+                let prec = infix_prec(op).next();
+                let right = self.parse_precedence(prec)?;
+                self.node(left.depth.max(right.depth) + 1, false)
+            }
+        }
+    }
+
+    /// After an assignable expression of the given depth: an optional
+    /// `= value` when assignment is allowed here.
+    fn assignment_tail(&mut self, can_assign: bool, depth: u32) -> Check<ExprInfo> {
+        if can_assign && self.eat(&Tok::Equal) {
+            let value = self.expression()?;
+            return self.node(depth.max(value.depth) + 1, false);
+        }
+        self.node(depth, false)
+    }
+
+    fn node(&mut self, depth: u32, is_call: bool) -> Check<ExprInfo> {
+        Ok(ExprInfo {
+            depth: self.bound(depth)?,
+            is_call,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! Skein's embedding API: compile and run Skein source from Rust.
+//!
+//! The `skein` binary is a thin layer over this crate, and the integration
+//! tests use it to run programs in-process. The pieces:
+//!
+//! - [`Options`] (in [`options`]): what the command line and the
+//!   environment configure, with a builder-style API, plus [`parse_size`]
+//!   for `--max-heap` and the `SKEINGC` / `SKEINDEBUG` / `SKEINMAXPROCS`
+//!   readers.
+//! - [`run_source`]: compile and run a program, capturing stdout and stderr
+//!   as strings, and report the exit code the binary would use.
+//! - [`execute`]: the same pipeline writing to caller-supplied streams; the
+//!   binary calls it with the process's stdout and stderr.
+//! - [`repl`]: the interactive loop behind a bare `skein`.
+//!
+//! How a program runs (the steps of [`execute`]):
+//!
+//! 1. Compile with `skein_compiler::compile`. On failure, print every
+//!    diagnostic to stderr, one per line, and answer [`EXIT_COMPILE`] (65).
+//! 2. With `--disasm`, write the disassembly of the script and every nested
+//!    function to stdout before running.
+//! 3. Make a [`Vm`](skein_vm::Vm) whose `print` writes into the given stdout
+//!    and run the program. On a runtime error, flush stdout first (so the
+//!    program's output precedes the message, as in clox), print the error's
+//!    message and stack trace to stderr and answer [`EXIT_RUNTIME`] (70).
+//!    Otherwise flush and answer 0.
+//!
+//! The exit codes are the BSD `sysexits.h` ones clox uses (SPEC §1.2):
+//! 64 usage, 65 data (compile) error, 70 software (runtime) error, 74 I/O
+//! error.
+//!
+//! Invariant: nothing here writes to the process's own stdout or stderr
+//! except through the streams it is handed, so [`run_source`] captures
+//! everything a run prints.
+
+pub mod options;
+pub mod repl;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+pub use options::{parse_gc_percent, parse_size, Options, TraceFormat};
+
+/// Exit code for a bad command line (`EX_USAGE`).
+pub const EXIT_USAGE: i32 = 64;
+/// Exit code for a program that does not compile (`EX_DATAERR`).
+pub const EXIT_COMPILE: i32 = 65;
+/// Exit code for a runtime error (`EX_SOFTWARE`).
+pub const EXIT_RUNTIME: i32 = 70;
+/// Exit code for a script file that cannot be read (`EX_IOERR`).
+pub const EXIT_IO: i32 = 74;
+
+/// What one run printed and how it ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunOutput {
+    /// Everything the program (and `--disasm`) wrote to stdout.
+    pub stdout: String,
+    /// Diagnostics, runtime errors and debug output (`gctrace`).
+    pub stderr: String,
+    /// The exit code the binary would use: 0, [`EXIT_COMPILE`] or
+    /// [`EXIT_RUNTIME`].
+    pub exit_code: i32,
+}
+
+/// Compiles and runs `src` in-process, capturing what it prints.
+///
+/// Runtime output written by the VM (including, later, `gctrace` lines sent
+/// to the process's stderr by the runtime itself) goes wherever the VM sends
+/// it; `print` output always lands in [`RunOutput::stdout`].
+pub fn run_source(src: &str, opts: &Options) -> RunOutput {
+    let out = SharedBuffer::default();
+    let mut err = Vec::new();
+    let exit_code = execute(src, opts, Box::new(out.clone()), &mut err);
+    RunOutput {
+        stdout: out.take_string(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+        exit_code,
+    }
+}
+
+/// Compiles and runs `src`, writing program output to `stdout` and errors to
+/// `stderr`; returns the exit code (0, 65 or 70). See the module docs for the
+/// steps.
+pub fn execute(
+    src: &str,
+    opts: &Options,
+    mut stdout: Box<dyn Write + Send>,
+    stderr: &mut dyn Write,
+) -> i32 {
+    let program = match skein_compiler::compile(src) {
+        Ok(program) => program,
+        Err(diagnostics) => {
+            for d in &diagnostics {
+                let _ = writeln!(stderr, "{d}");
+            }
+            let _ = stderr.flush();
+            return EXIT_COMPILE;
+        }
+    };
+    if opts.disasm {
+        let _ = stdout.write_all(program.main.disassemble().as_bytes());
+        let _ = stdout.flush();
+    }
+    let mut vm = new_vm(opts, stdout);
+    let result = vm.run(&program);
+    vm.flush();
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(stderr, "{e}");
+            let _ = stderr.flush();
+            EXIT_RUNTIME
+        }
+    }
+}
+
+/// Reads a script file as the binary does: bytes that are not UTF-8 are
+/// replaced with U+FFFD (which the scanner then reports as an unexpected
+/// character), so only an unreadable file is an I/O error. The error is
+/// the message to print, clox's `Could not open file "PATH".`.
+pub fn read_script(path: &std::path::Path) -> Result<String, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(_) => Err(format!("Could not open file \"{}\".", path.display())),
+    }
+}
+
+/// Makes a VM configured from `opts` whose `print` writes to `stdout`.
+///
+/// This is the one place where [`Options`] become
+/// [`VmOptions`](skein_vm::VmOptions); settings the runtime does not take
+/// yet (`procs`, `trace`, `gctrace`, `gcstoptheworld`, `gccheckmark`;
+/// `sim_seed` only seeds `math.random` so far) are carried in [`Options`]
+/// until it does.
+pub fn new_vm(opts: &Options, stdout: Box<dyn Write + Send>) -> skein_vm::Vm {
+    let mut vm = skein_vm::Vm::new(skein_vm::VmOptions {
+        max_heap: opts.max_heap,
+        gc_percent: opts.gc_percent,
+        gcstress: opts.gcstress,
+        seed: opts.sim_seed,
+        stdout,
+    });
+    skein_stdlib::install(&mut vm);
+    vm
+}
+
+/// A `Write` that appends to a buffer shared by its clones, so the VM can
+/// own one clone while the caller keeps another to read the result.
+#[derive(Clone, Default)]
+pub struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    /// Takes everything written so far, leaving the buffer empty.
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Takes everything written so far as text (invalid UTF-8 replaced).
+    pub fn take_string(&self) -> String {
+        String::from_utf8_lossy(&self.take()).into_owned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        // A writer that panicked mid-write leaves whole bytes behind, so the
+        // buffer is still usable after poisoning.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

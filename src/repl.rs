@@ -1,0 +1,448 @@
+//! The interactive loop behind a bare `skein` (SPEC §6).
+//!
+//! One [`Vm`] lives for the whole session, so globals defined by one entry
+//! are visible to the next. Each entry goes through these steps:
+//!
+//! 1. Read lines until the entry is complete ([`entry_is_complete`]): the
+//!    compiler's `is_incomplete` says whether the parser ran out of input
+//!    inside a construct (an open brace, an unfinished expression, a
+//!    statement still missing its `;`). Unfinished input keeps reading.
+//! 2. A missing final `;` is forgiven: when an entry fails to compile only
+//!    because it lacks its semicolon (the entry followed by a `;` on a new
+//!    line compiles), the REPL supplies one. So `1 + 2` and `print x` work
+//!    as typed, while `if (x)` or `fun f() {` keep reading. The `;` goes on
+//!    its own line so that a trailing `//` comment cannot swallow it.
+//! 3. A line starting with `:` is a command (`:help`, `:quit`, `:load FILE`,
+//!    `:gc`; `:procs` and `:trace` are reserved for the scheduler and trace
+//!    work and say so).
+//! 4. Anything else is compiled with `compile_repl` (an entry that is one
+//!    expression statement prints its value) and run on the session's VM.
+//!    Compile diagnostics and runtime errors go to stderr, and the session
+//!    goes on.
+//!
+//! Two front ends share those steps:
+//!
+//! - When stdin is a terminal, rustyline edits the lines: its `Validator`
+//!   is step 1 (answering `Incomplete` keeps the entry open across lines),
+//!   its `Completer` offers keywords, the VM's globals and, after `name.`,
+//!   the members of module `name`. History lives in `~/.skein_history`; a
+//!   missing home or an unwritable file only loses the history. A banner is
+//!   printed first. Ctrl-C clears the entry, Ctrl-D ends the session.
+//! - Otherwise (stdin is a pipe or a file) the loop reads lines itself and
+//!   prints no prompt and no banner, so stdout holds only program output and
+//!   command output whatever `TERM` says. (rustyline would print the prompt
+//!   when `TERM=dumb`.) At end of input an unfinished entry is still run, so
+//!   its error is reported rather than dropped. No history is written.
+//!
+//! The session's exit code is 0: errors inside it are reported, not fatal.
+//!
+//! Not yet done: output of goroutines still running between entries is not
+//! routed through rustyline's external printer (SPEC §6), and Ctrl-C while
+//! a program runs ends the process rather than the entry.
+
+use std::cell::RefCell;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use rustyline::completion::Completer;
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{Config, Editor, Helper};
+use skein_vm::Vm;
+
+use crate::Options;
+
+/// Skein's reserved words, offered by tab completion.
+pub const KEYWORDS: &[&str] = &[
+    "and", "break", "case", "class", "continue", "default", "else", "false", "for", "fun", "go",
+    "if", "in", "nil", "or", "print", "return", "select", "super", "this", "true", "var", "while",
+];
+
+/// The REPL's commands, offered by tab completion after `:`.
+pub const COMMANDS: &[&str] = &[":help", ":quit", ":load", ":gc", ":procs", ":trace"];
+
+/// The text `:help` prints.
+pub const HELP: &str = "\
+Enter Skein declarations, statements or expressions; an expression's value is printed.
+Unfinished input (an open bracket, a missing expression) continues on the next line.
+Commands:
+  :help          show this text
+  :quit          leave the REPL (Ctrl-D does the same)
+  :load FILE     run a script file in this session
+  :gc            run a full collection and print memory statistics
+  :procs N       set the number of processors (not supported yet)
+  :trace on FILE | :trace off   record an event trace (not supported yet)
+";
+
+/// Name of the history file in the user's home directory.
+pub const HISTORY_FILE: &str = ".skein_history";
+
+/// The prompt shown before each entry on a terminal.
+const PROMPT: &str = "> ";
+
+/// Runs the REPL on the process's stdin until `:quit` or end of input;
+/// returns the exit code.
+pub fn run(opts: &Options) -> i32 {
+    let session = Session::new(opts);
+    if std::io::stdin().is_terminal() {
+        match run_interactive(&session) {
+            Ok(()) => return 0,
+            // The terminal could not be set up; fall back to plain reading.
+            Err(e) => eprintln!("skein: line editing unavailable ({e})"),
+        }
+    }
+    run_piped(&session, std::io::stdin().lock());
+    0
+}
+
+/// True when `entry` needs no more lines: it is a command, it parses to the
+/// end, or it lacks only its final `;` (see the module docs).
+pub fn entry_is_complete(entry: &str) -> bool {
+    entry.trim_start().starts_with(':')
+        || !skein_compiler::is_incomplete(entry)
+        || needs_semicolon(entry)
+}
+
+/// What a finished entry should be compiled as: the entry itself, or the
+/// entry with a supplied final `;` when that is all it lacks.
+pub fn prepare_entry(entry: &str) -> String {
+    if needs_semicolon(entry) {
+        format!("{entry}\n;")
+    } else {
+        entry.to_string()
+    }
+}
+
+/// True when `entry` does not compile as it is but does with a final `;`.
+/// This does not rely on `is_incomplete` counting a missing `;` at the end
+/// as unfinished input.
+fn needs_semicolon(entry: &str) -> bool {
+    skein_compiler::compile_repl(entry).is_err()
+        && skein_compiler::compile_repl(&format!("{entry}\n;")).is_ok()
+}
+
+/// Whether the session should go on after an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Quit,
+}
+
+/// The state one REPL session keeps across entries.
+struct Session {
+    vm: Rc<RefCell<Vm>>,
+    disasm: bool,
+}
+
+impl Session {
+    fn new(opts: &Options) -> Session {
+        let vm = crate::new_vm(opts, Box::new(std::io::stdout()));
+        Session {
+            vm: Rc::new(RefCell::new(vm)),
+            disasm: opts.disasm,
+        }
+    }
+
+    /// Handles one complete entry: a command or Skein source.
+    fn handle(&self, entry: &str) -> Flow {
+        let trimmed = entry.trim();
+        if trimmed.is_empty() {
+            return Flow::Continue;
+        }
+        if let Some(command) = trimmed.strip_prefix(':') {
+            return self.command(command);
+        }
+        self.eval(&prepare_entry(entry), true);
+        Flow::Continue
+    }
+
+    /// Compiles and runs `src`, reporting errors on stderr. `repl` picks
+    /// `compile_repl` (print a lone expression's value) over `compile`.
+    fn eval(&self, src: &str, repl: bool) {
+        let compiled = if repl {
+            skein_compiler::compile_repl(src)
+        } else {
+            skein_compiler::compile(src)
+        };
+        let program = match compiled {
+            Ok(program) => program,
+            Err(diagnostics) => {
+                let mut err = std::io::stderr().lock();
+                for d in &diagnostics {
+                    let _ = writeln!(err, "{d}");
+                }
+                return;
+            }
+        };
+        if self.disasm {
+            print!("{}", program.main.disassemble());
+            let _ = std::io::stdout().flush();
+        }
+        let mut vm = self.vm.borrow_mut();
+        let result = vm.run(&program);
+        vm.flush();
+        if let Err(e) = result {
+            eprintln!("{e}");
+        }
+    }
+
+    /// Runs the command `name args` (the text after `:`).
+    fn command(&self, command: &str) -> Flow {
+        let (name, arg) = match command.split_once(char::is_whitespace) {
+            Some((name, arg)) => (name, arg.trim()),
+            None => (command, ""),
+        };
+        match name {
+            "help" | "h" | "?" => print!("{HELP}"),
+            "quit" | "q" | "exit" => return Flow::Quit,
+            "load" if arg.is_empty() => eprintln!("usage: :load FILE"),
+            "load" => match crate::read_script(std::path::Path::new(arg)) {
+                Ok(src) => self.eval(&src, false),
+                Err(message) => eprintln!("{message}"),
+            },
+            "gc" => {
+                let mut vm = self.vm.borrow_mut();
+                vm.collect();
+                print!("{}", vm.memstats_text());
+            }
+            "procs" | "trace" => eprintln!(":{name} is not supported yet."),
+            _ => eprintln!("Unknown command ':{name}'; type :help for the list."),
+        }
+        let _ = std::io::stdout().flush();
+        Flow::Continue
+    }
+}
+
+/// The non-terminal front end: read lines, group them into entries, run
+/// them. Bytes that are not UTF-8 are replaced, as in script files.
+fn run_piped(session: &Session, mut input: impl BufRead) {
+    let mut entry = String::new();
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        match input.read_until(b'\n', &mut raw) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("skein: cannot read input: {e}");
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&raw);
+        let line = text.trim_end_matches(['\n', '\r']);
+        if entry.is_empty() && line.trim().is_empty() {
+            continue;
+        }
+        if !entry.is_empty() {
+            entry.push('\n');
+        }
+        entry.push_str(line);
+        if entry_is_complete(&entry) {
+            let flow = session.handle(&std::mem::take(&mut entry));
+            if flow == Flow::Quit {
+                return;
+            }
+        }
+    }
+    if !entry.trim().is_empty() {
+        session.handle(&entry);
+    }
+}
+
+/// The terminal front end (rustyline).
+fn run_interactive(session: &Session) -> rustyline::Result<()> {
+    let config = Config::builder().auto_add_history(false).build();
+    let mut editor: Editor<SkeinHelper, rustyline::history::DefaultHistory> =
+        Editor::with_config(config)?;
+    editor.set_helper(Some(SkeinHelper {
+        vm: Rc::clone(&session.vm),
+    }));
+    let history = history_path();
+    if let Some(path) = &history {
+        // A first session has no history file yet; that is not an error.
+        let _ = editor.load_history(path);
+    }
+    println!(
+        "Skein {} (Lox with goroutines). Type :help for commands, Ctrl-D to quit.",
+        env!("CARGO_PKG_VERSION")
+    );
+    loop {
+        match editor.readline(PROMPT) {
+            Ok(entry) => {
+                if !entry.trim().is_empty() {
+                    let _ = editor.add_history_entry(entry.as_str());
+                }
+                if session.handle(&entry) == Flow::Quit {
+                    break;
+                }
+            }
+            // Ctrl-C abandons the entry being typed.
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                save_history(&mut editor, history.as_ref());
+                return Err(e);
+            }
+        }
+    }
+    save_history(&mut editor, history.as_ref());
+    Ok(())
+}
+
+/// Writes the history file, ignoring failure (an unwritable home only loses
+/// the history).
+fn save_history(
+    editor: &mut Editor<SkeinHelper, rustyline::history::DefaultHistory>,
+    path: Option<&PathBuf>,
+) {
+    if let Some(path) = path {
+        let _ = editor.save_history(path);
+    }
+}
+
+/// `~/.skein_history`, or `None` when there is no home directory.
+fn history_path() -> Option<PathBuf> {
+    std::env::home_dir()
+        .filter(|home| !home.as_os_str().is_empty())
+        .map(|home| home.join(HISTORY_FILE))
+}
+
+/// rustyline's hooks: completion and multi-line validation.
+struct SkeinHelper {
+    vm: Rc<RefCell<Vm>>,
+}
+
+impl Completer for SkeinHelper {
+    type Candidate = String;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        let vm = self.vm.borrow();
+        Ok(completions(
+            &line[..pos],
+            |module| vm.module_members(module),
+            || vm.global_names(),
+        ))
+    }
+}
+
+impl Validator for SkeinHelper {
+    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        Ok(if entry_is_complete(ctx.input()) {
+            ValidationResult::Valid(None)
+        } else {
+            ValidationResult::Incomplete
+        })
+    }
+}
+
+impl Hinter for SkeinHelper {
+    type Hint = String;
+}
+
+impl Highlighter for SkeinHelper {}
+
+impl Helper for SkeinHelper {}
+
+/// Completion candidates for the text before the cursor: the start of the
+/// word being completed and the sorted candidates. After `name.` the
+/// candidates are the members of module `name`; at the start of a line
+/// beginning with `:` they are commands; otherwise keywords and globals.
+pub fn completions(
+    before: &str,
+    members: impl Fn(&str) -> Option<Vec<String>>,
+    globals: impl Fn() -> Vec<String>,
+) -> (usize, Vec<String>) {
+    if before.starts_with(':') && !before.contains(char::is_whitespace) {
+        let found = COMMANDS
+            .iter()
+            .filter(|c| c.starts_with(before))
+            .map(|c| c.to_string())
+            .collect();
+        return (0, found);
+    }
+    let start = word_start(before);
+    let word = &before[start..];
+    let mut found: Vec<String> = if let Some(receiver_end) = before[..start].strip_suffix('.') {
+        let receiver = &receiver_end[word_start(receiver_end)..];
+        if receiver.is_empty() {
+            Vec::new()
+        } else {
+            members(receiver).unwrap_or_default()
+        }
+    } else {
+        let mut all: Vec<String> = KEYWORDS.iter().map(|k| k.to_string()).collect();
+        all.extend(globals());
+        all
+    };
+    found.retain(|c| c.starts_with(word));
+    found.sort();
+    found.dedup();
+    (start, found)
+}
+
+/// Byte index where the identifier that ends `text` starts.
+fn word_start(text: &str) -> usize {
+    text.char_indices()
+        .rev()
+        .take_while(|&(_, c)| c.is_alphanumeric() || c == '_')
+        .last()
+        .map_or(text.len(), |(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(before: &str) -> (usize, Vec<String>) {
+        completions(
+            before,
+            |m| (m == "math").then(|| vec!["pi".into(), "pow".into(), "sqrt".into()]),
+            || vec!["printer".into(), "math".into(), "value".into()],
+        )
+    }
+
+    #[test]
+    fn completes_keywords_and_globals() {
+        assert_eq!(complete("pri"), (0, vec!["print".into(), "printer".into()]));
+        assert_eq!(
+            complete("var x = va"),
+            (8, vec!["value".into(), "var".into()])
+        );
+        assert_eq!(complete("x + ma"), (4, vec!["math".into()]));
+    }
+
+    #[test]
+    fn completes_module_members_after_a_dot() {
+        assert_eq!(
+            complete("print math.p"),
+            (11, vec!["pi".into(), "pow".into()])
+        );
+        assert_eq!(
+            complete("math."),
+            (5, vec!["pi".into(), "pow".into(), "sqrt".into()])
+        );
+        assert_eq!(complete("value.x"), (6, vec![]));
+        assert_eq!(complete("(1)."), (4, vec![]));
+    }
+
+    #[test]
+    fn completes_commands() {
+        assert_eq!(complete(":q"), (0, vec![":quit".into()]));
+        assert_eq!(complete(":load fi").1, Vec::<String>::new());
+    }
+
+    #[test]
+    fn word_start_handles_unicode() {
+        assert_eq!(word_start("é + ab"), 5);
+        assert_eq!(word_start("x."), 2);
+        assert_eq!(word_start(""), 0);
+    }
+}

@@ -1,0 +1,266 @@
+//! Command-line tests: exit codes (SPEC §1.2), `--disasm`, `--max-heap`,
+//! `run FILE` versus `FILE`, and the embedding API's `run_source`.
+//!
+//! Each test writes its script into a scratch directory under Cargo's
+//! target tmpdir and runs the built binary on it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const SKEIN: &str = env!("CARGO_BIN_EXE_skein");
+
+/// A scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// Writes `src` to `NAME/prog.sk` and returns its path.
+fn script(name: &str, src: &str) -> PathBuf {
+    let path = scratch(name).join("prog.sk");
+    std::fs::write(&path, src).unwrap();
+    path
+}
+
+/// Runs the binary with `args`, with the Skein environment variables
+/// cleared so the caller's settings cannot leak in.
+fn skein(args: &[&str]) -> Output {
+    Command::new(SKEIN)
+        .args(args)
+        .env_remove("SKEINGC")
+        .env_remove("SKEINDEBUG")
+        .env_remove("SKEINMAXPROCS")
+        .output()
+        .expect("spawn skein")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn bad_flag_is_a_usage_error() {
+    let out = skein(&["--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        text(&out.stderr).contains("--no-such-flag"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_flag_values_are_usage_errors() {
+    for args in [
+        &["--procs", "0", "x.sk"][..],
+        &["--procs", "many", "x.sk"],
+        &["--max-heap", "lots", "x.sk"],
+        &["--max-heap", "12XB", "x.sk"],
+        &["--trace-format", "xml", "x.sk"],
+        &["--sim", "-1", "x.sk"],
+        &["run"],
+        &["a.sk", "b.sk"],
+        &["a.sk", "run", "b.sk"],
+    ] {
+        let out = skein(args);
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn help_and_version_succeed() {
+    let out = skein(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    for flag in [
+        "--procs",
+        "--sim",
+        "--trace",
+        "--trace-format",
+        "--gctrace",
+        "--max-heap",
+        "--disasm",
+    ] {
+        assert!(help.contains(flag), "help lacks {flag}:\n{help}");
+    }
+    let out = skein(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).starts_with("skein "));
+}
+
+#[test]
+fn missing_file_is_an_io_error() {
+    let dir = scratch("missing");
+    let path = dir.join("nope.sk");
+    let path_text = path.to_str().unwrap();
+    for args in [&[path_text][..], &["run", path_text]] {
+        let out = skein(args);
+        assert_eq!(out.status.code(), Some(74));
+        assert_eq!(
+            text(&out.stderr),
+            format!("Could not open file \"{path_text}\".\n")
+        );
+    }
+}
+
+#[test]
+fn accepted_flags_reach_the_file_stage() {
+    // Every flag parses, before or after `run` and after the file; the
+    // missing file then gives 74, which proves parsing succeeded.
+    let dir = scratch("flags");
+    let path = dir.join("nope.sk");
+    let p = path.to_str().unwrap();
+    let trace = dir.join("t.trace");
+    let t = trace.to_str().unwrap();
+    for args in [
+        &["--max-heap", "64MB", p][..],
+        &["--max-heap", "1G", p],
+        &["--max-heap", "512KiB", p],
+        &["--max-heap", "1048576", p],
+        &["--procs", "4", "--sim", "42", "--gctrace", p],
+        &["--trace", t, "--trace-format", "chrome", "run", p],
+        &["run", "--trace", t, "--trace-format", "text", p],
+        &["run", p, "--disasm", "--procs", "2"],
+    ] {
+        let out = skein(args);
+        assert_eq!(
+            out.status.code(),
+            Some(74),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn environment_warnings_do_not_stop_the_run() {
+    let dir = scratch("envwarn");
+    let path = dir.join("nope.sk");
+    let out = Command::new(SKEIN)
+        .arg(&path)
+        .env("SKEINGC", "lots")
+        .env("SKEINDEBUG", "nosuchsetting=1")
+        .env_remove("SKEINMAXPROCS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(74));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("SKEINGC") && err.contains("nosuchsetting"),
+        "{err}"
+    );
+}
+
+#[test]
+fn compile_errors_exit_65_and_list_every_error() {
+    let path = script("compile", "print 1;\nvar = 2;\nprint (3;\n");
+    let out = skein(&[path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(65));
+    assert_eq!(
+        text(&out.stderr),
+        "[line 2] Error at '=': Expect variable name.\n\
+         [line 3] Error at ';': Expect ')' after expression.\n"
+    );
+    assert!(out.stdout.is_empty(), "nothing runs after a compile error");
+}
+
+#[test]
+fn runtime_errors_exit_70_after_flushing_output() {
+    let path = script(
+        "runtime",
+        "print \"before\";\nfun f(x) {\n  return x + nil;\n}\nf(1);\nprint \"after\";\n",
+    );
+    let out = skein(&["run", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(70));
+    assert_eq!(text(&out.stdout), "before\n");
+    assert_eq!(
+        text(&out.stderr),
+        "Operands must be two numbers or two strings.\n[line 3] in f()\n[line 5] in script\n"
+    );
+}
+
+#[test]
+fn a_clean_run_exits_0() {
+    let path = script("ok", "var a = 1;\nprint a + 2;\n");
+    let out = skein(&[path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "3\n");
+}
+
+#[test]
+fn disasm_prints_every_function_then_runs() {
+    let path = script(
+        "disasm",
+        "fun outer() {\n  fun inner() { return 1; }\n  return inner;\n}\nprint outer()();\n",
+    );
+    let out = skein(&["--disasm", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for title in ["== <script>", "== outer", "== inner"] {
+        assert!(stdout.contains(title), "missing {title}:\n{stdout}");
+    }
+    assert!(
+        stdout.ends_with("\n1\n"),
+        "program output follows the listing:\n{stdout}"
+    );
+}
+
+#[test]
+fn a_tiny_heap_limit_is_a_runtime_error_not_a_crash() {
+    let path = script(
+        "maxheap",
+        "var s = \"grow\";\nwhile (true) { s = s + s; }\n",
+    );
+    let out = skein(&["--max-heap", "1MB", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(70), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("Out of memory."),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn run_source_captures_output_and_exit_code() {
+    let opts = skein::Options::new();
+    let ok = skein::run_source("print 1 + 2;", &opts);
+    assert_eq!(
+        ok,
+        skein::RunOutput {
+            stdout: "3\n".into(),
+            stderr: String::new(),
+            exit_code: 0
+        }
+    );
+    let compile = skein::run_source("print ;", &opts);
+    assert_eq!(compile.exit_code, 65);
+    assert_eq!(
+        compile.stderr,
+        "[line 1] Error at ';': Expect expression.\n"
+    );
+    let runtime = skein::run_source("print \"x\";\nprint -\"y\";", &opts);
+    assert_eq!(runtime.exit_code, 70);
+    assert_eq!(runtime.stdout, "x\n");
+    assert_eq!(
+        runtime.stderr,
+        "Operand must be a number.\n[line 2] in script\n"
+    );
+}
+
+#[test]
+fn run_source_disasm_goes_to_stdout() {
+    let out = skein::run_source("fun f() {}\nprint f;", &skein::Options::new().disasm(true));
+    assert_eq!(out.exit_code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("== f"), "{}", out.stdout);
+    assert!(out.stdout.ends_with("<fn f>\n"), "{}", out.stdout);
+}

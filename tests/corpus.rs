@@ -1,0 +1,88 @@
+//! Runs the data-driven corpus in `tests/corpus/` and checks the command
+//! line's usage exit codes.
+//!
+//! Steps of each corpus test:
+//! 1. Collect every `tests/corpus/**/*.sk`, sorted.
+//! 2. Check each through [`common::check_all`] (two worker threads), once
+//!    plainly and once with `SKEINDEBUG=gcstress=1`, which collects at every
+//!    allocation safepoint and must not change any observable output.
+//! 3. Report every failure together: file, command, and a line diff.
+//!
+//! Invariant: the two corpus passes never overlap (a lock serialises them),
+//! so at most [`common::WORKERS`] Skein processes run at once.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Serialises the corpus passes; the test runner would otherwise run them
+/// side by side and double the number of busy cores.
+static ONE_PASS_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+#[test]
+fn corpus() {
+    run_corpus(&[]);
+}
+
+#[test]
+fn corpus_under_gcstress() {
+    run_corpus(&[("SKEINDEBUG", "gcstress=1")]);
+}
+
+#[test]
+fn unknown_flag_exits_64() {
+    let outcome = run(&["run", "--no-such-flag", "tests/corpus/lists/literal.sk"]);
+    assert_eq!(outcome.code, Some(64), "stderr: {}", outcome.stderr);
+    assert!(
+        !outcome.stderr.trim().is_empty(),
+        "a usage error must explain itself on stderr"
+    );
+}
+
+#[test]
+fn bad_max_heap_size_exits_64() {
+    let outcome = run(&["run", "--max-heap", "lots", "tests/corpus/lists/literal.sk"]);
+    assert_eq!(outcome.code, Some(64), "stderr: {}", outcome.stderr);
+}
+
+#[test]
+fn missing_file_exits_74() {
+    let outcome = run(&["run", "tests/corpus/no/such/file.sk"]);
+    assert_eq!(outcome.code, Some(74), "stderr: {}", outcome.stderr);
+    assert!(
+        !outcome.stderr.trim().is_empty(),
+        "a missing file must be reported on stderr"
+    );
+}
+
+#[test]
+fn missing_file_without_run_subcommand_exits_74() {
+    let outcome = run(&["tests/corpus/no/such/file.sk"]);
+    assert_eq!(outcome.code, Some(74), "stderr: {}", outcome.stderr);
+}
+
+/// Checks the whole corpus with `extra_env` and fails with every report.
+fn run_corpus(extra_env: &[(&str, &str)]) {
+    let _pass = ONE_PASS_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir: PathBuf = common::package_root().join("tests/corpus");
+    let files = common::sk_files(&dir);
+    assert!(!files.is_empty(), "no corpus files under {}", dir.display());
+    let failures = common::check_all(&files, extra_env);
+    if !failures.is_empty() {
+        panic!(
+            "{} of {} corpus files failed:\n\n{}",
+            failures.len(),
+            files.len(),
+            failures.join("\n\n")
+        );
+    }
+}
+
+/// Runs the binary with raw arguments (no expectations involved).
+fn run(args: &[&str]) -> common::Outcome {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    common::run_skein(&args, &[], common::TIMEOUT).expect("skein starts")
+}

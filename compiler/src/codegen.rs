@@ -1507,13 +1507,17 @@ impl<'a> Gen<'a> {
     }
 
     fn binary(&mut self, op: BinaryOp, left: &Expr, right: &Expr, dst: u16, line: u32) {
-        if matches!(op, BinaryOp::Add | BinaryOp::Sub) {
+        if matches!(
+            op,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Mod
+        ) {
             if let Some(imm) = int_literal(right, IMM24) {
                 let l = self.expr_any(left);
-                let code = if op == BinaryOp::Add {
-                    Op::AddI
-                } else {
-                    Op::SubI
+                let code = match op {
+                    BinaryOp::Add => Op::AddI,
+                    BinaryOp::Sub => Op::SubI,
+                    BinaryOp::Mul => Op::MulI,
+                    _ => Op::ModI,
                 };
                 self.emit(Instr::absc(code, dst, l, imm), line);
                 return;
@@ -1874,7 +1878,7 @@ mod tests {
             let (a, b, c) = (ins.a(), ins.b(), ins.c());
             let regs: Vec<usize> = match ins.op() {
                 Move | NewCell | GetCell | SetCell | Neg | Not | Inherit | GetSuper | GetProp
-                | SetProp | Method | AddI | SubI => vec![a, b],
+                | SetProp | Method | AddI | SubI | MulI | ModI => vec![a, b],
                 LoadK | LoadI | LoadNil | LoadTrue | LoadFalse | GetGlobal | SetGlobal
                 | DefGlobal | Closure | Return | Class | Print | GetUpval | SetUpval | JmpFalse
                 | JmpTrue | JNotLtI | JNotLeI | JNotGtI | JNotGeI => vec![a],
@@ -2355,11 +2359,10 @@ mod tests {
 0021    | Add          r1 r2 r3
 0022    | Print        r1
 0023    | GetGlobal    r2 g4
-0024    | LoadI        r3 3
-0025    | Mod          r1 r2 r3
-0026    | Print        r1
-0027    | LoadNil      r1
-0028    | Return       r1
+0024    | ModI         r1 r2 3
+0025    | Print        r1
+0026    | LoadNil      r1
+0027    | Return       r1
 "#
         );
     }

@@ -128,9 +128,7 @@ impl Marker {
             Kind::List => {
                 // SAFETY: the kind was just read from the header.
                 let l = unsafe { body::<List>(v) };
-                for x in l.to_vec() {
-                    self.mark(x);
-                }
+                l.for_each(|x| self.mark(x));
             }
             Kind::Map => {
                 // SAFETY: the kind was just read from the header.
@@ -232,7 +230,16 @@ pub unsafe fn free_object(p: *mut Header) {
             Kind::Class => drop(Box::from_raw(p as *mut Obj<Class>)),
             Kind::Instance => drop(Box::from_raw(p as *mut Obj<Instance>)),
             Kind::BoundMethod => drop(Box::from_raw(p as *mut Obj<BoundMethod>)),
-            Kind::List => drop(Box::from_raw(p as *mut Obj<List>)),
+            Kind::List => {
+                // The object and its inline first block share one
+                // allocation (`Heap::alloc_list`); the block's capacity
+                // gives the layout back.
+                let obj = p as *mut Obj<List>;
+                let off = Heap::list_layout(0).1;
+                let cap = (*((p as *mut u8).add(off) as *mut ListBlock)).cap();
+                std::ptr::drop_in_place(obj);
+                std::alloc::dealloc(p as *mut u8, Heap::list_layout(cap).0);
+            }
             Kind::Map => drop(Box::from_raw(p as *mut Obj<Map>)),
             Kind::Native => drop(Box::from_raw(p as *mut Obj<Native>)),
             Kind::Module => drop(Box::from_raw(p as *mut Obj<Module>)),

@@ -158,6 +158,53 @@ impl Heap {
         Value::object(p)
     }
 
+    /// The layout of a list object whose inline first block has `cap` slots,
+    /// and the offset of that block.
+    pub fn list_layout(cap: usize) -> (std::alloc::Layout, usize) {
+        let (l, off) = std::alloc::Layout::new::<Obj<List>>()
+            .extend(ListBlock::layout(cap))
+            .expect("list too large");
+        (l.pad_to_align(), off)
+    }
+
+    /// A new list holding `items`, in one allocation: the object and its
+    /// first block (sized exactly) are laid out together.
+    pub fn alloc_list(&mut self, items: &[Value]) -> Value {
+        let cap = items.len();
+        let (layout, off) = Self::list_layout(cap);
+        // SAFETY: the layout is non-zero-sized.
+        let p = unsafe { std::alloc::alloc(layout) };
+        if p.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: `p` is a fresh allocation of `layout`: the object at
+        // offset 0, the block at `off`; both are fully initialised here
+        // before the object is published on the all-objects list.
+        unsafe {
+            let block = p.add(off) as *mut ListBlock;
+            ListBlock::init(block, cap, true);
+            for (s, v) in (*block).slots().iter().zip(items) {
+                s.set(*v);
+            }
+            (*block).len.store(cap, std::sync::atomic::Ordering::Relaxed);
+            (p as *mut Obj<List>).write(Obj {
+                header: Header {
+                    kind: Kind::List,
+                    mark: AtomicU8::new(self.epoch),
+                    size: AtomicU32::new(layout.size().min(u32::MAX as usize) as u32),
+                    next: self.head,
+                },
+                body: List {
+                    block: std::sync::atomic::AtomicPtr::new(block),
+                },
+            });
+        }
+        self.head = p as *mut Header;
+        self.objects += 1;
+        self.charge(layout.size());
+        Value::object(p as *mut Header)
+    }
+
     /// A new (not interned) string.
     pub fn string(&mut self, bytes: impl Into<Box<[u8]>>) -> Value {
         let bytes = bytes.into();

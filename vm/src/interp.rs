@@ -46,8 +46,9 @@ const TRACE_TAIL: usize = 8;
 #[derive(Clone, Copy)]
 pub struct Frame {
     pub closure: *const Obj<Closure>,
-    /// Index of the next instruction.
-    pub pc: usize,
+    /// The next instruction (saved when the frame is not the running one,
+    /// and at every point where the running frame can be inspected).
+    pub ip: *const Instr,
     /// Stack index of `R[0]`.
     pub base: usize,
 }
@@ -77,7 +78,7 @@ impl G {
             stack,
             frames: vec![Frame {
                 closure: closure.as_obj() as *const Obj<Closure>,
-                pc: 0,
+                ip: f.code.as_ptr(),
                 base: 0,
             }],
         }
@@ -111,7 +112,9 @@ impl G {
             }
             // SAFETY: frames hold live closures.
             let f = unsafe { &(*(*fr.closure).body.function).body };
-            let line = f.lines.get(fr.pc.saturating_sub(1)).copied().unwrap_or(0);
+            // SAFETY: a frame's `ip` points into its function's code.
+            let pc = unsafe { fr.ip.offset_from(f.code.as_ptr()) } as usize;
+            let line = f.lines.get(pc.saturating_sub(1)).copied().unwrap_or(0);
             match f.name.and_then(as_string) {
                 Some(name) => out.push(format!("[line {}] in {}()", line, str_text(name))),
                 None => out.push(format!("[line {line}] in script")),
@@ -141,29 +144,60 @@ fn closure_fn<'a>(c: *const Obj<Closure>) -> &'a Function {
 /// Runs `g` until it finishes, errs, or spends `budget` safepoints.
 pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
     let mut budget = budget;
-    let mut frame = *g.frames.last().expect("run needs a frame");
-    let mut func: &Function = closure_fn(frame.closure);
-    let mut code: *const Instr = func.code.as_ptr();
-    let mut ip: *const Instr = code.wrapping_add(frame.pc);
+    let top = *g.frames.last().expect("run needs a frame");
+    let mut closure: *const Obj<Closure> = top.closure;
+    let mut func: &Function = closure_fn(closure);
+    let mut ip: *const Instr = top.ip;
     let mut consts: *const Value = func.consts.as_ptr();
-    let mut base: *mut Value = g.stack.as_mut_ptr().wrapping_add(frame.base);
+    let mut base_idx: usize = top.base;
+    let mut base: *mut Value = g.stack.as_mut_ptr().wrapping_add(base_idx);
 
     macro_rules! reload {
         () => {{
-            frame = *g.frames.last().expect("frame");
-            func = closure_fn(frame.closure);
-            code = func.code.as_ptr();
-            ip = code.wrapping_add(frame.pc);
+            let fr = *g.frames.last().expect("frame");
+            closure = fr.closure;
+            func = closure_fn(closure);
+            ip = fr.ip;
             consts = func.consts.as_ptr();
-            base = g.stack.as_mut_ptr().wrapping_add(frame.base);
+            base_idx = fr.base;
+            base = g.stack.as_mut_ptr().wrapping_add(base_idx);
         }};
     }
     macro_rules! save_pc {
         () => {{
-            // SAFETY: `ip` points into the current function's code.
-            let pc = unsafe { ip.offset_from(code) } as usize;
-            g.frames.last_mut().expect("frame").pc = pc;
+            g.frames.last_mut().expect("frame").ip = ip;
         }};
+    }
+    // Enters a closure call whose frame starts at `base_idx + $a` (the
+    // arity and depth checks are done).
+    macro_rules! enter {
+        ($a:expr, $cp:expr, $f:expr) => {{
+            let f: &Function = $f;
+            let nb = base_idx + $a;
+            let need = nb + f.num_regs as usize;
+            if need > g.stack.len() {
+                grow_stack(g, need);
+            }
+            g.frames.push(Frame {
+                closure: $cp,
+                ip: f.code.as_ptr(),
+                base: nb,
+            });
+            closure = $cp;
+            func = f;
+            ip = f.code.as_ptr();
+            consts = f.consts.as_ptr();
+            base_idx = nb;
+            base = g.stack.as_mut_ptr().wrapping_add(nb);
+        }};
+    }
+    // The index of the instruction being executed (for its inline cache).
+    macro_rules! pc {
+        () => {
+            // SAFETY: `ip` was advanced past the current instruction, which
+            // lies in the current function's code.
+            unsafe { ip.offset_from(func.code.as_ptr()) as usize - 1 }
+        };
     }
     macro_rules! r {
         ($i:expr) => {
@@ -313,7 +347,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 // SAFETY: the running closure is live; upvalue indices are
                 // within its captures; every upvalue is a cell.
                 let v = unsafe {
-                    let up = *(&(*frame.closure).body.upvals).get_unchecked(ins.b());
+                    let up = *(&(*closure).body.upvals).get_unchecked(ins.b());
                     body::<Cell>(up).value.get()
                 };
                 set!(ins.a(), v);
@@ -322,7 +356,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 // SAFETY: as for GetUpval.
                 let v = r!(ins.a());
                 unsafe {
-                    let up = *(&(*frame.closure).body.upvals).get_unchecked(ins.b());
+                    let up = *(&(*closure).body.upvals).get_unchecked(ins.b());
                     body::<Cell>(up).value.set(v);
                 }
             }
@@ -331,7 +365,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 // SAFETY: Closure's constant is always a function.
                 let f = unsafe { body::<Function>(fv) };
                 // SAFETY: the running closure is live.
-                let parent = unsafe { &(*frame.closure).body };
+                let parent = unsafe { &(*closure).body };
                 let upvals: Box<[Value]> = f
                     .captures
                     .iter()
@@ -385,6 +419,22 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 let x = r!(ins.b());
                 if x.is_number() {
                     set!(ins.a(), Value::number_raw(x.as_number() - ins.sc() as f64));
+                } else {
+                    throw!("Operands must be numbers.".to_string());
+                }
+            }
+            Op::MulI => {
+                let x = r!(ins.b());
+                if x.is_number() {
+                    set!(ins.a(), Value::number_raw(x.as_number() * ins.sc() as f64));
+                } else {
+                    throw!("Operands must be numbers.".to_string());
+                }
+            }
+            Op::ModI => {
+                let x = r!(ins.b());
+                if x.is_number() {
+                    set!(ins.a(), Value::number(modulo(x.as_number(), ins.sc() as f64)));
                 } else {
                     throw!("Operands must be numbers.".to_string());
                 }
@@ -449,22 +499,11 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 let callee = r!(a);
                 save_pc!();
                 // Fast path: a closure with the right arity.
-                if let Some(c) = as_closure(callee) {
+                if callee.is_kind(Kind::Closure) {
                     let cp = callee.as_obj() as *const Obj<Closure>;
                     let f = closure_fn(cp);
                     if f.arity as usize == argc && g.frames.len() < MAX_FRAMES {
-                        let nb = frame.base + a;
-                        let need = nb + f.num_regs as usize;
-                        if need > g.stack.len() {
-                            grow_stack(g, need);
-                        }
-                        let _ = c;
-                        g.frames.push(Frame {
-                            closure: cp,
-                            pc: 0,
-                            base: nb,
-                        });
-                        reload!();
+                        enter!(a, cp, f);
                         budget -= 1;
                         if budget == 0 {
                             return Outcome::Yield;
@@ -472,7 +511,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                         continue;
                     }
                 }
-                if let Err(msg) = call_value(vm, g, frame.base + a, argc, callee) {
+                if let Err(msg) = call_value(vm, g, base_idx + a, argc, callee) {
                     return Outcome::Error(error(vm, g, msg));
                 }
                 reload!();
@@ -488,19 +527,25 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 let recv = r!(a);
                 let name = k!(ins.c());
                 save_pc!();
-                // SAFETY: `ip` was advanced past this instruction.
-                let pc = unsafe { ip.offset_from(code) } as usize - 1;
-                let hint = &func.caches[pc];
+                let hint = &func.caches[pc!()];
                 let callee = if let Some(inst) = as_instance(recv) {
                     let h = hint.load(Ordering::Relaxed) as usize;
-                    if let Some(i) = inst.fields.find(name.as_obj(), h) {
+                    // SAFETY: an instance keeps its class alive.
+                    let class = unsafe { &(*inst.class).body };
+                    let method = if class.shadowed.load(Ordering::Relaxed) {
+                        None
+                    } else {
+                        class.methods.find(name.as_obj(), h)
+                    };
+                    if let Some(i) = method {
+                        hint.store(i as u32, Ordering::Relaxed);
+                        class.methods.value_at(i)
+                    } else if let Some(i) = inst.fields.find(name.as_obj(), h) {
                         hint.store(i as u32, Ordering::Relaxed);
                         let fv = inst.fields.value_at(i);
                         set!(a, fv);
                         fv
                     } else {
-                        // SAFETY: an instance keeps its class alive.
-                        let class = unsafe { &(*inst.class).body };
                         match class.methods.find(name.as_obj(), h) {
                             Some(i) => {
                                 hint.store(i as u32, Ordering::Relaxed);
@@ -520,22 +565,11 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 } else {
                     throw!("Only instances have methods.".to_string());
                 };
-                if let Some(c) = as_closure(callee) {
-                    let _ = c;
+                if callee.is_kind(Kind::Closure) {
                     let cp = callee.as_obj() as *const Obj<Closure>;
                     let f = closure_fn(cp);
                     if f.arity as usize == argc && g.frames.len() < MAX_FRAMES {
-                        let nb = frame.base + a;
-                        let need = nb + f.num_regs as usize;
-                        if need > g.stack.len() {
-                            grow_stack(g, need);
-                        }
-                        g.frames.push(Frame {
-                            closure: cp,
-                            pc: 0,
-                            base: nb,
-                        });
-                        reload!();
+                        enter!(a, cp, f);
                         budget -= 1;
                         if budget == 0 {
                             return Outcome::Yield;
@@ -543,7 +577,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                         continue;
                     }
                 }
-                if let Err(msg) = call_value(vm, g, frame.base + a, argc, callee) {
+                if let Err(msg) = call_value(vm, g, base_idx + a, argc, callee) {
                     return Outcome::Error(error(vm, g, msg));
                 }
                 reload!();
@@ -560,7 +594,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 let Some(method) = class.methods.get(name.as_obj()) else {
                     throw!(undefined_property(name));
                 };
-                if let Err(msg) = call_value(vm, g, frame.base + a, argc, method) {
+                if let Err(msg) = call_value(vm, g, base_idx + a, argc, method) {
                     return Outcome::Error(error(vm, g, msg));
                 }
                 reload!();
@@ -588,12 +622,13 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
             }
             Op::Return => {
                 let v = r!(ins.a());
-                let done = g.frames.pop().expect("frame");
-                if g.frames.is_empty() {
-                    g.frames.push(done);
+                if g.frames.len() == 1 {
                     return Outcome::Done(v);
                 }
-                g.stack[done.base] = v;
+                g.frames.pop();
+                // SAFETY: the returning frame's `R[0]` is the caller's
+                // `R[a]` of the call, inside the stack.
+                unsafe { *base = v };
                 reload!();
             }
             Op::Class => {
@@ -604,6 +639,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                         name,
                         methods: Table::new(),
                         init: crate::value::Slot::new(Value::NIL),
+                        shadowed: std::sync::atomic::AtomicBool::new(false),
                     },
                     0,
                 );
@@ -641,9 +677,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 let obj = r!(ins.b());
                 let name = k!(ins.c());
                 if let Some(inst) = as_instance(obj) {
-                    // SAFETY: `ip` was advanced past this instruction.
-                    let pc = unsafe { ip.offset_from(code) } as usize - 1;
-                    let hint = &func.caches[pc];
+                    let hint = &func.caches[pc!()];
                     let h = hint.load(Ordering::Relaxed) as usize;
                     if let Some(i) = inst.fields.find(name.as_obj(), h) {
                         hint.store(i as u32, Ordering::Relaxed);
@@ -681,14 +715,17 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 let name = k!(ins.c());
                 let v = r!(ins.b());
                 if let Some(inst) = as_instance(obj) {
-                    // SAFETY: `ip` was advanced past this instruction.
-                    let pc = unsafe { ip.offset_from(code) } as usize - 1;
-                    let hint = &func.caches[pc];
+                    let hint = &func.caches[pc!()];
                     let h = hint.load(Ordering::Relaxed) as usize;
                     if let Some(i) = inst.fields.find(name.as_obj(), h) {
                         hint.store(i as u32, Ordering::Relaxed);
                         inst.fields.set_at(i, v);
                     } else {
+                        // SAFETY: an instance keeps its class alive.
+                        let class = unsafe { &(*inst.class).body };
+                        if class.methods.find(name.as_obj(), 0).is_some() {
+                            class.shadowed.store(true, Ordering::Relaxed);
+                        }
                         let (i, retired, delta) = inst.fields.insert(name.as_obj(), v);
                         hint.store(i as u32, Ordering::Relaxed);
                         vm.heap.retire(retired);
@@ -702,11 +739,31 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 }
             }
             Op::GetIndex => {
-                let v = tri!(get_index(vm, r!(ins.b()), r!(ins.c())));
+                let (obj, i) = (r!(ins.b()), r!(ins.c()));
+                // Fast path: a list and an in-range integral index.
+                if let (Some(l), true) = (as_list(obj), i.is_number()) {
+                    let n = i.as_number();
+                    let k = n as usize;
+                    if k as f64 == n {
+                        if let Some(v) = l.get(k) {
+                            set!(ins.a(), v);
+                            continue;
+                        }
+                    }
+                }
+                let v = tri!(get_index(vm, obj, i));
                 set!(ins.a(), v);
             }
             Op::SetIndex => {
-                tri!(set_index(vm, r!(ins.a()), r!(ins.b()), r!(ins.c())));
+                let (obj, i, v) = (r!(ins.a()), r!(ins.b()), r!(ins.c()));
+                if let (Some(l), true) = (as_list(obj), i.is_number()) {
+                    let n = i.as_number();
+                    let k = n as usize;
+                    if k as f64 == n && l.set(k, v) {
+                        continue;
+                    }
+                }
+                tri!(set_index(vm, obj, i, v));
                 gc_check!();
             }
             Op::NewList => {
@@ -773,25 +830,80 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
 }
 
 /// `a % b` with C's `fmod` semantics (the result has the sign of `a`).
-/// Integral operands below 2^53 take an exact integer fast path, which gives
-/// the same result as `fmod` (including `-0` for a negative dividend) at a
-/// fraction of its cost.
+///
+/// Integral operands below 2^52 take an exact fast path that avoids both
+/// libm's `fmod` and the slow 64-bit integer divide: the quotient is
+/// estimated with one floating-point division, truncated, and the remainder
+/// `a - b*q` (exact, since every term stays below 2^53) is corrected by at
+/// most one `|b|` when the estimate was off by one. The result equals
+/// `fmod` exactly, including `-0` for a negative dividend.
 #[inline(always)]
 fn modulo(a: f64, b: f64) -> f64 {
-    /// Every integer below 2^53 is exactly representable as a double.
-    const EXACT: f64 = 9_007_199_254_740_992.0;
+    /// Bound keeping `|b * q| <= |a| + |b| < 2^53`, so products are exact.
+    const EXACT: f64 = 4_503_599_627_370_496.0;
     if a.abs() < EXACT && b.abs() < EXACT && b != 0.0 {
-        let (ia, ib) = (a as i64, b as i64);
-        if ia as f64 == a && ib as f64 == b {
-            let r = ia.wrapping_rem(ib);
-            return if r == 0 && a.is_sign_negative() {
-                -0.0
-            } else {
-                r as f64
-            };
+        // SAFETY: both magnitudes are below 2^52 (checked above; NaN fails
+        // the comparisons), so the truncations are in range for `i64`, and
+        // so is the quotient, whose magnitude is at most `|a|`.
+        let (ia, ib, iq) = unsafe {
+            (
+                a.to_int_unchecked::<i64>(),
+                b.to_int_unchecked::<i64>(),
+                (a / b).to_int_unchecked::<i64>(),
+            )
+        };
+        if ia as f64 != a || ib as f64 != b {
+            return a % b;
         }
+        let q = iq as f64;
+        let mut r = a - b * q;
+        let m = b.abs();
+        if a >= 0.0 {
+            if r < 0.0 {
+                r += m;
+            } else if r >= m {
+                r -= m;
+            }
+        } else if r > 0.0 {
+            r -= m;
+        } else if r <= -m {
+            r += m;
+        }
+        return if r == 0.0 && a.is_sign_negative() { -0.0 } else if r == 0.0 { 0.0 } else { r };
     }
     a % b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::modulo;
+
+    #[test]
+    fn modulo_matches_fmod() {
+        let vals = [
+            0.0, -0.0, 1.0, -1.0, 7.0, -7.0, 3.0, 10.0, -10.0, 123456789.0, -987654321.0,
+            4503599627370495.0, -4503599627370495.0, 1e15 + 1.0, 2.5, -2.5, 1e300, f64::INFINITY,
+        ];
+        for &a in &vals {
+            for &b in &vals {
+                let (x, y) = (modulo(a, b), a % b);
+                assert!(
+                    x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+                    "{a} % {b}: {x} vs {y}"
+                );
+            }
+        }
+        let mut seed = 0x1234_5678_u64;
+        for _ in 0..200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let a = ((seed >> 12) as i64 - (1 << 51)) as f64;
+            let b = (((seed & 0xfff) as i64) - 2048) as f64;
+            let (x, y) = (modulo(a, b), a % b);
+            assert!(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()), "{a} % {b}");
+        }
+    }
 }
 
 /// Grows `g`'s stack to hold at least `need` slots (doubling).
@@ -848,7 +960,7 @@ pub fn call_value(
             }
             g.frames.push(Frame {
                 closure: cp,
-                pc: 0,
+                ip: f.code.as_ptr(),
                 base: at,
             });
             Ok(())
@@ -909,7 +1021,21 @@ fn concat(vm: &mut Vm, x: Value, y: Value) -> Result<Value, String> {
 }
 
 /// Converts an index value to a position in a sequence of length `len`.
+#[inline(always)]
 fn index_of(i: Value, len: usize) -> Result<usize, String> {
+    // Fast path: an in-range integral index (no libm call).
+    if i.is_number() {
+        let n = i.as_number();
+        let k = n as usize;
+        if k as f64 == n && k < len {
+            return Ok(k);
+        }
+    }
+    index_error(i, len)
+}
+
+#[cold]
+fn index_error(i: Value, len: usize) -> Result<usize, String> {
     if !i.is_number() {
         return Err("Index must be an integer.".into());
     }

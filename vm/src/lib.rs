@@ -301,9 +301,7 @@ impl Vm {
 
     /// A new list holding `items`.
     pub fn new_list(&mut self, items: &[Value]) -> Value {
-        let l = List::from_values(items);
-        let extra = l.bytes();
-        self.heap.alloc(Kind::List, l, extra)
+        self.heap.alloc_list(items)
     }
 
     /// A new empty map.

@@ -102,6 +102,12 @@ pub struct Class {
     pub methods: Table,
     /// The `init` method, cached (nil when absent).
     pub init: Slot,
+    /// Set once some instance of this class gets a field named like one of
+    /// its methods. Until then `Invoke` can look up methods without first
+    /// scanning the receiver's fields (a field would shadow the method).
+    /// Methods are only added while the class declaration runs, before any
+    /// instance can exist, so the flag never misses a shadowing field.
+    pub shadowed: std::sync::atomic::AtomicBool,
 }
 
 /// An instance of a class.
@@ -315,36 +321,91 @@ impl Drop for Table {
 // ---------------------------------------------------------------------------
 // Lists.
 
-/// A list's storage.
+/// A list's storage: a header followed, in the same allocation, by `cap`
+/// slots (one allocation per block instead of two).
+#[repr(C)]
 pub struct ListBlock {
     pub len: AtomicUsize,
-    pub slots: Box<[Slot]>,
+    cap: usize,
+    /// True for the first block, which lives inside the list object's own
+    /// allocation (see `Heap::alloc_list`) and is freed with it.
+    inline: bool,
+    slots: [Slot; 0],
 }
 
 impl ListBlock {
-    pub fn with_capacity(cap: usize) -> Box<ListBlock> {
-        Box::new(ListBlock {
-            len: AtomicUsize::new(0),
-            slots: (0..cap).map(|_| Slot::default()).collect(),
-        })
+    /// The layout of a block with `cap` slots.
+    pub fn layout(cap: usize) -> std::alloc::Layout {
+        std::alloc::Layout::new::<ListBlock>()
+            .extend(std::alloc::Layout::array::<Slot>(cap).expect("list too large"))
+            .expect("list too large")
+            .0
+            .pad_to_align()
     }
+
+    /// Allocates a block of `cap` nil slots with length 0.
+    pub fn alloc(cap: usize) -> *mut ListBlock {
+        let layout = Self::layout(cap);
+        // SAFETY: the layout has a non-zero size (the header).
+        let p = unsafe { std::alloc::alloc(layout) } as *mut ListBlock;
+        if p.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: `p` is fresh and large enough for a block of `cap`.
+        unsafe { Self::init(p, cap, false) };
+        p
+    }
+
+    /// Initialises a block of `cap` nil slots with length 0 at `p`.
+    ///
+    /// # Safety
+    /// `p` must point to writable memory laid out as `layout(cap)`.
+    pub unsafe fn init(p: *mut ListBlock, cap: usize, inline: bool) {
+        // SAFETY: guaranteed by the caller; every field is written before
+        // the block is used.
+        unsafe {
+            std::ptr::addr_of_mut!((*p).len).write(AtomicUsize::new(0));
+            std::ptr::addr_of_mut!((*p).cap).write(cap);
+            std::ptr::addr_of_mut!((*p).inline).write(inline);
+            let slots = std::ptr::addr_of_mut!((*p).slots) as *mut Slot;
+            for i in 0..cap {
+                slots.add(i).write(Slot::new(Value::NIL));
+            }
+        }
+    }
+
+    /// The capacity.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// Frees a block made by `alloc`.
+    ///
+    /// # Safety
+    /// `p` came from `alloc` and nothing uses it any more.
+    pub unsafe fn free(p: *mut ListBlock) {
+        // SAFETY: guaranteed by the caller; `cap` gives the layout back. An
+        // inline block belongs to its list object and is freed with it.
+        unsafe {
+            if !(*p).inline {
+                std::alloc::dealloc(p as *mut u8, Self::layout((*p).cap))
+            }
+        }
+    }
+
+    /// The block's slots (all `cap` of them).
+    #[inline(always)]
+    pub fn slots(&self) -> &[Slot] {
+        // SAFETY: `alloc` placed and initialised `cap` slots after the header.
+        unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), self.cap) }
+    }
+
     pub fn bytes(&self) -> usize {
-        std::mem::size_of::<ListBlock>() + self.slots.len() * 8
+        std::mem::size_of::<ListBlock>() + self.cap * 8
     }
 }
 
 impl List {
-    pub fn from_values(vals: &[Value]) -> List {
-        let b = ListBlock::with_capacity(vals.len());
-        for (s, v) in b.slots.iter().zip(vals) {
-            s.set(*v);
-        }
-        b.len.store(vals.len(), Ordering::Relaxed);
-        List {
-            block: AtomicPtr::new(Box::into_raw(b)),
-        }
-    }
-
     #[inline(always)]
     pub fn block(&self) -> &ListBlock {
         // SAFETY: a list always has a block (created in `from_values`);
@@ -355,7 +416,7 @@ impl List {
     #[inline(always)]
     pub fn len(&self) -> usize {
         let b = self.block();
-        b.len.load(Ordering::Acquire).min(b.slots.len())
+        b.len.load(Ordering::Acquire).min(b.cap)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -365,9 +426,9 @@ impl List {
     #[inline(always)]
     pub fn get(&self, i: usize) -> Option<Value> {
         let b = self.block();
-        let len = b.len.load(Ordering::Acquire).min(b.slots.len());
+        let len = b.len.load(Ordering::Acquire).min(b.cap);
         if i < len {
-            Some(b.slots[i].get())
+            Some(b.slots()[i].get())
         } else {
             None
         }
@@ -377,9 +438,9 @@ impl List {
     #[inline(always)]
     pub fn set(&self, i: usize, v: Value) -> bool {
         let b = self.block();
-        let len = b.len.load(Ordering::Acquire).min(b.slots.len());
+        let len = b.len.load(Ordering::Acquire).min(b.cap);
         if i < len {
-            b.slots[i].set(v);
+            b.slots()[i].set(v);
             true
         } else {
             false
@@ -391,42 +452,55 @@ impl List {
         let old = self.block.load(Ordering::Acquire);
         // SAFETY: see `block`.
         let b = unsafe { &*old };
-        let len = b.len.load(Ordering::Acquire).min(b.slots.len());
-        if len < b.slots.len() {
-            b.slots[len].set(v);
+        let len = b.len.load(Ordering::Acquire).min(b.cap);
+        if len < b.cap {
+            b.slots()[len].set(v);
             b.len.store(len + 1, Ordering::Release);
             return (None, 0);
         }
         // Doubling (minimum 4) keeps pushes amortised O(1).
         let cap = (len * 2).max(4);
-        let nb = ListBlock::with_capacity(cap);
+        let np = ListBlock::alloc(cap);
+        // SAFETY: `np` is a fresh block, not yet shared.
+        let nb = unsafe { &*np };
         for i in 0..len {
-            nb.slots[i].set(b.slots[i].get());
+            nb.slots()[i].set(b.slots()[i].get());
         }
-        nb.slots[len].set(v);
+        nb.slots()[len].set(v);
         nb.len.store(len + 1, Ordering::Relaxed);
         let delta = nb.bytes() as isize - b.bytes() as isize;
-        self.block.store(Box::into_raw(nb), Ordering::Release);
+        self.block.store(np, Ordering::Release);
         (Some(Retired::List(old)), delta)
     }
 
     /// Removes and returns the last element.
     pub fn pop(&self) -> Option<Value> {
         let b = self.block();
-        let len = b.len.load(Ordering::Acquire).min(b.slots.len());
+        let len = b.len.load(Ordering::Acquire).min(b.cap);
         if len == 0 {
             return None;
         }
-        let v = b.slots[len - 1].get();
+        let v = b.slots()[len - 1].get();
         b.len.store(len - 1, Ordering::Release);
         Some(v)
+    }
+
+    /// Calls `f` on each element (the collector's tracing path: no
+    /// allocation).
+    #[inline]
+    pub fn for_each(&self, mut f: impl FnMut(Value)) {
+        let b = self.block();
+        let len = b.len.load(Ordering::Acquire).min(b.cap);
+        for s in &b.slots()[..len] {
+            f(s.get());
+        }
     }
 
     /// A snapshot of the elements.
     pub fn to_vec(&self) -> Vec<Value> {
         let b = self.block();
-        let len = b.len.load(Ordering::Acquire).min(b.slots.len());
-        (0..len).map(|i| b.slots[i].get()).collect()
+        let len = b.len.load(Ordering::Acquire).min(b.cap);
+        (0..len).map(|i| b.slots()[i].get()).collect()
     }
 
     pub fn bytes(&self) -> usize {
@@ -438,7 +512,7 @@ impl Drop for List {
     fn drop(&mut self) {
         let p = *self.block.get_mut();
         // SAFETY: the list owns its current block; see `Table::drop`.
-        drop(unsafe { Box::from_raw(p) });
+        unsafe { ListBlock::free(p) };
     }
 }
 
@@ -462,8 +536,8 @@ impl Retired {
             // SAFETY: the caller guarantees exclusivity; the pointers came
             // from `Box::into_raw`.
             Retired::Table(p) => drop(unsafe { Box::from_raw(p) }),
-            // SAFETY: as above.
-            Retired::List(p) => drop(unsafe { Box::from_raw(p) }),
+            // SAFETY: as above; list blocks come from `ListBlock::alloc`.
+            Retired::List(p) => unsafe { ListBlock::free(p) },
         }
     }
 }

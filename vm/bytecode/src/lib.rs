@@ -240,6 +240,10 @@ ops! {
     AddI,
     /// `R[a] = R[b] - sc` (error as `Sub`).
     SubI,
+    /// `R[a] = R[b] * sc` (error as `Mul`).
+    MulI,
+    /// `R[a] = fmod(R[b], sc)` (error as `Mod`).
+    ModI,
     /// `R[a] = -R[b]` (`Operand must be a number.`).
     Neg,
     /// `R[a] = !truthy(R[b])`.
@@ -405,7 +409,7 @@ impl Proto {
             Add | Sub | Mul | Div | Mod | Eq | Ne | Lt | Le | Gt | Ge | GetIndex | SetIndex => {
                 format!("{name:<12} r{a} r{b} r{c}")
             }
-            AddI | SubI => format!("{name:<12} r{a} r{b} {sc}"),
+            AddI | SubI | MulI | ModI => format!("{name:<12} r{a} r{b} {sc}"),
             Jmp | Loop => format!("{name:<12} -> {target:04}"),
             JmpFalse | JmpTrue => format!("{name:<12} r{a} -> {target:04}"),
             JNotLt | JNotLe | JNotGt | JNotGe | JNotEq | JEq => {

@@ -46,6 +46,9 @@ const TRACE_TAIL: usize = 8;
 #[derive(Clone, Copy)]
 pub struct Frame {
     pub closure: *const Obj<Closure>,
+    /// The closure's function (cached: returns reload it without chasing
+    /// the closure).
+    pub func: *const Function,
     /// The next instruction (saved when the frame is not the running one,
     /// and at every point where the running frame can be inspected).
     pub ip: *const Instr,
@@ -78,6 +81,7 @@ impl G {
             stack,
             frames: vec![Frame {
                 closure: closure.as_obj() as *const Obj<Closure>,
+                func: f as *const Function,
                 ip: f.code.as_ptr(),
                 base: 0,
             }],
@@ -156,7 +160,8 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
         () => {{
             let fr = *g.frames.last().expect("frame");
             closure = fr.closure;
-            func = closure_fn(closure);
+            // SAFETY: a frame's function is kept alive by its closure.
+            func = unsafe { &*fr.func };
             ip = fr.ip;
             consts = func.consts.as_ptr();
             base_idx = fr.base;
@@ -180,6 +185,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
             }
             g.frames.push(Frame {
                 closure: $cp,
+                func: f as *const Function,
                 ip: f.code.as_ptr(),
                 base: nb,
             });
@@ -960,6 +966,7 @@ pub fn call_value(
             }
             g.frames.push(Frame {
                 closure: cp,
+                func: f as *const Function,
                 ip: f.code.as_ptr(),
                 base: at,
             });

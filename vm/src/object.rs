@@ -156,24 +156,66 @@ pub struct Table {
     block: AtomicPtr<TableBlock>,
 }
 
-/// A table's storage: `len` published entries out of `cap`.
+/// A table's storage: `len` published entries out of `cap`, in one
+/// allocation (header, then the entries; a key sits beside its value, so a
+/// lookup touches one cache line per probe).
+#[repr(C)]
 pub struct TableBlock {
     len: AtomicUsize,
     cap: usize,
-    keys: Box<[AtomicPtr<Header>]>,
-    vals: Box<[Slot]>,
+    entries: [Entry; 0],
+}
+
+/// One table entry: an interned name and its value.
+#[repr(C)]
+struct Entry {
+    key: AtomicPtr<Header>,
+    val: Slot,
 }
 
 impl TableBlock {
-    fn with_capacity(cap: usize) -> Box<TableBlock> {
-        Box::new(TableBlock {
-            len: AtomicUsize::new(0),
-            cap,
-            keys: (0..cap)
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-                .collect(),
-            vals: (0..cap).map(|_| Slot::default()).collect(),
-        })
+    fn layout(cap: usize) -> std::alloc::Layout {
+        std::alloc::Layout::new::<TableBlock>()
+            .extend(std::alloc::Layout::array::<Entry>(cap).expect("table too large"))
+            .expect("table too large")
+            .0
+            .pad_to_align()
+    }
+
+    fn alloc(cap: usize) -> *mut TableBlock {
+        let layout = Self::layout(cap);
+        // SAFETY: the layout is non-zero-sized (the header).
+        let p = unsafe { std::alloc::alloc(layout) } as *mut TableBlock;
+        if p.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: `p` is fresh and laid out as `layout(cap)`; every field and
+        // entry is initialised before the block is shared.
+        unsafe {
+            std::ptr::addr_of_mut!((*p).len).write(AtomicUsize::new(0));
+            std::ptr::addr_of_mut!((*p).cap).write(cap);
+            let e = std::ptr::addr_of_mut!((*p).entries) as *mut Entry;
+            for i in 0..cap {
+                e.add(i).write(Entry {
+                    key: AtomicPtr::new(std::ptr::null_mut()),
+                    val: Slot::new(Value::NIL),
+                });
+            }
+        }
+        p
+    }
+
+    /// # Safety
+    /// `p` came from `alloc` and nothing uses it any more.
+    unsafe fn free(p: *mut TableBlock) {
+        // SAFETY: guaranteed by the caller; `cap` gives the layout back.
+        unsafe { std::alloc::dealloc(p as *mut u8, Self::layout((*p).cap)) }
+    }
+
+    #[inline(always)]
+    fn entries(&self) -> &[Entry] {
+        // SAFETY: `alloc` initialised `cap` entries after the header.
+        unsafe { std::slice::from_raw_parts(self.entries.as_ptr(), self.cap) }
     }
 
     /// Bytes this block occupies (for heap accounting).
@@ -218,17 +260,21 @@ impl Table {
     pub fn find(&self, key: *const Header, hint: usize) -> Option<usize> {
         let b = self.block()?;
         let len = b.len.load(Ordering::Acquire).min(b.cap);
-        if hint < len && b.keys[hint].load(Ordering::Relaxed) as *const Header == key {
-            return Some(hint);
+        let e = &b.entries()[..len];
+        if let Some(x) = e.get(hint) {
+            if x.key.load(Ordering::Relaxed) as *const Header == key {
+                return Some(hint);
+            }
         }
-        (0..len).find(|&i| b.keys[i].load(Ordering::Relaxed) as *const Header == key)
+        e.iter()
+            .position(|x| x.key.load(Ordering::Relaxed) as *const Header == key)
     }
 
     /// The value at entry `i` (as returned by `find`).
     #[inline(always)]
     pub fn value_at(&self, i: usize) -> Value {
         match self.block() {
-            Some(b) if i < b.cap => b.vals[i].get(),
+            Some(b) if i < b.cap => b.entries()[i].val.get(),
             _ => Value::NIL,
         }
     }
@@ -238,7 +284,7 @@ impl Table {
     pub fn set_at(&self, i: usize, v: Value) {
         if let Some(b) = self.block() {
             if i < b.cap {
-                b.vals[i].set(v);
+                b.entries()[i].val.set(v);
             }
         }
     }
@@ -262,8 +308,9 @@ impl Table {
         let len = old_ref.map_or(0, |b| b.len.load(Ordering::Acquire));
         if let Some(b) = old_ref {
             if len < b.cap {
-                b.vals[len].set(v);
-                b.keys[len].store(key as *mut Header, Ordering::Relaxed);
+                let e = &b.entries()[len];
+                e.val.set(v);
+                e.key.store(key as *mut Header, Ordering::Relaxed);
                 b.len.store(len + 1, Ordering::Release);
                 return (len, None, 0);
             }
@@ -271,18 +318,20 @@ impl Table {
         // Grow: 4 entries covers most objects; doubling keeps inserts
         // amortised O(1).
         let cap = if len == 0 { 4 } else { len * 2 };
-        let nb = TableBlock::with_capacity(cap);
+        let np = TableBlock::alloc(cap);
+        // SAFETY: `np` is a fresh block, not yet shared.
+        let nb = unsafe { &*np };
         if let Some(b) = old_ref {
-            for i in 0..len {
-                nb.keys[i].store(b.keys[i].load(Ordering::Relaxed), Ordering::Relaxed);
-                nb.vals[i].set(b.vals[i].get());
+            for (n, o) in nb.entries().iter().zip(&b.entries()[..len]) {
+                n.key.store(o.key.load(Ordering::Relaxed), Ordering::Relaxed);
+                n.val.set(o.val.get());
             }
         }
-        nb.vals[len].set(v);
-        nb.keys[len].store(key as *mut Header, Ordering::Relaxed);
+        nb.entries()[len].val.set(v);
+        nb.entries()[len].key.store(key as *mut Header, Ordering::Relaxed);
         nb.len.store(len + 1, Ordering::Relaxed);
         let delta = nb.bytes() as isize - old_ref.map_or(0, |b| b.bytes() as isize);
-        self.block.store(Box::into_raw(nb), Ordering::Release);
+        self.block.store(np, Ordering::Release);
         let retired = if old.is_null() {
             None
         } else {
@@ -295,8 +344,8 @@ impl Table {
     pub fn for_each(&self, mut f: impl FnMut(*const Header, Value)) {
         if let Some(b) = self.block() {
             let len = b.len.load(Ordering::Acquire).min(b.cap);
-            for i in 0..len {
-                f(b.keys[i].load(Ordering::Relaxed), b.vals[i].get());
+            for e in &b.entries()[..len] {
+                f(e.key.load(Ordering::Relaxed), e.val.get());
             }
         }
     }
@@ -313,7 +362,7 @@ impl Drop for Table {
         if !p.is_null() {
             // SAFETY: the table owns its current block; dropping the table
             // means no reader remains (the object is being freed by sweep).
-            drop(unsafe { Box::from_raw(p) });
+            unsafe { TableBlock::free(p) };
         }
     }
 }
@@ -533,9 +582,9 @@ impl Retired {
     /// No mutator may still hold a reference into the block.
     pub unsafe fn free(self) {
         match self {
-            // SAFETY: the caller guarantees exclusivity; the pointers came
-            // from `Box::into_raw`.
-            Retired::Table(p) => drop(unsafe { Box::from_raw(p) }),
+            // SAFETY: the caller guarantees exclusivity; table blocks come
+            // from `TableBlock::alloc`.
+            Retired::Table(p) => unsafe { TableBlock::free(p) },
             // SAFETY: as above; list blocks come from `ListBlock::alloc`.
             Retired::List(p) => unsafe { ListBlock::free(p) },
         }

@@ -186,7 +186,9 @@ impl Heap {
             for (s, v) in (*block).slots().iter().zip(items) {
                 s.set(*v);
             }
-            (*block).len.store(cap, std::sync::atomic::Ordering::Relaxed);
+            (*block)
+                .len
+                .store(cap, std::sync::atomic::Ordering::Relaxed);
             (p as *mut Obj<List>).write(Obj {
                 header: Header {
                     kind: Kind::List,

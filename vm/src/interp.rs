@@ -146,6 +146,11 @@ fn closure_fn<'a>(c: *const Obj<Closure>) -> &'a Function {
 }
 
 /// Runs `g` until it finishes, errs, or spends `budget` safepoints.
+///
+/// The fused compare-branches test `!(x < y)` on purpose: with a NaN operand
+/// every comparison is false, so the branch must be taken, which is not what
+/// `x >= y` would do.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
     let mut budget = budget;
     let top = *g.frames.last().expect("run needs a frame");
@@ -353,8 +358,8 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 // SAFETY: the running closure is live; upvalue indices are
                 // within its captures; every upvalue is a cell.
                 let v = unsafe {
-                    let up = *(&(*closure).body.upvals).get_unchecked(ins.b());
-                    body::<Cell>(up).value.get()
+                    let ups: &[Value] = &(*closure).body.upvals;
+                    body::<Cell>(*ups.get_unchecked(ins.b())).value.get()
                 };
                 set!(ins.a(), v);
             }
@@ -362,8 +367,8 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 // SAFETY: as for GetUpval.
                 let v = r!(ins.a());
                 unsafe {
-                    let up = *(&(*closure).body.upvals).get_unchecked(ins.b());
-                    body::<Cell>(up).value.set(v);
+                    let ups: &[Value] = &(*closure).body.upvals;
+                    body::<Cell>(*ups.get_unchecked(ins.b())).value.set(v);
                 }
             }
             Op::Closure => {
@@ -440,7 +445,10 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
             Op::ModI => {
                 let x = r!(ins.b());
                 if x.is_number() {
-                    set!(ins.a(), Value::number(modulo(x.as_number(), ins.sc() as f64)));
+                    set!(
+                        ins.a(),
+                        Value::number(modulo(x.as_number(), ins.sc() as f64))
+                    );
                 } else {
                     throw!("Operands must be numbers.".to_string());
                 }
@@ -875,41 +883,15 @@ fn modulo(a: f64, b: f64) -> f64 {
         } else if r <= -m {
             r += m;
         }
-        return if r == 0.0 && a.is_sign_negative() { -0.0 } else if r == 0.0 { 0.0 } else { r };
+        return if r == 0.0 && a.is_sign_negative() {
+            -0.0
+        } else if r == 0.0 {
+            0.0
+        } else {
+            r
+        };
     }
     a % b
-}
-
-#[cfg(test)]
-mod tests {
-    use super::modulo;
-
-    #[test]
-    fn modulo_matches_fmod() {
-        let vals = [
-            0.0, -0.0, 1.0, -1.0, 7.0, -7.0, 3.0, 10.0, -10.0, 123456789.0, -987654321.0,
-            4503599627370495.0, -4503599627370495.0, 1e15 + 1.0, 2.5, -2.5, 1e300, f64::INFINITY,
-        ];
-        for &a in &vals {
-            for &b in &vals {
-                let (x, y) = (modulo(a, b), a % b);
-                assert!(
-                    x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
-                    "{a} % {b}: {x} vs {y}"
-                );
-            }
-        }
-        let mut seed = 0x1234_5678_u64;
-        for _ in 0..200_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let a = ((seed >> 12) as i64 - (1 << 51)) as f64;
-            let b = (((seed & 0xfff) as i64) - 2048) as f64;
-            let (x, y) = (modulo(a, b), a % b);
-            assert!(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()), "{a} % {b}");
-        }
-    }
 }
 
 /// Grows `g`'s stack to hold at least `need` slots (doubling).
@@ -1128,5 +1110,56 @@ impl Vm {
     /// True when `f` is an initializer (used by natives that call methods).
     pub fn is_initializer(f: &Function) -> bool {
         f.kind == FnKind::Initializer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::modulo;
+
+    #[test]
+    fn modulo_matches_fmod() {
+        let vals = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            7.0,
+            -7.0,
+            3.0,
+            10.0,
+            -10.0,
+            123456789.0,
+            -987654321.0,
+            4503599627370495.0,
+            -4503599627370495.0,
+            1e15 + 1.0,
+            2.5,
+            -2.5,
+            1e300,
+            f64::INFINITY,
+        ];
+        for &a in &vals {
+            for &b in &vals {
+                let (x, y) = (modulo(a, b), a % b);
+                assert!(
+                    x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+                    "{a} % {b}: {x} vs {y}"
+                );
+            }
+        }
+        let mut seed = 0x1234_5678_u64;
+        for _ in 0..200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let a = ((seed >> 12) as i64 - (1 << 51)) as f64;
+            let b = (((seed & 0xfff) as i64) - 2048) as f64;
+            let (x, y) = (modulo(a, b), a % b);
+            assert!(
+                x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+                "{a} % {b}"
+            );
+        }
     }
 }

@@ -105,7 +105,7 @@ impl Globals {
             return *i;
         }
         let i = self.names.len();
-        if i % GLOBAL_SEGMENT == 0 {
+        if i.is_multiple_of(GLOBAL_SEGMENT) {
             self.segments.push(
                 (0..GLOBAL_SEGMENT)
                     .map(|_| Slot::new(Value::UNDEF))

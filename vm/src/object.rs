@@ -262,12 +262,12 @@ impl Table {
         let len = b.len.load(Ordering::Acquire).min(b.cap);
         let e = &b.entries()[..len];
         if let Some(x) = e.get(hint) {
-            if x.key.load(Ordering::Relaxed) as *const Header == key {
+            if std::ptr::eq(x.key.load(Ordering::Relaxed), key) {
                 return Some(hint);
             }
         }
         e.iter()
-            .position(|x| x.key.load(Ordering::Relaxed) as *const Header == key)
+            .position(|x| std::ptr::eq(x.key.load(Ordering::Relaxed), key))
     }
 
     /// The value at entry `i` (as returned by `find`).
@@ -323,12 +323,15 @@ impl Table {
         let nb = unsafe { &*np };
         if let Some(b) = old_ref {
             for (n, o) in nb.entries().iter().zip(&b.entries()[..len]) {
-                n.key.store(o.key.load(Ordering::Relaxed), Ordering::Relaxed);
+                n.key
+                    .store(o.key.load(Ordering::Relaxed), Ordering::Relaxed);
                 n.val.set(o.val.get());
             }
         }
         nb.entries()[len].val.set(v);
-        nb.entries()[len].key.store(key as *mut Header, Ordering::Relaxed);
+        nb.entries()[len]
+            .key
+            .store(key as *mut Header, Ordering::Relaxed);
         nb.len.store(len + 1, Ordering::Relaxed);
         let delta = nb.bytes() as isize - old_ref.map_or(0, |b| b.bytes() as isize);
         self.block.store(np, Ordering::Release);

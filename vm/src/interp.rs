@@ -154,6 +154,13 @@ fn closure_fn<'a>(c: *const Obj<Closure>) -> &'a Function {
 pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
     let mut budget = budget;
     let top = *g.frames.last().expect("run needs a frame");
+    // The frame stack is managed through raw pointers in the hot paths: `fp`
+    // is the running frame, `depth`/`cap` mirror the vector's length and
+    // capacity. `g.frames`' length is kept exact (`set_len`) at every push
+    // and pop, so code that inspects `g.frames` always sees the truth.
+    let mut depth: usize = g.frames.len();
+    let mut cap: usize = g.frames.capacity();
+    let mut fp: *mut Frame = g.frames.as_mut_ptr().wrapping_add(depth - 1);
     let mut closure: *const Obj<Closure> = top.closure;
     let mut func: &Function = closure_fn(closure);
     let mut ip: *const Instr = top.ip;
@@ -163,7 +170,11 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
 
     macro_rules! reload {
         () => {{
-            let fr = *g.frames.last().expect("frame");
+            depth = g.frames.len();
+            cap = g.frames.capacity();
+            fp = g.frames.as_mut_ptr().wrapping_add(depth - 1);
+            // SAFETY: `fp` is the last frame of a non-empty vector.
+            let fr = unsafe { *fp };
             closure = fr.closure;
             // SAFETY: a frame's function is kept alive by its closure.
             func = unsafe { &*fr.func };
@@ -175,7 +186,8 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
     }
     macro_rules! save_pc {
         () => {{
-            g.frames.last_mut().expect("frame").ip = ip;
+            // SAFETY: `fp` points at the running frame (see `depth`).
+            unsafe { (*fp).ip = ip };
         }};
     }
     // Enters a closure call whose frame starts at `base_idx + $a` (the
@@ -188,12 +200,23 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
             if need > g.stack.len() {
                 grow_stack(g, need);
             }
-            g.frames.push(Frame {
-                closure: $cp,
-                func: f as *const Function,
-                ip: f.code.as_ptr(),
-                base: nb,
-            });
+            if depth == cap {
+                g.frames.reserve(depth);
+                cap = g.frames.capacity();
+            }
+            // SAFETY: `depth < cap`, so the slot after the last frame is
+            // allocated; the new length covers exactly the written frames.
+            unsafe {
+                fp = g.frames.as_mut_ptr().add(depth);
+                fp.write(Frame {
+                    closure: $cp,
+                    func: f as *const Function,
+                    ip: f.code.as_ptr(),
+                    base: nb,
+                });
+                depth += 1;
+                g.frames.set_len(depth);
+            }
             closure = $cp;
             func = f;
             ip = f.code.as_ptr();
@@ -310,7 +333,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
             Op::LoadTrue => set!(ins.a(), Value::TRUE),
             Op::LoadFalse => set!(ins.a(), Value::FALSE),
             Op::GetGlobal => {
-                let v = vm.globals.slot(ins.c()).get();
+                let v = vm.globals.slot_fast(ins.c()).get();
                 if v == Value::UNDEF {
                     throw!(format!(
                         "Undefined variable '{}'.",
@@ -516,7 +539,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 if callee.is_kind(Kind::Closure) {
                     let cp = callee.as_obj() as *const Obj<Closure>;
                     let f = closure_fn(cp);
-                    if f.arity as usize == argc && g.frames.len() < MAX_FRAMES {
+                    if f.arity as usize == argc && depth < MAX_FRAMES {
                         enter!(a, cp, f);
                         budget -= 1;
                         if budget == 0 {
@@ -582,7 +605,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 if callee.is_kind(Kind::Closure) {
                     let cp = callee.as_obj() as *const Obj<Closure>;
                     let f = closure_fn(cp);
-                    if f.arity as usize == argc && g.frames.len() < MAX_FRAMES {
+                    if f.arity as usize == argc && depth < MAX_FRAMES {
                         enter!(a, cp, f);
                         budget -= 1;
                         if budget == 0 {
@@ -636,14 +659,26 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
             }
             Op::Return => {
                 let v = r!(ins.a());
-                if g.frames.len() == 1 {
+                if depth == 1 {
                     return Outcome::Done(v);
                 }
-                g.frames.pop();
                 // SAFETY: the returning frame's `R[0]` is the caller's
-                // `R[a]` of the call, inside the stack.
-                unsafe { *base = v };
-                reload!();
+                // `R[a]` of the call, inside the stack; `depth > 1`, so the
+                // caller's frame sits just below `fp`.
+                let fr = unsafe {
+                    *base = v;
+                    depth -= 1;
+                    g.frames.set_len(depth);
+                    fp = fp.sub(1);
+                    *fp
+                };
+                closure = fr.closure;
+                // SAFETY: a frame's function is kept alive by its closure.
+                func = unsafe { &*fr.func };
+                ip = fr.ip;
+                consts = func.consts.as_ptr();
+                base_idx = fr.base;
+                base = g.stack.as_mut_ptr().wrapping_add(base_idx);
             }
             Op::Class => {
                 let name = k!(ins.c());

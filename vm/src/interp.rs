@@ -226,11 +226,16 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
         }};
     }
     // The index of the instruction being executed (for its inline cache).
-    macro_rules! pc {
+    // The inline-cache hint of the instruction being executed.
+    macro_rules! hint {
         () => {
             // SAFETY: `ip` was advanced past the current instruction, which
-            // lies in the current function's code.
-            unsafe { ip.offset_from(func.code.as_ptr()) as usize - 1 }
+            // lies in the current function's code, and the loader gives
+            // every instruction one cache entry.
+            unsafe {
+                func.caches
+                    .get_unchecked(ip.offset_from(func.code.as_ptr()) as usize - 1)
+            }
         };
     }
     macro_rules! r {
@@ -564,7 +569,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 let recv = r!(a);
                 let name = k!(ins.c());
                 save_pc!();
-                let hint = &func.caches[pc!()];
+                let hint = hint!();
                 let callee = if let Some(inst) = as_instance(recv) {
                     let h = hint.load(Ordering::Relaxed) as usize;
                     // SAFETY: an instance keeps its class alive.
@@ -572,21 +577,22 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                     let method = if class.shadowed.load(Ordering::Relaxed) {
                         None
                     } else {
-                        class.methods.find(name.as_obj(), h)
+                        class.methods.lookup(name.as_obj(), h)
                     };
-                    if let Some(i) = method {
+                    if let Some((i, m)) = method {
+                        if i != h {
+                            hint.store(i as u32, Ordering::Relaxed);
+                        }
+                        m
+                    } else if let Some((i, fv)) = inst.fields.lookup(name.as_obj(), h) {
                         hint.store(i as u32, Ordering::Relaxed);
-                        class.methods.value_at(i)
-                    } else if let Some(i) = inst.fields.find(name.as_obj(), h) {
-                        hint.store(i as u32, Ordering::Relaxed);
-                        let fv = inst.fields.value_at(i);
                         set!(a, fv);
                         fv
                     } else {
-                        match class.methods.find(name.as_obj(), h) {
-                            Some(i) => {
+                        match class.methods.lookup(name.as_obj(), h) {
+                            Some((i, m)) => {
                                 hint.store(i as u32, Ordering::Relaxed);
-                                class.methods.value_at(i)
+                                m
                             }
                             None => throw!(undefined_property(name)),
                         }
@@ -726,11 +732,13 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 let obj = r!(ins.b());
                 let name = k!(ins.c());
                 if let Some(inst) = as_instance(obj) {
-                    let hint = &func.caches[pc!()];
+                    let hint = hint!();
                     let h = hint.load(Ordering::Relaxed) as usize;
-                    if let Some(i) = inst.fields.find(name.as_obj(), h) {
-                        hint.store(i as u32, Ordering::Relaxed);
-                        set!(ins.a(), inst.fields.value_at(i));
+                    if let Some((i, v)) = inst.fields.lookup(name.as_obj(), h) {
+                        if i != h {
+                            hint.store(i as u32, Ordering::Relaxed);
+                        }
+                        set!(ins.a(), v);
                         continue;
                     }
                     // SAFETY: an instance keeps its class alive.
@@ -764,11 +772,12 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 let name = k!(ins.c());
                 let v = r!(ins.b());
                 if let Some(inst) = as_instance(obj) {
-                    let hint = &func.caches[pc!()];
+                    let hint = hint!();
                     let h = hint.load(Ordering::Relaxed) as usize;
-                    if let Some(i) = inst.fields.find(name.as_obj(), h) {
-                        hint.store(i as u32, Ordering::Relaxed);
-                        inst.fields.set_at(i, v);
+                    if let Some(i) = inst.fields.update(name.as_obj(), h, v) {
+                        if i != h {
+                            hint.store(i as u32, Ordering::Relaxed);
+                        }
                     } else {
                         // SAFETY: an instance keeps its class alive.
                         let class = unsafe { &(*inst.class).body };

@@ -270,6 +270,57 @@ impl Table {
             .position(|x| std::ptr::eq(x.key.load(Ordering::Relaxed), key))
     }
 
+    /// Finds `key` (trying the entry `hint` first) and returns its index and
+    /// value, in one pass over the block.
+    #[inline(always)]
+    pub fn lookup(&self, key: *const Header, hint: usize) -> Option<(usize, Value)> {
+        let b = self.block()?;
+        let len = b.len.load(Ordering::Acquire).min(b.cap);
+        let e = b.entries.as_ptr();
+        if hint < len {
+            // SAFETY: `hint < len <= cap`, and `alloc` initialised `cap`
+            // entries.
+            let x = unsafe { &*e.add(hint) };
+            if std::ptr::eq(x.key.load(Ordering::Relaxed), key) {
+                return Some((hint, x.val.get()));
+            }
+        }
+        for i in 0..len {
+            // SAFETY: as above, `i < len <= cap`.
+            let x = unsafe { &*e.add(i) };
+            if std::ptr::eq(x.key.load(Ordering::Relaxed), key) {
+                return Some((i, x.val.get()));
+            }
+        }
+        None
+    }
+
+    /// Overwrites the value of an existing `key` (trying `hint` first) and
+    /// returns its index; `None` when the key is absent.
+    #[inline(always)]
+    pub fn update(&self, key: *const Header, hint: usize, v: Value) -> Option<usize> {
+        let b = self.block()?;
+        let len = b.len.load(Ordering::Acquire).min(b.cap);
+        let e = b.entries.as_ptr();
+        let mut at = None;
+        if hint < len {
+            // SAFETY: `hint < len <= cap` initialised entries.
+            let x = unsafe { &*e.add(hint) };
+            if std::ptr::eq(x.key.load(Ordering::Relaxed), key) {
+                at = Some(hint);
+            }
+        }
+        if at.is_none() {
+            // SAFETY: `i < len <= cap` initialised entries.
+            at = (0..len)
+                .find(|&i| std::ptr::eq(unsafe { &*e.add(i) }.key.load(Ordering::Relaxed), key));
+        }
+        let i = at?;
+        // SAFETY: `i < len <= cap`.
+        unsafe { &*e.add(i) }.val.set(v);
+        Some(i)
+    }
+
     /// The value at entry `i` (as returned by `find`).
     #[inline(always)]
     pub fn value_at(&self, i: usize) -> Value {

@@ -90,13 +90,19 @@ impl Value {
     pub fn is_bool(self) -> bool {
         self == Value::TRUE || self == Value::FALSE
     }
+    /// Objects are exactly the words at or above `SIGN | QNAN`: every other
+    /// encoding is below it (negative numbers and the hardware's default NaN
+    /// `0xfff8…` included, and colliding NaNs are canonicalised), so one
+    /// unsigned compare decides.
     #[inline(always)]
     pub fn is_obj(self) -> bool {
-        self.0 & (SIGN | QNAN) == SIGN | QNAN
+        self.0 >= SIGN | QNAN
     }
+    /// The object pointer (only meaningful when `is_obj`): the word minus the
+    /// tag, which for an object equals masking the tag off.
     #[inline(always)]
     pub fn as_obj(self) -> *mut Header {
-        (self.0 & !(SIGN | QNAN)) as *mut Header
+        self.0.wrapping_sub(SIGN | QNAN) as *mut Header
     }
     /// `nil` and `false` are falsey; everything else is truthy.
     #[inline(always)]

@@ -162,13 +162,16 @@ pub fn collect(heap: &mut Heap, roots: impl FnOnce(&mut Marker)) {
     heap.epoch = if heap.epoch == 1 { 2 } else { 1 };
     let mut m = Marker {
         epoch: heap.epoch,
-        grey: Vec::with_capacity(256),
+        // The grey stack's storage is kept across cycles, so a large heap
+        // does not regrow it every time.
+        grey: std::mem::take(&mut heap.grey),
     };
     for v in heap.interned.values() {
         m.mark(*v);
     }
     roots(&mut m);
     m.drain();
+    heap.grey = std::mem::take(&mut m.grey);
     sweep(heap);
     for r in heap.retired.get_mut().drain(..) {
         // SAFETY: the world is stopped: no mutator holds a block reference.
@@ -206,43 +209,78 @@ fn sweep(heap: &mut Heap) {
                 unsafe { (*prev).next = next };
             }
             // SAFETY: the object is white, so unreachable; it is unlinked and
-            // freed exactly once.
-            unsafe { free_object(p) };
+            // freed exactly once, with the size it was allocated with.
+            unsafe {
+                let size = drop_object(p);
+                heap.free_mem(p as *mut u8, size);
+            }
         }
         p = next;
     }
 }
 
-/// Frees one object according to its kind.
+/// Drops one object's body according to its kind (releasing what it owns)
+/// and returns the size of the object's own allocation, which the caller
+/// then frees.
 ///
 /// # Safety
-/// `p` must be an unlinked object allocated by `Heap::alloc` that nothing
-/// will touch again.
-pub unsafe fn free_object(p: *mut Header) {
+/// `p` must be an unlinked object allocated by `Heap::alloc` or
+/// `Heap::alloc_list` that nothing will touch again.
+pub unsafe fn drop_object(p: *mut Header) -> usize {
+    use std::mem::size_of;
+    use std::ptr::drop_in_place;
     // SAFETY: the caller guarantees `p` is a valid object; the kind selects
-    // the body type it was allocated with.
+    // the body type it was written with.
     unsafe {
         match (*p).kind {
-            Kind::String => drop(Box::from_raw(p as *mut Obj<Str>)),
-            Kind::Function => drop(Box::from_raw(p as *mut Obj<Function>)),
-            Kind::Closure => drop(Box::from_raw(p as *mut Obj<Closure>)),
-            Kind::Cell => drop(Box::from_raw(p as *mut Obj<Cell>)),
-            Kind::Class => drop(Box::from_raw(p as *mut Obj<Class>)),
-            Kind::Instance => drop(Box::from_raw(p as *mut Obj<Instance>)),
-            Kind::BoundMethod => drop(Box::from_raw(p as *mut Obj<BoundMethod>)),
-            Kind::List => {
-                // The object and its inline first block share one
-                // allocation (`Heap::alloc_list`); the block's capacity
-                // gives the layout back.
-                let obj = p as *mut Obj<List>;
-                let off = Heap::list_layout(0).1;
-                let cap = (*((p as *mut u8).add(off) as *mut ListBlock)).cap();
-                std::ptr::drop_in_place(obj);
-                std::alloc::dealloc(p as *mut u8, Heap::list_layout(cap).0);
+            Kind::String => {
+                drop_in_place(p as *mut Obj<Str>);
+                size_of::<Obj<Str>>()
             }
-            Kind::Map => drop(Box::from_raw(p as *mut Obj<Map>)),
-            Kind::Native => drop(Box::from_raw(p as *mut Obj<Native>)),
-            Kind::Module => drop(Box::from_raw(p as *mut Obj<Module>)),
+            Kind::Function => {
+                drop_in_place(p as *mut Obj<Function>);
+                size_of::<Obj<Function>>()
+            }
+            Kind::Closure => {
+                drop_in_place(p as *mut Obj<Closure>);
+                size_of::<Obj<Closure>>()
+            }
+            Kind::Cell => {
+                drop_in_place(p as *mut Obj<Cell>);
+                size_of::<Obj<Cell>>()
+            }
+            Kind::Class => {
+                drop_in_place(p as *mut Obj<Class>);
+                size_of::<Obj<Class>>()
+            }
+            Kind::Instance => {
+                drop_in_place(p as *mut Obj<Instance>);
+                size_of::<Obj<Instance>>()
+            }
+            Kind::BoundMethod => {
+                drop_in_place(p as *mut Obj<BoundMethod>);
+                size_of::<Obj<BoundMethod>>()
+            }
+            Kind::List => {
+                // The inline first block shares the object's allocation; its
+                // capacity gives the allocation size back.
+                let block = (p as *mut u8).add(crate::heap::LIST_BLOCK_OFFSET) as *mut ListBlock;
+                let cap = (*block).cap();
+                drop_in_place(p as *mut Obj<List>);
+                Heap::list_size(cap)
+            }
+            Kind::Map => {
+                drop_in_place(p as *mut Obj<Map>);
+                size_of::<Obj<Map>>()
+            }
+            Kind::Native => {
+                drop_in_place(p as *mut Obj<Native>);
+                size_of::<Obj<Native>>()
+            }
+            Kind::Module => {
+                drop_in_place(p as *mut Obj<Module>);
+                size_of::<Obj<Module>>()
+            }
         }
     }
 }

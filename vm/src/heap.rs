@@ -26,9 +26,38 @@ use crate::value::Value;
 /// nothing but pauses.
 pub const MIN_HEAP: usize = 4 << 20;
 
+/// Small allocations are rounded up to a multiple of this, one free list per
+/// multiple (Go's size classes, simplified): 16 bytes is mimalloc's alignment.
+const CLASS_STEP: usize = 16;
+/// Largest size served from the free lists; lists, closures, cells,
+/// instances and most strings are below it.
+const SMALL_MAX: usize = 256;
+const CLASSES: usize = SMALL_MAX / CLASS_STEP + 1;
+/// Most bytes kept on the free lists; beyond this, freed memory goes back to
+/// mimalloc. Big enough to recycle a cycle's garbage for heaps of tens of
+/// MiB, small enough not to pin much memory after a burst.
+const CACHE_LIMIT: usize = 64 << 20;
+
+/// A freed small block on a free list.
+struct FreeBlock {
+    next: *mut FreeBlock,
+}
+
+/// Where a list object's inline first block starts (right after the object;
+/// both are 8-byte aligned, so no padding is needed).
+pub const LIST_BLOCK_OFFSET: usize = std::mem::size_of::<Obj<List>>();
+const _: () = assert!(LIST_BLOCK_OFFSET % std::mem::align_of::<ListBlock>() == 0);
+
 /// Heap statistics and pacing state.
 pub struct Heap {
     head: *mut Header,
+    /// Free lists of small blocks, by size class (sweep pushes, allocation
+    /// pops: recycling within the VM is cheaper than a malloc/free pair).
+    free_lists: [*mut FreeBlock; CLASSES],
+    /// Bytes on the free lists.
+    cached: usize,
+    /// The collector's grey stack, kept between cycles (empty between them).
+    pub(crate) grey: Vec<*mut Header>,
     /// Bytes charged to live-or-not-yet-swept objects.
     pub live_bytes: usize,
     /// Object count.
@@ -63,6 +92,9 @@ impl Heap {
     pub fn new(gc_percent: Option<u32>, max_heap: Option<usize>, gcstress: bool) -> Heap {
         let mut h = Heap {
             head: std::ptr::null_mut(),
+            free_lists: [std::ptr::null_mut(); CLASSES],
+            cached: 0,
+            grey: Vec::new(),
             live_bytes: 0,
             objects: 0,
             trigger: 0,
@@ -112,6 +144,50 @@ impl Heap {
         }
     }
 
+    /// Memory for an object of `size` bytes: small sizes come from the free
+    /// list of their class (or a fresh block of the class's size).
+    #[inline]
+    fn alloc_mem(&mut self, size: usize) -> *mut u8 {
+        if size <= SMALL_MAX {
+            let c = size.div_ceil(CLASS_STEP);
+            let head = self.free_lists[c];
+            if !head.is_null() {
+                // SAFETY: blocks on a free list are unused memory of this
+                // class whose first word links the list.
+                self.free_lists[c] = unsafe { (*head).next };
+                self.cached -= c * CLASS_STEP;
+                return head as *mut u8;
+            }
+            return crate::raw::alloc(c * CLASS_STEP);
+        }
+        crate::raw::alloc(size)
+    }
+
+    /// Releases memory of an object of `size` bytes (as passed to
+    /// `alloc_mem`).
+    ///
+    /// # Safety
+    /// `p` came from `alloc_mem(size)` and is not used afterwards.
+    #[inline]
+    pub(crate) unsafe fn free_mem(&mut self, p: *mut u8, size: usize) {
+        if size <= SMALL_MAX && self.cached < CACHE_LIMIT {
+            let c = size.div_ceil(CLASS_STEP);
+            let b = p as *mut FreeBlock;
+            // SAFETY: the block is unused and at least 16 bytes long.
+            unsafe {
+                b.write(FreeBlock {
+                    next: self.free_lists[c],
+                })
+            };
+            self.free_lists[c] = b;
+            self.cached += c * CLASS_STEP;
+        } else {
+            // SAFETY: guaranteed by the caller; all sizes come from
+            // `raw::alloc`.
+            unsafe { crate::raw::free(p) };
+        }
+    }
+
     /// Adjusts accounting when an object's owned storage grows or shrinks.
     pub fn adjust(&mut self, obj: Value, delta: isize) {
         if delta == 0 {
@@ -142,58 +218,51 @@ impl Heap {
     /// Allocates an object with `extra` bytes of owned storage.
     pub fn alloc<T>(&mut self, kind: Kind, body: T, extra: usize) -> Value {
         let size = std::mem::size_of::<Obj<T>>() + extra;
-        let obj = Box::new(Obj {
-            header: Header {
-                kind,
-                mark: AtomicU8::new(self.epoch),
-                size: AtomicU32::new(size.min(u32::MAX as usize) as u32),
-                next: self.head,
-            },
-            body,
-        });
-        let p = Box::into_raw(obj) as *mut Header;
+        let p = self.alloc_mem(std::mem::size_of::<Obj<T>>()) as *mut Obj<T>;
+        // SAFETY: `p` is a fresh allocation of the object's size with
+        // mimalloc's 16-byte alignment, which covers `Obj<T>`.
+        unsafe {
+            p.write(Obj {
+                header: Header {
+                    kind,
+                    mark: AtomicU8::new(self.epoch),
+                    size: AtomicU32::new(size.min(u32::MAX as usize) as u32),
+                    next: self.head,
+                },
+                body,
+            })
+        };
+        let p = p as *mut Header;
         self.head = p;
         self.objects += 1;
         self.charge(size);
         Value::object(p)
     }
 
-    /// The layout of a list object whose inline first block has `cap` slots,
-    /// and the offset of that block.
-    pub fn list_layout(cap: usize) -> (std::alloc::Layout, usize) {
-        let (l, off) = std::alloc::Layout::new::<Obj<List>>()
-            .extend(ListBlock::layout(cap))
-            .expect("list too large");
-        (l.pad_to_align(), off)
+    /// Bytes of a list object whose inline first block has `cap` slots.
+    #[inline(always)]
+    pub fn list_size(cap: usize) -> usize {
+        LIST_BLOCK_OFFSET + std::mem::size_of::<ListBlock>() + cap * 8
     }
 
     /// A new list holding `items`, in one allocation: the object and its
     /// first block (sized exactly) are laid out together.
     pub fn alloc_list(&mut self, items: &[Value]) -> Value {
         let cap = items.len();
-        let (layout, off) = Self::list_layout(cap);
-        // SAFETY: the layout is non-zero-sized.
-        let p = unsafe { std::alloc::alloc(layout) };
-        if p.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        // SAFETY: `p` is a fresh allocation of `layout`: the object at
-        // offset 0, the block at `off`; both are fully initialised here
-        // before the object is published on the all-objects list.
+        let size = Self::list_size(cap);
+        let p = self.alloc_mem(size);
+        // SAFETY: `p` is a fresh allocation of `size` bytes: the object at
+        // offset 0, the block at `LIST_BLOCK_OFFSET`; both are fully
+        // initialised here before the object is published on the
+        // all-objects list.
         unsafe {
-            let block = p.add(off) as *mut ListBlock;
-            ListBlock::init(block, cap, true);
-            for (s, v) in (*block).slots().iter().zip(items) {
-                s.set(*v);
-            }
-            (*block)
-                .len
-                .store(cap, std::sync::atomic::Ordering::Relaxed);
+            let block = p.add(LIST_BLOCK_OFFSET) as *mut ListBlock;
+            ListBlock::init_with(block, items, true);
             (p as *mut Obj<List>).write(Obj {
                 header: Header {
                     kind: Kind::List,
                     mark: AtomicU8::new(self.epoch),
-                    size: AtomicU32::new(layout.size().min(u32::MAX as usize) as u32),
+                    size: AtomicU32::new(size.min(u32::MAX as usize) as u32),
                     next: self.head,
                 },
                 body: List {
@@ -203,7 +272,7 @@ impl Heap {
         }
         self.head = p as *mut Header;
         self.objects += 1;
-        self.charge(layout.size());
+        self.charge(size);
         Value::object(p as *mut Header)
     }
 
@@ -241,9 +310,24 @@ impl Drop for Heap {
             // SAFETY: every object on the list was allocated by `alloc` and is
             // freed exactly once, here or by the sweeper (which unlinks it).
             let next = unsafe { (*p).next };
-            // SAFETY: as above.
-            unsafe { crate::gc::free_object(p) };
+            // SAFETY: as above; the memory came from `raw::alloc`.
+            unsafe {
+                crate::gc::drop_object(p);
+                crate::raw::free(p as *mut u8);
+            }
             p = next;
+        }
+        for c in 0..CLASSES {
+            let mut b = self.free_lists[c];
+            while !b.is_null() {
+                // SAFETY: free-list blocks came from `raw::alloc` and are
+                // unused; each is freed once.
+                unsafe {
+                    let next = (*b).next;
+                    crate::raw::free(b as *mut u8);
+                    b = next;
+                }
+            }
         }
         for r in self.retired.get_mut().drain(..) {
             // SAFETY: the heap is being dropped; no mutator remains.

@@ -10,6 +10,7 @@
 //! - [`loader`]: turns a compiled `Program` into function objects.
 //! - [`print`]: how values print.
 //! - [`native`]: the native-function ABI (the functions live in `stdlib`).
+//! - [`raw`]: raw memory for objects (mimalloc's unaligned fast path).
 //!
 //! API boundary (used by the root crate and `stdlib`): [`Vm`], [`VmOptions`],
 //! [`RuntimeError`], plus the object and value modules for natives.
@@ -22,6 +23,7 @@ pub mod map;
 pub mod native;
 pub mod object;
 pub mod print;
+pub mod raw;
 pub mod value;
 
 use std::collections::HashMap;

@@ -183,12 +183,7 @@ impl TableBlock {
     }
 
     fn alloc(cap: usize) -> *mut TableBlock {
-        let layout = Self::layout(cap);
-        // SAFETY: the layout is non-zero-sized (the header).
-        let p = unsafe { std::alloc::alloc(layout) } as *mut TableBlock;
-        if p.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
+        let p = crate::raw::alloc(Self::layout(cap).size()) as *mut TableBlock;
         // SAFETY: `p` is fresh and laid out as `layout(cap)`; every field and
         // entry is initialised before the block is shared.
         unsafe {
@@ -208,8 +203,8 @@ impl TableBlock {
     /// # Safety
     /// `p` came from `alloc` and nothing uses it any more.
     unsafe fn free(p: *mut TableBlock) {
-        // SAFETY: guaranteed by the caller; `cap` gives the layout back.
-        unsafe { std::alloc::dealloc(p as *mut u8, Self::layout((*p).cap)) }
+        // SAFETY: guaranteed by the caller; the block came from `raw::alloc`.
+        unsafe { crate::raw::free(p as *mut u8) }
     }
 
     #[inline(always)]
@@ -448,12 +443,7 @@ impl ListBlock {
 
     /// Allocates a block of `cap` nil slots with length 0.
     pub fn alloc(cap: usize) -> *mut ListBlock {
-        let layout = Self::layout(cap);
-        // SAFETY: the layout has a non-zero size (the header).
-        let p = unsafe { std::alloc::alloc(layout) } as *mut ListBlock;
-        if p.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
+        let p = crate::raw::alloc(Self::layout(cap).size()) as *mut ListBlock;
         // SAFETY: `p` is fresh and large enough for a block of `cap`.
         unsafe { Self::init(p, cap, false) };
         p
@@ -477,6 +467,24 @@ impl ListBlock {
         }
     }
 
+    /// Initialises a block at `p` holding exactly `items` (length = capacity
+    /// = `items.len()`), copying the values in directly: the block is not
+    /// yet reachable, so no barrier applies.
+    ///
+    /// # Safety
+    /// `p` must point to writable memory laid out as `layout(items.len())`.
+    pub unsafe fn init_with(p: *mut ListBlock, items: &[Value], inline: bool) {
+        // SAFETY: guaranteed by the caller. `Slot` is a transparent wrapper
+        // of `AtomicU64`, which has the layout of `u64`, as `Value` has.
+        unsafe {
+            std::ptr::addr_of_mut!((*p).len).write(AtomicUsize::new(items.len()));
+            std::ptr::addr_of_mut!((*p).cap).write(items.len());
+            std::ptr::addr_of_mut!((*p).inline).write(inline);
+            let slots = std::ptr::addr_of_mut!((*p).slots) as *mut Value;
+            std::ptr::copy_nonoverlapping(items.as_ptr(), slots, items.len());
+        }
+    }
+
     /// The capacity.
     pub fn cap(&self) -> usize {
         self.cap
@@ -487,11 +495,12 @@ impl ListBlock {
     /// # Safety
     /// `p` came from `alloc` and nothing uses it any more.
     pub unsafe fn free(p: *mut ListBlock) {
-        // SAFETY: guaranteed by the caller; `cap` gives the layout back. An
-        // inline block belongs to its list object and is freed with it.
+        // SAFETY: guaranteed by the caller; a separate block came from
+        // `raw::alloc`. An inline block belongs to its list object and is
+        // freed with it.
         unsafe {
             if !(*p).inline {
-                std::alloc::dealloc(p as *mut u8, Self::layout((*p).cap))
+                crate::raw::free(p as *mut u8)
             }
         }
     }

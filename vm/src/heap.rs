@@ -46,7 +46,7 @@ struct FreeBlock {
 /// Where a list object's inline first block starts (right after the object;
 /// both are 8-byte aligned, so no padding is needed).
 pub const LIST_BLOCK_OFFSET: usize = std::mem::size_of::<Obj<List>>();
-const _: () = assert!(LIST_BLOCK_OFFSET % std::mem::align_of::<ListBlock>() == 0);
+const _: () = assert!(LIST_BLOCK_OFFSET.is_multiple_of(std::mem::align_of::<ListBlock>()));
 
 /// Heap statistics and pacing state.
 pub struct Heap {

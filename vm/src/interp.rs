@@ -473,10 +473,10 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
             Op::ModI => {
                 let x = r!(ins.b());
                 if x.is_number() {
-                    set!(
-                        ins.a(),
-                        Value::number(modulo(x.as_number(), ins.sc() as f64))
-                    );
+                    // `fmod` of numbers never yields a NaN that collides with
+                    // the boxing space, so the raw constructor is enough.
+                    let r = modulo_int(x.as_number(), ins.sc() as i64);
+                    set!(ins.a(), Value::number_raw(r));
                 } else {
                     throw!("Operands must be numbers.".to_string());
                 }
@@ -938,6 +938,49 @@ fn modulo(a: f64, b: f64) -> f64 {
     a % b
 }
 
+/// `a % d` for an integer immediate `d` (the `ModI` instruction): the
+/// fast path of [`modulo`] without the divisor checks, which hold for every
+/// nonzero immediate (`|d| < 2^23`).
+#[inline(always)]
+fn modulo_int(a: f64, d: i64) -> f64 {
+    /// See `modulo`.
+    const EXACT: f64 = 4_503_599_627_370_496.0;
+    if d != 0 && a.abs() < EXACT {
+        let b = d as f64;
+        // SAFETY: `|a| < 2^52` (NaN fails the comparison), so the truncations
+        // of `a` and of `a / b` (no larger in magnitude) fit in `i64`.
+        let (ia, iq) = unsafe {
+            (
+                a.to_int_unchecked::<i64>(),
+                (a / b).to_int_unchecked::<i64>(),
+            )
+        };
+        if ia as f64 == a {
+            let mut r = a - b * iq as f64;
+            let m = b.abs();
+            if a >= 0.0 {
+                if r < 0.0 {
+                    r += m;
+                } else if r >= m {
+                    r -= m;
+                }
+            } else if r > 0.0 {
+                r -= m;
+            } else if r <= -m {
+                r += m;
+            }
+            return if r != 0.0 {
+                r
+            } else if a.is_sign_negative() {
+                -0.0
+            } else {
+                0.0
+            };
+        }
+    }
+    modulo(a, d as f64)
+}
+
 /// Grows `g`'s stack to hold at least `need` slots (doubling).
 #[cold]
 fn grow_stack(g: &mut G, need: usize) {
@@ -1160,6 +1203,39 @@ impl Vm {
 #[cfg(test)]
 mod tests {
     use super::modulo;
+
+    #[test]
+    fn modulo_by_immediate_matches_fmod() {
+        let divisors = [1i64, -1, 2, 7, -7, 10, 8_388_607, -8_388_608, 0];
+        let vals = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            6.0,
+            7.0,
+            -7.0,
+            8.0,
+            -13.0,
+            2.5,
+            -2.5,
+            1e15 + 3.0,
+            4503599627370495.0,
+            -4503599627370495.0,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        for &d in &divisors {
+            for &a in &vals {
+                let (x, y) = (super::modulo_int(a, d), a % d as f64);
+                assert!(
+                    x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+                    "{a} % {d}: {x} vs {y}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn modulo_matches_fmod() {

@@ -27,8 +27,9 @@ use crate::value::Value;
 pub const MIN_HEAP: usize = 4 << 20;
 
 /// Small allocations are rounded up to a multiple of this, one free list per
-/// multiple (Go's size classes, simplified): 16 bytes is mimalloc's alignment.
-const CLASS_STEP: usize = 16;
+/// multiple (Go's size classes, simplified). Eight bytes matches mimalloc's
+/// smallest bins and every object's alignment.
+const CLASS_STEP: usize = 8;
 /// Largest size served from the free lists; lists, closures, cells,
 /// instances and most strings are below it.
 const SMALL_MAX: usize = 256;

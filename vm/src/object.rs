@@ -423,8 +423,11 @@ impl Drop for Table {
 /// slots (one allocation per block instead of two).
 #[repr(C)]
 pub struct ListBlock {
-    pub len: AtomicUsize,
-    cap: usize,
+    /// Published length. 32 bits keep the header at 16 bytes (a two-element
+    /// list is then 56 bytes in all); a list of 2^32 values would need 32
+    /// GiB, beyond any heap this VM runs.
+    len: AtomicU32,
+    cap: u32,
     /// True for the first block, which lives inside the list object's own
     /// allocation (see `Heap::alloc_list`) and is freed with it.
     inline: bool,
@@ -457,8 +460,8 @@ impl ListBlock {
         // SAFETY: guaranteed by the caller; every field is written before
         // the block is used.
         unsafe {
-            std::ptr::addr_of_mut!((*p).len).write(AtomicUsize::new(0));
-            std::ptr::addr_of_mut!((*p).cap).write(cap);
+            std::ptr::addr_of_mut!((*p).len).write(AtomicU32::new(0));
+            std::ptr::addr_of_mut!((*p).cap).write(u32::try_from(cap).expect("list too large"));
             std::ptr::addr_of_mut!((*p).inline).write(inline);
             let slots = std::ptr::addr_of_mut!((*p).slots) as *mut Slot;
             for i in 0..cap {
@@ -477,8 +480,9 @@ impl ListBlock {
         // SAFETY: guaranteed by the caller. `Slot` is a transparent wrapper
         // of `AtomicU64`, which has the layout of `u64`, as `Value` has.
         unsafe {
-            std::ptr::addr_of_mut!((*p).len).write(AtomicUsize::new(items.len()));
-            std::ptr::addr_of_mut!((*p).cap).write(items.len());
+            std::ptr::addr_of_mut!((*p).len).write(AtomicU32::new(items.len() as u32));
+            std::ptr::addr_of_mut!((*p).cap)
+                .write(u32::try_from(items.len()).expect("list too large"));
             std::ptr::addr_of_mut!((*p).inline).write(inline);
             let slots = std::ptr::addr_of_mut!((*p).slots) as *mut Value;
             std::ptr::copy_nonoverlapping(items.as_ptr(), slots, items.len());
@@ -487,7 +491,19 @@ impl ListBlock {
 
     /// The capacity.
     pub fn cap(&self) -> usize {
-        self.cap
+        self.cap as usize
+    }
+
+    /// The published length (bounded by the capacity).
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        (self.len.load(Ordering::Acquire) as usize).min(self.cap as usize)
+    }
+
+    /// Publishes a new length.
+    #[inline(always)]
+    fn set_len(&self, n: usize) {
+        self.len.store(n as u32, Ordering::Release);
     }
 
     /// Frees a block made by `alloc`.
@@ -509,11 +525,11 @@ impl ListBlock {
     #[inline(always)]
     pub fn slots(&self) -> &[Slot] {
         // SAFETY: `alloc` placed and initialised `cap` slots after the header.
-        unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), self.cap) }
+        unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), self.cap as usize) }
     }
 
     pub fn bytes(&self) -> usize {
-        std::mem::size_of::<ListBlock>() + self.cap * 8
+        std::mem::size_of::<ListBlock>() + self.cap as usize * 8
     }
 }
 
@@ -528,7 +544,7 @@ impl List {
     #[inline(always)]
     pub fn len(&self) -> usize {
         let b = self.block();
-        b.len.load(Ordering::Acquire).min(b.cap)
+        b.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -538,7 +554,7 @@ impl List {
     #[inline(always)]
     pub fn get(&self, i: usize) -> Option<Value> {
         let b = self.block();
-        let len = b.len.load(Ordering::Acquire).min(b.cap);
+        let len = b.len();
         if i < len {
             Some(b.slots()[i].get())
         } else {
@@ -550,7 +566,7 @@ impl List {
     #[inline(always)]
     pub fn set(&self, i: usize, v: Value) -> bool {
         let b = self.block();
-        let len = b.len.load(Ordering::Acquire).min(b.cap);
+        let len = b.len();
         if i < len {
             b.slots()[i].set(v);
             true
@@ -564,10 +580,10 @@ impl List {
         let old = self.block.load(Ordering::Acquire);
         // SAFETY: see `block`.
         let b = unsafe { &*old };
-        let len = b.len.load(Ordering::Acquire).min(b.cap);
-        if len < b.cap {
+        let len = b.len();
+        if len < b.cap() {
             b.slots()[len].set(v);
-            b.len.store(len + 1, Ordering::Release);
+            b.set_len(len + 1);
             return (None, 0);
         }
         // Doubling (minimum 4) keeps pushes amortised O(1).
@@ -579,7 +595,7 @@ impl List {
             nb.slots()[i].set(b.slots()[i].get());
         }
         nb.slots()[len].set(v);
-        nb.len.store(len + 1, Ordering::Relaxed);
+        nb.set_len(len + 1);
         let delta = nb.bytes() as isize - b.bytes() as isize;
         self.block.store(np, Ordering::Release);
         (Some(Retired::List(old)), delta)
@@ -588,12 +604,12 @@ impl List {
     /// Removes and returns the last element.
     pub fn pop(&self) -> Option<Value> {
         let b = self.block();
-        let len = b.len.load(Ordering::Acquire).min(b.cap);
+        let len = b.len();
         if len == 0 {
             return None;
         }
         let v = b.slots()[len - 1].get();
-        b.len.store(len - 1, Ordering::Release);
+        b.set_len(len - 1);
         Some(v)
     }
 
@@ -602,7 +618,7 @@ impl List {
     #[inline]
     pub fn for_each(&self, mut f: impl FnMut(Value)) {
         let b = self.block();
-        let len = b.len.load(Ordering::Acquire).min(b.cap);
+        let len = b.len();
         for s in &b.slots()[..len] {
             f(s.get());
         }
@@ -611,7 +627,7 @@ impl List {
     /// A snapshot of the elements.
     pub fn to_vec(&self) -> Vec<Value> {
         let b = self.block();
-        let len = b.len.load(Ordering::Acquire).min(b.cap);
+        let len = b.len();
         (0..len).map(|i| b.slots()[i].get()).collect()
     }
 

@@ -500,6 +500,11 @@ impl ListBlock {
         (self.len.load(Ordering::Acquire) as usize).min(self.cap as usize)
     }
 
+    /// True when no element is published.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Publishes a new length.
     #[inline(always)]
     fn set_len(&self, n: usize) {

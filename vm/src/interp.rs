@@ -74,6 +74,8 @@ impl G {
         let c = as_closure(closure).expect("G::new needs a closure");
         // SAFETY: the closure keeps its function alive.
         let f = unsafe { &(*c.function).body };
+        // Twice the entry frame (at least 16 slots): room for a few calls
+        // before the first growth, while a parked goroutine stays small.
         let mut stack = vec![Value::NIL; (f.num_regs as usize).max(8) * 2];
         stack[0] = closure;
         G {
@@ -155,33 +157,27 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
     let mut budget = budget;
     let top = *g.frames.last().expect("run needs a frame");
     // The frame stack is managed through raw pointers in the hot paths: `fp`
-    // is the running frame, `depth`/`cap` mirror the vector's length and
-    // capacity. `g.frames`' length is kept exact (`set_len`) at every push
-    // and pop, so code that inspects `g.frames` always sees the truth.
+    // is the running frame, `depth` mirrors the vector's length. The
+    // vector's length is kept exact (`set_len`) at every push and pop, so
+    // code that inspects `g.frames` always sees the truth.
     let mut depth: usize = g.frames.len();
-    let mut cap: usize = g.frames.capacity();
     let mut fp: *mut Frame = g.frames.as_mut_ptr().wrapping_add(depth - 1);
-    let mut closure: *const Obj<Closure> = top.closure;
-    let mut func: &Function = closure_fn(closure);
+    let mut func: &Function = closure_fn(top.closure);
     let mut ip: *const Instr = top.ip;
     let mut consts: *const Value = func.consts.as_ptr();
-    let mut base_idx: usize = top.base;
-    let mut base: *mut Value = g.stack.as_mut_ptr().wrapping_add(base_idx);
+    let mut base: *mut Value = g.stack.as_mut_ptr().wrapping_add(top.base);
 
     macro_rules! reload {
         () => {{
             depth = g.frames.len();
-            cap = g.frames.capacity();
             fp = g.frames.as_mut_ptr().wrapping_add(depth - 1);
             // SAFETY: `fp` is the last frame of a non-empty vector.
             let fr = unsafe { *fp };
-            closure = fr.closure;
             // SAFETY: a frame's function is kept alive by its closure.
             func = unsafe { &*fr.func };
             ip = fr.ip;
             consts = func.consts.as_ptr();
-            base_idx = fr.base;
-            base = g.stack.as_mut_ptr().wrapping_add(base_idx);
+            base = g.stack.as_mut_ptr().wrapping_add(fr.base);
         }};
     }
     macro_rules! save_pc {
@@ -190,19 +186,20 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
             unsafe { (*fp).ip = ip };
         }};
     }
-    // Enters a closure call whose frame starts at `base_idx + $a` (the
+    // Enters a closure call whose frame starts at the running frame's base
+    // plus `$a` (the
     // arity and depth checks are done).
     macro_rules! enter {
         ($a:expr, $cp:expr, $f:expr) => {{
             let f: &Function = $f;
-            let nb = base_idx + $a;
+            // SAFETY: `fp` points at the running frame.
+            let nb = unsafe { (*fp).base } + $a;
             let need = nb + f.num_regs as usize;
             if need > g.stack.len() {
                 grow_stack(g, need);
             }
-            if depth == cap {
+            if depth == g.frames.capacity() {
                 g.frames.reserve(depth);
-                cap = g.frames.capacity();
             }
             // SAFETY: `depth < cap`, so the slot after the last frame is
             // allocated; the new length covers exactly the written frames.
@@ -217,11 +214,9 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 depth += 1;
                 g.frames.set_len(depth);
             }
-            closure = $cp;
             func = f;
             ip = f.code.as_ptr();
             consts = f.consts.as_ptr();
-            base_idx = nb;
             base = g.stack.as_mut_ptr().wrapping_add(nb);
         }};
     }
@@ -386,7 +381,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 // SAFETY: the running closure is live; upvalue indices are
                 // within its captures; every upvalue is a cell.
                 let v = unsafe {
-                    let ups: &[Value] = &(*closure).body.upvals;
+                    let ups: &[Value] = &(*(*fp).closure).body.upvals;
                     body::<Cell>(*ups.get_unchecked(ins.b())).value.get()
                 };
                 set!(ins.a(), v);
@@ -395,7 +390,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 // SAFETY: as for GetUpval.
                 let v = r!(ins.a());
                 unsafe {
-                    let ups: &[Value] = &(*closure).body.upvals;
+                    let ups: &[Value] = &(*(*fp).closure).body.upvals;
                     body::<Cell>(*ups.get_unchecked(ins.b())).value.set(v);
                 }
             }
@@ -404,7 +399,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 // SAFETY: Closure's constant is always a function.
                 let f = unsafe { body::<Function>(fv) };
                 // SAFETY: the running closure is live.
-                let parent = unsafe { &(*closure).body };
+                let parent = unsafe { &(*(*fp).closure).body };
                 let upvals: Box<[Value]> = f
                     .captures
                     .iter()
@@ -553,7 +548,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                         continue;
                     }
                 }
-                if let Err(msg) = call_value(vm, g, base_idx + a, argc, callee) {
+                if let Err(msg) = call_value(vm, g, frame_base(fp) + a, argc, callee) {
                     return Outcome::Error(error(vm, g, msg));
                 }
                 reload!();
@@ -620,7 +615,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                         continue;
                     }
                 }
-                if let Err(msg) = call_value(vm, g, base_idx + a, argc, callee) {
+                if let Err(msg) = call_value(vm, g, frame_base(fp) + a, argc, callee) {
                     return Outcome::Error(error(vm, g, msg));
                 }
                 reload!();
@@ -637,7 +632,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 let Some(method) = class.methods.get(name.as_obj()) else {
                     throw!(undefined_property(name));
                 };
-                if let Err(msg) = call_value(vm, g, base_idx + a, argc, method) {
+                if let Err(msg) = call_value(vm, g, frame_base(fp) + a, argc, method) {
                     return Outcome::Error(error(vm, g, msg));
                 }
                 reload!();
@@ -678,13 +673,11 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                     fp = fp.sub(1);
                     *fp
                 };
-                closure = fr.closure;
                 // SAFETY: a frame's function is kept alive by its closure.
                 func = unsafe { &*fr.func };
                 ip = fr.ip;
                 consts = func.consts.as_ptr();
-                base_idx = fr.base;
-                base = g.stack.as_mut_ptr().wrapping_add(base_idx);
+                base = g.stack.as_mut_ptr().wrapping_add(fr.base);
             }
             Op::Class => {
                 let name = k!(ins.c());
@@ -979,6 +972,13 @@ fn modulo_int(a: f64, d: i64) -> f64 {
         }
     }
     modulo(a, d as f64)
+}
+
+/// The stack index of the running frame's `R[0]`.
+#[inline(always)]
+fn frame_base(fp: *const Frame) -> usize {
+    // SAFETY: callers pass the interpreter's running-frame pointer.
+    unsafe { (*fp).base }
 }
 
 /// Grows `g`'s stack to hold at least `need` slots (doubling).

@@ -181,10 +181,14 @@ impl Vm {
         Vm {
             heap,
             globals: Globals::new(),
+            // 64 KiB: large enough that print-heavy programs make few write
+            // calls, small enough to be irrelevant next to the heap.
             out: std::io::BufWriter::with_capacity(1 << 16, options.stdout),
             force_gc: false,
             init_name,
             one_byte,
+            // Any odd non-zero state works for xorshift; without a seed the
+            // state is a fixed constant, so runs are reproducible.
             rng: options.seed.unwrap_or(0x2545_f491_4f6c_dd1d) | 1,
             next_gid: 1,
         }
@@ -399,6 +403,7 @@ impl Vm {
         x ^= x << 25;
         x ^= x >> 27;
         self.rng = x;
+        // The xorshift64* output multiplier (Vigna, 2016).
         let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
         (r >> 11) as f64 / (1u64 << 53) as f64
     }

@@ -266,7 +266,7 @@ fn run_interactive(session: &Session) -> rustyline::Result<()> {
         let _ = editor.load_history(path);
     }
     println!(
-        "Skein {} (Lox with goroutines). Type :help for commands, Ctrl-D to quit.",
+        "Skein {}. Type :help for commands, Ctrl-D to quit.",
         env!("CARGO_PKG_VERSION")
     );
     loop {

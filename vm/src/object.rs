@@ -217,6 +217,16 @@ impl TableBlock {
     pub fn bytes(&self) -> usize {
         std::mem::size_of::<TableBlock>() + self.cap * 16
     }
+
+    /// The published length. Never more than `cap`: a writer publishes
+    /// `len + 1` only after reading `len < cap` from this same block, so
+    /// even racing writers cannot push it past the capacity.
+    #[inline(always)]
+    fn published(&self) -> usize {
+        let len = self.len.load(Ordering::Acquire);
+        debug_assert!(len <= self.cap);
+        len
+    }
 }
 
 impl Default for Table {
@@ -270,7 +280,7 @@ impl Table {
     #[inline(always)]
     pub fn lookup(&self, key: *const Header, hint: usize) -> Option<(usize, Value)> {
         let b = self.block()?;
-        let len = b.len.load(Ordering::Acquire).min(b.cap);
+        let len = b.published();
         let e = b.entries.as_ptr();
         if hint < len {
             // SAFETY: `hint < len <= cap`, and `alloc` initialised `cap`
@@ -295,7 +305,7 @@ impl Table {
     #[inline(always)]
     pub fn update(&self, key: *const Header, hint: usize, v: Value) -> Option<usize> {
         let b = self.block()?;
-        let len = b.len.load(Ordering::Acquire).min(b.cap);
+        let len = b.published();
         let e = b.entries.as_ptr();
         let mut at = None;
         if hint < len {

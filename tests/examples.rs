@@ -6,6 +6,10 @@
 //! only when the program wrote any) as one text. Snapshots live in
 //! `tests/snapshots/examples__example@NAME.sk.snap`.
 //!
+//! A second test runs every example again under `SKEINDEBUG=gcstress=1` (a
+//! collection at every allocation safepoint) and requires the very same
+//! output: a collector that freed something live would change it.
+//!
 //! Invariant: every example is deterministic (no clock, random or memory
 //! sizes in its output), so a snapshot changes only when behaviour does.
 //! Create or refresh snapshots with `INSTA_UPDATE=always cargo test --test
@@ -31,4 +35,36 @@ fn example() {
             insta::assert_snapshot!(text);
         });
     });
+}
+
+#[test]
+fn examples_print_the_same_under_gcstress() {
+    let mut failures = Vec::new();
+    let mut paths: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+        .expect("examples directory")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sk"))
+        .collect();
+    paths.sort();
+    assert!(
+        paths.len() >= 8,
+        "expected the example programs, found {paths:?}"
+    );
+    for path in paths {
+        let args = vec!["run".to_string(), path.to_string_lossy().into_owned()];
+        let plain = common::run_skein(&args, &[], common::TIMEOUT).expect("skein starts");
+        let env = [("SKEINDEBUG".to_string(), "gcstress=1".to_string())];
+        let stressed = common::run_skein(&args, &env, common::TIMEOUT).expect("skein starts");
+        if stressed.timed_out
+            || (plain.code, &plain.stdout, &plain.stderr)
+                != (stressed.code, &stressed.stdout, &stressed.stderr)
+        {
+            failures.push(path.display().to_string());
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "output changed under gcstress: {failures:?}"
+    );
 }

@@ -182,6 +182,9 @@ impl Session {
             let _ = std::io::stdout().flush();
         }
         let mut vm = self.vm.borrow_mut();
+        // A Ctrl-C that arrived while no entry ran must not stop this one.
+        vm.interrupt
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let result = vm.run(&program);
         vm.flush();
         if let Err(e) = result {
@@ -260,6 +263,13 @@ fn run_interactive(session: &Session) -> rustyline::Result<()> {
     editor.set_helper(Some(SkeinHelper {
         vm: Rc::clone(&session.vm),
     }));
+    // While an entry runs the terminal is in cooked mode, so Ctrl-C arrives
+    // as SIGINT: stop that entry (`Interrupted.`) instead of the session.
+    // While a line is edited, rustyline reads Ctrl-C as a key instead.
+    let interrupt = std::sync::Arc::clone(&session.vm.borrow().interrupt);
+    let _ = ctrlc::set_handler(move || {
+        interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
     let history = history_path();
     if let Some(path) = &history {
         // A first session has no history file yet; that is not an error.

@@ -144,3 +144,28 @@ fn pty_session_multiline_error_and_ctrl_d() {
     let history = std::fs::read_to_string(home.join(".skein_history")).expect("history saved");
     assert!(history.contains("square(7)"), "{history}");
 }
+
+#[test]
+fn pty_ctrl_c_interrupts_a_running_entry_and_the_session_goes_on() {
+    let home = scratch("pty_interrupt_home");
+    let mut cmd = Command::new(SKEIN);
+    cmd.env("HOME", &home).env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(10_000)).expect("spawn skein on a pty");
+    p.exp_string("> ").unwrap();
+    p.send_line("var kept = 41;").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_line("fun spin() { while (true) {} }").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_line("spin()").unwrap();
+    // Give the loop time to start, then interrupt it as a user would.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.send_control('c').unwrap();
+    p.exp_string("Interrupted.").unwrap();
+    p.exp_string("in spin()").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_line("kept + 1").unwrap();
+    p.exp_string("42").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}

@@ -1164,13 +1164,23 @@ fn set_index(vm: &mut Vm, obj: Value, i: Value, v: Value) -> Result<(), String> 
 /// Runs a whole goroutine to completion (the single-goroutine driver until
 /// the scheduler lands): repeated budgeted slices.
 pub fn run_to_completion(vm: &mut Vm, g: &mut G) -> Result<Value, RuntimeError> {
-    /// Safepoints per slice; with one goroutine the slice length only
-    /// bounds how often the driver loop runs.
-    const SLICE: u32 = 1 << 20;
+    /// Safepoints per slice; with one goroutine the slice length bounds how
+    /// often the driver loop runs and so how soon an interrupt is noticed
+    /// (about a millisecond of loop iterations).
+    const SLICE: u32 = 1 << 17;
     loop {
         match run(vm, g, SLICE) {
             Outcome::Done(v) => return Ok(v),
-            Outcome::Yield => continue,
+            Outcome::Yield => {
+                // Between slices the goroutine is at a safepoint: a pending
+                // interrupt (the REPL's Ctrl-C) ends it with a runtime error.
+                if vm
+                    .interrupt
+                    .swap(false, std::sync::atomic::Ordering::Relaxed)
+                {
+                    return Err(error(vm, g, "Interrupted.".to_string()));
+                }
+            }
             Outcome::Error(e) => return Err(e),
         }
     }

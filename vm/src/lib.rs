@@ -168,6 +168,9 @@ pub struct Vm {
     pub one_byte: Vec<Value>,
     /// State of `math.random`'s generator.
     pub rng: u64,
+    /// Set (from any thread, e.g. a Ctrl-C handler) to stop the running
+    /// program at its next time-slice boundary with `Interrupted.`.
+    pub interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
     next_gid: u64,
 }
 
@@ -190,6 +193,7 @@ impl Vm {
             // Any odd non-zero state works for xorshift; without a seed the
             // state is a fixed constant, so runs are reproducible.
             rng: options.seed.unwrap_or(0x2545_f491_4f6c_dd1d) | 1,
+            interrupt: Default::default(),
             next_gid: 1,
         }
     }

@@ -129,7 +129,7 @@ pub fn read_script(path: &std::path::Path) -> Result<String, String> {
 ///
 /// This is the one place where [`Options`] become
 /// [`VmOptions`](skein_vm::VmOptions); settings the runtime does not take
-/// yet (`procs`, `trace`, `gctrace`, `gcstoptheworld`, `gccheckmark`;
+/// yet (`procs`, `trace`, `gcstoptheworld`, `gccheckmark`;
 /// `sim_seed` only seeds `math.random` so far) are carried in [`Options`]
 /// until it does.
 pub fn new_vm(opts: &Options, stdout: Box<dyn Write + Send>) -> skein_vm::Vm {
@@ -137,6 +137,7 @@ pub fn new_vm(opts: &Options, stdout: Box<dyn Write + Send>) -> skein_vm::Vm {
         max_heap: opts.max_heap,
         gc_percent: opts.gc_percent,
         gcstress: opts.gcstress,
+        gctrace: opts.gctrace,
         seed: opts.sim_seed,
         stdout,
     });

@@ -264,3 +264,44 @@ fn run_source_disasm_goes_to_stdout() {
     assert!(out.stdout.contains("== f"), "{}", out.stdout);
     assert!(out.stdout.ends_with("<fn f>\n"), "{}", out.stdout);
 }
+
+/// Checks one `gctrace` line's layout (Go's), leaving timings free:
+/// `gc N @T.TTTs P%: a+b+c ms clock, a+b/c/d+e ms cpu, X->Y->Z MB, G MB goal, 1 P`.
+fn assert_gctrace_line(line: &str, n: usize) {
+    let rest = line
+        .strip_prefix(&format!("gc {n} @"))
+        .unwrap_or_else(|| panic!("not cycle {n}: {line}"));
+    let (secs, rest) = rest.split_once("s ").expect("@Ts");
+    assert!(secs.parse::<f64>().is_ok(), "{line}");
+    let (pct, rest) = rest.split_once("%: ").expect("P%");
+    assert!(pct.parse::<u32>().is_ok(), "{line}");
+    let (clock, rest) = rest.split_once(" ms clock, ").expect("ms clock");
+    assert_eq!(clock.split('+').count(), 3, "{line}");
+    let (_cpu, rest) = rest.split_once(" ms cpu, ").expect("ms cpu");
+    let (heap, rest) = rest.split_once(" MB, ").expect("MB");
+    assert_eq!(heap.split("->").count(), 3, "{line}");
+    assert!(rest.contains(" MB goal, 1 P"), "{line}");
+}
+
+#[test]
+fn gctrace_prints_one_go_style_line_per_cycle() {
+    let src = "for (var i = 0; i < 3; i = i + 1) runtime.gc();\nprint \"done\";\n";
+    let path = script("gctrace.sk", src);
+    let out = skein(&["--gctrace", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "done\n");
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    for (i, line) in lines.iter().enumerate() {
+        assert_gctrace_line(line, i + 1);
+        assert!(line.ends_with(" (forced)"), "{line}");
+    }
+    // The environment variable does the same.
+    let out = Command::new(SKEIN)
+        .arg(&path)
+        .env("SKEINDEBUG", "gctrace=1")
+        .output()
+        .expect("run skein");
+    assert_eq!(text(&out.stderr).lines().count(), 3);
+}

@@ -159,6 +159,8 @@ impl Marker {
 /// Runs one full stop-the-world cycle. `roots` marks every root.
 pub fn collect(heap: &mut Heap, roots: impl FnOnce(&mut Marker)) {
     let start = std::time::Instant::now();
+    let heap_before = heap.live_bytes;
+    let goal = heap.goal;
     heap.epoch = if heap.epoch == 1 { 2 } else { 1 };
     let mut m = Marker {
         epoch: heap.epoch,
@@ -184,6 +186,48 @@ pub fn collect(heap: &mut Heap, roots: impl FnOnce(&mut Marker)) {
     heap.last_pause_ns = ns;
     heap.pause_total_ns += ns;
     heap.gc_ns_total += ns;
+    if heap.gctrace {
+        eprintln!("{}", gctrace_line(heap, start, ns, heap_before, goal));
+    }
+    heap.forced = false;
+}
+
+/// One line in Go's `gctrace` layout:
+/// `gc N @Ts P%: a+b+c ms clock, a+ba/bd/bi+c ms cpu, X->Y->Z MB, G MB goal, N P`.
+/// With the stop-the-world collector the whole cycle is one pause, so it is
+/// reported as the mark phase (`b`), with empty sweep- and mark-termination
+/// pauses; `X` is the heap when the cycle began, `Y` the heap when marking
+/// ended (no mutator ran, so the same), `Z` the live heap after sweeping.
+fn gctrace_line(
+    heap: &Heap,
+    start: std::time::Instant,
+    ns: u64,
+    before: usize,
+    goal: usize,
+) -> String {
+    const MB: f64 = 1024.0 * 1024.0;
+    let since = start.duration_since(heap.started).as_secs_f64();
+    let total = heap.started.elapsed().as_nanos().max(1) as f64;
+    let pct = (heap.gc_ns_total as f64 / total * 100.0).round();
+    let ms = ns as f64 / 1e6;
+    let goal_mb = if goal == usize::MAX {
+        0.0
+    } else {
+        goal as f64 / MB
+    };
+    format!(
+        "gc {} @{:.3}s {}%: 0+{:.3}+0 ms clock, 0+{:.3}/0/0+0 ms cpu, {}->{}->{} MB, {} MB goal, 1 P{}",
+        heap.num_gc,
+        since,
+        pct,
+        ms,
+        ms,
+        (before as f64 / MB).round(),
+        (before as f64 / MB).round(),
+        (heap.live_bytes as f64 / MB).round(),
+        goal_mb.round(),
+        if heap.forced { " (forced)" } else { "" },
+    )
 }
 
 fn sweep(heap: &mut Heap) {

@@ -70,6 +70,11 @@ pub struct Heap {
     pub gc_percent: Option<u32>,
     pub max_heap: Option<usize>,
     pub gcstress: bool,
+    /// Print Go's `gctrace` line after each cycle.
+    pub gctrace: bool,
+    /// The pending cycle was asked for (`runtime.gc()`), not triggered by
+    /// the pacer.
+    pub forced: bool,
     /// Set by allocation when a collection is due.
     pub gc_pending: bool,
     /// The mark epoch (see `gc`).
@@ -103,6 +108,8 @@ impl Heap {
             gc_percent,
             max_heap,
             gcstress,
+            gctrace: false,
+            forced: false,
             gc_pending: false,
             epoch: 1,
             total_alloc: 0,

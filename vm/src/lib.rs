@@ -43,6 +43,9 @@ pub struct VmOptions {
     pub gc_percent: Option<u32>,
     /// `SKEINDEBUG=gcstress=1`: collect at every allocation safepoint.
     pub gcstress: bool,
+    /// `SKEINDEBUG=gctrace=1` / `--gctrace`: one line per cycle on stderr,
+    /// in Go's `gctrace` layout.
+    pub gctrace: bool,
     /// Seed for `math.random` (deterministic mode passes its seed).
     pub seed: Option<u64>,
     /// Where `print` writes. The VM buffers it and flushes on exit, before
@@ -56,6 +59,7 @@ impl Default for VmOptions {
             max_heap: None,
             gc_percent: Some(100),
             gcstress: false,
+            gctrace: false,
             seed: None,
             stdout: Box::new(std::io::stdout()),
         }
@@ -179,6 +183,7 @@ impl Vm {
     /// built-in functions and modules.
     pub fn new(options: VmOptions) -> Vm {
         let mut heap = heap::Heap::new(options.gc_percent, options.max_heap, options.gcstress);
+        heap.gctrace = options.gctrace;
         let init_name = heap.intern(b"init");
         let one_byte = (0..=255u8).map(|b| heap.intern(&[b])).collect();
         Vm {
@@ -388,6 +393,7 @@ impl Vm {
     /// Requests a collection at the next safepoint (`runtime.gc()`).
     pub fn request_gc(&mut self) {
         self.force_gc = true;
+        self.heap.forced = true;
         self.heap.gc_pending = true;
     }
 

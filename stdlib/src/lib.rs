@@ -104,7 +104,7 @@ fn clock(_vm: &mut Vm, _a: &[Value]) -> R {
 fn len(_vm: &mut Vm, a: &[Value]) -> R {
     let v = a[0];
     if let Some(s) = as_string(v) {
-        return Ok(Value::number(s.bytes.len() as f64));
+        return Ok(Value::number(s.len() as f64));
     }
     if let Some(l) = as_list(v) {
         return Ok(Value::number(l.len() as f64));
@@ -156,12 +156,12 @@ fn slice(vm: &mut Vm, a: &[Value]) -> R {
         return Ok(vm.new_list(&items[from..to]));
     }
     if let Some(s) = as_string(a[0]) {
-        let (from, to) = (bound(a[1], s.bytes.len())?, bound(a[2], s.bytes.len())?);
+        let (from, to) = (bound(a[1], s.len())?, bound(a[2], s.len())?);
         if from > to {
             return Err("slice() bounds out of range.".into());
         }
-        let bytes = s.bytes[from..to].to_vec();
-        return Ok(vm.new_string(bytes));
+        let bytes = s.bytes()[from..to].to_vec();
+        return Ok(vm.new_string(&bytes));
     }
     Err("slice() expects a list or string.".into())
 }
@@ -193,7 +193,7 @@ fn str_(vm: &mut Vm, a: &[Value]) -> R {
         return Ok(a[0]);
     }
     let bytes = print::to_bytes(a[0]);
-    Ok(vm.new_string(bytes))
+    Ok(vm.new_string(&bytes))
 }
 
 /// Parses what a Skein number literal accepts, plus a leading `-` and an
@@ -223,7 +223,7 @@ fn num(_vm: &mut Vm, a: &[Value]) -> R {
     let Some(s) = as_string(a[0]) else {
         return Err("num() expects a string.".into());
     };
-    Ok(std::str::from_utf8(&s.bytes)
+    Ok(std::str::from_utf8(s.bytes())
         .ok()
         .and_then(parse_number)
         .map_or(Value::NIL, Value::number))

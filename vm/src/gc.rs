@@ -277,10 +277,8 @@ pub unsafe fn drop_object(p: *mut Header) -> usize {
     // the body type it was written with.
     unsafe {
         match (*p).kind {
-            Kind::String => {
-                drop_in_place(p as *mut Obj<Str>);
-                size_of::<Obj<Str>>()
-            }
+            // A string owns nothing beyond its own allocation.
+            Kind::String => Heap::string_size((*(p as *mut Obj<Str>)).body.len()),
             Kind::Function => {
                 drop_in_place(p as *mut Obj<Function>);
                 size_of::<Obj<Function>>()

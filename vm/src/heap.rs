@@ -285,11 +285,45 @@ impl Heap {
     }
 
     /// A new (not interned) string.
-    pub fn string(&mut self, bytes: impl Into<Box<[u8]>>) -> Value {
-        let bytes = bytes.into();
-        let extra = bytes.len();
-        let hash = hash_bytes(&bytes);
-        self.alloc(Kind::String, Str { hash, bytes }, extra)
+    pub fn string(&mut self, bytes: &[u8]) -> Value {
+        self.string_parts(&[bytes])
+    }
+
+    /// Bytes of a string object holding `len` bytes.
+    #[inline(always)]
+    pub fn string_size(len: usize) -> usize {
+        std::mem::size_of::<Obj<Str>>() + len
+    }
+
+    /// A new string whose bytes are `parts` concatenated, written straight
+    /// into the new object (concatenation needs no intermediate buffer).
+    pub fn string_parts(&mut self, parts: &[&[u8]]) -> Value {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let size = Self::string_size(len);
+        let p = self.alloc_mem(size);
+        // SAFETY: `p` is a fresh allocation of `size` bytes: the object
+        // (header, hash, length) then `len` bytes of text, all written here
+        // before the object is published on the all-objects list.
+        unsafe {
+            let data = p.add(std::mem::size_of::<Obj<Str>>());
+            let mut at = 0;
+            for part in parts {
+                std::ptr::copy_nonoverlapping(part.as_ptr(), data.add(at), part.len());
+                at += part.len();
+            }
+            let obj = p as *mut Obj<Str>;
+            std::ptr::addr_of_mut!((*obj).header).write(Header {
+                kind: Kind::String,
+                mark: AtomicU8::new(self.epoch),
+                size: AtomicU32::new(size.min(u32::MAX as usize) as u32),
+                next: self.head,
+            });
+            std::ptr::addr_of_mut!((*obj).body).write(Str::new_header(len));
+        }
+        self.head = p as *mut Header;
+        self.objects += 1;
+        self.charge(size);
+        Value::object(p as *mut Header)
     }
 
     /// The interned string with these bytes (created on first use).
@@ -297,7 +331,7 @@ impl Heap {
         if let Some(v) = self.interned.get(bytes) {
             return *v;
         }
-        let v = self.string(bytes.to_vec());
+        let v = self.string(bytes);
         self.interned.insert(bytes.into(), v);
         v
     }

@@ -855,7 +855,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 } else if let Some(m) = as_map(coll) {
                     m.table.lock().entries.get_index(i).map(|(k, _)| k.0)
                 } else if let Some(s) = as_string(coll) {
-                    s.bytes.get(i).map(|b| vm.one_byte[*b as usize])
+                    s.bytes().get(i).map(|b| vm.one_byte[*b as usize])
                 } else {
                     None
                 };
@@ -1086,12 +1086,7 @@ pub fn call_value(
 /// String concatenation (the non-number case of `Add`).
 fn concat(vm: &mut Vm, x: Value, y: Value) -> Result<Value, String> {
     match (as_string(x), as_string(y)) {
-        (Some(a), Some(b)) => {
-            let mut bytes = Vec::with_capacity(a.bytes.len() + b.bytes.len());
-            bytes.extend_from_slice(&a.bytes);
-            bytes.extend_from_slice(&b.bytes);
-            Ok(vm.heap.string(bytes))
-        }
+        (Some(a), Some(b)) => Ok(vm.heap.string_parts(&[a.bytes(), b.bytes()])),
         _ => Err("Operands must be two numbers or two strings.".into()),
     }
 }
@@ -1134,8 +1129,8 @@ fn get_index(vm: &mut Vm, obj: Value, i: Value) -> Result<Value, String> {
         return Ok(m.table.lock().get(i).unwrap_or(Value::NIL));
     }
     if let Some(s) = as_string(obj) {
-        let idx = index_of(i, s.bytes.len())?;
-        return Ok(vm.one_byte[s.bytes[idx] as usize]);
+        let idx = index_of(i, s.len())?;
+        return Ok(vm.one_byte[s.bytes()[idx] as usize]);
     }
     Err("Only lists, maps and strings can be indexed.".into())
 }

@@ -344,7 +344,7 @@ impl Vm {
     }
 
     /// A new string (not interned).
-    pub fn new_string(&mut self, bytes: impl Into<Box<[u8]>>) -> Value {
+    pub fn new_string(&mut self, bytes: &[u8]) -> Value {
         self.heap.string(bytes)
     }
 

@@ -36,7 +36,7 @@ impl Hash for Key {
             let n = if n == 0.0 { 0.0 } else { n };
             state.write_u64(n.to_bits());
         } else if let Some(s) = as_string(v) {
-            state.write_u64(s.hash);
+            state.write_u64(s.hash());
         } else {
             state.write_u64(v.0);
         }
@@ -54,7 +54,7 @@ pub fn values_equal(a: Value, b: Value) -> bool {
         return true;
     }
     match (as_string(a), as_string(b)) {
-        (Some(x), Some(y)) => x.hash == y.hash && x.bytes == y.bytes,
+        (Some(x), Some(y)) => x.len() == y.len() && x.bytes() == y.bytes(),
         _ => false,
     }
 }

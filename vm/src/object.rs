@@ -17,7 +17,7 @@
 //! readers (which bound every index by the block's length and capacity) stay
 //! memory-safe under any race.
 
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use skein_bytecode::{Capture, FnKind, Instr};
@@ -62,10 +62,62 @@ pub struct Obj<T> {
     pub body: T,
 }
 
-/// An immutable byte string (usually UTF-8) with its hash.
+/// An immutable byte string (usually UTF-8) with its hash. The bytes follow
+/// the length in the object's own allocation (`Heap::string_parts`), so a
+/// string is one allocation and one cache line for short text.
+#[repr(C)]
 pub struct Str {
-    pub hash: u64,
-    pub bytes: Box<[u8]>,
+    /// The hash, computed on first use (0 = not yet): most strings, such as
+    /// intermediate concatenations, are never map keys, and hashing every
+    /// new string would make building a long string quadratic.
+    hash: AtomicU64,
+    pub(crate) len: usize,
+    data: [u8; 0],
+}
+
+impl Str {
+    /// The fields of a string of `len` bytes, hash not yet computed (the
+    /// bytes themselves are written by the allocator).
+    pub(crate) fn new_header(len: usize) -> Str {
+        Str {
+            hash: AtomicU64::new(0),
+            len,
+            data: [],
+        }
+    }
+
+    /// The string's bytes.
+    #[inline(always)]
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `Heap::string_parts` wrote `len` bytes right after the
+        // header, in the same allocation, and strings are immutable.
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr(), self.len) }
+    }
+
+    /// Byte length.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The content hash (computed once, then cached; racing threads compute
+    /// and store the same value).
+    #[inline]
+    pub fn hash(&self) -> u64 {
+        let h = self.hash.load(Ordering::Relaxed);
+        if h != 0 {
+            return h;
+        }
+        // Zero marks "not computed", so a real hash of zero becomes one.
+        let h = hash_bytes(self.bytes()).max(1);
+        self.hash.store(h, Ordering::Relaxed);
+        h
+    }
+
+    /// True for the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 /// A loaded function prototype with VM-ready constants.
@@ -730,16 +782,23 @@ pub unsafe fn body<'a, T>(v: Value) -> &'a T {
 
 /// The string's bytes as `str` (lossy for non-UTF-8 content).
 pub fn str_text(s: &Str) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(&s.bytes)
+    String::from_utf8_lossy(s.bytes())
 }
 
-/// FNV-1a: a small, fast, deterministic hash for strings (determinism matters:
-/// nothing observable may depend on a random hash seed, SPEC §5).
+/// A fast deterministic string hash (determinism matters: nothing
+/// observable may depend on a random hash seed, SPEC §5). It consumes eight
+/// bytes per step with FxHash's rotate-xor-multiply (the multiplier is the
+/// 64-bit golden-ratio constant FxHash uses), then mixes in the length.
 pub fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mut h: u64 = 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
     }
-    h
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    (h.rotate_left(5) ^ bytes.len() as u64).wrapping_mul(K)
 }

@@ -120,9 +120,9 @@ fn write_inner(v: Value, out: &mut Vec<u8>, nested: bool, seen: &mut Vec<*mut He
         Kind::String => {
             let s = as_string(v).expect("kind checked");
             if nested {
-                write_quoted(&s.bytes, out)
+                write_quoted(s.bytes(), out)
             } else {
-                out.extend_from_slice(&s.bytes)
+                out.extend_from_slice(s.bytes())
             }
         }
         Kind::List => {
@@ -204,7 +204,7 @@ fn write_fn_name(f: &Function, out: &mut Vec<u8>) {
     match f.name.and_then(as_string) {
         Some(n) => {
             out.extend_from_slice(b"<fn ");
-            out.extend_from_slice(&n.bytes);
+            out.extend_from_slice(n.bytes());
             out.push(b'>');
         }
         None => out.extend_from_slice(b"<script>"),

@@ -34,31 +34,29 @@ pub fn parse(src: &str) -> (Vec<ast::Stmt>, Vec<Diagnostic>) {
 /// Compiles a whole script. On any error returns every diagnostic, sorted by
 /// source position.
 pub fn compile(src: &str) -> Result<bytecode::Program, Vec<Diagnostic>> {
-    let (stmts, mut diags) = parse(src);
-    let captured = resolve::resolve(&stmts);
-    let result = codegen::generate(&stmts, &captured, false);
-    match result {
-        Ok(program) if diags.is_empty() => Ok(program),
-        Ok(_) => Err(diags),
-        Err(mut more) => {
-            diags.append(&mut more);
-            diags.sort_by_key(|d| (d.line, d.offset));
-            Err(diags)
-        }
-    }
+    let (stmts, diags) = parse(src);
+    generate(&stmts, diags, false)
 }
 
 /// Compiles one REPL entry. Like [`compile`], except that when the entry is a
 /// single expression statement the program prints the expression's value.
 pub fn compile_repl(src: &str) -> Result<bytecode::Program, Vec<Diagnostic>> {
-    let (mut stmts, mut diags) = parse(src);
-    if stmts.len() == 1 {
-        if let ast::Stmt::Expr(e) = &stmts[0] {
-            stmts[0] = ast::Stmt::Print(e.clone());
-        }
+    let (mut stmts, diags) = parse(src);
+    if let [ast::Stmt::Expr(e)] = stmts.as_slice() {
+        stmts = vec![ast::Stmt::Print(e.clone())];
     }
-    let captured = resolve::resolve(&stmts);
-    match codegen::generate(&stmts, &captured, true) {
+    generate(&stmts, diags, true)
+}
+
+/// Resolves and generates code for parsed statements; the parser's
+/// diagnostics and the code generator's are merged in source order.
+fn generate(
+    stmts: &[ast::Stmt],
+    mut diags: Vec<Diagnostic>,
+    repl: bool,
+) -> Result<bytecode::Program, Vec<Diagnostic>> {
+    let captured = resolve::resolve(stmts);
+    match codegen::generate(stmts, &captured, repl) {
         Ok(program) if diags.is_empty() => Ok(program),
         Ok(_) => Err(diags),
         Err(mut more) => {

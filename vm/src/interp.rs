@@ -278,6 +278,37 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
             }
         };
     }
+    // Calls `$callee`, whose arguments sit in the window at `R[$a]` (the
+    // caller's pc is already saved): a closure of the right arity is entered
+    // directly; anything else goes through `call_value`. A call spends
+    // budget (it is a safepoint).
+    macro_rules! call {
+        ($a:expr, $argc:expr, $callee:expr) => {{
+            let (a, argc, callee): (usize, usize, Value) = ($a, $argc, $callee);
+            if callee.is_kind(Kind::Closure) {
+                let cp = callee.as_obj() as *const Obj<Closure>;
+                let f = closure_fn(cp);
+                if f.arity as usize == argc && depth < MAX_FRAMES {
+                    enter!(a, cp, f);
+                    budget -= 1;
+                    if budget == 0 {
+                        return Outcome::Yield;
+                    }
+                    continue;
+                }
+            }
+            if let Err(msg) = call_value(vm, g, frame_base(fp) + a, argc, callee) {
+                return Outcome::Error(error(vm, g, msg));
+            }
+            reload!();
+            gc_check!();
+            budget -= 1;
+            if budget == 0 {
+                save_pc!();
+                return Outcome::Yield;
+            }
+        }};
+    }
     macro_rules! arith {
         ($ins:expr, $op:tt) => {{
             let (x, y) = (r!($ins.b()), r!($ins.c()));
@@ -535,29 +566,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 let (a, argc) = (ins.a(), ins.b());
                 let callee = r!(a);
                 save_pc!();
-                // Fast path: a closure with the right arity.
-                if callee.is_kind(Kind::Closure) {
-                    let cp = callee.as_obj() as *const Obj<Closure>;
-                    let f = closure_fn(cp);
-                    if f.arity as usize == argc && depth < MAX_FRAMES {
-                        enter!(a, cp, f);
-                        budget -= 1;
-                        if budget == 0 {
-                            return Outcome::Yield;
-                        }
-                        continue;
-                    }
-                }
-                if let Err(msg) = call_value(vm, g, frame_base(fp) + a, argc, callee) {
-                    return Outcome::Error(error(vm, g, msg));
-                }
-                reload!();
-                gc_check!();
-                budget -= 1;
-                if budget == 0 {
-                    save_pc!();
-                    return Outcome::Yield;
-                }
+                call!(a, argc, callee);
             }
             Op::Invoke => {
                 let (a, argc) = (ins.a(), ins.b());
@@ -603,23 +612,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 } else {
                     throw!("Only instances have methods.".to_string());
                 };
-                if callee.is_kind(Kind::Closure) {
-                    let cp = callee.as_obj() as *const Obj<Closure>;
-                    let f = closure_fn(cp);
-                    if f.arity as usize == argc && depth < MAX_FRAMES {
-                        enter!(a, cp, f);
-                        budget -= 1;
-                        if budget == 0 {
-                            return Outcome::Yield;
-                        }
-                        continue;
-                    }
-                }
-                if let Err(msg) = call_value(vm, g, frame_base(fp) + a, argc, callee) {
-                    return Outcome::Error(error(vm, g, msg));
-                }
-                reload!();
-                gc_check!();
+                call!(a, argc, callee);
             }
             Op::SuperInvoke => {
                 let (a, argc) = (ins.a(), ins.b());
@@ -632,11 +625,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 let Some(method) = class.methods.get(name.as_obj()) else {
                     throw!(undefined_property(name));
                 };
-                if let Err(msg) = call_value(vm, g, frame_base(fp) + a, argc, method) {
-                    return Outcome::Error(error(vm, g, msg));
-                }
-                reload!();
-                gc_check!();
+                call!(a, argc, method);
             }
             Op::GetSuper => {
                 let name = k!(ins.c());

@@ -309,21 +309,13 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
             }
         }};
     }
-    macro_rules! arith {
-        ($ins:expr, $op:tt) => {{
+    // `R[a] = make(R[b] op R[c])` for two numbers, else clox's error.
+    // Arithmetic passes `Value::number_raw`, comparisons `Value::bool`.
+    macro_rules! numeric {
+        ($ins:expr, $op:tt, $make:path) => {{
             let (x, y) = (r!($ins.b()), r!($ins.c()));
             if x.is_number() && y.is_number() {
-                set!($ins.a(), Value::number_raw(x.as_number() $op y.as_number()));
-            } else {
-                throw!("Operands must be numbers.".to_string());
-            }
-        }};
-    }
-    macro_rules! compare {
-        ($ins:expr, $op:tt) => {{
-            let (x, y) = (r!($ins.b()), r!($ins.c()));
-            if x.is_number() && y.is_number() {
-                set!($ins.a(), Value::bool(x.as_number() $op y.as_number()));
+                set!($ins.a(), $make(x.as_number() $op y.as_number()));
             } else {
                 throw!("Operands must be numbers.".to_string());
             }
@@ -461,9 +453,9 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                     gc_check!();
                 }
             }
-            Op::Sub => arith!(ins, -),
-            Op::Mul => arith!(ins, *),
-            Op::Div => arith!(ins, /),
+            Op::Sub => numeric!(ins, -, Value::number_raw),
+            Op::Mul => numeric!(ins, *, Value::number_raw),
+            Op::Div => numeric!(ins, /, Value::number_raw),
             Op::Mod => {
                 let (x, y) = (r!(ins.b()), r!(ins.c()));
                 if x.is_number() && y.is_number() {
@@ -521,10 +513,10 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 ins.a(),
                 Value::bool(!values_equal(r!(ins.b()), r!(ins.c())))
             ),
-            Op::Lt => compare!(ins, <),
-            Op::Le => compare!(ins, <=),
-            Op::Gt => compare!(ins, >),
-            Op::Ge => compare!(ins, >=),
+            Op::Lt => numeric!(ins, <, Value::bool),
+            Op::Le => numeric!(ins, <=, Value::bool),
+            Op::Gt => numeric!(ins, >, Value::bool),
+            Op::Ge => numeric!(ins, >=, Value::bool),
             Op::Jmp => ip = ip.wrapping_offset(ins.sc()),
             Op::Loop => {
                 ip = ip.wrapping_offset(ins.sc());

@@ -862,63 +862,30 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
 }
 
 /// `a % b` with C's `fmod` semantics (the result has the sign of `a`).
-///
-/// Integral operands below 2^52 take an exact fast path that avoids both
-/// libm's `fmod` and the slow 64-bit integer divide: the quotient is
-/// estimated with one floating-point division, truncated, and the remainder
-/// `a - b*q` (exact, since every term stays below 2^53) is corrected by at
-/// most one `|b|` when the estimate was off by one. The result equals
-/// `fmod` exactly, including `-0` for a negative dividend.
+/// An integral divisor takes [`modulo_int`]'s exact fast path; anything else
+/// is `fmod`.
 #[inline(always)]
 fn modulo(a: f64, b: f64) -> f64 {
-    /// Bound keeping `|b * q| <= |a| + |b| < 2^53`, so products are exact.
-    const EXACT: f64 = 4_503_599_627_370_496.0;
-    if a.abs() < EXACT && b.abs() < EXACT && b != 0.0 {
-        // SAFETY: both magnitudes are below 2^52 (checked above; NaN fails
-        // the comparisons), so the truncations are in range for `i64`, and
-        // so is the quotient, whose magnitude is at most `|a|`.
-        let (ia, ib, iq) = unsafe {
-            (
-                a.to_int_unchecked::<i64>(),
-                b.to_int_unchecked::<i64>(),
-                (a / b).to_int_unchecked::<i64>(),
-            )
-        };
-        if ia as f64 != a || ib as f64 != b {
-            return a % b;
-        }
-        let q = iq as f64;
-        let mut r = a - b * q;
-        let m = b.abs();
-        if a >= 0.0 {
-            if r < 0.0 {
-                r += m;
-            } else if r >= m {
-                r -= m;
-            }
-        } else if r > 0.0 {
-            r -= m;
-        } else if r <= -m {
-            r += m;
-        }
-        return if r == 0.0 && a.is_sign_negative() {
-            -0.0
-        } else if r == 0.0 {
-            0.0
-        } else {
-            r
-        };
+    if b != 0.0 && b.abs() < EXACT && (b as i64) as f64 == b {
+        modulo_int(a, b as i64)
+    } else {
+        a % b
     }
-    a % b
 }
 
-/// `a % d` for an integer immediate `d` (the `ModI` instruction): the
-/// fast path of [`modulo`] without the divisor checks, which hold for every
-/// nonzero immediate (`|d| < 2^23`).
+/// Operands below this magnitude (2^52) keep `|b * q| <= |a| + |b| < 2^53`,
+/// so the products in [`modulo_int`] are exact.
+const EXACT: f64 = 4_503_599_627_370_496.0;
+
+/// `a % d` for an integer divisor `|d| < 2^52` (`ModI`'s immediate, or an
+/// integral `%` operand), equal to `fmod` bit for bit. For an integral
+/// dividend below 2^52 it avoids both libm's `fmod` and the slow 64-bit
+/// integer divide: the quotient is estimated with one floating-point
+/// division and truncated, and the remainder `a - d*q` (exact, every term
+/// stays below 2^53) is corrected by at most one `|d|` when the estimate was
+/// off by one; `-0` comes back for a negative dividend, as from `fmod`.
 #[inline(always)]
 fn modulo_int(a: f64, d: i64) -> f64 {
-    /// See `modulo`.
-    const EXACT: f64 = 4_503_599_627_370_496.0;
     if d != 0 && a.abs() < EXACT {
         let b = d as f64;
         // SAFETY: `|a| < 2^52` (NaN fails the comparison), so the truncations
@@ -952,7 +919,7 @@ fn modulo_int(a: f64, d: i64) -> f64 {
             };
         }
     }
-    modulo(a, d as f64)
+    a % d as f64
 }
 
 /// The stack index of the running frame's `R[0]`.

@@ -164,8 +164,6 @@ pub struct Vm {
     pub heap: heap::Heap,
     pub globals: Globals,
     out: std::io::BufWriter<Box<dyn Write + Send>>,
-    /// Set by `runtime.gc()`: collect at the next safepoint.
-    pub force_gc: bool,
     /// The interned name `init`.
     pub init_name: Value,
     /// Interned one-byte strings, for string indexing and iteration.
@@ -192,7 +190,6 @@ impl Vm {
             // 64 KiB: large enough that print-heavy programs make few write
             // calls, small enough to be irrelevant next to the heap.
             out: std::io::BufWriter::with_capacity(1 << 16, options.stdout),
-            force_gc: false,
             init_name,
             one_byte,
             // Any odd non-zero state works for xorshift; without a seed the
@@ -263,7 +260,6 @@ impl Vm {
 
     /// Runs a full collection; `gs` are the goroutines whose stacks are roots.
     pub(crate) fn collect_with(&mut self, gs: &[&interp::G]) {
-        self.force_gc = false;
         let globals = &self.globals;
         let extra = [self.init_name];
         gc::collect(&mut self.heap, |m| {
@@ -392,7 +388,6 @@ impl Vm {
 
     /// Requests a collection at the next safepoint (`runtime.gc()`).
     pub fn request_gc(&mut self) {
-        self.force_gc = true;
         self.heap.forced = true;
         self.heap.gc_pending = true;
     }

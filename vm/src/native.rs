@@ -4,7 +4,7 @@
 //! may allocate (allocation never collects; see `heap`) and must not block the
 //! OS thread: blocking built-ins (channels, `sleep`) arrive with the scheduler
 //! and will park the goroutine instead. A native that wants a collection
-//! (`runtime.gc()`) sets `Vm::force_gc`; the interpreter collects at the
+//! (`runtime.gc()`) calls `Vm::request_gc`; the interpreter collects at the
 //! safepoint right after the call.
 
 use crate::value::Value;

@@ -25,7 +25,7 @@
 
 use std::sync::atomic::Ordering;
 
-use skein_bytecode::{Capture, FnKind, Instr, Op};
+use skein_bytecode::{Capture, Instr, Op};
 
 use crate::map::values_equal;
 use crate::object::*;
@@ -1147,10 +1147,6 @@ impl Vm {
         Ok(())
     }
 
-    /// True when `f` is an initializer (used by natives that call methods).
-    pub fn is_initializer(f: &Function) -> bool {
-        f.kind == FnKind::Initializer
-    }
 }
 
 #[cfg(test)]

@@ -809,15 +809,14 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
             Op::NewMap => {
                 let (b, n) = (ins.b(), ins.c());
                 let m = vm.new_map();
-                {
-                    let map = as_map(m).expect("new map");
-                    let mut t = map.table.lock();
+                let bytes = {
+                    let mut t = as_map(m).expect("new map").table.lock();
                     for i in 0..n {
                         t.insert(r!(b + 2 * i), r!(b + 2 * i + 1));
                     }
-                }
-                vm.heap
-                    .adjust(m, as_map(m).expect("map").table.lock().bytes() as isize);
+                    t.bytes()
+                };
+                vm.heap.adjust(m, bytes as isize);
                 set!(ins.a(), m);
                 gc_check!();
             }
@@ -1146,7 +1145,6 @@ impl Vm {
         }
         Ok(())
     }
-
 }
 
 #[cfg(test)]

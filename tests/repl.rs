@@ -110,13 +110,18 @@ fn piped_session_reports_an_unfinished_last_entry() {
     );
 }
 
+/// Starts the REPL on a pseudo-terminal with `home` as its home directory.
+fn spawn_pty(home: &std::path::Path) -> rexpect::session::PtySession {
+    let mut cmd = Command::new(SKEIN);
+    cmd.env("HOME", home).env("TERM", "xterm");
+    // Ten seconds per expectation: generous for a loaded two-core machine.
+    rexpect::session::spawn_command(cmd, Some(10_000)).expect("spawn skein on a pty")
+}
+
 #[test]
 fn pty_session_multiline_error_and_ctrl_d() {
     let home = scratch("pty_home");
-    let mut cmd = Command::new(SKEIN);
-    cmd.env("HOME", &home).env("TERM", "xterm");
-    // Ten seconds per expectation: generous for a loaded two-core machine.
-    let mut p = rexpect::session::spawn_command(cmd, Some(10_000)).expect("spawn skein on a pty");
+    let mut p = spawn_pty(&home);
     p.exp_string("Skein").unwrap();
     p.exp_string("> ").unwrap();
     // rustyline may discard input typed before it re-enters raw mode for
@@ -147,10 +152,7 @@ fn pty_session_multiline_error_and_ctrl_d() {
 
 #[test]
 fn pty_ctrl_c_interrupts_a_running_entry_and_the_session_goes_on() {
-    let home = scratch("pty_interrupt_home");
-    let mut cmd = Command::new(SKEIN);
-    cmd.env("HOME", &home).env("TERM", "xterm");
-    let mut p = rexpect::session::spawn_command(cmd, Some(10_000)).expect("spawn skein on a pty");
+    let mut p = spawn_pty(&scratch("pty_interrupt_home"));
     p.exp_string("> ").unwrap();
     p.send_line("var kept = 41;").unwrap();
     p.exp_string("> ").unwrap();

@@ -856,6 +856,9 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 let v = r!(ins.a());
                 vm.print(v);
             }
+            Op::Go | Op::Send | Op::Recv | Op::Select => {
+                throw!("Concurrency is not supported yet.".to_string());
+            }
         }
     }
 }

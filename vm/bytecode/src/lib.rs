@@ -334,6 +334,27 @@ ops! {
     IterNext,
     /// Print `R[a]` and a newline.
     Print,
+    /// `go R[a](R[a+1] ..= R[a+b])`: evaluate nothing more; start the call in
+    /// a new goroutine and continue at once. The callee is checked when the
+    /// new goroutine first runs (as a `Call` would).
+    Go,
+    /// Send `R[b]` on the channel `R[a]` (`R[a] <- R[b];`). May park the
+    /// goroutine. `nil` blocks forever; a closed channel is `Send on closed
+    /// channel.`; any other non-channel is `Can only send on a channel.`.
+    Send,
+    /// `R[a] = <-R[b]`. May park. A closed, drained channel gives `nil`; a
+    /// `nil` channel blocks forever; any other non-channel is `Can only
+    /// receive from a channel.`.
+    Recv,
+    /// `select`. Cases sit in registers from `R[a]`: first `b` receive cases
+    /// (the channel in `R[a+i]`), then `c >> 1` send cases (the channel in
+    /// `R[a+b+2j]`, the value in `R[a+b+2j+1]`); `c & 1` says whether there
+    /// is a `default`. Afterwards `R[a]` is the chosen case's index in that
+    /// register order (`-1` for `default`) and `R[a+1]` the received value
+    /// (`nil` for a send or `default`), so the codegen must reserve at least
+    /// two registers from `a`. May park; with no case and no default it
+    /// blocks forever. A `nil` channel case is never ready.
+    Select,
 }
 
 impl Op {
@@ -428,6 +449,10 @@ impl Proto {
             NewList => format!("{name:<12} r{a} r{b} {c} items"),
             NewMap => format!("{name:<12} r{a} r{b} {c} pairs"),
             IterNext => format!("{name:<12} r{a} r{b} -> {target:04}"),
+            Go => format!("{name:<12} r{a} {b} args"),
+            Send => format!("{name:<12} r{a} <- r{b}"),
+            Recv => format!("{name:<12} r{a} <- r{b}"),
+            Select => format!("{name:<12} r{a} {b} recv {} send default={}", c >> 1, c & 1),
         }
     }
 }

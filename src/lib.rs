@@ -101,9 +101,24 @@ pub fn execute(
         let _ = stdout.write_all(program.main.disassemble().as_bytes());
         let _ = stdout.flush();
     }
-    let mut vm = new_vm(opts, stdout);
+    let mut vm = new_vm(opts, stdout, false);
     let result = vm.run(&program);
     vm.flush();
+    if let Some(path) = &opts.trace {
+        let format = match opts.trace_format {
+            TraceFormat::Text => skein_vm::trace::Format::Text,
+            TraceFormat::Chrome => skein_vm::trace::Format::Chrome,
+        };
+        let written = std::fs::File::create(path).and_then(|f| {
+            let mut w = std::io::BufWriter::new(f);
+            vm.write_trace(format, &mut w)?;
+            w.flush()
+        });
+        if let Err(e) = written {
+            let _ = writeln!(stderr, "Could not write trace \"{}\": {e}.", path.display());
+        }
+    }
+    drop(vm);
     match result {
         Ok(()) => 0,
         Err(e) => {
@@ -126,19 +141,25 @@ pub fn read_script(path: &std::path::Path) -> Result<String, String> {
 }
 
 /// Makes a VM configured from `opts` whose `print` writes to `stdout`.
+/// `interactive`: the REPL (goroutines outlive each entry; output is
+/// flushed line by line).
 ///
 /// This is the one place where [`Options`] become
 /// [`VmOptions`](skein_vm::VmOptions); settings the runtime does not take
-/// yet (`procs`, `trace`, `gcstoptheworld`, `gccheckmark`;
-/// `sim_seed` only seeds `math.random` so far) are carried in [`Options`]
-/// until it does.
-pub fn new_vm(opts: &Options, stdout: Box<dyn Write + Send>) -> skein_vm::Vm {
+/// yet (`gcstoptheworld`, `gccheckmark`: the collector is stop-the-world
+/// already) are carried in [`Options`] until it does.
+pub fn new_vm(opts: &Options, stdout: Box<dyn Write + Send>, interactive: bool) -> skein_vm::Vm {
     let mut vm = skein_vm::Vm::new(skein_vm::VmOptions {
         max_heap: opts.max_heap,
         gc_percent: opts.gc_percent,
         gcstress: opts.gcstress,
         gctrace: opts.gctrace,
         seed: opts.sim_seed,
+        sim: opts.sim_seed,
+        procs: opts.procs,
+        keep_running: interactive,
+        line_flush: interactive,
+        trace: opts.trace.is_some(),
         stdout,
     });
     skein_stdlib::install(&mut vm);

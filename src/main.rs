@@ -136,7 +136,9 @@ fn main() -> ExitCode {
         None => skein::repl::run(&options),
         Some(path) => match skein::read_script(&path) {
             Ok(src) => {
-                let mut stderr = std::io::stderr().lock();
+                // Not locked: the runtime's threads write gctrace lines and
+                // goroutine errors to stderr while the program runs.
+                let mut stderr = std::io::stderr();
                 let status =
                     skein::execute(&src, &options, Box::new(std::io::stdout()), &mut stderr);
                 let _ = stderr.flush();

@@ -13,8 +13,9 @@
 //!    as typed, while `if (x)` or `fun f() {` keep reading. The `;` goes on
 //!    its own line so that a trailing `//` comment cannot swallow it.
 //! 3. A line starting with `:` is a command (`:help`, `:quit`, `:load FILE`,
-//!    `:gc`; `:procs` and `:trace` are reserved for the scheduler and trace
-//!    work and say so).
+//!    `:gc`, `:procs N`, `:trace on FILE`, `:trace off`). The last three
+//!    run `runtime.gc()`, `runtime.gomaxprocs(N)` and
+//!    `runtime.trace_start(FILE)` / `runtime.trace_stop()` as entries.
 //! 4. Anything else is compiled with `compile_repl` (an entry that is one
 //!    expression statement prints its value) and run on the session's VM.
 //!    Compile diagnostics and runtime errors go to stderr, and the session
@@ -27,7 +28,8 @@
 //!   its `Completer` offers keywords, the VM's globals and, after `name.`,
 //!   the members of module `name`. History lives in `~/.skein_history`; a
 //!   missing home or an unwritable file only loses the history. A banner is
-//!   printed first. Ctrl-C clears the entry, Ctrl-D ends the session.
+//!   printed first. Ctrl-C clears the entry being typed or interrupts the
+//!   one running (`Interrupted.`); Ctrl-D ends the session.
 //! - Otherwise (stdin is a pipe or a file) the loop reads lines itself and
 //!   prints no prompt and no banner, so stdout holds only program output and
 //!   command output whatever `TERM` says. (rustyline would print the prompt
@@ -36,21 +38,61 @@
 //!
 //! The session's exit code is 0: errors inside it are reported, not fatal.
 //!
-//! Not yet done: output of goroutines still running between entries is not
-//! routed through rustyline's external printer (SPEC §6), and Ctrl-C while
-//! a program runs ends the process rather than the entry.
+//! # Output of goroutines that outlive their entry
+//!
+//! The VM is interactive (goroutines keep running between entries and
+//! `print` is flushed line by line), so a goroutine may print while the
+//! user is typing. On a terminal the VM therefore writes into a
+//! [`ReplOutput`] rather than straight into stdout:
+//!
+//! 1. The loop marks the output as *reading* just before `readline` and
+//!    clears the mark just after it returns.
+//! 2. While reading, written bytes collect in a buffer; each time it holds
+//!    a newline, everything up to the last newline is queued, as one
+//!    message, for a forwarding thread, which hands it to rustyline's
+//!    external printer. rustyline clears the prompt line, prints the
+//!    message and redraws the prompt with the text typed so far. A partial
+//!    line waits for its newline.
+//! 3. Otherwise (an entry or a command is running, or the session is
+//!    between two reads) bytes go straight to stdout and are flushed, so
+//!    program output keeps its place among the REPL's own printing.
+//! 4. Clearing the mark writes out a partial line still buffered and waits
+//!    (briefly, see [`DRAIN_WAIT`]) until the forwarder has printed every
+//!    queued message, so output produced during the read comes before
+//!    output of the entry that follows.
+//!
+//! The forwarding thread exists because rustyline's printer can block: it
+//! sends over a one-slot channel that only a running `readline` empties.
+//! A VM thread blocked there would hold the VM's output lock and stall
+//! every goroutine that prints, including the next entry's. Only the
+//! forwarder ever waits on rustyline.
+//!
+//! Invariant: bytes are never reordered. Queued messages are printed in
+//! queue order, and direct writes happen only once the queue has drained
+//! (unless the drain wait timed out, when rustyline held a message back;
+//! that message then appears above the next prompt).
+//!
+//! When stdout is not a terminal the external printer cannot be created and
+//! every write goes straight to stdout; in piped mode the VM writes to
+//! stdout directly.
+//!
+//! Not routed yet: errors of background goroutines and `gctrace` lines,
+//! which the runtime writes to stderr itself.
 
 use std::cell::RefCell;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
-use rustyline::{Config, Editor, Helper};
+use rustyline::{Config, Editor, ExternalPrinter, Helper};
 use skein_vm::Vm;
 
 use crate::Options;
@@ -73,8 +115,9 @@ Commands:
   :quit          leave the REPL (Ctrl-D does the same)
   :load FILE     run a script file in this session
   :gc            run a full collection and print memory statistics
-  :procs N       set the number of processors (not supported yet)
-  :trace on FILE | :trace off   record an event trace (not supported yet)
+  :procs N       set the number of processors (runtime.gomaxprocs(N))
+  :trace on FILE start recording an event trace, written to FILE
+  :trace off     stop recording and write the trace
 ";
 
 /// Name of the history file in the user's home directory.
@@ -83,17 +126,28 @@ pub const HISTORY_FILE: &str = ".skein_history";
 /// The prompt shown before each entry on a terminal.
 const PROMPT: &str = "> ";
 
+/// How long ending a read waits for queued goroutine output to be printed
+/// (step 4 of the module docs). The forwarder normally needs microseconds;
+/// the wait only runs out when rustyline kept a message back, and a quarter
+/// of a second is short enough not to be noticed after pressing Enter.
+pub const DRAIN_WAIT: Duration = Duration::from_millis(250);
+
 /// Runs the REPL on the process's stdin until `:quit` or end of input;
 /// returns the exit code.
 pub fn run(opts: &Options) -> i32 {
-    let session = Session::new(opts);
     if std::io::stdin().is_terminal() {
-        match run_interactive(&session) {
+        let out = ReplOutput::new();
+        let session = Session::new(opts, Box::new(out.clone()));
+        match run_interactive(&session, &out) {
             Ok(()) => return 0,
             // The terminal could not be set up; fall back to plain reading.
+            // Without an external printer `out` writes straight to stdout.
             Err(e) => eprintln!("skein: line editing unavailable ({e})"),
         }
+        run_piped(&session, std::io::stdin().lock());
+        return 0;
     }
+    let session = Session::new(opts, Box::new(std::io::stdout()));
     run_piped(&session, std::io::stdin().lock());
     0
 }
@@ -124,6 +178,164 @@ fn needs_semicolon(entry: &str) -> bool {
         && skein_compiler::compile_repl(&format!("{entry}\n;")).is_ok()
 }
 
+/// The VM's stdout in a terminal session: routes output produced while a
+/// line is being edited through rustyline's external printer, and writes
+/// everything else straight to stdout (see the module docs). Clones share
+/// one state; the VM owns one clone and the REPL loop another.
+#[derive(Clone)]
+pub struct ReplOutput(Arc<OutputShared>);
+
+impl ReplOutput {
+    /// An output with no external printer yet: every write goes straight
+    /// to stdout until [`ReplOutput::attach`].
+    pub fn new() -> ReplOutput {
+        ReplOutput(Arc::new(OutputShared {
+            state: Mutex::new(OutputState::default()),
+            drained: Condvar::new(),
+        }))
+    }
+
+    /// Routes output written during reads through `printer`, printed by a
+    /// forwarding thread. Returns false (and leaves output direct) when the
+    /// thread cannot be started.
+    pub fn attach<P: ExternalPrinter + Send + 'static>(&self, mut printer: P) -> bool {
+        let (tx, rx) = mpsc::channel::<String>();
+        // A weak handle, so that the thread does not keep the sender (held
+        // in the shared state) alive: the loop ends when the last clone of
+        // this output is dropped.
+        let shared = Arc::downgrade(&self.0);
+        let started = std::thread::Builder::new()
+            .name("skein-repl-printer".into())
+            .spawn(move || {
+                for message in rx {
+                    if printer.print(message.clone()).is_err() {
+                        // The terminal went away under rustyline; stdout
+                        // is the best remaining place.
+                        write_stdout(message.as_bytes());
+                    }
+                    let Some(shared) = shared.upgrade() else {
+                        return;
+                    };
+                    let mut state = shared.lock();
+                    state.in_flight -= 1;
+                    if state.in_flight == 0 {
+                        shared.drained.notify_all();
+                    }
+                }
+            });
+        if started.is_err() {
+            return false;
+        }
+        self.0.lock().to_printer = Some(tx);
+        true
+    }
+
+    /// Marks the start of a `readline`: from now on, complete lines go to
+    /// the external printer.
+    pub fn begin_read(&self) {
+        self.0.lock().reading = true;
+    }
+
+    /// Marks the end of a `readline`: writes out a buffered partial line
+    /// and waits up to [`DRAIN_WAIT`] for queued lines to be printed.
+    pub fn end_read(&self) {
+        let mut state = self.0.lock();
+        state.reading = false;
+        if !state.pending.is_empty() {
+            let pending = std::mem::take(&mut state.pending);
+            write_stdout(&pending);
+        }
+        let _ = self
+            .0
+            .drained
+            .wait_timeout_while(state, DRAIN_WAIT, |s| s.in_flight > 0);
+    }
+}
+
+impl Default for ReplOutput {
+    fn default() -> Self {
+        ReplOutput::new()
+    }
+}
+
+impl Write for ReplOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut state = self.0.lock();
+        if state.reading && state.to_printer.is_some() {
+            state.pending.extend_from_slice(buf);
+            if let Some(last) = state.pending.iter().rposition(|&b| b == b'\n') {
+                let lines: Vec<u8> = state.pending.drain(..=last).collect();
+                // A newline never falls inside a UTF-8 sequence, so the
+                // lines hold whole characters; invalid bytes the program
+                // printed are replaced, as the terminal would show them.
+                let message = String::from_utf8_lossy(&lines).into_owned();
+                state.in_flight += 1;
+                let sent = state
+                    .to_printer
+                    .as_ref()
+                    .is_some_and(|tx| tx.send(message).is_ok());
+                if !sent {
+                    // The forwarder is gone (it cannot panic in practice);
+                    // print directly rather than lose the output.
+                    state.in_flight -= 1;
+                    state.to_printer = None;
+                    write_stdout(&lines);
+                }
+            }
+            return Ok(buf.len());
+        }
+        if !state.pending.is_empty() {
+            let pending = std::mem::take(&mut state.pending);
+            write_stdout(&pending);
+        }
+        // Holding the state lock keeps this write ordered after any line
+        // another thread is queueing right now.
+        let mut out = std::io::stdout().lock();
+        out.write_all(buf)?;
+        out.flush()?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
+}
+
+/// The state behind a [`ReplOutput`].
+struct OutputShared {
+    state: Mutex<OutputState>,
+    /// Signalled when `in_flight` drops to zero.
+    drained: Condvar,
+}
+
+impl OutputShared {
+    fn lock(&self) -> MutexGuard<'_, OutputState> {
+        // Every update leaves the state consistent, so a writer that
+        // panicked while holding the lock does not make it unusable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[derive(Default)]
+struct OutputState {
+    /// The forwarding thread's queue; `None` without an external printer.
+    to_printer: Option<mpsc::Sender<String>>,
+    /// True while `readline` runs.
+    reading: bool,
+    /// Bytes after the last newline written during a read.
+    pending: Vec<u8>,
+    /// Messages queued for the forwarder and not yet printed.
+    in_flight: usize,
+}
+
+/// Writes `bytes` to stdout and flushes, ignoring errors (a closed stdout
+/// loses program output, as `print` does elsewhere).
+fn write_stdout(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes);
+    let _ = out.flush();
+}
+
 /// Whether the session should go on after an entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Flow {
@@ -138,8 +350,9 @@ struct Session {
 }
 
 impl Session {
-    fn new(opts: &Options) -> Session {
-        let vm = crate::new_vm(opts, Box::new(std::io::stdout()));
+    /// A session whose VM prints into `stdout`.
+    fn new(opts: &Options, stdout: Box<dyn Write + Send>) -> Session {
+        let vm = crate::new_vm(opts, stdout, true);
         Session {
             vm: Rc::new(RefCell::new(vm)),
             disasm: opts.disasm,
@@ -183,7 +396,7 @@ impl Session {
         }
         let mut vm = self.vm.borrow_mut();
         // A Ctrl-C that arrived while no entry ran must not stop this one.
-        vm.interrupt
+        vm.interrupt_flag()
             .store(false, std::sync::atomic::Ordering::Relaxed);
         let result = vm.run(&program);
         vm.flush();
@@ -207,11 +420,21 @@ impl Session {
                 Err(message) => eprintln!("{message}"),
             },
             "gc" => {
-                let mut vm = self.vm.borrow_mut();
-                vm.collect();
-                print!("{}", vm.memstats_text());
+                self.eval("runtime.gc();", false);
+                print!("{}", self.vm.borrow().runtime().memstats_text());
             }
-            "procs" | "trace" => eprintln!(":{name} is not supported yet."),
+            "procs" => match arg.parse::<usize>() {
+                Ok(n) if n >= 1 => self.eval(&format!("runtime.gomaxprocs({n});"), false),
+                _ => eprintln!("usage: :procs N (N >= 1)"),
+            },
+            "trace" => match arg.split_once(char::is_whitespace) {
+                Some(("on", file)) => self.eval(
+                    &format!("runtime.trace_start(\"{}\");", file.trim().replace('"', "")),
+                    false,
+                ),
+                _ if arg == "off" => self.eval("runtime.trace_stop();", false),
+                _ => eprintln!("usage: :trace on FILE | :trace off"),
+            },
             _ => eprintln!("Unknown command ':{name}'; type :help for the list."),
         }
         let _ = std::io::stdout().flush();
@@ -256,17 +479,22 @@ fn run_piped(session: &Session, mut input: impl BufRead) {
 }
 
 /// The terminal front end (rustyline).
-fn run_interactive(session: &Session) -> rustyline::Result<()> {
+fn run_interactive(session: &Session, out: &ReplOutput) -> rustyline::Result<()> {
     let config = Config::builder().auto_add_history(false).build();
     let mut editor: Editor<SkeinHelper, rustyline::history::DefaultHistory> =
         Editor::with_config(config)?;
+    // Without a printer (stdout is not a terminal, say) goroutine output
+    // goes straight to stdout, which is then not a screen to garble.
+    if let Ok(printer) = editor.create_external_printer() {
+        out.attach(printer);
+    }
     editor.set_helper(Some(SkeinHelper {
         vm: Rc::clone(&session.vm),
     }));
     // While an entry runs the terminal is in cooked mode, so Ctrl-C arrives
     // as SIGINT: stop that entry (`Interrupted.`) instead of the session.
     // While a line is edited, rustyline reads Ctrl-C as a key instead.
-    let interrupt = std::sync::Arc::clone(&session.vm.borrow().interrupt);
+    let interrupt = session.vm.borrow().interrupt_flag();
     let _ = ctrlc::set_handler(move || {
         interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
     });
@@ -280,7 +508,10 @@ fn run_interactive(session: &Session) -> rustyline::Result<()> {
         env!("CARGO_PKG_VERSION")
     );
     loop {
-        match editor.readline(PROMPT) {
+        out.begin_read();
+        let line = editor.readline(PROMPT);
+        out.end_read();
+        match line {
             Ok(entry) => {
                 if !entry.trim().is_empty() {
                     let _ = editor.add_history_entry(entry.as_str());

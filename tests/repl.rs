@@ -9,10 +9,17 @@
 //! `;`), that compile and runtime errors are reported and the session goes
 //! on, that `:help` works, and that no prompt or banner reaches stdout.
 //!
-//! The pty test types into a real terminal: a function over three lines, a
-//! call, an error, another call, then Ctrl-D; the REPL must exit 0 and
-//! leave its history in `$HOME/.skein_history`. `HOME` points into the
-//! target directory so the tests never touch the user's history.
+//! A second piped test runs the runtime commands: `:procs N` (checked with
+//! `runtime.gomaxprocs(0)`), `:trace on FILE` / `:trace off` (the file must
+//! appear) and `:gc` (it prints the memory statistics).
+//!
+//! The pty tests type into a real terminal: a function over three lines, a
+//! call, an error, another call, then Ctrl-D (the REPL must exit 0 and
+//! leave its history in `$HOME/.skein_history`); Ctrl-C during a running
+//! entry; a goroutine that prints while the prompt waits (its line must
+//! appear above a redrawn prompt, not after it, and the half-typed entry
+//! must survive); and `:procs 2`. `HOME` points into the target directory
+//! so the tests never touch the user's history.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -110,12 +117,157 @@ fn piped_session_reports_an_unfinished_last_entry() {
     );
 }
 
+#[test]
+fn piped_runtime_commands() {
+    let dir = scratch("piped_runtime_commands");
+    let trace = dir.join("session.trace");
+    let input = format!(
+        ":procs 2\nprint runtime.gomaxprocs(0);\n:procs 0\n:trace on {}\nprint 7;\n:trace off\n:gc\nprint \"after\";\n",
+        trace.display()
+    );
+    let (code, transcript) = piped_session("piped_runtime_commands_session", &input);
+    assert_eq!(code, Some(0), "{transcript}");
+    let lines: Vec<&str> = transcript.lines().collect();
+    assert!(lines.len() > 3, "{transcript}");
+    assert_eq!(
+        lines[..3],
+        ["2", "usage: :procs N (N >= 1)", "7"],
+        "{transcript}"
+    );
+    assert!(trace.exists(), "no trace file; transcript:\n{transcript}");
+    for key in [
+        "heap_alloc: ",
+        "heap_objects: ",
+        "num_gc: ",
+        "pause_total_ns: ",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(key)),
+            "`:gc` printed no {key:?}:\n{transcript}"
+        );
+    }
+    assert_eq!(lines.last(), Some(&"after"), "{transcript}");
+}
+
 /// Starts the REPL on a pseudo-terminal with `home` as its home directory.
 fn spawn_pty(home: &std::path::Path) -> rexpect::session::PtySession {
+    // Ten seconds per expectation: generous for a loaded two-core machine.
+    spawn_pty_with_timeout(home, 10_000)
+}
+
+/// `spawn_pty` with `timeout_ms` per expectation.
+fn spawn_pty_with_timeout(home: &std::path::Path, timeout_ms: u64) -> rexpect::session::PtySession {
     let mut cmd = Command::new(SKEIN);
     cmd.env("HOME", home).env("TERM", "xterm");
-    // Ten seconds per expectation: generous for a loaded two-core machine.
-    rexpect::session::spawn_command(cmd, Some(10_000)).expect("spawn skein on a pty")
+    rexpect::session::spawn_command(cmd, Some(timeout_ms)).expect("spawn skein on a pty")
+}
+
+/// Per-expectation timeout for the goroutine tests: the goroutine sleeps
+/// 300 ms, so five seconds leaves a wide margin on a loaded machine while
+/// keeping a hung REPL from stalling the suite.
+const GOROUTINE_TIMEOUT_MS: u64 = 5_000;
+
+/// The entry the goroutine tests type: a goroutine that prints `tick`
+/// 300 ms after the entry has returned to the prompt.
+const TICK_ENTRY: &str = r#"fun t() { sleep(300); print "tick"; } go t();"#;
+
+/// Waits for the goroutine's `tick` line and checks that it was printed
+/// at the start of a cleared line rather than after the waiting prompt or
+/// the text typed on it. The echo of `TICK_ENTRY` holds `"tick"` in quotes,
+/// which `tick\r?\n` cannot match.
+fn expect_tick_above_prompt(p: &mut rexpect::session::PtySession) {
+    let (before, _) = p.exp_regex(r"tick\r?\n").expect("goroutine output");
+    // Plain stdout would write `tick` right after `> ` (and any typed
+    // text). rustyline's external printer first returns the cursor to the
+    // start of the prompt row and clears it, so `tick` starts in column 0.
+    assert_eq!(
+        cursor_column(&before),
+        Some(0),
+        "tick was not printed at the start of a line: {before:?}"
+    );
+    // The prompt is drawn again below the goroutine's line.
+    p.exp_string("> ").expect("prompt redrawn after tick");
+}
+
+/// The cursor's column after the terminal has shown `text`, counted from
+/// the last carriage return (`None` without one): printable characters and
+/// `ESC [ n C` (cursor forward) move it right, other control sequences
+/// (`ESC [` parameters, then a final byte in `@`..=`~`) are ignored. Only
+/// what rustyline and the REPL emit is modelled.
+fn cursor_column(text: &str) -> Option<usize> {
+    let line = &text[text.rfind('\r')? + 1..];
+    let mut column = 0;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            chars.next();
+            let mut params = String::new();
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    if c == 'C' {
+                        column += params.parse::<usize>().unwrap_or(1);
+                    }
+                    break;
+                }
+                params.push(c);
+            }
+        } else if !c.is_control() {
+            column += 1;
+        }
+    }
+    Some(column)
+}
+
+#[test]
+fn pty_goroutine_output_is_printed_above_an_idle_prompt() {
+    let home = scratch("pty_goroutine_idle_home");
+    let mut p = spawn_pty_with_timeout(&home, GOROUTINE_TIMEOUT_MS);
+    p.exp_string("> ").unwrap();
+    p.send_line(TICK_ENTRY).unwrap();
+    // The entry returns at once; nothing is typed while the goroutine
+    // sleeps and prints.
+    p.exp_string("> ").unwrap();
+    expect_tick_above_prompt(&mut p);
+    p.send_line("print 1+1;").unwrap();
+    p.exp_regex(r"\n2\r?\n").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn pty_goroutine_output_keeps_a_half_typed_entry() {
+    let home = scratch("pty_goroutine_typing_home");
+    let mut p = spawn_pty_with_timeout(&home, GOROUTINE_TIMEOUT_MS);
+    p.exp_string("> ").unwrap();
+    p.send_line(TICK_ENTRY).unwrap();
+    p.exp_string("> ").unwrap();
+    // Half an entry is on the prompt line when the goroutine prints.
+    p.send("print 20 +").unwrap();
+    p.flush().unwrap();
+    expect_tick_above_prompt(&mut p);
+    // The redrawn prompt shows the text typed so far, and typing goes on.
+    p.exp_string("print 20 +").unwrap();
+    p.send_line(" 22;").unwrap();
+    p.exp_regex(r"\n42\r?\n").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn pty_procs_command_sets_gomaxprocs() {
+    let home = scratch("pty_procs_home");
+    let mut p = spawn_pty_with_timeout(&home, GOROUTINE_TIMEOUT_MS);
+    p.exp_string("> ").unwrap();
+    p.send_line(":procs 2").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_line("print runtime.gomaxprocs(0);").unwrap();
+    // A line holding only `2`; the echo of `:procs 2` is not one.
+    p.exp_regex(r"\n2\r?\n").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
 }
 
 #[test]

@@ -52,8 +52,7 @@
 //! Messages and locations are clox's. Like clox's panic mode, only the
 //! first error inside one declaration (an item of the script, a block or a
 //! function body) is reported. Errors never stop code generation; the
-//! program is discarded when any was reported. The concurrency syntax (`go`,
-//! send, receive, `select`) is parsed but reported as not supported yet.
+//! program is discarded when any was reported.
 //!
 //! # Control flow
 //!
@@ -61,6 +60,34 @@
 //! `IterNext`) are emitted with a zero offset and patched; every backward
 //! jump is a `Loop`, the VM's preemption safepoint. Loops need no cleanup at
 //! `break`/`continue`: locals live in registers and cells are heap objects.
+//!
+//! # Concurrency
+//!
+//! - `go f(x);` lays out the callee and arguments exactly as a `Call`
+//!   would (`R[a]`, `R[a+1..]`) and emits `Go a argc`. A method callee
+//!   `obj.m` is read with `GetProp` (a bound method) and `super.m` with
+//!   `GetSuper`, so the new goroutine makes a plain call.
+//! - `ch <- v;` is `Send ch v`; `<-ch` is `Recv dst ch`.
+//! - `select` compiles in four steps:
+//!   1. Reserve a block of `max(2, recvs + 2 * sends)` temporaries at
+//!      `base` (the `Select` register layout; its results need two).
+//!   2. Evaluate the cases' channels and send values in source order, each
+//!      straight into its slot: the `i`-th receive case into
+//!      `R[base + i]`, the `j`-th send case into `R[base + recvs + 2j]`
+//!      (channel) and the register after it (value).
+//!   3. Emit `Select base recvs (sends << 1 | has_default)`, which leaves
+//!      the chosen case's index in register order in `R[base]` (`-1` for
+//!      `default`) and the received value in `R[base + 1]`.
+//!   4. Dispatch: the case indices are tested in ascending order, each
+//!      with one `JNotGtI base k` that jumps to its body when
+//!      `R[base] <= k`, which after the earlier tests means `== k`; the
+//!      largest index needs no test. The bodies follow in source order
+//!      (so diagnostics come in source order too), each in a scope of its
+//!      own and each but the last ending with a jump past the last. A
+//!      `case var v` binding takes `R[base + 1]` itself as `v`'s register
+//!      (boxed when captured), so binding costs no `Move`.
+//!
+//!   `break` and `continue` in a body jump like from any other statement.
 
 use std::collections::HashMap;
 
@@ -768,19 +795,14 @@ impl<'a> Gen<'a> {
                         .push(j);
                 }
             },
-            Stmt::Go { call, line } => {
-                self.error(*line, "go", "Goroutines are not supported yet.");
-                self.expr_stmt(call);
-            }
+            Stmt::Go { call, line } => self.go_stmt(call, *line),
             Stmt::Send { chan, value, line } => {
-                self.error(*line, "<-", "Channel send is not supported yet.");
-                self.expr_stmt(chan);
-                self.expr_stmt(value);
+                let c = self.expr_any(chan);
+                let c = self.protect(c, &[value], *line);
+                let v = self.expr_any(value);
+                self.emit(Instr::abc(Op::Send, c, v, 0), *line);
             }
-            Stmt::Select { cases, line } => {
-                self.error(*line, "select", "'select' is not supported yet.");
-                self.select_cases(cases);
-            }
+            Stmt::Select { cases, line } => self.select_stmt(cases, *line),
             Stmt::Error => {}
         }
         // Statement boundary: every temporary is free again.
@@ -788,41 +810,148 @@ impl<'a> Gen<'a> {
         self.f().next_reg = top;
     }
 
-    /// Compiles a `select`'s cases only to report the errors inside them.
-    fn select_cases(&mut self, cases: &[SelectCase]) {
+    /// `go CALL;`: the callee and arguments in a fresh call window, then
+    /// `Go`. The parser only builds `Stmt::Go` around a call.
+    fn go_stmt(&mut self, call: &Expr, line: u32) {
+        let ExprKind::Call { callee, args } = &call.kind else {
+            self.error(line, "go", "Expect function call after 'go'.");
+            self.expr_stmt(call);
+            return;
+        };
+        let base = self.alloc(line);
+        // A `Get` callee compiles to `GetProp` (a bound method, or the
+        // field's value) and a `Super` callee to `GetSuper`, so every form
+        // leaves a plain callable in `R[base]`.
+        self.expr_to(callee, base);
+        self.args(args);
+        self.emit(Instr::abc(Op::Go, base, args.len() as u16, 0), line);
+    }
+
+    /// `select { cases }` (see the module docs for the layout and the
+    /// dispatch).
+    fn select_stmt(&mut self, cases: &[SelectCase], line: u32) {
+        let nrecv = cases
+            .iter()
+            .filter(|c| matches!(c, SelectCase::Recv { .. }))
+            .count();
+        let nsend = cases
+            .iter()
+            .filter(|c| matches!(c, SelectCase::Send { .. }))
+            .count();
+        let has_default = cases
+            .iter()
+            .any(|c| matches!(c, SelectCase::Default { .. }));
+        // `Select` writes the chosen index and the received value, so the
+        // block is never narrower than two registers.
+        let size = (nrecv + 2 * nsend).max(2);
+        // The receive count travels in the 16-bit `b` field and the send
+        // count, shifted past the default bit, in the 24-bit `c` field. In
+        // practice the register file (65535 per frame) is the tighter bound.
+        let room = MAX_REGS.saturating_sub(self.mark()) as usize;
+        if nrecv > u16::MAX as usize || nsend > (MAX_C >> 1) as usize || size > room {
+            self.error(line, "select", "Too many cases in select.");
+            return;
+        }
+        let base = self.alloc(line);
+        for _ in 1..size {
+            self.alloc(line);
+        }
+        // Every case's register-order index, in source order; `-1` is the
+        // `default` case, as `Select` reports it.
+        let mut index = Vec::with_capacity(cases.len());
+        let (mut recv, mut send) = (0u16, 0u16);
         for case in cases {
             match case {
-                SelectCase::Recv {
-                    bind, chan, body, ..
-                } => {
-                    self.expr_stmt(chan);
-                    self.begin_scope();
-                    if let Some(d) = bind {
-                        let r = self.declare_local(d);
-                        self.emit(Instr::abc(Op::LoadNil, r, 0, 0), d.ident.line);
-                        self.define_last_local();
-                        if self.captured.is_captured(d.id) {
-                            self.emit(Instr::abc(Op::NewCell, r, r, 0), d.ident.line);
-                        }
-                    }
-                    self.stmt(body);
-                    self.end_scope();
+                SelectCase::Recv { chan, .. } => {
+                    self.expr_to(chan, base + recv);
+                    index.push(i32::from(recv));
+                    recv += 1;
                 }
-                SelectCase::Send {
-                    chan, value, body, ..
-                } => {
-                    self.expr_stmt(chan);
-                    self.expr_stmt(value);
-                    self.begin_scope();
-                    self.stmt(body);
-                    self.end_scope();
+                SelectCase::Send { chan, value, .. } => {
+                    let slot = base + nrecv as u16 + 2 * send;
+                    self.expr_to(chan, slot);
+                    self.expr_to(value, slot + 1);
+                    index.push(nrecv as i32 + i32::from(send));
+                    send += 1;
                 }
-                SelectCase::Default { body, .. } => {
-                    self.begin_scope();
-                    self.stmt(body);
-                    self.end_scope();
-                }
+                SelectCase::Default { .. } => index.push(-1),
             }
+        }
+        let c = (nsend as u32) << 1 | u32::from(has_default);
+        self.emit(Instr::abc(Op::Select, base, nrecv as u16, c), line);
+        self.free_to(base as u32 + 2);
+        let to_body = self.select_dispatch(base, &index, line);
+        let mut ends = Vec::new();
+        for (pos, case) in cases.iter().enumerate() {
+            for &j in &to_body[pos] {
+                self.patch_here(j);
+            }
+            self.free_to(base as u32);
+            self.begin_scope();
+            let body = match case {
+                SelectCase::Recv { bind, body, .. } => {
+                    if let Some(d) = bind {
+                        self.bind_received(base, d);
+                    }
+                    body
+                }
+                SelectCase::Send { body, .. } | SelectCase::Default { body, .. } => body,
+            };
+            self.stmt(body);
+            self.end_scope();
+            if pos + 1 < cases.len() {
+                let l = self.fr().line;
+                ends.push(self.emit_jump(Op::Jmp, 0, 0, l));
+            }
+        }
+        for j in ends {
+            self.patch_here(j);
+        }
+    }
+
+    /// Emits the jumps from a `select` to its case bodies and returns, per
+    /// case in source order, the jumps to patch to its body. `index[pos]` is
+    /// the register-order index of the case at `pos`; the chosen index is in
+    /// `R[base]`. Falling out of the chain reaches the first body.
+    fn select_dispatch(&mut self, base: u16, index: &[i32], line: u32) -> Vec<Vec<usize>> {
+        let mut to_body = vec![Vec::new(); index.len()];
+        let mut order: Vec<usize> = (0..index.len()).collect();
+        order.sort_by_key(|&pos| index[pos]);
+        let Some((&last, tested)) = order.split_last() else {
+            return to_body;
+        };
+        for &pos in tested {
+            // `R[base]` is exactly one of the indices and is above every
+            // index already tested, so `R[base] <= k` means `R[base] == k`.
+            let k = index[pos];
+            let j = match i16::try_from(k) {
+                Ok(imm) => self.emit_jump(Op::JNotGtI, base, imm as u16, line),
+                Err(_) => {
+                    // Beyond the 16-bit immediate: compare with a register.
+                    let t = self.alloc(line);
+                    self.emit(Instr::absc(Op::LoadI, t, 0, k), line);
+                    self.free_to(t as u32);
+                    self.emit_jump(Op::JNotGt, base, t, line)
+                }
+            };
+            to_body[pos].push(j);
+        }
+        if last != 0 {
+            to_body[last].push(self.emit_jump(Op::Jmp, 0, 0, line));
+        }
+        to_body
+    }
+
+    /// Declares the variable of `case var v = <-ch` in the case's scope. It
+    /// takes `R[base + 1]`, where `Select` left the received value; the
+    /// index register below it stays unused while the body runs.
+    fn bind_received(&mut self, base: u16, d: &Decl) {
+        self.f().next_reg = base as u32 + 1;
+        let r = self.declare_local(d);
+        debug_assert_eq!(r, base + 1);
+        self.define_last_local();
+        if self.captured.is_captured(d.id) {
+            self.emit(Instr::abc(Op::NewCell, r, r, 0), d.ident.line);
         }
     }
 
@@ -1435,8 +1564,8 @@ impl<'a> Gen<'a> {
                 self.emit(Instr::abc(Op::NewMap, dst, base, pairs.len() as u32), line);
             }
             ExprKind::Recv(chan) => {
-                self.error(line, "<-", "Channel receive is not supported yet.");
-                self.expr_to(chan, dst);
+                let c = self.expr_any(chan);
+                self.emit(Instr::abc(Op::Recv, dst, c, 0), line);
             }
             ExprKind::Grouping(inner) => self.expr_to(inner, dst),
         }
@@ -1893,6 +2022,9 @@ mod tests {
                 NewMap => vec![a, b + (2 * c).saturating_sub(1)],
                 IterPrep => vec![a, a + 1],
                 IterNext => vec![a, a + 1, b],
+                Go => vec![a, a + b],
+                Send | Recv => vec![a, b],
+                Select => vec![a, a + (b + 2 * (c >> 1)).max(2) - 1],
             };
             for r in regs {
                 assert!(r < n, "{pc}: {ins:?} uses r{r} but num_regs is {n}");
@@ -2585,30 +2717,6 @@ mod tests {
                     "[line 11] Error at 'break': Can't use 'break' outside of a loop.",
                 ],
             ),
-            (
-                vec![
-                    Stmt::Go {
-                        call: call(v("f"), vec![]),
-                        line: 12,
-                    },
-                    Stmt::Send {
-                        chan: v("c"),
-                        value: num(1.0),
-                        line: 13,
-                    },
-                    print(at(e(ExprKind::Recv(Box::new(v("c")))), 14)),
-                    Stmt::Select {
-                        cases: vec![],
-                        line: 15,
-                    },
-                ],
-                vec![
-                    "[line 12] Error at 'go': Goroutines are not supported yet.",
-                    "[line 13] Error at '<-': Channel send is not supported yet.",
-                    "[line 14] Error at '<-': Channel receive is not supported yet.",
-                    "[line 15] Error at 'select': 'select' is not supported yet.",
-                ],
-            ),
         ];
         for (prog, want) in cases {
             assert_eq!(errors(&prog), want);
@@ -2704,5 +2812,218 @@ mod tests {
         let names: Vec<String> = (0..256).map(|i| format!("p{i}")).collect();
         let params: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
         assert_eq!(errors(&[b.fun("f", &params, vec![])]), Vec::<String>::new());
+    }
+
+    /// Compiles source text through the whole pipeline and disassembles it
+    /// after checking the structural invariants.
+    fn dis_src(src: &str) -> String {
+        let p = match crate::compile(src) {
+            Ok(p) => p,
+            Err(d) => panic!("unexpected errors: {d:?}"),
+        };
+        check_proto(&p.main, None);
+        p.main.disassemble()
+    }
+
+    #[test]
+    fn go_send_and_receive() {
+        let src = "\
+fun f(a, b) {}
+go f(1, 2);
+var o = nil;
+go o.m(3);
+go (o.m)();
+class A { m(x) {} }
+class B < A { m(x) { go super.m(x); } }
+{
+  var c = nil;
+  c <- 4;
+  c <- (c = nil);
+  print -<-c;
+  c = <-c;
+}
+";
+        let out = dis_src(src);
+        let script = out.split("\n\n").next().unwrap_or_default();
+        assert_eq!(
+            script,
+            r#"== <script> (arity 0, 4 registers, 0 upvalues) ==
+0000    1 Closure      r1 k0 ; <fn f>
+0001    | DefGlobal    r1 g1
+0002    2 GetGlobal    r1 g1
+0003    | LoadI        r2 1
+0004    | LoadI        r3 2
+0005    | Go           r1 2 args
+0006    3 LoadNil      r1
+0007    | DefGlobal    r1 g2
+0008    4 GetGlobal    r2 g2
+0009    | GetProp      r1 r2 k3 ; "m"
+0010    | LoadI        r2 3
+0011    | Go           r1 1 args
+0012    5 GetGlobal    r2 g2
+0013    | GetProp      r1 r2 k3 ; "m"
+0014    | Go           r1 0 args
+0015    6 Class        r1 k4 ; "A"
+0016    | DefGlobal    r1 g4
+0017    | Closure      r2 k5 ; <fn m>
+0018    | Method       r1 r2 k3 ; "m"
+0019    7 Class        r1 k6 ; "B"
+0020    | DefGlobal    r1 g6
+0021    | GetGlobal    r2 g4
+0022    | Inherit      r1 r2
+0023    | NewCell      r2 r2
+0024    | Closure      r3 k7 ; <fn m>
+0025    | Method       r1 r3 k3 ; "m"
+0026    9 LoadNil      r1
+0027   10 LoadI        r2 4
+0028    | Send         r1 <- r2
+0029   11 Move         r2 r1
+0030    | LoadNil      r1
+0031    | Send         r2 <- r1
+0032   12 Recv         r3 <- r1
+0033    | Neg          r2 r3
+0034    | Print        r2
+0035   13 Recv         r1 <- r1
+0036    | LoadNil      r1
+0037    | Return       r1"#
+        );
+        // `go super.m(x)` binds the method with `GetSuper` and passes `x`.
+        assert!(out.contains(
+            "\
+0000    7 Move         r2 r0
+0001    | GetUpval     r3 u0
+0002    | GetSuper     r2 r3 k0 ; \"m\"
+0003    | Move         r3 r1
+0004    | Go           r2 1 args
+"
+        ));
+    }
+
+    /// Two receives (one binding a captured variable), a send and a
+    /// default, inside a loop whose `break` and `continue` sit in case
+    /// bodies.
+    #[test]
+    fn select_layout_and_dispatch() {
+        let src = "\
+fun f(a, b, c) {
+  while (true) {
+    select {
+      case c <- 42: continue;
+      case var v = <-a: { fun g() { return v; } print g; }
+      default: print 0;
+      case <-b: break;
+    }
+  }
+}
+";
+        assert_eq!(
+            dis_src(src),
+            r#"== <script> (arity 0, 2 registers, 0 upvalues) ==
+0000    1 Closure      r1 k0 ; <fn f>
+0001    | DefGlobal    r1 g1
+0002    | LoadNil      r1
+0003    | Return       r1
+
+== f (arity 3, 8 registers, 0 upvalues) ==
+0000    4 Move         r6 r3
+0001    | LoadI        r7 42
+0002    5 Move         r4 r1
+0003    7 Move         r5 r2
+0004    3 Select       r4 2 recv 1 send default=1
+0005    | JNotGtI      r4 -1 -> 0014
+0006    | JNotGtI      r4 0 -> 0010
+0007    | JNotGtI      r4 1 -> 0017
+0008    4 Loop         -> 0000
+0009    | Jmp          -> 0018
+0010    5 NewCell      r5 r5
+0011    | Closure      r6 k0 ; <fn g>
+0012    | Print        r6
+0013    | Jmp          -> 0018
+0014    6 LoadI        r4 0
+0015    | Print        r4
+0016    | Jmp          -> 0018
+0017    7 Jmp          -> 0019
+0018    | Loop         -> 0000
+0019   10 LoadNil      r4
+0020    | Return       r4
+
+== g (arity 0, 2 registers, 1 upvalues) ==
+0000    5 GetUpval     r1 u0
+0001    | Return       r1
+0002    | LoadNil      r1
+0003    | Return       r1
+"#
+        );
+        // `g` captures the cell of `v`, which lives in `R[base + 1]`.
+        let p = crate::compile(src).expect("compiles").main;
+        assert_eq!(find(&p, "g").captures, vec![Capture::Local(5)]);
+    }
+
+    #[test]
+    fn empty_select_lone_default_and_top_level_binding() {
+        let out = dis_src(
+            "select {}\nselect { default: print 1; }\nselect { case var v = <-c: print v; }\n",
+        );
+        assert_eq!(
+            out,
+            r#"== <script> (arity 0, 3 registers, 0 upvalues) ==
+0000    1 Select       r1 0 recv 0 send default=0
+0001    2 Select       r1 0 recv 0 send default=1
+0002    | LoadI        r1 1
+0003    | Print        r1
+0004    3 GetGlobal    r1 g0
+0005    | Select       r1 1 recv 0 send default=0
+0006    | Print        r2
+0007    | LoadNil      r1
+0008    | Return       r1
+"#
+        );
+    }
+
+    /// More cases than the `Select` operands (or the frame's registers)
+    /// can describe is a compile error at `select`.
+    #[test]
+    fn too_many_cases_in_select() {
+        let recv = |_| SelectCase::Recv {
+            bind: None,
+            chan: v("c"),
+            body: Box::new(Stmt::Block(vec![])),
+            line: 1,
+        };
+        let send = |_| SelectCase::Send {
+            chan: v("c"),
+            value: nil(),
+            body: Box::new(Stmt::Block(vec![])),
+            line: 1,
+        };
+        let want = vec!["[line 2] Error at 'select': Too many cases in select."];
+        for cases in [
+            (0..70_000).map(recv).collect::<Vec<_>>(),
+            (0..33_000).map(send).collect(),
+        ] {
+            assert_eq!(errors(&[Stmt::Select { cases, line: 2 }]), want);
+        }
+        // Just below the limit it compiles, and indices beyond the 16-bit
+        // immediate are dispatched through a register.
+        let cases: Vec<SelectCase> = (0..40_000).map(recv).collect();
+        let out = dis(&[Stmt::Select { cases, line: 2 }]);
+        assert!(out.contains("Select       r1 40000 recv 0 send default=0"));
+        assert!(out.contains("JNotGtI      r1 32767 -> "));
+        assert!(out.contains("LoadI        r3 32768\n"));
+        assert!(out.contains("JNotGt       r1 r3 -> "));
+    }
+
+    /// The AST promises a call under `go`; anything else is reported
+    /// rather than miscompiled.
+    #[test]
+    fn go_without_a_call_is_an_error() {
+        let prog = vec![Stmt::Go {
+            call: v("f"),
+            line: 3,
+        }];
+        assert_eq!(
+            errors(&prog),
+            vec!["[line 3] Error at 'go': Expect function call after 'go'."]
+        );
     }
 }

@@ -8,19 +8,35 @@
 //! list.`; the message table lives in `tests/corpus/README.md`.
 //!
 //! Natives never collect: `runtime.gc()` only asks for a collection, which the
-//! interpreter runs at the safepoint right after the call returns.
-//! Concurrency built-ins (`chan close recv sleep`, `time.after`, `sync`) arrive
-//! with the scheduler.
+//! interpreter runs at the safepoint right after the call returns. Natives
+//! that wait (`recv`, `sleep`, `sync`'s `lock`/`wait`, and the runtime
+//! functions that stop the world) park the goroutine through
+//! `skein_vm::sched` and never block the OS thread.
+//!
+//! `sync.WaitGroup` and `sync.Mutex` are classes whose methods are natives
+//! receiving their instance; each instance keeps its state in a hidden
+//! `sema` object (a field named `_state`).
 
+use skein_vm::native::Flow;
 use skein_vm::object::*;
 use skein_vm::print;
+use skein_vm::sched::{chan, sema, stw, timer, Resume};
 use skein_vm::value::Value;
-use skein_vm::Vm;
+use skein_vm::{Ctx, Vm};
 
-type R = Result<Value, String>;
+type R = Result<Value, Flow>;
 
 /// Installs every built-in function and module into `vm`'s globals.
 pub fn install(vm: &mut Vm) {
+    let globals = vm.with_ctx(build);
+    for (name, v) in globals {
+        vm.define_global(name, v);
+    }
+}
+
+/// Makes every built-in; returns the globals to define.
+fn build(vm: &mut Ctx) -> Vec<(&'static str, Value)> {
+    let mut globals = Vec::new();
     let fns: &[(&'static str, Option<u8>, skein_vm::native::NativeFn)] = &[
         ("clock", Some(0), clock),
         ("len", Some(1), len),
@@ -35,10 +51,14 @@ pub fn install(vm: &mut Vm) {
         ("num", Some(1), num),
         ("type", Some(1), type_),
         ("panic", Some(1), panic_),
+        ("chan", None, chan_),
+        ("close", Some(1), close_),
+        ("recv", Some(1), recv_),
+        ("sleep", Some(1), sleep_),
     ];
     for (name, arity, f) in fns {
         let v = vm.new_native(name, *arity, *f);
-        vm.define_global(name, v);
+        globals.push((*name, v));
     }
 
     let math: &[(&'static str, Option<u8>, skein_vm::native::NativeFn)] = &[
@@ -59,12 +79,12 @@ pub fn install(vm: &mut Vm) {
         math,
         &[("pi", Value::number(std::f64::consts::PI))],
     );
-    vm.define_global("math", m);
+    globals.push(("math", m));
 
     let time: &[(&'static str, Option<u8>, skein_vm::native::NativeFn)] =
-        &[("now", Some(0), t_now)];
+        &[("now", Some(0), t_now), ("after", Some(1), t_after)];
     let m = make_module(vm, "time", time, &[]);
-    vm.define_global("time", m);
+    globals.push(("time", m));
 
     let runtime: &[(&'static str, Option<u8>, skein_vm::native::NativeFn)] = &[
         ("gc", Some(0), rt_gc),
@@ -73,13 +93,35 @@ pub fn install(vm: &mut Vm) {
         ("gomaxprocs", Some(1), rt_gomaxprocs),
         ("numgoroutine", Some(0), rt_numgoroutine),
         ("gosched", Some(0), rt_gosched),
+        ("trace_start", Some(1), rt_trace_start),
+        ("trace_stop", Some(0), rt_trace_stop),
     ];
     let m = make_module(vm, "runtime", runtime, &[]);
-    vm.define_global("runtime", m);
+    globals.push(("runtime", m));
+
+    let wg_methods: Vec<(&str, Value)> = vec![
+        ("add", vm.new_native_method("add", Some(1), wg_add)),
+        ("done", vm.new_native_method("done", Some(0), wg_done)),
+        ("wait", vm.new_native_method("wait", Some(0), wg_wait)),
+    ];
+    let wg_class = vm.new_native_class("WaitGroup", &wg_methods);
+    let mu_methods: Vec<(&str, Value)> = vec![
+        ("lock", vm.new_native_method("lock", Some(0), mu_lock)),
+        ("unlock", vm.new_native_method("unlock", Some(0), mu_unlock)),
+    ];
+    let mu_class = vm.new_native_class("Mutex", &mu_methods);
+    let sync: &[(&'static str, Option<u8>, skein_vm::native::NativeFn)] = &[
+        ("WaitGroup", Some(0), sync_waitgroup),
+        ("Mutex", Some(0), sync_mutex),
+    ];
+    let m = make_module(vm, "sync", sync, &[]);
+    globals.push(("sync", m));
+    let _ = (wg_class, mu_class);
+    globals
 }
 
 fn make_module(
-    vm: &mut Vm,
+    vm: &mut Ctx,
     name: &'static str,
     fns: &[(&'static str, Option<u8>, skein_vm::native::NativeFn)],
     consts: &[(&'static str, Value)],
@@ -92,16 +134,11 @@ fn make_module(
     vm.new_module(name, &members)
 }
 
-fn start() -> std::time::Instant {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    *START.get_or_init(std::time::Instant::now)
+fn clock(vm: &mut Ctx, _a: &[Value]) -> R {
+    Ok(Value::number(vm.rt.sched.clock.now_ms() / 1000.0))
 }
 
-fn clock(_vm: &mut Vm, _a: &[Value]) -> R {
-    Ok(Value::number(start().elapsed().as_secs_f64()))
-}
-
-fn len(_vm: &mut Vm, a: &[Value]) -> R {
+fn len(_vm: &mut Ctx, a: &[Value]) -> R {
     let v = a[0];
     if let Some(s) = as_string(v) {
         return Ok(Value::number(s.len() as f64));
@@ -112,14 +149,48 @@ fn len(_vm: &mut Vm, a: &[Value]) -> R {
     if let Some(m) = as_map(v) {
         return Ok(Value::number(m.table.lock().len() as f64));
     }
+    if let Some(c) = chan::as_chan(v) {
+        return Ok(Value::number(c.len() as f64));
+    }
     Err("len() expects a list, map, string or channel.".into())
 }
 
-fn cap(_vm: &mut Vm, _a: &[Value]) -> R {
-    Err("cap() expects a channel.".into())
+fn cap(_vm: &mut Ctx, a: &[Value]) -> R {
+    match chan::as_chan(a[0]) {
+        Some(c) => Ok(Value::number(c.cap as f64)),
+        None => Err("cap() expects a channel.".into()),
+    }
 }
 
-fn push(vm: &mut Vm, a: &[Value]) -> R {
+fn chan_(vm: &mut Ctx, a: &[Value]) -> R {
+    let cap = match a {
+        [] => 0,
+        [n] if n.is_number() && n.as_number() >= 0.0 && n.as_number().fract() == 0.0 => {
+            n.as_number() as usize
+        }
+        [_] => return Err("chan() expects a non-negative integer capacity.".into()),
+        _ => return Err(format!("Expected 0 or 1 arguments but got {}.", a.len()).into()),
+    };
+    Ok(vm.alloc(Kind::Chan, chan::Chan::new(cap), cap * 8))
+}
+
+fn close_(vm: &mut Ctx, a: &[Value]) -> R {
+    chan::close(vm, a[0])?;
+    Ok(Value::NIL)
+}
+
+fn recv_(vm: &mut Ctx, a: &[Value]) -> R {
+    // `usize::MAX`: the interpreter fills in the call's result slot.
+    let (v, ok) = chan::recv(vm, a[0], Resume::StoreOk(usize::MAX))?;
+    Ok(vm.new_list(&[v, Value::bool(ok)]))
+}
+
+fn sleep_(vm: &mut Ctx, a: &[Value]) -> R {
+    let ms = number_arg(a[0], "sleep")?;
+    timer::sleep(vm, ms)
+}
+
+fn push(vm: &mut Ctx, a: &[Value]) -> R {
     if as_list(a[0]).is_none() {
         return Err("push() expects a list.".into());
     }
@@ -127,11 +198,11 @@ fn push(vm: &mut Vm, a: &[Value]) -> R {
     Ok(Value::NIL)
 }
 
-fn pop(_vm: &mut Vm, a: &[Value]) -> R {
-    let Some(l) = as_list(a[0]) else {
+fn pop(vm: &mut Ctx, a: &[Value]) -> R {
+    if as_list(a[0]).is_none() {
         return Err("pop() expects a list.".into());
-    };
-    l.pop()
+    }
+    vm.list_pop(a[0])
         .ok_or_else(|| "pop() expects a non-empty list.".into())
 }
 
@@ -146,7 +217,7 @@ fn bound(v: Value, len: usize) -> Result<usize, String> {
     Ok(i as usize)
 }
 
-fn slice(vm: &mut Vm, a: &[Value]) -> R {
+fn slice(vm: &mut Ctx, a: &[Value]) -> R {
     if let Some(l) = as_list(a[0]) {
         let items = l.to_vec();
         let (from, to) = (bound(a[1], items.len())?, bound(a[2], items.len())?);
@@ -166,7 +237,7 @@ fn slice(vm: &mut Vm, a: &[Value]) -> R {
     Err("slice() expects a list or string.".into())
 }
 
-fn keys(vm: &mut Vm, a: &[Value]) -> R {
+fn keys(vm: &mut Ctx, a: &[Value]) -> R {
     let Some(m) = as_map(a[0]) else {
         return Err("keys() expects a map.".into());
     };
@@ -174,21 +245,21 @@ fn keys(vm: &mut Vm, a: &[Value]) -> R {
     Ok(vm.new_list(&ks))
 }
 
-fn has(_vm: &mut Vm, a: &[Value]) -> R {
+fn has(_vm: &mut Ctx, a: &[Value]) -> R {
     let Some(m) = as_map(a[0]) else {
         return Err("has() expects a map.".into());
     };
     Ok(Value::bool(m.table.lock().get(a[1]).is_some()))
 }
 
-fn delete(_vm: &mut Vm, a: &[Value]) -> R {
+fn delete(_vm: &mut Ctx, a: &[Value]) -> R {
     let Some(m) = as_map(a[0]) else {
         return Err("delete() expects a map.".into());
     };
     Ok(Value::bool(m.table.lock().remove(a[1]).is_some()))
 }
 
-fn str_(vm: &mut Vm, a: &[Value]) -> R {
+fn str_(vm: &mut Ctx, a: &[Value]) -> R {
     if a[0].is_kind(Kind::String) {
         return Ok(a[0]);
     }
@@ -219,7 +290,7 @@ fn parse_number(s: &str) -> Option<f64> {
     }
 }
 
-fn num(_vm: &mut Vm, a: &[Value]) -> R {
+fn num(_vm: &mut Ctx, a: &[Value]) -> R {
     let Some(s) = as_string(a[0]) else {
         return Err("num() expects a string.".into());
     };
@@ -229,7 +300,7 @@ fn num(_vm: &mut Vm, a: &[Value]) -> R {
         .map_or(Value::NIL, Value::number))
 }
 
-fn type_(vm: &mut Vm, a: &[Value]) -> R {
+fn type_(vm: &mut Ctx, a: &[Value]) -> R {
     let v = a[0];
     let name: &str = if v.is_number() {
         "number"
@@ -246,14 +317,17 @@ fn type_(vm: &mut Vm, a: &[Value]) -> R {
             Some(Kind::Class) => "class",
             Some(Kind::Instance) => "instance",
             Some(Kind::Module) => "module",
+            Some(Kind::Chan) => "channel",
             _ => "nil",
         }
     };
-    Ok(vm.heap.intern(name.as_bytes()))
+    Ok(vm.intern(name.as_bytes()))
 }
 
-fn panic_(_vm: &mut Vm, a: &[Value]) -> R {
-    Err(String::from_utf8_lossy(&print::to_bytes(a[0])).into_owned())
+fn panic_(_vm: &mut Ctx, a: &[Value]) -> R {
+    Err(String::from_utf8_lossy(&print::to_bytes(a[0]))
+        .into_owned()
+        .into())
 }
 
 fn number_arg(a: Value, name: &str) -> Result<f64, String> {
@@ -266,7 +340,7 @@ fn number_arg(a: Value, name: &str) -> Result<f64, String> {
 
 macro_rules! math1 {
     ($fname:ident, $label:literal, $op:expr) => {
-        fn $fname(_vm: &mut Vm, a: &[Value]) -> R {
+        fn $fname(_vm: &mut Ctx, a: &[Value]) -> R {
             let x = number_arg(a[0], $label)?;
             let f: fn(f64) -> f64 = $op;
             Ok(Value::number(f(x)))
@@ -281,7 +355,7 @@ math1!(m_abs, "abs", f64::abs);
 math1!(m_sin, "sin", f64::sin);
 math1!(m_cos, "cos", f64::cos);
 
-fn m_pow(_vm: &mut Vm, a: &[Value]) -> R {
+fn m_pow(_vm: &mut Ctx, a: &[Value]) -> R {
     let x = number_arg(a[0], "pow")?;
     let y = number_arg(a[1], "pow")?;
     Ok(Value::number(x.powf(y)))
@@ -289,7 +363,7 @@ fn m_pow(_vm: &mut Vm, a: &[Value]) -> R {
 
 fn fold(a: &[Value], name: &str, pick: fn(f64, f64) -> f64) -> R {
     if a.is_empty() {
-        return Err(format!("{name}() expects at least one number."));
+        return Err(format!("{name}() expects at least one number.").into());
     }
     let mut acc = number_arg(a[0], name)?;
     for v in &a[1..] {
@@ -298,32 +372,39 @@ fn fold(a: &[Value], name: &str, pick: fn(f64, f64) -> f64) -> R {
     Ok(Value::number(acc))
 }
 
-fn m_min(_vm: &mut Vm, a: &[Value]) -> R {
+fn m_min(_vm: &mut Ctx, a: &[Value]) -> R {
     fold(a, "min", f64::min)
 }
 
-fn m_max(_vm: &mut Vm, a: &[Value]) -> R {
+fn m_max(_vm: &mut Ctx, a: &[Value]) -> R {
     fold(a, "max", f64::max)
 }
 
-fn m_random(vm: &mut Vm, _a: &[Value]) -> R {
+fn m_random(vm: &mut Ctx, _a: &[Value]) -> R {
     Ok(Value::number(vm.random()))
 }
 
-fn t_now(_vm: &mut Vm, _a: &[Value]) -> R {
-    Ok(Value::number(start().elapsed().as_secs_f64() * 1000.0))
+fn t_now(vm: &mut Ctx, _a: &[Value]) -> R {
+    Ok(Value::number(vm.rt.sched.clock.now_ms()))
 }
 
-fn rt_gc(vm: &mut Vm, _a: &[Value]) -> R {
+fn t_after(vm: &mut Ctx, a: &[Value]) -> R {
+    let ms = number_arg(a[0], "after")?;
+    let ch = vm.alloc(Kind::Chan, chan::Chan::new(1), 0);
+    timer::after(vm, ms, ch);
+    Ok(ch)
+}
+
+fn rt_gc(vm: &mut Ctx, _a: &[Value]) -> R {
     vm.request_gc();
     Ok(Value::NIL)
 }
 
-fn rt_memstats(vm: &mut Vm, _a: &[Value]) -> R {
-    let stats = vm.memstats();
+fn rt_memstats(vm: &mut Ctx, _a: &[Value]) -> R {
+    let stats = stw::memstats(vm)?;
     let m = vm.new_map();
     for (k, v) in stats {
-        let key = vm.heap.intern(k.as_bytes());
+        let key = vm.intern(k.as_bytes());
         as_map(m)
             .expect("map")
             .table
@@ -333,23 +414,123 @@ fn rt_memstats(vm: &mut Vm, _a: &[Value]) -> R {
     Ok(m)
 }
 
-fn rt_setgcpercent(vm: &mut Vm, a: &[Value]) -> R {
+fn rt_setgcpercent(vm: &mut Ctx, a: &[Value]) -> R {
     let n = number_arg(a[0], "setgcpercent")?;
     let new = if n < 0.0 { None } else { Some(n as u32) };
-    let old = vm.set_gc_percent(new);
+    let old = vm.rt.set_gc_percent(new);
     Ok(Value::number(old.map_or(-1.0, |p| p as f64)))
 }
 
-fn rt_gomaxprocs(_vm: &mut Vm, a: &[Value]) -> R {
-    number_arg(a[0], "gomaxprocs")?;
-    Ok(Value::number(1.0))
+fn rt_gomaxprocs(vm: &mut Ctx, a: &[Value]) -> R {
+    let n = number_arg(a[0], "gomaxprocs")?;
+    let n = if n.is_nan() || n < 1.0 { 0 } else { n as usize };
+    Ok(Value::number(stw::gomaxprocs(vm, n)? as f64))
 }
 
-fn rt_numgoroutine(_vm: &mut Vm, _a: &[Value]) -> R {
-    Ok(Value::number(1.0))
+fn rt_numgoroutine(vm: &mut Ctx, _a: &[Value]) -> R {
+    let n = vm
+        .rt
+        .sched
+        .ngoroutines
+        .load(std::sync::atomic::Ordering::Relaxed);
+    Ok(Value::number(n.max(0) as f64))
 }
 
-fn rt_gosched(_vm: &mut Vm, _a: &[Value]) -> R {
+fn rt_gosched(_vm: &mut Ctx, _a: &[Value]) -> R {
+    Err(Flow::Gosched)
+}
+
+fn rt_trace_start(vm: &mut Ctx, a: &[Value]) -> R {
+    let Some(path) = as_string(a[0]) else {
+        return Err("trace_start() expects a file name.".into());
+    };
+    stw::trace_start(vm, str_text(path).into_owned())?;
+    Ok(Value::NIL)
+}
+
+fn rt_trace_stop(vm: &mut Ctx, _a: &[Value]) -> R {
+    stw::trace_stop(vm)?;
+    Ok(Value::NIL)
+}
+
+/// A new instance of the `sync` class `name` whose `_state` field holds a
+/// fresh semaphore object.
+fn sync_instance(vm: &mut Ctx, class_name: &str) -> R {
+    let class = vm
+        .rt
+        .extra_roots
+        .lock()
+        .iter()
+        .copied()
+        .find(|c| {
+            as_class(*c)
+                .and_then(|k| as_string(k.name))
+                .is_some_and(|n| n.bytes() == class_name.as_bytes())
+        })
+        .expect("sync classes are installed");
+    let inst = vm.alloc(
+        Kind::Instance,
+        Instance {
+            class: class.as_obj() as *const Obj<Class>,
+            fields: Table::new(),
+        },
+        0,
+    );
+    let state = vm.alloc(Kind::Sema, sema::SemaCore::default(), 0);
+    let key = vm.intern(b"_state");
+    let fields = &as_instance(inst).expect("instance").fields;
+    vm.table_insert(inst, fields, key, state);
+    Ok(inst)
+}
+
+fn sync_waitgroup(vm: &mut Ctx, _a: &[Value]) -> R {
+    sync_instance(vm, "WaitGroup")
+}
+
+fn sync_mutex(vm: &mut Ctx, _a: &[Value]) -> R {
+    sync_instance(vm, "Mutex")
+}
+
+/// The semaphore behind a `sync` instance (`a[0]` is the receiver).
+fn state_of<'a>(vm: &mut Ctx, a: &[Value], what: &str) -> Result<&'a sema::SemaCore, Flow> {
+    let key = vm.intern(b"_state");
+    let s = as_instance(a[0])
+        .and_then(|i| i.fields.get(key.as_obj()))
+        .filter(|v| v.is_kind(Kind::Sema))
+        .ok_or_else(|| Flow::from(format!("{what} expects a sync object.")))?;
+    // SAFETY: the kind was just checked; the instance keeps the object alive
+    // while the method runs.
+    Ok(unsafe { body::<sema::SemaCore>(s) })
+}
+
+fn wg_add(vm: &mut Ctx, a: &[Value]) -> R {
+    let s = state_of(vm, a, "add()")?;
+    let n = number_arg(a[1], "add")?;
+    sema::wg_add(vm, s, n as i64)?;
+    Ok(Value::NIL)
+}
+
+fn wg_done(vm: &mut Ctx, a: &[Value]) -> R {
+    let s = state_of(vm, a, "done()")?;
+    sema::wg_add(vm, s, -1)?;
+    Ok(Value::NIL)
+}
+
+fn wg_wait(vm: &mut Ctx, a: &[Value]) -> R {
+    let s = state_of(vm, a, "wait()")?;
+    sema::wg_wait(vm, s)?;
+    Ok(Value::NIL)
+}
+
+fn mu_lock(vm: &mut Ctx, a: &[Value]) -> R {
+    let s = state_of(vm, a, "lock()")?;
+    sema::mutex_lock(vm, s)?;
+    Ok(Value::NIL)
+}
+
+fn mu_unlock(vm: &mut Ctx, a: &[Value]) -> R {
+    let s = state_of(vm, a, "unlock()")?;
+    sema::mutex_unlock(vm, s)?;
     Ok(Value::NIL)
 }
 

@@ -219,6 +219,15 @@ pub fn run_skein(
 /// is added to the file's own environment (see the module docs). Returns
 /// `Ok(())` when it passes, else a report naming every mismatch.
 pub fn check_file(path: &Path, extra_env: &[(&str, &str)]) -> Result<(), String> {
+    check_file_with(path, extra_env, &[])
+}
+
+/// [`check_file`] with extra command-line flags before the file's own.
+pub fn check_file_with(
+    path: &Path,
+    extra_env: &[(&str, &str)],
+    extra_flags: &[String],
+) -> Result<(), String> {
     let source = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let exp = parse_expectations(&source);
@@ -234,6 +243,7 @@ pub fn check_file(path: &Path, extra_env: &[(&str, &str)]) -> Result<(), String>
 
     let env = merge_env(&exp.env, extra_env);
     let mut args = vec!["run".to_string()];
+    args.extend(extra_flags.iter().cloned());
     args.extend(exp.flags.iter().cloned());
     args.push(path.to_string_lossy().into_owned());
     let outcome =
@@ -312,6 +322,15 @@ pub fn sk_files(dir: &Path) -> Vec<PathBuf> {
 /// Checks every file with [`WORKERS`] threads and returns the reports of
 /// the failures, in file order.
 pub fn check_all(files: &[PathBuf], extra_env: &[(&str, &str)]) -> Vec<String> {
+    check_all_with(files, extra_env, &[])
+}
+
+/// [`check_all`] with extra command-line flags.
+pub fn check_all_with(
+    files: &[PathBuf],
+    extra_env: &[(&str, &str)],
+    extra_flags: &[String],
+) -> Vec<String> {
     let next = AtomicUsize::new(0);
     let failures: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
     thread::scope(|scope| {
@@ -321,7 +340,7 @@ pub fn check_all(files: &[PathBuf], extra_env: &[(&str, &str)]) -> Vec<String> {
                 let Some(file) = files.get(index) else {
                     break;
                 };
-                if let Err(report) = check_file(file, extra_env) {
+                if let Err(report) = check_file_with(file, extra_env, extra_flags) {
                     failures.lock().unwrap().push((index, report));
                 }
             });

@@ -1,18 +1,18 @@
 //! The garbage collector, first version: precise, stop-the-world mark-sweep.
 //!
-//! Algorithm (one cycle, run by the interpreter at an allocation safepoint,
-//! with the world stopped — today there is only one goroutine and it is the
-//! one collecting):
+//! Algorithm (one cycle, run by a goroutine at an allocation safepoint after
+//! it has stopped the world, `sched::stw`):
 //! 1. Flip the mark epoch. Objects whose `mark` byte differs from the new
 //!    epoch are white; allocation stamps new objects with the current epoch,
 //!    so nothing needs clearing between cycles.
 //! 2. Mark the roots grey: globals, every goroutine's live registers and
-//!    frames, interned strings, the VM's extra roots (loaded code while it
-//!    runs, the REPL's state).
+//!    frames (and a value a waker handed it that it has not picked up yet),
+//!    pending timers' channels, interned strings, the VM's extra roots.
 //! 3. Drain the grey stack: blacken an object by marking everything it
 //!    references (`trace`).
-//! 4. Sweep: walk the all-objects list, free every white object, relink the
-//!    rest. Free the retired table/list blocks (no mutator is mid-instruction).
+//! 4. Sweep: walk every P's all-objects list (and the outside P's), free
+//!    every white object onto that P's free lists, relink the rest. Free the
+//!    retired table/list blocks (no mutator is mid-instruction).
 //! 5. Pace: set the next goal from the live bytes (`Heap::set_goal`).
 //!
 //! Invariants: a marked object is never freed in its cycle; every object
@@ -25,9 +25,12 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::heap::Heap;
+use crate::heap::{Heap, Mcache};
+use crate::interp::Exec;
 use crate::object::*;
+use crate::sched::Status;
 use crate::value::Value;
+use crate::Ctx;
 
 static BARRIER: AtomicBool = AtomicBool::new(false);
 
@@ -145,6 +148,12 @@ impl Marker {
                 self.mark(m.name);
                 self.table(&m.members);
             }
+            Kind::Chan => {
+                if let Some(c) = crate::sched::chan::as_chan(v) {
+                    c.for_each_value(|x| self.mark(x));
+                }
+            }
+            Kind::Sema => {}
         }
     }
 
@@ -156,40 +165,100 @@ impl Marker {
     }
 }
 
-/// Runs one full stop-the-world cycle. `roots` marks every root.
-pub fn collect(heap: &mut Heap, roots: impl FnOnce(&mut Marker)) {
+/// Runs one full cycle with the world stopped (the caller stopped it and
+/// flushed every mcache). `cur` is the running goroutine's state, which the
+/// caller holds (every other G is reached through `allgs`).
+pub fn collect(cx: &mut Ctx, cur: Option<&Exec>) {
+    let rt = cx.rt;
+    let heap = &rt.heap;
+    let _outside = rt.sched.outside_lock.lock();
     let start = std::time::Instant::now();
-    let heap_before = heap.live_bytes;
-    let goal = heap.goal;
-    heap.epoch = if heap.epoch == 1 { 2 } else { 1 };
+    let heap_before = heap.live();
+    let goal = heap.goal.load(Ordering::Relaxed);
+    let epoch = if heap.epoch.load(Ordering::Relaxed) == 1 {
+        2
+    } else {
+        1
+    };
+    heap.epoch.store(epoch, Ordering::Relaxed);
     let mut m = Marker {
-        epoch: heap.epoch,
+        epoch,
         // The grey stack's storage is kept across cycles, so a large heap
         // does not regrow it every time.
-        grey: std::mem::take(&mut heap.grey),
+        grey: std::mem::take(&mut *heap.grey.lock()),
     };
-    for v in heap.interned.values() {
+    for v in heap.interned.lock().values() {
         m.mark(*v);
     }
-    roots(&mut m);
+    rt.globals.for_each_value(|v| m.mark(v));
+    m.mark(rt.init_name);
+    for v in rt.extra_roots.lock().iter() {
+        m.mark(*v);
+    }
+    let me = cx.g;
+    for g in rt.sched.allgs.lock().iter() {
+        m.mark(g.delivered().0);
+        if Some(*g) == me {
+            if let Some(e) = cur {
+                e.for_each_root(|v| m.mark(v));
+            }
+            continue;
+        }
+        match g.status() {
+            Status::Idle | Status::Dead => {}
+            // SAFETY: the world is stopped: no G runs, and the collector
+            // is the only reader of the stacks.
+            _ => unsafe { g.exec() }.for_each_root(|v| m.mark(v)),
+        }
+    }
+    for p in rt.sched.all_created() {
+        p.timers.lock().for_each_value(|v| m.mark(v));
+    }
     m.drain();
-    heap.grey = std::mem::take(&mut m.grey);
-    sweep(heap);
-    for r in heap.retired.get_mut().drain(..) {
+    *heap.grey.lock() = std::mem::take(&mut m.grey);
+    for p in rt
+        .sched
+        .all_created()
+        .chain(std::iter::once(&rt.sched.outside_p))
+    {
+        // SAFETY: the world is stopped and the outside lock is held: the
+        // collector owns every mcache.
+        sweep(heap, &mut unsafe { p.local() }.mc, epoch);
+    }
+    for r in heap.retired.lock().drain(..) {
         // SAFETY: the world is stopped: no mutator holds a block reference.
         unsafe { r.free() };
     }
-    heap.set_goal(heap.live_bytes);
-    heap.gc_pending = false;
-    heap.num_gc += 1;
+    heap.set_goal(heap.live());
+    heap.gc_pending.store(false, Ordering::Relaxed);
     let ns = start.elapsed().as_nanos() as u64;
-    heap.last_pause_ns = ns;
-    heap.pause_total_ns += ns;
-    heap.gc_ns_total += ns;
+    let stats = {
+        let mut st = heap.stats.lock();
+        st.num_gc += 1;
+        st.last_pause_ns = ns;
+        st.pause_total_ns += ns;
+        st.gc_ns_total += ns;
+        *st
+    };
+    let forced = heap.forced.swap(false, Ordering::Relaxed);
+    cx.trace(
+        crate::trace::EventKind::GCMarkDone,
+        &[("g", crate::trace::Arg::U(me.map_or(0, |g| g.id())))],
+    );
+    cx.trace(
+        crate::trace::EventKind::HeapGoal,
+        &[(
+            "goal",
+            crate::trace::Arg::U(heap.goal.load(Ordering::Relaxed) as u64),
+        )],
+    );
     if heap.gctrace {
-        eprintln!("{}", gctrace_line(heap, start, ns, heap_before, goal));
+        let procs = rt.sched.procs();
+        eprintln!(
+            "{}",
+            gctrace_line(heap, &stats, start, ns, heap_before, goal, procs, forced)
+        );
     }
-    heap.forced = false;
 }
 
 /// One line in Go's `gctrace` layout:
@@ -198,17 +267,21 @@ pub fn collect(heap: &mut Heap, roots: impl FnOnce(&mut Marker)) {
 /// reported as the mark phase (`b`), with empty sweep- and mark-termination
 /// pauses; `X` is the heap when the cycle began, `Y` the heap when marking
 /// ended (no mutator ran, so the same), `Z` the live heap after sweeping.
+#[allow(clippy::too_many_arguments)]
 fn gctrace_line(
     heap: &Heap,
+    st: &crate::heap::GcStats,
     start: std::time::Instant,
     ns: u64,
     before: usize,
     goal: usize,
+    procs: usize,
+    forced: bool,
 ) -> String {
     const MB: f64 = 1024.0 * 1024.0;
     let since = start.duration_since(heap.started).as_secs_f64();
     let total = heap.started.elapsed().as_nanos().max(1) as f64;
-    let pct = (heap.gc_ns_total as f64 / total * 100.0).round();
+    let pct = (st.gc_ns_total as f64 / total * 100.0).round();
     let ms = ns as f64 / 1e6;
     let goal_mb = if goal == usize::MAX {
         0.0
@@ -216,24 +289,26 @@ fn gctrace_line(
         goal as f64 / MB
     };
     format!(
-        "gc {} @{:.3}s {}%: 0+{:.3}+0 ms clock, 0+{:.3}/0/0+0 ms cpu, {}->{}->{} MB, {} MB goal, 1 P{}",
-        heap.num_gc,
+        "gc {} @{:.3}s {}%: 0+{:.3}+0 ms clock, 0+{:.3}/0/0+0 ms cpu, {}->{}->{} MB, {} MB goal, {} P{}",
+        st.num_gc,
         since,
         pct,
         ms,
         ms,
         (before as f64 / MB).round(),
         (before as f64 / MB).round(),
-        (heap.live_bytes as f64 / MB).round(),
+        (heap.live() as f64 / MB).round(),
         goal_mb.round(),
-        if heap.forced { " (forced)" } else { "" },
+        procs,
+        if forced { " (forced)" } else { "" },
     )
 }
 
-fn sweep(heap: &mut Heap) {
-    let epoch = heap.epoch;
+fn sweep(heap: &Heap, mc: &mut Mcache, epoch: u8) {
     let mut prev: *mut Header = std::ptr::null_mut();
-    let mut p = heap.head();
+    let mut p = mc.head();
+    let mut freed_bytes = 0isize;
+    let mut freed_objects = 0isize;
     while !p.is_null() {
         // SAFETY: `p` is on the all-objects list, hence allocated and not yet
         // freed.
@@ -242,12 +317,10 @@ fn sweep(heap: &mut Heap) {
         if h.mark.load(Ordering::Relaxed) == epoch {
             prev = p;
         } else {
-            heap.live_bytes = heap
-                .live_bytes
-                .saturating_sub(h.size.load(Ordering::Relaxed) as usize);
-            heap.objects -= 1;
+            freed_bytes += h.size.load(Ordering::Relaxed) as isize;
+            freed_objects += 1;
             if prev.is_null() {
-                heap.set_head(next);
+                mc.set_head(next);
             } else {
                 // SAFETY: `prev` is a surviving object on the list.
                 unsafe { (*prev).next = next };
@@ -256,11 +329,13 @@ fn sweep(heap: &mut Heap) {
             // freed exactly once, with the size it was allocated with.
             unsafe {
                 let size = drop_object(p);
-                heap.free_mem(p as *mut u8, size);
+                mc.free_mem(p as *mut u8, size);
             }
         }
         p = next;
     }
+    heap.live_bytes.fetch_sub(freed_bytes, Ordering::Relaxed);
+    heap.objects.fetch_sub(freed_objects, Ordering::Relaxed);
 }
 
 /// Drops one object's body according to its kind (releasing what it owns)
@@ -322,6 +397,14 @@ pub unsafe fn drop_object(p: *mut Header) -> usize {
             Kind::Module => {
                 drop_in_place(p as *mut Obj<Module>);
                 size_of::<Obj<Module>>()
+            }
+            Kind::Chan => {
+                drop_in_place(p as *mut Obj<crate::sched::chan::Chan>);
+                size_of::<Obj<crate::sched::chan::Chan>>()
+            }
+            Kind::Sema => {
+                drop_in_place(p as *mut Obj<crate::sched::sema::SemaCore>);
+                size_of::<Obj<crate::sched::sema::SemaCore>>()
             }
         }
     }

@@ -1,20 +1,37 @@
-//! The heap: allocation, the all-objects list, byte accounting, interning.
+//! The heap: allocation, the all-objects lists, byte accounting, interning.
 //!
-//! Every object is allocated here (with mimalloc underneath, as the global
-//! allocator of the binary), linked into the all-objects list at once (so the
-//! sweeper can reach it from the moment it exists, DESIGN §2) and charged to
-//! `live_bytes`. Allocation never collects: it only raises `gc_pending` when
-//! the pacer's trigger is crossed (or on every allocation under `gcstress`).
-//! The interpreter collects at its next *allocation safepoint*, where every
-//! live value is in a register or a heap slot, so no Rust temporary ever needs
-//! rooting.
+//! The heap is shared by every P; allocation itself is P-local (Go's mcache):
+//! each P owns an [`Mcache`] with its own free lists, its own all-objects list
+//! and its own not-yet-published byte count, so the allocation fast path
+//! takes no lock and touches no shared cache line.
+//!
+//! Steps of one allocation:
+//! 1. Take a block of the object's size class from the P's free list (or from
+//!    mimalloc when the list is empty).
+//! 2. Write the header (kind, the current mark epoch, size) and the body, and
+//!    push the object on the P's all-objects list, so the sweeper can reach
+//!    it from the moment it exists (DESIGN §2).
+//! 3. Charge the bytes to the P's local count; every [`FLUSH_BYTES`] (or on
+//!    every allocation under `gcstress`) publish the count to the shared
+//!    `live_bytes` and raise `gc_pending` when the pacer's trigger is
+//!    crossed.
+//!
+//! Allocation never collects: the interpreter collects at its next
+//! *allocation safepoint*, where every live value is in a register or a heap
+//! slot, so no Rust temporary ever needs rooting.
 //!
 //! Interned strings (identifiers and string constants of loaded code) are
 //! strong roots: property lookup compares their pointers, so one name must
 //! keep one address for the life of the VM.
+//!
+//! Invariants: a P's mcache is touched only by the thread that owns the P,
+//! or by the collector while the world is stopped; shared counters are
+//! atomics or sit behind a lock.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU8};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicIsize, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 
 use parking_lot::Mutex;
 
@@ -49,106 +66,212 @@ struct FreeBlock {
 pub const LIST_BLOCK_OFFSET: usize = std::mem::size_of::<Obj<List>>();
 const _: () = assert!(LIST_BLOCK_OFFSET.is_multiple_of(std::mem::align_of::<ListBlock>()));
 
-/// Heap statistics and pacing state.
+/// Bytes an mcache charges locally before publishing them to the shared
+/// count: small enough that the pacer's trigger is exact to within a few
+/// objects per P next to the 4 MiB minimum heap, large enough that the shared
+/// atomic is touched once per hundreds of allocations.
+pub const FLUSH_BYTES: isize = 16 << 10;
+
+/// GC statistics written only by the collector (with the world stopped).
+#[derive(Default, Clone, Copy)]
+pub struct GcStats {
+    pub num_gc: u64,
+    pub pause_total_ns: u64,
+    pub last_pause_ns: u64,
+    /// Time spent collecting, for `gc_cpu_fraction`.
+    pub gc_ns_total: u64,
+}
+
+/// The shared heap: pacing state, statistics, interning, retired storage.
 pub struct Heap {
-    head: *mut Header,
-    /// Free lists of small blocks, by size class (sweep pushes, allocation
-    /// pops: recycling within the VM is cheaper than a malloc/free pair).
-    free_lists: [*mut FreeBlock; CLASSES],
-    /// Bytes on the free lists.
-    cached: usize,
-    /// The collector's grey stack, kept between cycles (empty between them).
-    pub(crate) grey: Vec<*mut Header>,
-    /// Bytes charged to live-or-not-yet-swept objects.
-    pub live_bytes: usize,
-    /// Object count.
-    pub objects: usize,
+    /// Bytes charged to live-or-not-yet-swept objects, as published by the
+    /// mcaches (each may hold up to `FLUSH_BYTES` more).
+    pub live_bytes: AtomicIsize,
+    /// Object count, as published by the mcaches.
+    pub objects: AtomicIsize,
+    pub total_alloc: AtomicU64,
     /// Collect when `live_bytes` reaches this.
-    pub trigger: usize,
+    pub trigger: AtomicUsize,
     /// The pacer's goal for this cycle (reported by memstats).
-    pub goal: usize,
-    pub gc_percent: Option<u32>,
+    pub goal: AtomicUsize,
+    /// GOGC; negative means off.
+    pub gc_percent: AtomicI64,
     pub max_heap: Option<usize>,
     pub gcstress: bool,
     /// Print Go's `gctrace` line after each cycle.
     pub gctrace: bool,
     /// The pending cycle was asked for (`runtime.gc()`), not triggered by
     /// the pacer.
-    pub forced: bool,
+    pub forced: AtomicBool,
     /// Set by allocation when a collection is due.
-    pub gc_pending: bool,
-    /// The mark epoch (see `gc`).
-    pub epoch: u8,
-    pub total_alloc: u64,
-    pub num_gc: u64,
-    pub pause_total_ns: u64,
-    pub last_pause_ns: u64,
-    /// Time spent collecting, for `gc_cpu_fraction`.
-    pub gc_ns_total: u64,
+    pub gc_pending: AtomicBool,
+    /// The mark epoch (see `gc`); changes only with the world stopped.
+    pub epoch: AtomicU8,
+    pub stats: Mutex<GcStats>,
     pub started: std::time::Instant,
     pub retired: Mutex<Vec<Retired>>,
-    pub interned: HashMap<Box<[u8]>, Value, FxBuild>,
+    pub interned: Mutex<HashMap<Box<[u8]>, Value, FxBuild>>,
+    /// The collector's grey stack, kept between cycles (empty between them).
+    pub(crate) grey: Mutex<Vec<*mut Header>>,
 }
 
-// SAFETY: the raw list head is only touched by the thread that owns the heap
-// (the stop-the-world collector runs with every mutator stopped).
+// SAFETY: the raw pointers in `grey` are only used by the collector, which
+// runs with the world stopped; everything else is atomics or locks.
 unsafe impl Send for Heap {}
+// SAFETY: as above.
+unsafe impl Sync for Heap {}
+
+/// A P's allocation cache: free lists, its all-objects list, and bytes not
+/// yet published to the shared heap.
+pub struct Mcache {
+    head: *mut Header,
+    /// Free lists of small blocks, by size class (sweep pushes, allocation
+    /// pops: recycling within the VM is cheaper than a malloc/free pair).
+    free_lists: [*mut FreeBlock; CLASSES],
+    /// Bytes on the free lists.
+    cached: usize,
+    /// Bytes charged here and not yet added to `Heap::live_bytes`.
+    pub(crate) unflushed: isize,
+    /// Objects allocated here and not yet added to `Heap::objects`.
+    pub(crate) unflushed_objects: isize,
+    /// Bytes allocated here and not yet added to `Heap::total_alloc`.
+    unflushed_total: u64,
+}
+
+// SAFETY: an mcache is used by one thread at a time (its P's owner, or the
+// collector while the world is stopped).
+unsafe impl Send for Mcache {}
+
+impl Default for Mcache {
+    fn default() -> Self {
+        Mcache::new()
+    }
+}
 
 impl Heap {
     pub fn new(gc_percent: Option<u32>, max_heap: Option<usize>, gcstress: bool) -> Heap {
-        let mut h = Heap {
-            head: std::ptr::null_mut(),
-            free_lists: [std::ptr::null_mut(); CLASSES],
-            cached: 0,
-            grey: Vec::new(),
-            live_bytes: 0,
-            objects: 0,
-            trigger: 0,
-            goal: 0,
-            gc_percent,
+        let h = Heap {
+            live_bytes: AtomicIsize::new(0),
+            objects: AtomicIsize::new(0),
+            total_alloc: AtomicU64::new(0),
+            trigger: AtomicUsize::new(0),
+            goal: AtomicUsize::new(0),
+            gc_percent: AtomicI64::new(gc_percent.map_or(-1, |p| p as i64)),
             max_heap,
             gcstress,
             gctrace: false,
-            forced: false,
-            gc_pending: false,
-            epoch: 1,
-            total_alloc: 0,
-            num_gc: 0,
-            pause_total_ns: 0,
-            last_pause_ns: 0,
-            gc_ns_total: 0,
+            forced: AtomicBool::new(false),
+            gc_pending: AtomicBool::new(false),
+            epoch: AtomicU8::new(1),
+            stats: Mutex::new(GcStats::default()),
             started: std::time::Instant::now(),
             retired: Mutex::new(Vec::new()),
-            interned: HashMap::default(),
+            interned: Mutex::new(HashMap::default()),
+            grey: Mutex::new(Vec::new()),
         };
         h.set_goal(0);
         h
+    }
+
+    /// GOGC, `None` when off.
+    pub fn gc_percent(&self) -> Option<u32> {
+        let p = self.gc_percent.load(Ordering::Relaxed);
+        (p >= 0).then_some(p as u32)
+    }
+
+    /// The published live bytes (never negative).
+    pub fn live(&self) -> usize {
+        self.live_bytes.load(Ordering::Relaxed).max(0) as usize
     }
 
     /// Sets the pacer's goal and trigger from the live heap after a cycle:
     /// `goal = max(live * (1 + GOGC/100), MIN_HEAP * GOGC/100)`. The
     /// stop-the-world collector triggers at the goal itself; `--max-heap`
     /// caps the trigger so the limit is checked by a collection first.
-    pub fn set_goal(&mut self, live: usize) {
-        self.goal = match self.gc_percent {
+    pub fn set_goal(&self, live: usize) {
+        let goal = match self.gc_percent() {
             Some(p) => {
                 let p = p as usize;
                 (live + live / 100 * p).max(MIN_HEAP / 100 * p.max(1))
             }
             None => usize::MAX,
         };
-        self.trigger = self.goal;
+        self.goal.store(goal, Ordering::Relaxed);
+        let mut trigger = goal;
         if let Some(max) = self.max_heap {
-            self.trigger = self.trigger.min(max);
+            trigger = trigger.min(max);
+        }
+        self.trigger.store(trigger, Ordering::Relaxed);
+    }
+
+    /// Puts replaced storage on the retire list (freed at the next
+    /// stop-the-world point).
+    pub fn retire(&self, r: Option<Retired>) {
+        if let Some(r) = r {
+            self.retired.lock().push(r);
+        }
+    }
+
+    /// Bytes of a list object whose inline first block has `cap` slots.
+    #[inline(always)]
+    pub fn list_size(cap: usize) -> usize {
+        LIST_BLOCK_OFFSET + std::mem::size_of::<ListBlock>() + cap * 8
+    }
+
+    /// Bytes of a string object holding `len` bytes.
+    #[inline(always)]
+    pub fn string_size(len: usize) -> usize {
+        std::mem::size_of::<Obj<Str>>() + len
+    }
+
+    /// The interned string with these bytes (created on first use with
+    /// `mc`).
+    pub fn intern(&self, mc: &mut Mcache, bytes: &[u8]) -> Value {
+        let mut t = self.interned.lock();
+        if let Some(v) = t.get(bytes) {
+            return *v;
+        }
+        let v = mc.string(self, bytes);
+        t.insert(bytes.into(), v);
+        v
+    }
+}
+
+impl Mcache {
+    pub fn new() -> Mcache {
+        Mcache {
+            head: std::ptr::null_mut(),
+            free_lists: [std::ptr::null_mut(); CLASSES],
+            cached: 0,
+            unflushed: 0,
+            unflushed_objects: 0,
+            unflushed_total: 0,
         }
     }
 
     #[inline]
-    fn charge(&mut self, bytes: usize) {
-        self.live_bytes += bytes;
-        self.total_alloc += bytes as u64;
-        if self.live_bytes >= self.trigger || self.gcstress {
-            self.gc_pending = true;
+    fn charge(&mut self, heap: &Heap, bytes: usize) {
+        self.unflushed += bytes as isize;
+        self.unflushed_total += bytes as u64;
+        if self.unflushed >= FLUSH_BYTES || heap.gcstress {
+            self.flush(heap);
+        }
+    }
+
+    /// Publishes this cache's counts to the shared heap and raises
+    /// `gc_pending` when the trigger is crossed.
+    pub fn flush(&mut self, heap: &Heap) {
+        let live = heap.live_bytes.fetch_add(self.unflushed, Ordering::Relaxed) + self.unflushed;
+        heap.objects
+            .fetch_add(self.unflushed_objects, Ordering::Relaxed);
+        heap.total_alloc
+            .fetch_add(self.unflushed_total, Ordering::Relaxed);
+        let grew = self.unflushed > 0;
+        self.unflushed = 0;
+        self.unflushed_objects = 0;
+        self.unflushed_total = 0;
+        if grew && (live.max(0) as usize >= heap.trigger.load(Ordering::Relaxed) || heap.gcstress) {
+            heap.gc_pending.store(true, Ordering::Relaxed);
         }
     }
 
@@ -197,68 +320,61 @@ impl Heap {
     }
 
     /// Adjusts accounting when an object's owned storage grows or shrinks.
-    pub fn adjust(&mut self, obj: Value, delta: isize) {
+    pub fn adjust(&mut self, heap: &Heap, obj: Value, delta: isize) {
         if delta == 0 {
             return;
         }
         // SAFETY: `obj` is a live object.
         let h = unsafe { &*obj.as_obj() };
-        let size = h.size.load(std::sync::atomic::Ordering::Relaxed) as isize;
+        let size = h.size.load(Ordering::Relaxed) as isize;
         h.size.store(
             (size + delta).clamp(0, u32::MAX as isize) as u32,
-            std::sync::atomic::Ordering::Relaxed,
+            Ordering::Relaxed,
         );
         if delta > 0 {
-            self.charge(delta as usize);
+            self.charge(heap, delta as usize);
         } else {
-            self.live_bytes = self.live_bytes.saturating_sub((-delta) as usize);
+            self.unflushed += delta;
         }
     }
 
-    /// Puts replaced storage on the retire list (freed at the next
-    /// stop-the-world point).
-    pub fn retire(&mut self, r: Option<Retired>) {
-        if let Some(r) = r {
-            self.retired.get_mut().push(r);
+    #[inline(always)]
+    fn header(&self, heap: &Heap, kind: Kind, size: usize) -> Header {
+        Header {
+            kind,
+            lock: AtomicU8::new(0),
+            mark: AtomicU8::new(heap.epoch.load(Ordering::Relaxed)),
+            size: AtomicU32::new(size.min(u32::MAX as usize) as u32),
+            next: self.head,
         }
     }
 
-    /// Allocates an object with `extra` bytes of owned storage.
-    pub fn alloc<T>(&mut self, kind: Kind, body: T, extra: usize) -> Value {
-        let size = std::mem::size_of::<Obj<T>>() + extra;
-        let p = self.alloc_mem(std::mem::size_of::<Obj<T>>()) as *mut Obj<T>;
-        // SAFETY: `p` is a fresh allocation of the object's size with
-        // mimalloc's 16-byte alignment, which covers `Obj<T>`.
-        unsafe {
-            p.write(Obj {
-                header: Header {
-                    kind,
-                    mark: AtomicU8::new(self.epoch),
-                    size: AtomicU32::new(size.min(u32::MAX as usize) as u32),
-                    next: self.head,
-                },
-                body,
-            })
-        };
-        let p = p as *mut Header;
+    #[inline(always)]
+    fn publish(&mut self, heap: &Heap, p: *mut Header, size: usize) -> Value {
         self.head = p;
-        self.objects += 1;
-        self.charge(size);
+        self.unflushed_objects += 1;
+        self.charge(heap, size);
         Value::object(p)
     }
 
-    /// Bytes of a list object whose inline first block has `cap` slots.
-    #[inline(always)]
-    pub fn list_size(cap: usize) -> usize {
-        LIST_BLOCK_OFFSET + std::mem::size_of::<ListBlock>() + cap * 8
+    /// Allocates an object with `extra` bytes of owned storage.
+    pub fn alloc<T>(&mut self, heap: &Heap, kind: Kind, body: T, extra: usize) -> Value {
+        let size = std::mem::size_of::<Obj<T>>() + extra;
+        let p = self.alloc_mem(std::mem::size_of::<Obj<T>>()) as *mut Obj<T>;
+        let header = self.header(heap, kind, size);
+        // SAFETY: `p` is a fresh allocation of the object's size with
+        // mimalloc's 16-byte alignment, which covers `Obj<T>`.
+        unsafe { p.write(Obj { header, body }) };
+        self.publish(heap, p as *mut Header, size)
     }
 
     /// A new list holding `items`, in one allocation: the object and its
     /// first block (sized exactly) are laid out together.
-    pub fn alloc_list(&mut self, items: &[Value]) -> Value {
+    pub fn alloc_list(&mut self, heap: &Heap, items: &[Value]) -> Value {
         let cap = items.len();
-        let size = Self::list_size(cap);
+        let size = Heap::list_size(cap);
         let p = self.alloc_mem(size);
+        let header = self.header(heap, Kind::List, size);
         // SAFETY: `p` is a fresh allocation of `size` bytes: the object at
         // offset 0, the block at `LIST_BLOCK_OFFSET`; both are fully
         // initialised here before the object is published on the
@@ -267,40 +383,27 @@ impl Heap {
             let block = p.add(LIST_BLOCK_OFFSET) as *mut ListBlock;
             ListBlock::init_with(block, items, true);
             (p as *mut Obj<List>).write(Obj {
-                header: Header {
-                    kind: Kind::List,
-                    mark: AtomicU8::new(self.epoch),
-                    size: AtomicU32::new(size.min(u32::MAX as usize) as u32),
-                    next: self.head,
-                },
+                header,
                 body: List {
                     block: std::sync::atomic::AtomicPtr::new(block),
                 },
             });
         }
-        self.head = p as *mut Header;
-        self.objects += 1;
-        self.charge(size);
-        Value::object(p as *mut Header)
+        self.publish(heap, p as *mut Header, size)
     }
 
     /// A new (not interned) string.
-    pub fn string(&mut self, bytes: &[u8]) -> Value {
-        self.string_parts(&[bytes])
-    }
-
-    /// Bytes of a string object holding `len` bytes.
-    #[inline(always)]
-    pub fn string_size(len: usize) -> usize {
-        std::mem::size_of::<Obj<Str>>() + len
+    pub fn string(&mut self, heap: &Heap, bytes: &[u8]) -> Value {
+        self.string_parts(heap, &[bytes])
     }
 
     /// A new string whose bytes are `parts` concatenated, written straight
     /// into the new object (concatenation needs no intermediate buffer).
-    pub fn string_parts(&mut self, parts: &[&[u8]]) -> Value {
+    pub fn string_parts(&mut self, heap: &Heap, parts: &[&[u8]]) -> Value {
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        let size = Self::string_size(len);
+        let size = Heap::string_size(len);
         let p = self.alloc_mem(size);
+        let header = self.header(heap, Kind::String, size);
         // SAFETY: `p` is a fresh allocation of `size` bytes: the object
         // (header, hash, length) then `len` bytes of text, all written here
         // before the object is published on the all-objects list.
@@ -312,53 +415,43 @@ impl Heap {
                 at += part.len();
             }
             let obj = p as *mut Obj<Str>;
-            std::ptr::addr_of_mut!((*obj).header).write(Header {
-                kind: Kind::String,
-                mark: AtomicU8::new(self.epoch),
-                size: AtomicU32::new(size.min(u32::MAX as usize) as u32),
-                next: self.head,
-            });
+            std::ptr::addr_of_mut!((*obj).header).write(header);
             std::ptr::addr_of_mut!((*obj).body).write(Str::new_header(len));
         }
-        self.head = p as *mut Header;
-        self.objects += 1;
-        self.charge(size);
-        Value::object(p as *mut Header)
+        self.publish(heap, p as *mut Header, size)
     }
 
-    /// The interned string with these bytes (created on first use).
-    pub fn intern(&mut self, bytes: &[u8]) -> Value {
-        if let Some(v) = self.interned.get(bytes) {
-            return *v;
-        }
-        let v = self.string(bytes);
-        self.interned.insert(bytes.into(), v);
-        v
-    }
-
-    /// Iterates the all-objects list.
+    /// The head of this cache's all-objects list.
     pub(crate) fn head(&self) -> *mut Header {
         self.head
     }
     pub(crate) fn set_head(&mut self, h: *mut Header) {
         self.head = h;
     }
-}
 
-impl Drop for Heap {
-    fn drop(&mut self) {
-        let mut p = self.head;
+    /// Moves every object of `other` onto this cache's list (a P being
+    /// destroyed hands its objects over); `other`'s free lists are released.
+    pub(crate) fn absorb(&mut self, other: &mut Mcache) {
+        let mut p = other.head;
         while !p.is_null() {
-            // SAFETY: every object on the list was allocated by `alloc` and is
-            // freed exactly once, here or by the sweeper (which unlinks it).
+            // SAFETY: `p` is on `other`'s list; the world is stopped.
             let next = unsafe { (*p).next };
-            // SAFETY: as above; the memory came from `raw::alloc`.
-            unsafe {
-                crate::gc::drop_object(p);
-                crate::raw::free(p as *mut u8);
-            }
+            // SAFETY: as above; relinking keeps every object on one list.
+            unsafe { (*p).next = self.head };
+            self.head = p;
             p = next;
         }
+        other.head = std::ptr::null_mut();
+        self.unflushed += other.unflushed;
+        self.unflushed_objects += other.unflushed_objects;
+        self.unflushed_total += other.unflushed_total;
+        other.unflushed = 0;
+        other.unflushed_objects = 0;
+        other.unflushed_total = 0;
+        other.release_free_lists();
+    }
+
+    fn release_free_lists(&mut self) {
         for c in 0..CLASSES {
             let mut b = self.free_lists[c];
             while !b.is_null() {
@@ -370,10 +463,36 @@ impl Drop for Heap {
                     b = next;
                 }
             }
+            self.free_lists[c] = std::ptr::null_mut();
         }
+        self.cached = 0;
+    }
+}
+
+impl Drop for Heap {
+    fn drop(&mut self) {
         for r in self.retired.get_mut().drain(..) {
             // SAFETY: the heap is being dropped; no mutator remains.
             unsafe { r.free() };
         }
+    }
+}
+
+impl Drop for Mcache {
+    fn drop(&mut self) {
+        let mut p = self.head;
+        while !p.is_null() {
+            // SAFETY: every object on the list was allocated by this cache
+            // (or absorbed from another) and is freed exactly once, here or
+            // by the sweeper (which unlinks it).
+            let next = unsafe { (*p).next };
+            // SAFETY: as above; the memory came from `raw::alloc`.
+            unsafe {
+                crate::gc::drop_object(p);
+                crate::raw::free(p as *mut u8);
+            }
+            p = next;
+        }
+        self.release_free_lists();
     }
 }

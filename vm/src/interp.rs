@@ -1,6 +1,6 @@
 //! The interpreter: runs one goroutine for a budget and returns.
 //!
-//! `run(vm, g, budget) -> Outcome` (DESIGN §3, "stackless execution"):
+//! `run(cx, g, budget) -> Outcome` (DESIGN §3, "stackless execution"):
 //! 1. Load the innermost frame of `g` into locals: the instruction pointer,
 //!    the register base, the constants.
 //! 2. Fetch, decode, execute, in one `match` (the dispatch loop). Hot paths
@@ -28,9 +28,11 @@ use std::sync::atomic::Ordering;
 use skein_bytecode::{Capture, Instr, Op};
 
 use crate::map::values_equal;
+use crate::native::Flow;
 use crate::object::*;
+use crate::sched::{Park, Resume};
 use crate::value::Value;
-use crate::{RuntimeError, Vm};
+use crate::{Ctx, RuntimeError};
 
 /// Most frames a goroutine may have: deep enough for recursive algorithms
 /// over inputs of tens of thousands, small enough that a runaway recursion
@@ -56,38 +58,117 @@ pub struct Frame {
     pub base: usize,
 }
 
-/// A goroutine's execution state: its private value stack and frames.
-pub struct G {
-    pub id: u64,
+/// A goroutine's execution state: its private value stack and frames, and
+/// what to do when it resumes after a park.
+pub struct Exec {
     pub stack: Vec<Value>,
     pub frames: Vec<Frame>,
+    /// Set when the goroutine parks; applied by the scheduler before it
+    /// runs again.
+    pub resume: Resume,
+    /// A new goroutine: the call `stack[0](stack[1..=argc])` still has to
+    /// be made (on its first run, so errors have the goroutine's trace).
+    pub pending_call: Option<usize>,
+    /// Budget left when `run` last returned (the deterministic clock
+    /// charges the difference).
+    pub budget_left: u32,
 }
 
-// SAFETY: a G is run by one thread at a time; the raw pointers in its frames
-// point at heap objects kept alive by the collector's root scan of the G.
-unsafe impl Send for G {}
+// SAFETY: an Exec is used by one thread at a time (its G's owner); the raw
+// pointers in its frames point at heap objects kept alive by the
+// collector's root scan of the G.
+unsafe impl Send for Exec {}
 
-impl G {
-    /// A goroutine that will run `closure` (a loaded script or function with
-    /// no arguments).
-    pub fn new(id: u64, closure: Value) -> G {
-        let c = as_closure(closure).expect("G::new needs a closure");
-        // SAFETY: the closure keeps its function alive.
-        let f = unsafe { &(*c.function).body };
-        // Twice the entry frame (at least 16 slots): room for a few calls
-        // before the first growth, while a parked goroutine stays small.
-        let mut stack = vec![Value::NIL; (f.num_regs as usize).max(8) * 2];
-        stack[0] = closure;
-        G {
-            id,
-            stack,
-            frames: vec![Frame {
-                closure: closure.as_obj() as *const Obj<Closure>,
-                func: f as *const Function,
-                ip: f.code.as_ptr(),
-                base: 0,
-            }],
+/// Stack slots of a fresh goroutine: small, so that a parked goroutine
+/// costs little (it grows by doubling when a call needs more).
+const INITIAL_STACK: usize = 16;
+
+impl Exec {
+    /// An empty execution state (a G that has never run).
+    pub fn empty() -> Exec {
+        Exec {
+            stack: Vec::new(),
+            frames: Vec::new(),
+            resume: Resume::None,
+            pending_call: None,
+            budget_left: 0,
         }
+    }
+
+    /// Prepares a call of `vals[0]` with arguments `vals[1..]`.
+    pub fn init_call(&mut self, vals: &[Value]) {
+        self.stack.clear();
+        self.stack.extend_from_slice(vals);
+        if self.stack.len() < INITIAL_STACK {
+            self.stack.resize(INITIAL_STACK, Value::NIL);
+        }
+        self.frames.clear();
+        self.resume = Resume::None;
+        self.pending_call = Some(vals.len() - 1);
+    }
+
+    /// Drops everything (the goroutine finished), keeping small buffers
+    /// for reuse.
+    pub fn reset(&mut self) {
+        self.stack.clear();
+        self.stack.shrink_to(INITIAL_STACK);
+        self.frames.clear();
+        self.frames.shrink_to(4);
+        self.resume = Resume::None;
+        self.pending_call = None;
+    }
+
+    /// Calls `f` on every root: live registers and frame closures (or the
+    /// whole small stack of a goroutine that has not started).
+    pub fn for_each_root(&self, mut f: impl FnMut(Value)) {
+        if self.frames.is_empty() {
+            for v in &self.stack {
+                f(*v);
+            }
+            return;
+        }
+        for v in &self.stack[..self.top()] {
+            f(*v);
+        }
+        for fr in &self.frames {
+            f(Value::object(fr.closure as *mut Header));
+        }
+    }
+
+    /// Clears the dead slots above the innermost frame (before a
+    /// collection, so stale values there cannot resurrect freed objects).
+    pub fn clear_dead(&mut self) {
+        if self.frames.is_empty() {
+            return;
+        }
+        let top = self.top();
+        for s in &mut self.stack[top..] {
+            *s = Value::NIL;
+        }
+    }
+
+    /// Moves the innermost frame back to the instruction it just executed
+    /// (`Resume::Retry`).
+    pub fn rewind(&mut self) {
+        if let Some(fr) = self.frames.last_mut() {
+            fr.ip = fr.ip.wrapping_sub(1);
+        }
+    }
+
+    /// Moves the innermost frame's instruction pointer by `off`.
+    pub fn jump(&mut self, off: isize) {
+        if let Some(fr) = self.frames.last_mut() {
+            fr.ip = fr.ip.wrapping_offset(off);
+        }
+    }
+
+    /// The receive and send case counts of the `Select` just executed.
+    pub fn select_shape(&self) -> (usize, usize) {
+        let fr = self.frames.last().expect("select runs in a frame");
+        // SAFETY: the frame's `ip` is just past the `Select` instruction,
+        // inside its function's code.
+        let ins = unsafe { *fr.ip.sub(1) };
+        (ins.b(), ins.c() >> 1)
     }
 
     /// One past the highest live stack slot.
@@ -138,6 +219,10 @@ pub enum Outcome {
     Yield,
     /// A runtime error ended the goroutine.
     Error(RuntimeError),
+    /// The goroutine parks (its state is saved; see [`Park`]).
+    Park(Park),
+    /// The goroutine yields its P (`runtime.gosched()`).
+    Gosched,
 }
 
 #[inline(always)]
@@ -153,8 +238,16 @@ fn closure_fn<'a>(c: *const Obj<Closure>) -> &'a Function {
 /// every comparison is false, so the branch must be taken, which is not what
 /// `x >= y` would do.
 #[allow(clippy::neg_cmp_op_on_partial_ord)]
-pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
+pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
     let mut budget = budget;
+    // Every return goes through `ret!`, which records the budget left.
+    macro_rules! ret {
+        ($e:expr) => {{
+            let o = $e;
+            g.budget_left = budget;
+            return o;
+        }};
+    }
     let top = *g.frames.last().expect("run needs a frame");
     // The frame stack is managed through raw pointers in the hot paths: `fp`
     // is the running frame, `depth` mirrors the vector's length. The
@@ -256,7 +349,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
     macro_rules! throw {
         ($msg:expr) => {{
             save_pc!();
-            return Outcome::Error(error(vm, g, $msg));
+            ret!(Outcome::Error(error(cx, g, $msg)));
         }};
     }
     macro_rules! tri {
@@ -269,10 +362,10 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
     }
     macro_rules! gc_check {
         () => {
-            if vm.heap.gc_pending {
+            if cx.rt.heap.gc_pending.load(Ordering::Relaxed) {
                 save_pc!();
-                if let Err(msg) = vm.collect_at_safepoint(g) {
-                    return Outcome::Error(error(vm, g, msg));
+                if let Err(msg) = crate::sched::stw::gc_at_safepoint(cx, g) {
+                    ret!(Outcome::Error(error(cx, g, msg)));
                 }
                 reload!();
             }
@@ -292,20 +385,20 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                     enter!(a, cp, f);
                     budget -= 1;
                     if budget == 0 {
-                        return Outcome::Yield;
+                        ret!(Outcome::Yield);
                     }
                     continue;
                 }
             }
-            if let Err(msg) = call_value(vm, g, frame_base(fp) + a, argc, callee) {
-                return Outcome::Error(error(vm, g, msg));
+            if let Err(flow) = call_value(cx, g, frame_base(fp) + a, argc, callee) {
+                ret!(flow_outcome(cx, g, flow));
             }
             reload!();
             gc_check!();
             budget -= 1;
             if budget == 0 {
                 save_pc!();
-                return Outcome::Yield;
+                ret!(Outcome::Yield);
             }
         }};
     }
@@ -356,29 +449,29 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
             Op::LoadTrue => set!(ins.a(), Value::TRUE),
             Op::LoadFalse => set!(ins.a(), Value::FALSE),
             Op::GetGlobal => {
-                let v = vm.globals.slot_fast(ins.c()).get();
+                let v = cx.rt.globals.slot_fast(ins.c()).get();
                 if v == Value::UNDEF {
                     throw!(format!(
                         "Undefined variable '{}'.",
-                        vm.globals.name(ins.c())
+                        cx.rt.globals.name(ins.c())
                     ));
                 }
                 set!(ins.a(), v);
             }
             Op::SetGlobal => {
-                let slot = vm.globals.slot(ins.c());
+                let slot = cx.rt.globals.slot(ins.c());
                 if slot.get() == Value::UNDEF {
                     throw!(format!(
                         "Undefined variable '{}'.",
-                        vm.globals.name(ins.c())
+                        cx.rt.globals.name(ins.c())
                     ));
                 }
                 slot.set(r!(ins.a()));
             }
-            Op::DefGlobal => vm.globals.slot(ins.c()).set(r!(ins.a())),
+            Op::DefGlobal => cx.rt.globals.slot(ins.c()).set(r!(ins.a())),
             Op::NewCell => {
                 let v = r!(ins.a());
-                let cell = vm.heap.alloc(
+                let cell = cx.alloc(
                     Kind::Cell,
                     Cell {
                         value: crate::value::Slot::new(v),
@@ -432,7 +525,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                     })
                     .collect();
                 let extra = upvals.len() * 8;
-                let c = vm.heap.alloc(
+                let c = cx.alloc(
                     Kind::Closure,
                     Closure {
                         function: fv.as_obj() as *const Obj<Function>,
@@ -448,7 +541,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 if x.is_number() && y.is_number() {
                     set!(ins.a(), Value::number_raw(x.as_number() + y.as_number()));
                 } else {
-                    let v = tri!(concat(vm, x, y));
+                    let v = tri!(concat(cx, x, y));
                     set!(ins.a(), v);
                     gc_check!();
                 }
@@ -523,7 +616,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 budget -= 1;
                 if budget == 0 {
                     save_pc!();
-                    return Outcome::Yield;
+                    ret!(Outcome::Yield);
                 }
             }
             Op::JmpFalse => {
@@ -594,11 +687,10 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                         }
                     }
                 } else if let Some(m) = as_module(recv) {
+                    // The module stays in `R[a]` (a native that parks to
+                    // retry re-executes this instruction).
                     match m.members.get(name.as_obj()) {
-                        Some(v) => {
-                            set!(a, v);
-                            v
-                        }
+                        Some(v) => v,
                         None => throw!(undefined_property(name)),
                     }
                 } else {
@@ -628,7 +720,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                     throw!(undefined_property(name));
                 };
                 let recv = r!(ins.a());
-                let b = vm.heap.alloc(
+                let b = cx.alloc(
                     Kind::BoundMethod,
                     BoundMethod {
                         receiver: recv,
@@ -642,7 +734,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
             Op::Return => {
                 let v = r!(ins.a());
                 if depth == 1 {
-                    return Outcome::Done(v);
+                    ret!(Outcome::Done(v));
                 }
                 // SAFETY: the returning frame's `R[0]` is the caller's
                 // `R[a]` of the call, inside the stack; `depth > 1`, so the
@@ -662,7 +754,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
             }
             Op::Class => {
                 let name = k!(ins.c());
-                let c = vm.heap.alloc(
+                let c = cx.alloc(
                     Kind::Class,
                     Class {
                         name,
@@ -684,9 +776,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 let mut entries = Vec::new();
                 sup.methods.for_each(|k, v| entries.push((k, v)));
                 for (k, v) in entries {
-                    let (_, retired, delta) = subc.methods.insert(k, v);
-                    vm.heap.retire(retired);
-                    vm.heap.adjust(sub, delta);
+                    cx.table_insert(sub, &subc.methods, Value::object(k as *mut Header), v);
                 }
                 subc.init.set(sup.init.get());
             }
@@ -695,10 +785,8 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 let class = as_class(class_v).expect("Method target is a class");
                 let name = k!(ins.c());
                 let m = r!(ins.b());
-                let (_, retired, delta) = class.methods.insert(name.as_obj(), m);
-                vm.heap.retire(retired);
-                vm.heap.adjust(class_v, delta);
-                if name == vm.init_name {
+                cx.table_insert(class_v, &class.methods, name, m);
+                if name == cx.rt.init_name {
                     class.init.set(m);
                 }
             }
@@ -719,7 +807,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                     let class = unsafe { &(*inst.class).body };
                     match class.methods.get(name.as_obj()) {
                         Some(m) => {
-                            let b = vm.heap.alloc(
+                            let b = cx.alloc(
                                 Kind::BoundMethod,
                                 BoundMethod {
                                     receiver: obj,
@@ -758,10 +846,8 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                         if class.methods.find(name.as_obj(), 0).is_some() {
                             class.shadowed.store(true, Ordering::Relaxed);
                         }
-                        let (i, retired, delta) = inst.fields.insert(name.as_obj(), v);
+                        let i = cx.table_insert(obj, &inst.fields, name, v);
                         hint.store(i as u32, Ordering::Relaxed);
-                        vm.heap.retire(retired);
-                        vm.heap.adjust(obj, delta);
                         gc_check!();
                     }
                 } else if obj.is_kind(Kind::Module) {
@@ -783,7 +869,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                         }
                     }
                 }
-                let v = tri!(get_index(vm, obj, i));
+                let v = tri!(get_index(cx, obj, i));
                 set!(ins.a(), v);
             }
             Op::SetIndex => {
@@ -795,20 +881,20 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                         continue;
                     }
                 }
-                tri!(set_index(vm, obj, i, v));
+                tri!(set_index(cx, obj, i, v));
                 gc_check!();
             }
             Op::NewList => {
                 let (b, n) = (ins.b(), ins.c());
                 // SAFETY: registers b..b+n are within the frame.
                 let items = unsafe { std::slice::from_raw_parts(base.add(b), n) };
-                let l = vm.new_list(items);
+                let l = cx.new_list(items);
                 set!(ins.a(), l);
                 gc_check!();
             }
             Op::NewMap => {
                 let (b, n) = (ins.b(), ins.c());
-                let m = vm.new_map();
+                let m = cx.new_map();
                 let bytes = {
                     let mut t = as_map(m).expect("new map").table.lock();
                     for i in 0..n {
@@ -816,13 +902,17 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                     }
                     t.bytes()
                 };
-                vm.heap.adjust(m, bytes as isize);
+                cx.adjust(m, bytes as isize);
                 set!(ins.a(), m);
                 gc_check!();
             }
             Op::IterPrep => {
                 let v = r!(ins.a());
-                if !(v.is_kind(Kind::List) || v.is_kind(Kind::Map) || v.is_kind(Kind::String)) {
+                if !(v.is_kind(Kind::List)
+                    || v.is_kind(Kind::Map)
+                    || v.is_kind(Kind::String)
+                    || v.is_kind(Kind::Chan))
+                {
                     throw!("Can only iterate over lists, maps, strings and channels.".to_string());
                 }
                 set!(ins.a() + 1, Value::number_raw(0.0));
@@ -835,9 +925,19 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                 } else if let Some(m) = as_map(coll) {
                     m.table.lock().entries.get_index(i).map(|(k, _)| k.0)
                 } else if let Some(s) = as_string(coll) {
-                    s.bytes().get(i).map(|b| vm.one_byte[*b as usize])
+                    s.bytes().get(i).map(|b| cx.rt.one_byte[*b as usize])
                 } else {
-                    None
+                    save_pc!();
+                    let dest = frame_base(fp) + ins.b();
+                    let resume = Resume::Iter {
+                        dest,
+                        exit: ins.sc(),
+                    };
+                    match crate::sched::chan::recv(cx, coll, resume) {
+                        Ok((v, true)) => Some(v),
+                        Ok((_, false)) => None,
+                        Err(flow) => ret!(flow_outcome(cx, g, flow)),
+                    }
                 };
                 match next {
                     Some(x) => {
@@ -846,7 +946,7 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
                         budget -= 1;
                         if budget == 0 {
                             save_pc!();
-                            return Outcome::Yield;
+                            ret!(Outcome::Yield);
                         }
                     }
                     None => ip = ip.wrapping_offset(ins.sc()),
@@ -854,10 +954,53 @@ pub fn run(vm: &mut Vm, g: &mut G, budget: u32) -> Outcome {
             }
             Op::Print => {
                 let v = r!(ins.a());
-                vm.print(v);
+                cx.print(v);
             }
-            Op::Go | Op::Send | Op::Recv | Op::Select => {
-                throw!("Concurrency is not supported yet.".to_string());
+            Op::Go => {
+                let (a, argc) = (ins.a(), ins.b());
+                // SAFETY: registers a..=a+argc are within the frame.
+                let vals = unsafe { std::slice::from_raw_parts(base.add(a), argc + 1) };
+                crate::sched::proc::newproc(cx, vals);
+            }
+            Op::Send => {
+                save_pc!();
+                if let Err(flow) = crate::sched::chan::send(cx, r!(ins.a()), r!(ins.b())) {
+                    ret!(flow_outcome(cx, g, flow));
+                }
+            }
+            Op::Recv => {
+                save_pc!();
+                let dest = frame_base(fp) + ins.a();
+                match crate::sched::chan::recv(cx, r!(ins.b()), Resume::Store(dest)) {
+                    Ok((v, _)) => set!(ins.a(), v),
+                    Err(flow) => ret!(flow_outcome(cx, g, flow)),
+                }
+            }
+            Op::Select => {
+                save_pc!();
+                let (a, nrecv, c) = (ins.a(), ins.b(), ins.c());
+                let nsend = c >> 1;
+                let mut cases = Vec::with_capacity(nrecv + nsend);
+                for i in 0..nrecv {
+                    cases.push(crate::sched::chan::Case {
+                        chan: r!(a + i),
+                        send: None,
+                    });
+                }
+                for j in 0..nsend {
+                    cases.push(crate::sched::chan::Case {
+                        chan: r!(a + nrecv + 2 * j),
+                        send: Some(r!(a + nrecv + 2 * j + 1)),
+                    });
+                }
+                let dest = frame_base(fp) + a;
+                match crate::sched::chan::select(cx, &cases, c & 1 == 1, dest) {
+                    Ok((i, v)) => {
+                        set!(a, Value::number(i as f64));
+                        set!(a + 1, v);
+                    }
+                    Err(flow) => ret!(flow_outcome(cx, g, flow)),
+                }
             }
         }
     }
@@ -933,19 +1076,43 @@ fn frame_base(fp: *const Frame) -> usize {
 
 /// Grows `g`'s stack to hold at least `need` slots (doubling).
 #[cold]
-fn grow_stack(g: &mut G, need: usize) {
+fn grow_stack(g: &mut Exec, need: usize) {
     let n = need.max(g.stack.len() * 2);
     g.stack.resize(n, Value::NIL);
 }
 
 /// Builds a runtime error with `g`'s current trace.
 #[cold]
-pub fn error(vm: &mut Vm, g: &G, msg: String) -> RuntimeError {
-    let _ = vm;
+pub fn error(cx: &mut Ctx, g: &Exec, msg: String) -> RuntimeError {
+    let _ = cx;
+    error_at(g, msg)
+}
+
+/// Builds a runtime error with `g`'s current trace.
+#[cold]
+pub fn error_at(g: &Exec, msg: String) -> RuntimeError {
     RuntimeError {
         message: msg,
         trace: g.trace(),
     }
+}
+
+/// What a non-value end of an operation means for `run`: a runtime error,
+/// a park (the state is already saved), or a yield.
+#[cold]
+fn flow_outcome(cx: &mut Ctx, g: &mut Exec, flow: Flow) -> Outcome {
+    match flow {
+        Flow::Error(msg) => Outcome::Error(error(cx, g, msg)),
+        Flow::Park(pk) => Outcome::Park(pk),
+        Flow::Gosched => Outcome::Gosched,
+    }
+}
+
+/// Makes the pending first call of a new goroutine (see
+/// [`Exec::pending_call`]).
+pub fn start_call(cx: &mut Ctx, g: &mut Exec, argc: usize) -> Result<(), Flow> {
+    let callee = g.stack[0];
+    call_value(cx, g, 0, argc, callee)
 }
 
 #[cold]
@@ -960,12 +1127,12 @@ fn undefined_property(name: Value) -> String {
 /// result going to `stack[at]`. Closures get a new frame (the caller resumes
 /// it); natives, classes and bound methods complete here.
 pub fn call_value(
-    vm: &mut Vm,
-    g: &mut G,
+    cx: &mut Ctx,
+    g: &mut Exec,
     at: usize,
     argc: usize,
     callee: Value,
-) -> Result<(), String> {
+) -> Result<(), Flow> {
     let Some(kind) = callee.kind() else {
         return Err("Can only call functions and classes.".into());
     };
@@ -974,7 +1141,7 @@ pub fn call_value(
             let cp = callee.as_obj() as *const Obj<Closure>;
             let f = closure_fn(cp);
             if f.arity as usize != argc {
-                return Err(format!("Expected {} arguments but got {}.", f.arity, argc));
+                return Err(format!("Expected {} arguments but got {}.", f.arity, argc).into());
             }
             if g.frames.len() >= MAX_FRAMES {
                 return Err("Stack overflow.".into());
@@ -995,17 +1162,44 @@ pub fn call_value(
             let n = as_native(callee).expect("kind checked");
             if let Some(arity) = n.arity {
                 if arity as usize != argc {
-                    return Err(format!("Expected {} arguments but got {}.", arity, argc));
+                    return Err(format!("Expected {} arguments but got {}.", arity, argc).into());
                 }
             }
             let f = n.f;
-            let v = f(vm, &g.stack[at + 1..at + 1 + argc])?;
-            g.stack[at] = v;
-            Ok(())
+            let args = if n.receiver {
+                &g.stack[at..at + 1 + argc]
+            } else {
+                &g.stack[at + 1..at + 1 + argc]
+            };
+            match f(cx, args) {
+                Ok(v) => {
+                    g.stack[at] = v;
+                    Ok(())
+                }
+                Err(Flow::Park(mut pk)) => {
+                    // A native parks with its result still to come: it goes
+                    // to the call's result slot.
+                    pk.resume = match pk.resume {
+                        Resume::Store(usize::MAX) => Resume::Store(at),
+                        Resume::StoreOk(usize::MAX) => Resume::StoreOk(at),
+                        Resume::None => {
+                            g.stack[at] = Value::NIL;
+                            Resume::None
+                        }
+                        r => r,
+                    };
+                    Err(Flow::Park(pk))
+                }
+                Err(Flow::Gosched) => {
+                    g.stack[at] = Value::NIL;
+                    Err(Flow::Gosched)
+                }
+                Err(e) => Err(e),
+            }
         }
         Kind::Class => {
             let class = as_class(callee).expect("kind checked");
-            let inst = vm.heap.alloc(
+            let inst = cx.alloc(
                 Kind::Instance,
                 Instance {
                     class: callee.as_obj() as *const Obj<Class>,
@@ -1017,26 +1211,26 @@ pub fn call_value(
             let init = class.init.get();
             if init.is_nil() {
                 if argc != 0 {
-                    return Err(format!("Expected 0 arguments but got {argc}."));
+                    return Err(format!("Expected 0 arguments but got {argc}.").into());
                 }
                 Ok(())
             } else {
-                call_value(vm, g, at, argc, init)
+                call_value(cx, g, at, argc, init)
             }
         }
         Kind::BoundMethod => {
             let b = as_bound(callee).expect("kind checked");
             g.stack[at] = b.receiver;
-            call_value(vm, g, at, argc, b.method)
+            call_value(cx, g, at, argc, b.method)
         }
         _ => Err("Can only call functions and classes.".into()),
     }
 }
 
 /// String concatenation (the non-number case of `Add`).
-fn concat(vm: &mut Vm, x: Value, y: Value) -> Result<Value, String> {
+fn concat(cx: &mut Ctx, x: Value, y: Value) -> Result<Value, String> {
     match (as_string(x), as_string(y)) {
-        (Some(a), Some(b)) => Ok(vm.heap.string_parts(&[a.bytes(), b.bytes()])),
+        (Some(a), Some(b)) => Ok(cx.string_parts(&[a.bytes(), b.bytes()])),
         _ => Err("Operands must be two numbers or two strings.".into()),
     }
 }
@@ -1070,7 +1264,7 @@ fn index_error(i: Value, len: usize) -> Result<usize, String> {
     Ok(n as usize)
 }
 
-fn get_index(vm: &mut Vm, obj: Value, i: Value) -> Result<Value, String> {
+fn get_index(cx: &mut Ctx, obj: Value, i: Value) -> Result<Value, String> {
     if let Some(l) = as_list(obj) {
         let idx = index_of(i, l.len())?;
         return l.get(idx).ok_or_else(|| "Index out of range.".into());
@@ -1080,12 +1274,12 @@ fn get_index(vm: &mut Vm, obj: Value, i: Value) -> Result<Value, String> {
     }
     if let Some(s) = as_string(obj) {
         let idx = index_of(i, s.len())?;
-        return Ok(vm.one_byte[s.bytes()[idx] as usize]);
+        return Ok(cx.rt.one_byte[s.bytes()[idx] as usize]);
     }
     Err("Only lists, maps and strings can be indexed.".into())
 }
 
-fn set_index(vm: &mut Vm, obj: Value, i: Value, v: Value) -> Result<(), String> {
+fn set_index(cx: &mut Ctx, obj: Value, i: Value, v: Value) -> Result<(), String> {
     if let Some(l) = as_list(obj) {
         let idx = index_of(i, l.len())?;
         if !l.set(idx, v) {
@@ -1100,54 +1294,10 @@ fn set_index(vm: &mut Vm, obj: Value, i: Value, v: Value) -> Result<(), String> 
             t.insert(i, v);
             t.bytes() as isize - before as isize
         };
-        vm.heap.adjust(obj, delta);
+        cx.adjust(obj, delta);
         return Ok(());
     }
     Err("Only lists and maps support index assignment.".into())
-}
-
-/// Runs a whole goroutine to completion (the single-goroutine driver until
-/// the scheduler lands): repeated budgeted slices.
-pub fn run_to_completion(vm: &mut Vm, g: &mut G) -> Result<Value, RuntimeError> {
-    /// Safepoints per slice; with one goroutine the slice length bounds how
-    /// often the driver loop runs and so how soon an interrupt is noticed
-    /// (about a millisecond of loop iterations).
-    const SLICE: u32 = 1 << 17;
-    loop {
-        match run(vm, g, SLICE) {
-            Outcome::Done(v) => return Ok(v),
-            Outcome::Yield => {
-                // Between slices the goroutine is at a safepoint: a pending
-                // interrupt (the REPL's Ctrl-C) ends it with a runtime error.
-                if vm
-                    .interrupt
-                    .swap(false, std::sync::atomic::Ordering::Relaxed)
-                {
-                    return Err(error(vm, g, "Interrupted.".to_string()));
-                }
-            }
-            Outcome::Error(e) => return Err(e),
-        }
-    }
-}
-
-impl Vm {
-    /// Collects at a safepoint of `g` (the running goroutine): its live
-    /// registers and frames are roots; dead slots above its top are cleared.
-    /// Fails with `Out of memory.` when the live heap exceeds `--max-heap`.
-    pub(crate) fn collect_at_safepoint(&mut self, g: &mut G) -> Result<(), String> {
-        let top = g.top();
-        for s in &mut g.stack[top..] {
-            *s = Value::NIL;
-        }
-        self.collect_with(&[g]);
-        if let Some(max) = self.heap.max_heap {
-            if self.heap.live_bytes > max {
-                return Err("Out of memory.".into());
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

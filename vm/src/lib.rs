@@ -6,14 +6,25 @@
 //! - [`map`]: Skein maps (insertion ordered, Skein key equality).
 //! - [`heap`]: allocation, accounting, interning, the pacer's inputs.
 //! - [`gc`]: the collector (stop-the-world mark-sweep for now).
+//! - [`sched`]: the G/M/P scheduler, channels, select, timers, semaphores,
+//!   stop-the-world, deterministic mode.
+//! - [`trace`]: the runtime event trace (per-P buffers, text and Chrome).
+//! - [`sync`]: atomics and locks, switched to loom's under `--cfg loom`.
 //! - [`interp`]: the dispatch loop, `run(g, budget) -> Outcome`, calls.
 //! - [`loader`]: turns a compiled `Program` into function objects.
 //! - [`print`]: how values print.
 //! - [`native`]: the native-function ABI (the functions live in `stdlib`).
 //! - [`raw`]: raw memory for objects (mimalloc's unaligned fast path).
 //!
-//! API boundary (used by the root crate and `stdlib`): [`Vm`], [`VmOptions`],
-//! [`RuntimeError`], plus the object and value modules for natives.
+//! API boundary (used by the root crate and `stdlib`): [`Vm`] (the owner's
+//! handle: run programs, define globals, shut down), [`VmOptions`],
+//! [`RuntimeError`], [`Ctx`] (what a native sees: the shared [`Runtime`],
+//! the P it runs on, the running G), plus the object and value modules.
+//!
+//! Ownership: everything shared between threads lives in one [`Runtime`]
+//! behind an `Arc`; each M (OS thread) works through a `Ctx` that borrows
+//! the runtime and the P it holds. `Vm` owns the Arc and, on drop, stops
+//! and joins the scheduler's threads before the heap is freed.
 
 pub mod gc;
 pub mod heap;
@@ -24,10 +35,17 @@ pub mod native;
 pub mod object;
 pub mod print;
 pub mod raw;
+pub mod sched;
+pub mod sync;
+pub mod trace;
 pub mod value;
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 pub use skein_bytecode as bytecode;
 
@@ -48,6 +66,17 @@ pub struct VmOptions {
     pub gctrace: bool,
     /// Seed for `math.random` (deterministic mode passes its seed).
     pub seed: Option<u64>,
+    /// Deterministic mode (`--sim SEED`): one OS thread drives every P.
+    pub sim: Option<u64>,
+    /// Number of Ps (`--procs`, `SKEINMAXPROCS`); `None` = CPU count.
+    pub procs: Option<usize>,
+    /// Goroutines keep running after the main script returns (the REPL);
+    /// otherwise the program ends with its main script.
+    pub keep_running: bool,
+    /// Flush stdout after every `print` (the REPL).
+    pub line_flush: bool,
+    /// Record an event trace from the start (`--trace`).
+    pub trace: bool,
     /// Where `print` writes. The VM buffers it and flushes on exit, before
     /// any error message, and on [`Vm::flush`].
     pub stdout: Box<dyn Write + Send>,
@@ -61,6 +90,11 @@ impl Default for VmOptions {
             gcstress: false,
             gctrace: false,
             seed: None,
+            sim: None,
+            procs: None,
+            keep_running: false,
+            line_flush: false,
+            trace: false,
             stdout: Box::new(std::io::stdout()),
         }
     }
@@ -85,95 +119,164 @@ impl std::fmt::Display for RuntimeError {
 }
 
 /// Global variables: slots in fixed-size segments that never move, so a
-/// slot's address is stable once the loader has bound a name to it.
+/// slot's address is stable once the loader has bound a name to it, and
+/// goroutines read globals without a lock while new ones are bound.
 pub struct Globals {
-    segments: Vec<Box<[Slot]>>,
+    segments: Box<[AtomicPtr<Slot>]>,
+    names: Mutex<GlobalNames>,
+}
+
+#[derive(Default)]
+struct GlobalNames {
     names: Vec<String>,
     index: HashMap<String, usize>,
 }
 
-/// Slots per segment: one segment covers typical programs; segments keep
-/// slot addresses stable as globals are added.
+/// Slots per segment: one segment covers typical programs.
 const GLOBAL_SEGMENT: usize = 1024;
+/// Segments: 1,024 × 1,024 = a million globals, far beyond any program; the
+/// table of segment pointers is 8 KiB.
+const GLOBAL_SEGMENTS: usize = 1024;
 
 impl Globals {
     fn new() -> Globals {
         Globals {
-            segments: Vec::new(),
-            names: Vec::new(),
-            index: HashMap::new(),
+            segments: (0..GLOBAL_SEGMENTS)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
+            names: Mutex::new(GlobalNames::default()),
         }
     }
 
     /// The slot index bound to `name`, creating an undefined slot if new.
-    pub fn bind(&mut self, name: &str) -> usize {
-        if let Some(i) = self.index.get(name) {
+    pub fn bind(&self, name: &str) -> usize {
+        let mut t = self.names.lock();
+        if let Some(i) = t.index.get(name) {
             return *i;
         }
-        let i = self.names.len();
+        let i = t.names.len();
+        assert!(i < GLOBAL_SEGMENT * GLOBAL_SEGMENTS, "too many globals");
         if i.is_multiple_of(GLOBAL_SEGMENT) {
-            self.segments.push(
-                (0..GLOBAL_SEGMENT)
-                    .map(|_| Slot::new(Value::UNDEF))
-                    .collect(),
-            );
+            let seg: Box<[Slot]> = (0..GLOBAL_SEGMENT)
+                .map(|_| Slot::new(Value::UNDEF))
+                .collect();
+            self.segments[i / GLOBAL_SEGMENT]
+                .store(Box::into_raw(seg) as *mut Slot, Ordering::Release);
         }
-        self.names.push(name.to_string());
-        self.index.insert(name.to_string(), i);
+        t.names.push(name.to_string());
+        t.index.insert(name.to_string(), i);
         i
+    }
+
+    /// Number of bound names.
+    pub fn len(&self) -> usize {
+        self.names.lock().names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     #[inline(always)]
     pub fn slot(&self, i: usize) -> &Slot {
-        &self.segments[i / GLOBAL_SEGMENT][i % GLOBAL_SEGMENT]
+        let seg = self.segments[i / GLOBAL_SEGMENT].load(Ordering::Acquire);
+        assert!(!seg.is_null(), "unbound global slot");
+        // SAFETY: a published segment holds GLOBAL_SEGMENT slots and is
+        // never freed before the Globals.
+        unsafe { &*seg.add(i % GLOBAL_SEGMENT) }
     }
 
-    /// `slot` without bounds checks, for the interpreter's `GetGlobal`.
+    /// `slot` without checks, for the interpreter's `GetGlobal`.
     #[inline(always)]
     pub fn slot_fast(&self, i: usize) -> &Slot {
-        debug_assert!(i < self.names.len());
         // SAFETY: the loader binds every global operand with `bind`, which
-        // creates the segment holding index `i` before the code can run.
+        // publishes the segment holding index `i` before the code can run
+        // (the code reaches other threads through a release/acquire pair).
         unsafe {
-            self.segments
+            let seg = self
+                .segments
                 .get_unchecked(i / GLOBAL_SEGMENT)
-                .get_unchecked(i % GLOBAL_SEGMENT)
+                .load(Ordering::Acquire);
+            &*seg.add(i % GLOBAL_SEGMENT)
         }
     }
 
-    pub fn name(&self, i: usize) -> &str {
-        &self.names[i]
+    pub fn name(&self, i: usize) -> String {
+        self.names.lock().names[i].clone()
     }
 
     /// The value of global `name`, if defined.
     pub fn get(&self, name: &str) -> Option<Value> {
-        let i = *self.index.get(name)?;
+        let i = *self.names.lock().index.get(name)?;
         let v = self.slot(i).get();
         (v != Value::UNDEF).then_some(v)
     }
 
-    fn for_each_value(&self, mut f: impl FnMut(Value)) {
-        for i in 0..self.names.len() {
+    /// Names of all bound globals.
+    pub fn names(&self) -> Vec<String> {
+        self.names.lock().names.clone()
+    }
+
+    pub(crate) fn for_each_value(&self, mut f: impl FnMut(Value)) {
+        let n = self.len();
+        for i in 0..n {
             f(self.slot(i).get());
         }
     }
 }
 
-/// A Skein virtual machine: globals, heap and the goroutines running on it.
-pub struct Vm {
+impl Drop for Globals {
+    fn drop(&mut self) {
+        for seg in self.segments.iter() {
+            let p = seg.load(Ordering::Relaxed);
+            if !p.is_null() {
+                // SAFETY: the segment came from `Box::into_raw` of a boxed
+                // slice of GLOBAL_SEGMENT slots and is freed once, here.
+                unsafe {
+                    drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                        p,
+                        GLOBAL_SEGMENT,
+                    )))
+                };
+            }
+        }
+    }
+}
+
+/// Buffered program output, shared by every goroutine.
+struct Output {
+    out: std::io::BufWriter<Box<dyn Write + Send>>,
+    line_flush: bool,
+    /// Set when the program has ended: later prints (from goroutines still
+    /// finishing a slice) are dropped, as when a Go program exits.
+    closed: bool,
+}
+
+/// Everything the threads of one VM share.
+pub struct Runtime {
     pub heap: heap::Heap,
     pub globals: Globals,
-    out: std::io::BufWriter<Box<dyn Write + Send>>,
+    pub sched: sched::Sched,
+    out: Mutex<Output>,
     /// The interned name `init`.
     pub init_name: Value,
     /// Interned one-byte strings, for string indexing and iteration.
     pub one_byte: Vec<Value>,
-    /// State of `math.random`'s generator.
-    pub rng: u64,
-    /// Set (from any thread, e.g. a Ctrl-C handler) to stop the running
-    /// program at its next time-slice boundary with `Interrupted.`.
-    pub interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    next_gid: u64,
+    /// Seed for per-P random generators (`select`, steal order).
+    pub seed: u64,
+    /// `math.random`'s state.
+    pub rng: std::sync::atomic::AtomicU64,
+    /// Set (from any thread, e.g. a Ctrl-C handler) to stop the main
+    /// goroutine at its next time-slice boundary with `Interrupted.`.
+    pub interrupt: Arc<AtomicBool>,
+    /// Classes of the `sync` module's objects (set by the stdlib), kept
+    /// alive as roots.
+    pub extra_roots: Mutex<Vec<Value>>,
+}
+
+/// The owner's handle on a VM.
+pub struct Vm {
+    rt: Arc<Runtime>,
 }
 
 impl Vm {
@@ -182,58 +285,94 @@ impl Vm {
     pub fn new(options: VmOptions) -> Vm {
         let mut heap = heap::Heap::new(options.gc_percent, options.max_heap, options.gcstress);
         heap.gctrace = options.gctrace;
-        let init_name = heap.intern(b"init");
-        let one_byte = (0..=255u8).map(|b| heap.intern(&[b])).collect();
-        Vm {
+        let procs = options
+            .procs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .clamp(1, sched::MAX_PROCS);
+        // Any odd non-zero state works for xorshift; without a seed the
+        // state is a fixed constant, so runs are reproducible.
+        let seed = options
+            .seed
+            .or(options.sim)
+            .unwrap_or(0x2545_f491_4f6c_dd1d)
+            | 1;
+        let sched = sched::Sched::new(procs, options.sim, seed, options.keep_running);
+        let mut rt = Runtime {
             heap,
             globals: Globals::new(),
-            // 64 KiB: large enough that print-heavy programs make few write
-            // calls, small enough to be irrelevant next to the heap.
-            out: std::io::BufWriter::with_capacity(1 << 16, options.stdout),
-            init_name,
-            one_byte,
-            // Any odd non-zero state works for xorshift; without a seed the
-            // state is a fixed constant, so runs are reproducible.
-            rng: options.seed.unwrap_or(0x2545_f491_4f6c_dd1d) | 1,
+            sched,
+            out: Mutex::new(Output {
+                // 64 KiB: large enough that print-heavy programs make few
+                // write calls, small enough to be irrelevant next to the heap.
+                out: std::io::BufWriter::with_capacity(1 << 16, options.stdout),
+                line_flush: options.line_flush,
+                closed: false,
+            }),
+            init_name: Value::NIL,
+            one_byte: Vec::new(),
+            seed,
+            rng: std::sync::atomic::AtomicU64::new(seed),
             interrupt: Default::default(),
-            next_gid: 1,
+            extra_roots: Mutex::new(Vec::new()),
+        };
+        {
+            let _outside = rt.sched.outside_lock.lock();
+            // SAFETY: the outside P's local state is guarded by
+            // `outside_lock`, held here.
+            let mc = unsafe { &mut rt.sched.outside_p.local().mc };
+            rt.init_name = rt.heap.intern(mc, b"init");
+            rt.one_byte = (0..=255u8).map(|b| rt.heap.intern(mc, &[b])).collect();
         }
+        let vm = Vm { rt: Arc::new(rt) };
+        if options.trace {
+            vm.rt.sched.trace_enable(&vm.rt);
+        }
+        vm
     }
 
-    /// Loads and runs a program to completion. Globals persist across calls
-    /// (the REPL runs each entry this way). Stdout is flushed before return.
+    /// The shared runtime.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.rt
+    }
+
+    /// Runs `f` with a context on the *outside* P: a P that is never
+    /// scheduled, used to allocate from threads that hold no P (setting up
+    /// the stdlib, loading code). The collector waits for it.
+    pub fn with_ctx<R>(&self, f: impl FnOnce(&mut Ctx) -> R) -> R {
+        let _outside = self.rt.sched.outside_lock.lock();
+        let mut cx = Ctx {
+            rt: &self.rt,
+            p: &self.rt.sched.outside_p,
+            g: None,
+        };
+        let r = f(&mut cx);
+        cx.local().mc.flush(&self.rt.heap);
+        r
+    }
+
+    /// Loads and runs a program's main script as the main goroutine, and
+    /// returns when it has returned (or when any goroutine fails, or on
+    /// deadlock). Globals persist across calls (the REPL runs each entry
+    /// this way). Stdout is flushed before return.
     pub fn run(&mut self, program: &bytecode::Program) -> Result<(), RuntimeError> {
-        let func = loader::load(self, &program.main);
-        let closure = self.heap.alloc(
-            Kind::Closure,
-            Closure {
-                function: func.as_obj() as *const Obj<Function>,
-                upvals: Box::new([]),
-            },
-            0,
-        );
-        let id = self.next_gid;
-        self.next_gid += 1;
-        let mut g = interp::G::new(id, closure);
-        let result = interp::run_to_completion(self, &mut g);
+        let result = sched::run_main(&self.rt, program);
         self.flush();
-        result.map(|_| ())
+        result
     }
 
     /// Defines (or redefines) a global.
     pub fn define_global(&mut self, name: &str, v: Value) {
-        let i = self.globals.bind(name);
-        self.globals.slot(i).set(v);
+        let i = self.rt.globals.bind(name);
+        self.rt.globals.slot(i).set(v);
     }
 
     /// Names of all defined globals (for REPL completion), sorted.
     pub fn global_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .globals
-            .names
-            .iter()
-            .filter(|n| self.globals.get(n).is_some())
-            .cloned()
+        let g = &self.rt.globals;
+        let mut v: Vec<String> = g
+            .names()
+            .into_iter()
+            .filter(|n| g.get(n).is_some())
             .collect();
         v.sort();
         v
@@ -241,7 +380,7 @@ impl Vm {
 
     /// Member names of the module bound to global `module`, if it is one.
     pub fn module_members(&self, module: &str) -> Option<Vec<String>> {
-        let m = as_module(self.globals.get(module)?)?;
+        let m = as_module(self.rt.globals.get(module)?)?;
         let mut names = Vec::new();
         m.members.for_each(|k, _| {
             if let Some(s) = as_string(Value::object(k)) {
@@ -252,34 +391,86 @@ impl Vm {
         Some(names)
     }
 
-    /// Runs a full collection with only the globals as roots (no goroutine is
-    /// running: the REPL's `:gc`).
-    pub fn collect(&mut self) {
-        self.collect_with(&[]);
+    /// Flushes buffered stdout.
+    pub fn flush(&self) {
+        self.rt.flush();
     }
 
-    /// Runs a full collection; `gs` are the goroutines whose stacks are roots.
-    pub(crate) fn collect_with(&mut self, gs: &[&interp::G]) {
-        let globals = &self.globals;
-        let extra = [self.init_name];
-        gc::collect(&mut self.heap, |m| {
-            globals.for_each_value(|v| m.mark(v));
-            for v in extra {
-                m.mark(v);
-            }
-            for g in gs {
-                let top = g.top();
-                for v in &g.stack[..top] {
-                    m.mark(*v);
-                }
-                for fr in &g.frames {
-                    m.mark(Value::object(fr.closure as *mut Header));
-                }
-            }
-        });
+    /// The flag a Ctrl-C handler sets to interrupt the main goroutine.
+    pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
+        self.rt.interrupt.clone()
     }
 
-    /// `runtime.memstats()` as `key: value` lines (the REPL's `:gc`).
+    /// Writes the trace recorded so far to `out` (and stops recording).
+    pub fn write_trace(&self, format: trace::Format, out: &mut dyn Write) -> std::io::Result<()> {
+        let events = self.rt.sched.trace_collect(&self.rt);
+        trace::write(&events, format, out)
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        self.rt.flush();
+        self.rt.sched.shutdown();
+    }
+}
+
+impl Runtime {
+    /// Flushes buffered stdout.
+    pub fn flush(&self) {
+        let _ = self.out.lock().out.flush();
+    }
+
+    /// Stops accepting output (the program has ended) after flushing.
+    pub(crate) fn close_output(&self) {
+        let mut o = self.out.lock();
+        let _ = o.out.flush();
+        o.closed = true;
+    }
+
+    /// Accepts output again (the REPL's next entry).
+    pub(crate) fn open_output(&self) {
+        self.out.lock().closed = false;
+    }
+
+    /// Writes raw bytes to the program's stdout.
+    pub fn write_out(&self, bytes: &[u8]) {
+        let mut o = self.out.lock();
+        if o.closed {
+            return;
+        }
+        let _ = o.out.write_all(bytes);
+        if o.line_flush {
+            let _ = o.out.flush();
+        }
+    }
+
+    /// The statistics behind `runtime.memstats()`, in a fixed order. Exact
+    /// when the world is stopped (the mcaches are flushed first).
+    pub fn memstats(&self) -> Vec<(&'static str, f64)> {
+        let h = &self.heap;
+        let st = *h.stats.lock();
+        let elapsed = h.started.elapsed().as_nanos().max(1) as f64;
+        let goal = h.goal.load(Ordering::Relaxed);
+        vec![
+            ("heap_alloc", h.live() as f64),
+            (
+                "heap_objects",
+                h.objects.load(Ordering::Relaxed).max(0) as f64,
+            ),
+            (
+                "heap_goal",
+                if goal == usize::MAX { 0.0 } else { goal as f64 },
+            ),
+            ("total_alloc", h.total_alloc.load(Ordering::Relaxed) as f64),
+            ("num_gc", st.num_gc as f64),
+            ("pause_total_ns", st.pause_total_ns as f64),
+            ("last_pause_ns", st.last_pause_ns as f64),
+            ("gc_cpu_fraction", st.gc_ns_total as f64 / elapsed),
+        ]
+    }
+
+    /// `runtime.memstats()` as `key: value` lines.
     pub fn memstats_text(&self) -> String {
         self.memstats()
             .into_iter()
@@ -287,50 +478,61 @@ impl Vm {
             .collect()
     }
 
-    /// The statistics behind `runtime.memstats()`, in a fixed order.
-    pub fn memstats(&self) -> Vec<(&'static str, f64)> {
-        let h = &self.heap;
-        let elapsed = h.started.elapsed().as_nanos().max(1) as f64;
-        vec![
-            ("heap_alloc", h.live_bytes as f64),
-            ("heap_objects", h.objects as f64),
-            (
-                "heap_goal",
-                if h.goal == usize::MAX {
-                    0.0
-                } else {
-                    h.goal as f64
-                },
-            ),
-            ("total_alloc", h.total_alloc as f64),
-            ("num_gc", h.num_gc as f64),
-            ("pause_total_ns", h.pause_total_ns as f64),
-            ("last_pause_ns", h.last_pause_ns as f64),
-            ("gc_cpu_fraction", h.gc_ns_total as f64 / elapsed),
-        ]
+    /// Sets the GC percentage, returning the previous one (-1 = off).
+    pub fn set_gc_percent(&self, p: Option<u32>) -> Option<u32> {
+        let old = self.heap.gc_percent();
+        self.heap
+            .gc_percent
+            .store(p.map_or(-1, |p| p as i64), Ordering::Relaxed);
+        self.heap.set_goal(self.heap.live());
+        old
+    }
+}
+
+/// What a native (and the interpreter) works through: the shared runtime,
+/// the P this thread holds, and the running goroutine.
+pub struct Ctx<'a> {
+    pub rt: &'a Runtime,
+    pub p: &'a sched::P,
+    /// The running goroutine (`None` on the outside P).
+    pub g: Option<sched::GRef>,
+}
+
+impl<'a> Ctx<'a> {
+    /// This P's local state.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub fn local(&self) -> &'a mut sched::PLocal {
+        // SAFETY: a Ctx exists only on the thread that holds its P (or the
+        // outside lock), and callers never keep two of these borrows alive
+        // at once.
+        unsafe { self.p.local() }
     }
 
-    /// Writes `v` and a newline to stdout (buffered).
-    pub fn print(&mut self, v: Value) {
-        let mut buf = Vec::new();
-        print::write_value(v, &mut buf);
-        buf.push(b'\n');
-        let _ = self.out.write_all(&buf);
+    #[inline(always)]
+    pub fn alloc<T>(&mut self, kind: Kind, body: T, extra: usize) -> Value {
+        self.local().mc.alloc(&self.rt.heap, kind, body, extra)
     }
 
-    /// Flushes buffered stdout.
-    pub fn flush(&mut self) {
-        let _ = self.out.flush();
+    #[inline(always)]
+    pub fn adjust(&mut self, obj: Value, delta: isize) {
+        if delta != 0 {
+            self.local().mc.adjust(&self.rt.heap, obj, delta);
+        }
+    }
+
+    pub fn string_parts(&mut self, parts: &[&[u8]]) -> Value {
+        self.local().mc.string_parts(&self.rt.heap, parts)
     }
 
     /// A new list holding `items`.
     pub fn new_list(&mut self, items: &[Value]) -> Value {
-        self.heap.alloc_list(items)
+        self.local().mc.alloc_list(&self.rt.heap, items)
     }
 
     /// A new empty map.
     pub fn new_map(&mut self) -> Value {
-        self.heap.alloc(
+        self.alloc(
             Kind::Map,
             Map {
                 table: parking_lot::Mutex::new(map::MapTable::default()),
@@ -341,7 +543,12 @@ impl Vm {
 
     /// A new string (not interned).
     pub fn new_string(&mut self, bytes: &[u8]) -> Value {
-        self.heap.string(bytes)
+        self.local().mc.string(&self.rt.heap, bytes)
+    }
+
+    /// The interned string with these bytes.
+    pub fn intern(&mut self, bytes: &[u8]) -> Value {
+        self.rt.heap.intern(&mut self.local().mc, bytes)
     }
 
     /// A native function object.
@@ -351,13 +558,41 @@ impl Vm {
         arity: Option<u8>,
         f: native::NativeFn,
     ) -> Value {
-        self.heap.alloc(Kind::Native, Native { name, arity, f }, 0)
+        self.alloc(
+            Kind::Native,
+            Native {
+                name,
+                arity,
+                f,
+                receiver: false,
+            },
+            0,
+        )
+    }
+
+    /// A native method: called with its receiver as the first argument.
+    pub fn new_native_method(
+        &mut self,
+        name: &'static str,
+        arity: Option<u8>,
+        f: native::NativeFn,
+    ) -> Value {
+        self.alloc(
+            Kind::Native,
+            Native {
+                name,
+                arity,
+                f,
+                receiver: true,
+            },
+            0,
+        )
     }
 
     /// A module object with the given members.
     pub fn new_module(&mut self, name: &str, members: &[(&str, Value)]) -> Value {
-        let name_v = self.heap.intern(name.as_bytes());
-        let m = self.heap.alloc(
+        let name_v = self.intern(name.as_bytes());
+        let m = self.alloc(
             Kind::Module,
             Module {
                 name: name_v,
@@ -366,56 +601,111 @@ impl Vm {
             0,
         );
         for (k, v) in members {
-            let key = self.heap.intern(k.as_bytes());
-            let (_, retired, delta) = as_module(m)
-                .expect("module")
-                .members
-                .insert(key.as_obj(), *v);
-            self.heap.retire(retired);
-            self.heap.adjust(m, delta);
+            let key = self.intern(k.as_bytes());
+            self.table_insert(m, &as_module(m).expect("module").members, key, *v);
         }
         m
+    }
+
+    /// A class with native methods (the `sync` module's types).
+    pub fn new_native_class(&mut self, name: &str, methods: &[(&str, Value)]) -> Value {
+        let name_v = self.intern(name.as_bytes());
+        let c = self.alloc(
+            Kind::Class,
+            Class {
+                name: name_v,
+                methods: Table::new(),
+                init: Slot::new(Value::NIL),
+                shadowed: AtomicBool::new(false),
+            },
+            0,
+        );
+        for (k, v) in methods {
+            let key = self.intern(k.as_bytes());
+            self.table_insert(c, &as_class(c).expect("class").methods, key, *v);
+        }
+        self.rt.extra_roots.lock().push(c);
+        c
+    }
+
+    /// Inserts into a table owned by object `owner`, under the owner's
+    /// writer lock, with accounting.
+    pub fn table_insert(&mut self, owner: Value, t: &Table, key: Value, v: Value) -> usize {
+        let (i, retired, delta) = {
+            let _g = lock_obj(owner);
+            t.insert(key.as_obj(), v)
+        };
+        self.rt.heap.retire(retired);
+        self.adjust(owner, delta);
+        i
     }
 
     /// Appends to a list, with accounting.
     pub fn list_push(&mut self, list: Value, v: Value) {
         if let Some(l) = as_list(list) {
-            let (retired, delta) = l.push(v);
-            self.heap.retire(retired);
-            self.heap.adjust(list, delta);
+            let (retired, delta) = {
+                let _g = lock_obj(list);
+                l.push(v)
+            };
+            self.rt.heap.retire(retired);
+            self.adjust(list, delta);
         }
     }
 
-    /// Requests a collection at the next safepoint (`runtime.gc()`).
-    pub fn request_gc(&mut self) {
-        self.heap.forced = true;
-        self.heap.gc_pending = true;
+    /// Removes a list's last element.
+    pub fn list_pop(&mut self, list: Value) -> Option<Value> {
+        let l = as_list(list)?;
+        let _g = lock_obj(list);
+        l.pop()
     }
 
-    /// Sets the GC percentage, returning the previous one (-1 = off).
-    pub fn set_gc_percent(&mut self, p: Option<u32>) -> Option<u32> {
-        let old = self.heap.gc_percent;
-        self.heap.gc_percent = p;
-        let live = self.heap.live_bytes;
-        self.heap.set_goal(live);
-        old
+    /// Writes `v` and a newline to stdout (buffered).
+    pub fn print(&mut self, v: Value) {
+        let mut buf = Vec::new();
+        print::write_value(v, &mut buf);
+        buf.push(b'\n');
+        self.rt.write_out(&buf);
     }
 
-    /// Next value of `math.random`'s xorshift64* generator in [0, 1).
+    /// Next value of this P's xorshift64* generator in [0, 1).
     pub fn random(&mut self) -> f64 {
-        let mut x = self.rng;
+        (self.random_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Next raw value of `math.random`'s generator: one generator for the
+    /// whole VM, so a single-goroutine program draws the same sequence
+    /// whichever P runs it.
+    pub fn random_u64(&mut self) -> u64 {
+        let step = |mut x: u64| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x
+        };
+        let old = self
+            .rt
+            .rng
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |x| Some(step(x)))
+            .unwrap_or(1);
+        // The xorshift64* output multiplier (Vigna, 2016).
+        step(old).wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Next value of this P's own generator (scheduling choices: `select`,
+    /// steal order), seeded from the VM seed and the P's id.
+    pub fn fastrand(&mut self) -> u64 {
+        let l = self.local();
+        let mut x = l.rng;
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
-        self.rng = x;
-        // The xorshift64* output multiplier (Vigna, 2016).
-        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        (r >> 11) as f64 / (1u64 << 53) as f64
+        l.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
-}
 
-impl Drop for Vm {
-    fn drop(&mut self) {
-        self.flush();
+    /// Requests a collection at the next safepoint.
+    pub fn request_gc(&mut self) {
+        self.rt.heap.forced.store(true, Ordering::Relaxed);
+        self.rt.heap.gc_pending.store(true, Ordering::Relaxed);
     }
 }

@@ -16,16 +16,16 @@ use skein_bytecode::{Const, Op, Proto};
 
 use crate::object::*;
 use crate::value::Value;
-use crate::Vm;
+use crate::Ctx;
 
 /// Loads `proto` (and everything nested in it) and returns its function.
-pub fn load(vm: &mut Vm, proto: &Proto) -> Value {
+pub fn load(vm: &mut Ctx, proto: &Proto) -> Value {
     let consts: Box<[Value]> = proto
         .consts
         .iter()
         .map(|k| match k {
             Const::Num(n) => Value::number(*n),
-            Const::Str(s) => vm.heap.intern(s.as_bytes()),
+            Const::Str(s) => vm.intern(s.as_bytes()),
             Const::Proto(p) => load(vm, p),
         })
         .collect();
@@ -38,16 +38,16 @@ pub fn load(vm: &mut Vm, proto: &Proto) -> Value {
                     Some(Const::Str(s)) => s.as_str(),
                     _ => "?",
                 };
-                let slot = vm.globals.bind(name);
+                let slot = vm.rt.globals.bind(name);
                 ins.with_c(slot as u32)
             }
             _ => *ins,
         })
         .collect();
-    let name = proto.name.as_ref().map(|n| vm.heap.intern(n.as_bytes()));
+    let name = proto.name.as_ref().map(|n| vm.intern(n.as_bytes()));
     let caches: Box<[AtomicU32]> = (0..code.len()).map(|_| AtomicU32::new(0)).collect();
     let extra = code.len() * 12 + consts.len() * 8 + proto.lines.len() * 4;
-    vm.heap.alloc(
+    vm.alloc(
         Kind::Function,
         Function {
             name,

@@ -1,14 +1,38 @@
 //! The native-function ABI.
 //!
-//! A native is a plain Rust function over the VM and its argument slice. It
-//! may allocate (allocation never collects; see `heap`) and must not block the
-//! OS thread: blocking built-ins (channels, `sleep`) arrive with the scheduler
-//! and will park the goroutine instead. A native that wants a collection
-//! (`runtime.gc()`) calls `Vm::request_gc`; the interpreter collects at the
-//! safepoint right after the call.
+//! A native is a plain Rust function over a [`Ctx`] (the runtime, the P it
+//! runs on, the running goroutine) and its argument slice. It may allocate
+//! (allocation never collects; see `heap`) and must never block the OS
+//! thread: a native that has to wait (a channel, `sleep`, `sync`, a
+//! stop-the-world) registers the goroutine where its waker will find it and
+//! returns [`Flow::Park`]; the scheduler parks the goroutine, and only then
+//! releases the lock the native left held (Go's `gopark` contract).
 
+use crate::sched::Park;
 use crate::value::Value;
-use crate::Vm;
+use crate::Ctx;
 
-/// A native function: `Ok(result)` or `Err(message)` for a runtime error.
-pub type NativeFn = fn(&mut Vm, &[Value]) -> Result<Value, String>;
+/// How a native ends other than with a value.
+pub enum Flow {
+    /// A runtime error with this message.
+    Error(String),
+    /// Park the running goroutine (see [`Park`]).
+    Park(Park),
+    /// Yield the processor (`runtime.gosched()`); the call's result is nil.
+    Gosched,
+}
+
+impl From<String> for Flow {
+    fn from(s: String) -> Flow {
+        Flow::Error(s)
+    }
+}
+
+impl From<&str> for Flow {
+    fn from(s: &str) -> Flow {
+        Flow::Error(s.to_string())
+    }
+}
+
+/// A native function: `Ok(result)`, or how it ends otherwise.
+pub type NativeFn = fn(&mut Ctx, &[Value]) -> Result<Value, Flow>;

@@ -41,18 +41,59 @@ pub enum Kind {
     Map,
     Native,
     Module,
+    /// A channel (`sched::chan`).
+    Chan,
+    /// The state behind a `sync.WaitGroup` or `sync.Mutex` (`sched::sema`).
+    Sema,
 }
 
 /// The header every heap object starts with.
 #[repr(C)]
 pub struct Header {
     pub kind: Kind,
+    /// Writer lock for structural changes (a list's push/pop, a table's
+    /// insert): readers never take it; racing writers on one object take it
+    /// so that a grow retires the old storage exactly once. Sits in what
+    /// would be padding.
+    pub lock: AtomicU8,
     /// The mark epoch this object was last marked in (see `gc`).
     pub mark: AtomicU8,
     /// Bytes charged to the heap for this object (body plus owned buffers).
     pub size: AtomicU32,
     /// Next object in the heap's all-objects list (owned by the heap).
     pub next: *mut Header,
+}
+
+/// Holds an object's writer lock (see [`Header::lock`]); released on drop.
+pub struct ObjGuard<'a>(&'a AtomicU8);
+
+/// Takes `v`'s writer lock. Holders never block or allocate from the VM heap
+/// while holding it, so a short spin is enough.
+pub fn lock_obj<'a>(v: Value) -> ObjGuard<'a> {
+    // SAFETY: callers pass a live object.
+    let h: &'a Header = unsafe { &*v.as_obj() };
+    let mut spins = 0u32;
+    while h
+        .lock
+        .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        spins += 1;
+        // After a few dozen failed tries the holder is probably descheduled:
+        // give the CPU away instead of burning it.
+        if spins > 64 {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    ObjGuard(&h.lock)
+}
+
+impl Drop for ObjGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Release);
+    }
 }
 
 /// An object: header followed by its body.
@@ -191,6 +232,9 @@ pub struct Native {
     /// that checks its own arguments.
     pub arity: Option<u8>,
     pub f: NativeFn,
+    /// A method of a native class: it receives its receiver as the first
+    /// argument (not counted in `arity`).
+    pub receiver: bool,
 }
 
 /// A module: named read-only members.

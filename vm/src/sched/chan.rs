@@ -1,0 +1,438 @@
+//! Channels and `select` (Go's `chan.go` and `select.go`).
+//!
+//! A channel is a heap object holding a lock, a FIFO buffer of `cap`
+//! values, a closed flag, and two wait queues of *sudogs* (a parked G plus
+//! the value it sends, or the slot it receives into, plus the `select`
+//! case it stands for).
+//!
+//! Send (`ch <- v`), under the channel lock:
+//! 1. closed: runtime error `Send on closed channel.`;
+//! 2. a receiver waits: hand `v` straight to it and ready it;
+//! 3. the buffer has room: append;
+//! 4. otherwise queue a sudog and park (the lock is released after the park).
+//!
+//! Receive (`<-ch`) mirrors it: a waiting sender (take its value, or for a
+//! buffered channel the buffer's head, refilling the tail from the sender),
+//! else the buffer, else closed (`nil`, not ok), else park. `close` wakes
+//! every waiter: receivers get `nil`/not-ok, senders fail.
+//!
+//! `select` locks all its channels in address order (so two selects can
+//! never deadlock on each other), polls the cases in a random order (seeded
+//! in deterministic mode), and either completes the first ready case, takes
+//! `default`, or queues one sudog per case and parks. A parked select can be
+//! found on several queues at once, so waking it is a race: each sudog
+//! carries the select's *generation* and a waker must move the G's
+//! `sel_state` from that generation to generation|1 with a CAS; a waker that
+//! loses drops the (stale) sudog and looks for the next waiter. The woken G
+//! removes its remaining sudogs from the other channels before it goes on.
+//!
+//! Invariants: a sudog is on a queue only while its G is parked on it (or
+//! is a stale select entry that no CAS can claim); a G is readied at most
+//! once per park; values a channel holds (buffer, queued sends) are traced
+//! by the collector through the channel.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+
+use parking_lot::Mutex;
+
+use super::{proc::ready, GRef, Park, Resume, Unlock, WaitReason};
+use crate::native::Flow;
+use crate::object::Kind;
+use crate::value::Value;
+use crate::Ctx;
+
+/// A parked goroutine on a channel's queue.
+pub struct Sudog {
+    pub g: GRef,
+    /// The value a sender hands over.
+    pub elem: Value,
+    /// For a `select`: (its generation, the case index).
+    pub sel: Option<(u64, i32)>,
+}
+
+/// A channel's mutable state.
+#[derive(Default)]
+pub struct ChanState {
+    pub buf: VecDeque<Value>,
+    pub closed: bool,
+    pub recvq: VecDeque<Sudog>,
+    pub sendq: VecDeque<Sudog>,
+}
+
+/// A channel object's body.
+pub struct Chan {
+    pub cap: usize,
+    pub state: Mutex<ChanState>,
+}
+
+impl Chan {
+    pub fn new(cap: usize) -> Chan {
+        Chan {
+            cap,
+            state: Mutex::new(ChanState::default()),
+        }
+    }
+
+    /// Buffered values (`len(ch)`).
+    pub fn len(&self) -> usize {
+        self.state.lock().buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f` on every value the channel holds (for the collector).
+    pub fn for_each_value(&self, mut f: impl FnMut(Value)) {
+        let st = self.state.lock();
+        for v in &st.buf {
+            f(*v);
+        }
+        for s in &st.sendq {
+            f(s.elem);
+        }
+    }
+}
+
+/// The channel body of `v`, if it is one.
+pub fn as_chan<'a>(v: Value) -> Option<&'a Chan> {
+    if v.is_kind(Kind::Chan) {
+        // SAFETY: the kind says the body is a `Chan`.
+        Some(unsafe { crate::object::body::<Chan>(v) })
+    } else {
+        None
+    }
+}
+
+/// Wins the right to wake `s`'s G (always, for a plain send/receive; by
+/// CAS for a select).
+fn claim(s: &Sudog) -> bool {
+    match s.sel {
+        None => true,
+        Some((gen, _)) => {
+            s.g.sel_state
+                .compare_exchange(gen, gen | 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        }
+    }
+}
+
+/// Pops the first claimable sudog of `q` (dropping stale select entries).
+fn pop_claimed(q: &mut VecDeque<Sudog>) -> Option<Sudog> {
+    while let Some(s) = q.pop_front() {
+        if claim(&s) {
+            return Some(s);
+        }
+    }
+    None
+}
+
+fn case_of(s: &Sudog) -> i32 {
+    s.sel.map_or(-1, |(_, c)| c)
+}
+
+/// Blocks the running G forever (a `nil` channel, `select {}`).
+fn park_forever(reason: WaitReason) -> Flow {
+    Flow::Park(Park {
+        reason,
+        unlock: Unlock::None,
+        resume: Resume::None,
+    })
+}
+
+fn me(cx: &Ctx) -> GRef {
+    cx.g.expect("channel operations run in a goroutine")
+}
+
+/// `ch <- v`.
+pub fn send(cx: &mut Ctx, chv: Value, v: Value) -> Result<(), Flow> {
+    if chv.is_nil() {
+        return Err(park_forever(WaitReason::ChanSend));
+    }
+    let Some(ch) = as_chan(chv) else {
+        return Err("Can only send on a channel.".into());
+    };
+    let mut st = ch.state.lock();
+    if st.closed {
+        return Err("Send on closed channel.".into());
+    }
+    if let Some(r) = pop_claimed(&mut st.recvq) {
+        drop(st);
+        r.g.deliver(v, true, case_of(&r));
+        ready(cx, r.g);
+        return Ok(());
+    }
+    if st.buf.len() < ch.cap {
+        st.buf.push_back(v);
+        return Ok(());
+    }
+    st.sendq.push_back(Sudog {
+        g: me(cx),
+        elem: v,
+        sel: None,
+    });
+    std::mem::forget(st);
+    Err(Flow::Park(Park {
+        reason: WaitReason::ChanSend,
+        unlock: Unlock::Chan(ch as *const Chan),
+        resume: Resume::Sent,
+    }))
+}
+
+/// `<-ch`: the value and whether it came from a send (`false`: closed and
+/// drained). When it must wait, parks with `resume`.
+pub fn recv(cx: &mut Ctx, chv: Value, resume: Resume) -> Result<(Value, bool), Flow> {
+    if chv.is_nil() {
+        return Err(park_forever(WaitReason::ChanRecv));
+    }
+    let Some(ch) = as_chan(chv) else {
+        return Err("Can only receive from a channel.".into());
+    };
+    let mut st = ch.state.lock();
+    if let Some(s) = pop_claimed(&mut st.sendq) {
+        let v = take_from_sender(ch, &mut st, s.elem);
+        drop(st);
+        s.g.deliver(Value::NIL, true, case_of(&s));
+        ready(cx, s.g);
+        return Ok((v, true));
+    }
+    if let Some(v) = st.buf.pop_front() {
+        return Ok((v, true));
+    }
+    if st.closed {
+        return Ok((Value::NIL, false));
+    }
+    st.recvq.push_back(Sudog {
+        g: me(cx),
+        elem: Value::NIL,
+        sel: None,
+    });
+    std::mem::forget(st);
+    Err(Flow::Park(Park {
+        reason: WaitReason::ChanRecv,
+        unlock: Unlock::Chan(ch as *const Chan),
+        resume,
+    }))
+}
+
+/// The value a receiver gets when `elem`'s sender was waiting: unbuffered,
+/// `elem` itself; buffered (so full), the buffer's head, with `elem`
+/// appended to keep FIFO order.
+fn take_from_sender(ch: &Chan, st: &mut ChanState, elem: Value) -> Value {
+    if ch.cap == 0 {
+        elem
+    } else {
+        let head = st.buf.pop_front().unwrap_or(Value::NIL);
+        st.buf.push_back(elem);
+        head
+    }
+}
+
+/// `close(ch)`.
+pub fn close(cx: &mut Ctx, chv: Value) -> Result<(), Flow> {
+    if chv.is_nil() {
+        return Err("Close of closed channel.".into());
+    }
+    let Some(ch) = as_chan(chv) else {
+        return Err("close() expects a channel.".into());
+    };
+    let woken: Vec<GRef> = {
+        let mut st = ch.state.lock();
+        if st.closed {
+            return Err("Close of closed channel.".into());
+        }
+        st.closed = true;
+        let mut w = Vec::new();
+        while let Some(s) = pop_claimed(&mut st.recvq) {
+            s.g.deliver(Value::NIL, false, case_of(&s));
+            w.push(s.g);
+        }
+        while let Some(s) = pop_claimed(&mut st.sendq) {
+            s.g.deliver(Value::NIL, false, case_of(&s));
+            w.push(s.g);
+        }
+        w
+    };
+    for g in woken {
+        ready(cx, g);
+    }
+    Ok(())
+}
+
+/// A send that never blocks (a timer's `time.after` channel): dropped when
+/// the channel is closed or full.
+pub fn send_nonblocking(cx: &mut Ctx, chv: Value, v: Value) {
+    let Some(ch) = as_chan(chv) else { return };
+    let mut st = ch.state.lock();
+    if st.closed {
+        return;
+    }
+    if let Some(r) = pop_claimed(&mut st.recvq) {
+        drop(st);
+        r.g.deliver(v, true, case_of(&r));
+        ready(cx, r.g);
+        return;
+    }
+    if st.buf.len() < ch.cap {
+        st.buf.push_back(v);
+    }
+}
+
+/// One `select` case.
+#[derive(Clone, Copy)]
+pub struct Case {
+    pub chan: Value,
+    /// The value to send; `None` for a receive.
+    pub send: Option<Value>,
+}
+
+/// Locked channel states of a select, in lock order.
+struct Locked {
+    chans: Vec<*const Chan>,
+}
+
+impl Locked {
+    fn lock(cases: &[Case]) -> Locked {
+        let mut chans: Vec<*const Chan> = cases
+            .iter()
+            .filter_map(|c| as_chan(c.chan).map(|ch| ch as *const Chan))
+            .collect();
+        chans.sort();
+        chans.dedup();
+        for &c in &chans {
+            // SAFETY: the channels are live objects held in the select's
+            // registers.
+            std::mem::forget(unsafe { &*c }.state.lock());
+        }
+        Locked { chans }
+    }
+
+    /// The state of a locked channel.
+    #[allow(clippy::mut_from_ref)]
+    fn state(&self, ch: &Chan) -> &mut ChanState {
+        // SAFETY: `ch` is one of `self.chans`, all locked by this select
+        // (forgotten guards), so this thread has exclusive access.
+        unsafe { &mut *ch.state.data_ptr() }
+    }
+
+    fn unlock(self) {
+        unlock_all(&self.chans);
+    }
+}
+
+/// Releases channel locks left held by forgotten guards.
+pub fn unlock_all(chans: &[*const Chan]) {
+    for &c in chans.iter().rev() {
+        // SAFETY: each lock is held by a forgotten guard of this select.
+        unsafe { (*c).state.force_unlock() };
+    }
+}
+
+/// `select`: the chosen case's index (`-1`: default) and the received
+/// value. When it must wait, parks with `Resume::Select { base }`.
+pub fn select(
+    cx: &mut Ctx,
+    cases: &[Case],
+    has_default: bool,
+    base: usize,
+) -> Result<(i64, Value), Flow> {
+    for c in cases {
+        if !c.chan.is_nil() && as_chan(c.chan).is_none() {
+            return Err(match c.send {
+                Some(_) => "Can only send on a channel.".into(),
+                None => "Can only receive from a channel.".into(),
+            });
+        }
+    }
+    let locked = Locked::lock(cases);
+    // Poll order: a uniform random permutation (Fisher-Yates).
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    for i in (1..order.len()).rev() {
+        let j = (cx.fastrand() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    for &i in &order {
+        let c = cases[i];
+        let Some(ch) = as_chan(c.chan) else { continue };
+        let st = locked.state(ch);
+        match c.send {
+            Some(v) => {
+                if st.closed {
+                    locked.unlock();
+                    return Err("Send on closed channel.".into());
+                }
+                if let Some(r) = pop_claimed(&mut st.recvq) {
+                    locked.unlock();
+                    r.g.deliver(v, true, case_of(&r));
+                    ready(cx, r.g);
+                    return Ok((i as i64, Value::NIL));
+                }
+                if st.buf.len() < ch.cap {
+                    st.buf.push_back(v);
+                    locked.unlock();
+                    return Ok((i as i64, Value::NIL));
+                }
+            }
+            None => {
+                if let Some(s) = pop_claimed(&mut st.sendq) {
+                    let v = take_from_sender(ch, st, s.elem);
+                    locked.unlock();
+                    s.g.deliver(Value::NIL, true, case_of(&s));
+                    ready(cx, s.g);
+                    return Ok((i as i64, v));
+                }
+                if let Some(v) = st.buf.pop_front() {
+                    locked.unlock();
+                    return Ok((i as i64, v));
+                }
+                if st.closed {
+                    locked.unlock();
+                    return Ok((i as i64, Value::NIL));
+                }
+            }
+        }
+    }
+    if has_default {
+        locked.unlock();
+        return Ok((-1, Value::NIL));
+    }
+    if locked.chans.is_empty() {
+        return Err(park_forever(WaitReason::Select));
+    }
+    let g = me(cx);
+    // A new generation: even, above every earlier one (bit 0 is the
+    // claimed flag).
+    let gen = (g.sel_state.load(Ordering::Relaxed) | 1) + 1;
+    g.sel_state.store(gen, Ordering::Release);
+    for (i, c) in cases.iter().enumerate() {
+        let Some(ch) = as_chan(c.chan) else { continue };
+        let st = locked.state(ch);
+        let s = Sudog {
+            g,
+            elem: c.send.unwrap_or(Value::NIL),
+            sel: Some((gen, i as i32)),
+        };
+        match c.send {
+            Some(_) => st.sendq.push_back(s),
+            None => st.recvq.push_back(s),
+        }
+    }
+    let chans = locked.chans;
+    Err(Flow::Park(Park {
+        reason: WaitReason::Select,
+        unlock: Unlock::Chans(chans),
+        resume: Resume::Select { base },
+    }))
+}
+
+/// After a blocked select was woken: removes the G's remaining sudogs from
+/// every channel of the select.
+pub fn select_cleanup(g: GRef, chans: impl Iterator<Item = Value>) {
+    for chv in chans {
+        let Some(ch) = as_chan(chv) else { continue };
+        let mut st = ch.state.lock();
+        st.recvq.retain(|s| s.g != g);
+        st.sendq.retain(|s| s.g != g);
+    }
+}

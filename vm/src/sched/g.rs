@@ -1,0 +1,273 @@
+//! Goroutines: the G descriptor, its status word, and what a parked G needs
+//! when it wakes.
+//!
+//! A G is allocated once and never freed while the VM lives (Go keeps dead Gs
+//! on free lists too): a finished G goes back to its P's free list and is
+//! reused by the next `go` statement, so spawning costs no allocation once
+//! the pool is warm and `allgs` only grows.
+//!
+//! The status word is the lock on the G's execution state (DESIGN §3):
+//! - `Runnable`: on exactly one run queue (or about to be put on one);
+//!   nobody touches its stack.
+//! - `Running`: one M runs it and owns its stack and frames.
+//! - `Waiting`: parked on wait lists; its stack is quiescent, and the one
+//!   waker that wins the right to ready it (a CAS) moves it to `Runnable`.
+//! - `Dead`: finished; on a free list.
+//! - the `SCAN` bit: the collector is reading the stack; status changes spin
+//!   until it clears.
+//!
+//! Every status change goes through [`G::cas_status`]. The execution state
+//! ([`Exec`]: stack, frames, resume action) sits in an `UnsafeCell` and is
+//! touched only by whoever the status says owns it.
+
+use std::cell::UnsafeCell;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use crate::interp::Exec;
+use crate::value::Value;
+
+/// A G's status (see the module docs for who owns what in each).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Allocated, never run, or back on a free list after `Dead`.
+    Idle = 0,
+    /// On a run queue: nobody runs it; the queue owns it.
+    Runnable = 1,
+    /// An M runs it and owns its stack.
+    Running = 2,
+    /// Parked: wait lists refer to it; the waker that wins readies it.
+    Waiting = 3,
+    /// Finished; on a free list.
+    Dead = 4,
+}
+
+/// Set while the collector reads the G's stack.
+pub const SCAN: u32 = 0x100;
+
+impl Status {
+    fn from_u32(v: u32) -> Status {
+        match v & !SCAN {
+            0 => Status::Idle,
+            1 => Status::Runnable,
+            2 => Status::Running,
+            3 => Status::Waiting,
+            _ => Status::Dead,
+        }
+    }
+}
+
+/// What kind of goroutine this is (trace `GoCreate kind=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GKind {
+    User,
+    /// The main script of a run (or of one REPL entry).
+    Main,
+}
+
+/// Why a G is parked (trace `GoPark reason=`).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitReason {
+    None = 0,
+    ChanSend,
+    ChanRecv,
+    Select,
+    Sleep,
+    Sema,
+    GcWait,
+}
+
+impl WaitReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            WaitReason::None => "none",
+            WaitReason::ChanSend => "chan_send",
+            WaitReason::ChanRecv => "chan_recv",
+            WaitReason::Select => "select",
+            WaitReason::Sleep => "sleep",
+            WaitReason::Sema => "sema",
+            WaitReason::GcWait => "gc_wait",
+        }
+    }
+
+    fn from_u8(v: u8) -> WaitReason {
+        match v {
+            1 => WaitReason::ChanSend,
+            2 => WaitReason::ChanRecv,
+            3 => WaitReason::Select,
+            4 => WaitReason::Sleep,
+            5 => WaitReason::Sema,
+            6 => WaitReason::GcWait,
+            _ => WaitReason::None,
+        }
+    }
+}
+
+/// A pointer to a G. Gs are never freed while the VM lives, so a `GRef` is
+/// always valid; what one may do with the G is governed by its status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GRef(pub NonNull<G>);
+
+// SAFETY: a GRef is a handle; every access to the G it names goes through
+// the status protocol (atomics) or the owner's exclusive access.
+unsafe impl Send for GRef {}
+// SAFETY: as above.
+unsafe impl Sync for GRef {}
+
+impl std::ops::Deref for GRef {
+    type Target = G;
+    fn deref(&self) -> &G {
+        // SAFETY: Gs live as long as the VM (see the type's docs).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl GRef {
+    pub fn as_ptr(self) -> *mut G {
+        self.0.as_ptr()
+    }
+}
+
+/// A goroutine.
+pub struct G {
+    /// Goroutine id (`[goroutine N]`); a reused G gets a new id.
+    pub id: AtomicU64,
+    status: AtomicU32,
+    pub kind: UnsafeCell<GKind>,
+    wait_reason: AtomicU8,
+    /// Filled in by a waker before it readies the G: the value handed over
+    /// (a received value), whether the operation succeeded (`false`: the
+    /// channel was closed), and which `select` case fired.
+    pub wake_val: AtomicU64,
+    pub wake_ok: AtomicBool,
+    pub wake_case: AtomicI32,
+    /// `select` wake-once word: the generation of the select the G is
+    /// blocked in, with bit 0 set once a waker has claimed it.
+    pub sel_state: AtomicU64,
+    /// Index in `allgs` (for the collector and the deadlock report).
+    pub index: usize,
+    exec: UnsafeCell<Exec>,
+}
+
+// SAFETY: shared fields are atomics; `exec` and `kind` are accessed only by
+// the status word's owner (see the module docs).
+unsafe impl Sync for G {}
+// SAFETY: as above.
+unsafe impl Send for G {}
+
+impl G {
+    pub fn new(id: u64, index: usize) -> G {
+        G {
+            id: AtomicU64::new(id),
+            status: AtomicU32::new(Status::Idle as u32),
+            kind: UnsafeCell::new(GKind::User),
+            wait_reason: AtomicU8::new(0),
+            wake_val: AtomicU64::new(Value::NIL.0),
+            wake_ok: AtomicBool::new(false),
+            wake_case: AtomicI32::new(-1),
+            sel_state: AtomicU64::new(0),
+            index,
+            exec: UnsafeCell::new(Exec::empty()),
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id.load(Ordering::Relaxed)
+    }
+
+    pub fn status(&self) -> Status {
+        Status::from_u32(self.status.load(Ordering::Acquire))
+    }
+
+    /// The one way to change a G's status: moves it from `from` to `to`,
+    /// spinning while the collector holds the scan bit. Panics (a runtime
+    /// bug, never a user error) when the G is in another state.
+    pub fn cas_status(&self, from: Status, to: Status) {
+        let mut spins = 0u32;
+        loop {
+            match self.status.compare_exchange_weak(
+                from as u32,
+                to as u32,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(cur) if cur & SCAN != 0 || Status::from_u32(cur) == from => {
+                    spins += 1;
+                    if spins > 64 {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+                Err(cur) => panic!(
+                    "goroutine {}: status {:?}, expected {:?}",
+                    self.id(),
+                    Status::from_u32(cur),
+                    from
+                ),
+            }
+        }
+    }
+
+    /// Tries to move the G from `from` to `to`; false when it is not in
+    /// `from` (another waker won).
+    pub fn try_status(&self, from: Status, to: Status) -> bool {
+        loop {
+            match self.status.compare_exchange_weak(
+                from as u32,
+                to as u32,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(cur) if cur & SCAN != 0 => std::hint::spin_loop(),
+                Err(cur) if Status::from_u32(cur) == from => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    pub fn wait_reason(&self) -> WaitReason {
+        WaitReason::from_u8(self.wait_reason.load(Ordering::Relaxed))
+    }
+
+    pub fn set_wait_reason(&self, r: WaitReason) {
+        self.wait_reason.store(r as u8, Ordering::Relaxed);
+    }
+
+    /// The G's execution state.
+    ///
+    /// # Safety
+    /// The caller owns the G by its status (it runs it, it just took it from
+    /// a run queue, or the world is stopped), and holds no other reference
+    /// to the state.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn exec(&self) -> &mut Exec {
+        // SAFETY: exclusivity is the caller's obligation (see above).
+        unsafe { &mut *self.exec.get() }
+    }
+
+    pub fn kind(&self) -> GKind {
+        // SAFETY: the kind is written only while the G is Idle (being set
+        // up by its creator), before it is published on a run queue.
+        unsafe { *self.kind.get() }
+    }
+
+    /// Records what a waker hands over.
+    pub fn deliver(&self, v: Value, ok: bool, case: i32) {
+        self.wake_val.store(v.0, Ordering::Relaxed);
+        self.wake_ok.store(ok, Ordering::Relaxed);
+        self.wake_case.store(case, Ordering::Relaxed);
+    }
+
+    pub fn delivered(&self) -> (Value, bool, i32) {
+        (
+            Value(self.wake_val.load(Ordering::Relaxed)),
+            self.wake_ok.load(Ordering::Relaxed),
+            self.wake_case.load(Ordering::Relaxed),
+        )
+    }
+}

@@ -1,0 +1,454 @@
+//! The Go-style G/M/P scheduler (DESIGN §3): goroutines (G) run on OS
+//! threads (M), each holding a processor (P) with a local run queue; idle
+//! Ps steal work.
+//!
+//! Submodules, one concept each:
+//! - [`g`]: the goroutine descriptor, its status word and wake record.
+//! - [`runq`]: the per-P lock-free run queue (ring plus `runnext`).
+//! - [`proc`]: `schedule`, `find_runnable`, `execute`, park/ready, spinning
+//!   Ms and `wakep`, sysmon, deadlock detection, the main goroutine.
+//! - [`stw`]: stop-the-world / start-the-world and runtime semaphores
+//!   (`worldsema`, `gcsema`).
+//! - [`timer`]: per-P timer heaps (`sleep`, `time.after`).
+//! - [`chan`]: channels and `select`.
+//! - [`sim`]: deterministic mode (`--sim SEED`): one thread drives every P.
+//!
+//! Ownership (who may touch what):
+//! - A P's local state ([`PLocal`]: allocation cache, free Gs, trace
+//!   buffer, random state) belongs to the M that holds the P (its status is
+//!   `Running`), or to whoever stopped the world.
+//! - A P's run queue is lock-free: the owner puts and gets, anyone steals.
+//! - The global run queue, the idle P and M lists, and the stop-the-world
+//!   bookkeeping sit behind `Sched::lock`.
+//! - A G's stack belongs to whoever its status word says (see [`g`]).
+//!
+//! Invariants (DESIGN §6): a G is in exactly one place (running on one M,
+//! on one run queue, or parked on wait lists); no lock is held across a
+//! park except the one the park itself releases; no M blocks while holding
+//! a P except to stop the world or to hand the P back.
+
+pub mod chan;
+pub mod g;
+pub mod proc;
+pub mod runq;
+pub mod sema;
+pub mod sim;
+pub mod stw;
+pub mod timer;
+
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
+
+pub use g::{GKind, GRef, Status, WaitReason, G};
+pub use proc::run_main;
+
+use crate::heap::Mcache;
+use crate::trace;
+
+/// Most Ps a VM can have (`--procs`, `gomaxprocs`): Go allows more, but a
+/// 2-to-16-core machine gains nothing past its core count, and a fixed table
+/// lets other threads index Ps without a lock.
+pub const MAX_PROCS: usize = 256;
+
+/// Safepoints a G runs between checks of the preempt flag and the
+/// stop-the-world request: a few tens of microseconds of work, which bounds
+/// the time to stop the world.
+pub const CHUNK: u32 = 1 << 12;
+
+/// Go's time slice: sysmon preempts a G that has held its P this long.
+pub const SLICE_NS: u64 = 10_000_000;
+
+/// A P's status.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PStatus {
+    /// On the idle list; no M holds it.
+    Idle = 0,
+    /// An M holds it (running Gs or looking for work).
+    Running = 1,
+    /// Stopped for a stop-the-world; the stopper owns it.
+    Stopped = 2,
+    /// Beyond `gomaxprocs`; unused.
+    Dead = 3,
+}
+
+/// A processor.
+pub struct P {
+    pub id: u32,
+    status: AtomicU32,
+    pub runq: runq::RunQueue<G>,
+    /// Set by sysmon or a stop-the-world: leave the running G at the next
+    /// safepoint.
+    pub preempt: AtomicBool,
+    /// Incremented each time the scheduler starts a new G on this P (sysmon
+    /// watches it to spot a G that has held the P too long).
+    pub schedtick: AtomicU64,
+    pub timers: Mutex<timer::Timers>,
+    /// When the earliest timer fires (`u64::MAX`: none); read without the
+    /// lock by idle Ms, sysmon and the deadlock check.
+    pub next_timer: AtomicU64,
+    local: UnsafeCell<PLocal>,
+}
+
+// SAFETY: shared fields are atomics or locks; `local` is used only by the
+// P's owner (see the module docs).
+unsafe impl Sync for P {}
+// SAFETY: as above.
+unsafe impl Send for P {}
+
+/// What only a P's owner touches.
+pub struct PLocal {
+    pub mc: Mcache,
+    /// Dead Gs ready for reuse.
+    pub gfree: Vec<GRef>,
+    pub trace: trace::Buffer,
+    /// State of this P's generator (`Ctx::fastrand`).
+    pub rng: u64,
+    /// Deterministic mode: the G this P is in the middle of running (kept
+    /// between the driver's steps), and when its slice began.
+    pub curg: Option<GRef>,
+    pub slice_start: u64,
+}
+
+impl P {
+    fn new(id: u32, seed: u64) -> P {
+        P {
+            id,
+            status: AtomicU32::new(PStatus::Idle as u32),
+            runq: runq::RunQueue::new(),
+            preempt: AtomicBool::new(false),
+            schedtick: AtomicU64::new(0),
+            timers: Mutex::new(timer::Timers::default()),
+            next_timer: AtomicU64::new(u64::MAX),
+            local: UnsafeCell::new(PLocal {
+                mc: Mcache::new(),
+                gfree: Vec::new(),
+                trace: trace::Buffer::new(),
+                // splitmix-style spreading of the seed per P; `| 1` keeps
+                // the xorshift state non-zero.
+                rng: (seed ^ (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1,
+                curg: None,
+                slice_start: 0,
+            }),
+        }
+    }
+
+    pub fn status(&self) -> PStatus {
+        match self.status.load(Ordering::Acquire) {
+            0 => PStatus::Idle,
+            1 => PStatus::Running,
+            2 => PStatus::Stopped,
+            _ => PStatus::Dead,
+        }
+    }
+
+    pub(crate) fn set_status(&self, s: PStatus) {
+        self.status.store(s as u32, Ordering::Release);
+    }
+
+    /// The P's local state.
+    ///
+    /// # Safety
+    /// The caller owns the P (holds it, holds the outside lock for the
+    /// outside P, or has stopped the world) and keeps no other borrow of the
+    /// state alive.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn local(&self) -> &mut PLocal {
+        // SAFETY: exclusivity is the caller's obligation.
+        unsafe { &mut *self.local.get() }
+    }
+}
+
+/// An M: an OS thread that runs `schedule` while it holds a P.
+pub struct M {
+    pub id: u32,
+    park: Mutex<MPark>,
+    cond: Condvar,
+}
+
+/// How an M is woken: with a P to run (and whether it starts spinning).
+#[derive(Default)]
+struct MPark {
+    nextp: Option<u32>,
+    spinning: bool,
+    exit: bool,
+}
+
+/// An M and its thread's handle.
+type MThread = (Arc<M>, Option<std::thread::JoinHandle<()>>);
+
+/// State behind `Sched::lock`.
+#[derive(Default)]
+pub struct Locked {
+    /// The global run queue.
+    pub runq: VecDeque<GRef>,
+    /// Idle Ps (ids).
+    pub pidle: Vec<u32>,
+    /// Idle Ms.
+    pub midle: Vec<Arc<M>>,
+    /// Ps still to stop for the pending stop-the-world.
+    pub stopwait: i32,
+}
+
+/// The main goroutine's completion, awaited by `run_main`'s caller.
+#[derive(Default)]
+pub struct MainState {
+    pub g: Option<GRef>,
+    pub result: Option<Result<(), crate::RuntimeError>>,
+}
+
+/// The scheduler: every P, the global queues and lists.
+pub struct Sched {
+    allp: Box<[std::sync::OnceLock<Box<P>>]>,
+    pub nprocs: AtomicUsize,
+    pub lock: Mutex<Locked>,
+    /// Signalled when `stopwait` reaches zero.
+    pub stop_cond: Condvar,
+    /// Mirror of the global queue's length, for lock-free emptiness checks.
+    pub runq_len: AtomicUsize,
+    /// A stop-the-world is pending or in progress (Go's `gcwaiting`).
+    pub gcwaiting: AtomicBool,
+    pub npidle: AtomicU32,
+    pub nmspinning: AtomicU32,
+    /// Every G ever created (dead ones are reused, never removed).
+    pub allgs: Mutex<Vec<GRef>>,
+    /// Dead Gs beyond what the Ps keep.
+    pub gfree: Mutex<Vec<GRef>>,
+    pub next_gid: AtomicU64,
+    /// Live goroutines (`runtime.numgoroutine()`).
+    pub ngoroutines: AtomicI64,
+    /// The right to stop the world.
+    pub worldsema: sema::RtSema,
+    /// The right to run (or to wait out) a GC cycle.
+    pub gcsema: sema::RtSema,
+    pub main: Mutex<MainState>,
+    pub main_cond: Condvar,
+    /// The program ended (main returned, a goroutine failed, deadlock):
+    /// every M stops at its next safepoint. Never set in the REPL.
+    pub exiting: AtomicBool,
+    /// The VM is being dropped: every thread exits.
+    pub shutdown_flag: AtomicBool,
+    pub keep_running: bool,
+    /// Deterministic mode.
+    pub sim: Option<sim::Sim>,
+    pub clock: sim::Clock,
+    /// All Ms and their threads, for shutdown.
+    ms: Mutex<Vec<MThread>>,
+    sysmon: Mutex<Option<std::thread::JoinHandle<()>>>,
+    pub sysmon_cond: Condvar,
+    pub sysmon_lock: Mutex<()>,
+    /// When sysmon plans to wake next (a timer due earlier wakes it).
+    pub sysmon_next: AtomicU64,
+    /// The runtime itself, for starting Ms (which hold an `Arc`).
+    pub self_ref: std::sync::OnceLock<std::sync::Weak<crate::Runtime>>,
+    /// Where `runtime.trace_start(path)` writes at `trace_stop()`.
+    pub trace_path: Mutex<Option<String>>,
+    /// The P used by threads that hold none (stdlib setup, code loading),
+    /// guarded by `outside_lock`; the collector takes that lock too.
+    pub outside_p: P,
+    pub outside_lock: Mutex<()>,
+    /// Tracing: on/off, and events from outside any P.
+    pub tracing: AtomicBool,
+    pub trace_outside: Mutex<Vec<trace::Event>>,
+    pub trace_start_tick: AtomicU64,
+}
+
+impl Sched {
+    pub fn new(procs: usize, sim_seed: Option<u64>, seed: u64, keep_running: bool) -> Sched {
+        let allp: Box<[std::sync::OnceLock<Box<P>>]> =
+            (0..MAX_PROCS).map(|_| std::sync::OnceLock::new()).collect();
+        let s = Sched {
+            allp,
+            nprocs: AtomicUsize::new(procs),
+            lock: Mutex::new(Locked::default()),
+            stop_cond: Condvar::new(),
+            runq_len: AtomicUsize::new(0),
+            gcwaiting: AtomicBool::new(false),
+            npidle: AtomicU32::new(0),
+            nmspinning: AtomicU32::new(0),
+            allgs: Mutex::new(Vec::new()),
+            gfree: Mutex::new(Vec::new()),
+            next_gid: AtomicU64::new(1),
+            ngoroutines: AtomicI64::new(0),
+            worldsema: sema::RtSema::new(),
+            gcsema: sema::RtSema::new(),
+            main: Mutex::new(MainState::default()),
+            main_cond: Condvar::new(),
+            exiting: AtomicBool::new(false),
+            shutdown_flag: AtomicBool::new(false),
+            keep_running,
+            sim: sim_seed.map(sim::Sim::new),
+            clock: sim::Clock::new(sim_seed.is_some()),
+            ms: Mutex::new(Vec::new()),
+            sysmon: Mutex::new(None),
+            sysmon_cond: Condvar::new(),
+            sysmon_lock: Mutex::new(()),
+            sysmon_next: AtomicU64::new(0),
+            self_ref: std::sync::OnceLock::new(),
+            trace_path: Mutex::new(None),
+            outside_p: P::new(u32::MAX, seed),
+            outside_lock: Mutex::new(()),
+            tracing: AtomicBool::new(false),
+            trace_outside: Mutex::new(Vec::new()),
+            trace_start_tick: AtomicU64::new(0),
+        };
+        {
+            let mut l = s.lock.lock();
+            for i in (0..procs).rev() {
+                s.allp[i].get_or_init(|| Box::new(P::new(i as u32, seed)));
+                // The deterministic driver picks Ps itself: no idle list.
+                if sim_seed.is_none() {
+                    l.pidle.push(i as u32);
+                }
+            }
+            if sim_seed.is_none() {
+                s.npidle.store(procs as u32, Ordering::Relaxed);
+            }
+        }
+        s
+    }
+
+    /// P number `i` (created on first use).
+    pub fn p(&self, i: u32) -> &P {
+        self.allp[i as usize]
+            .get()
+            .expect("P used before it was created")
+    }
+
+    /// Creates P `i` if it does not exist yet (`gomaxprocs` growth).
+    pub(crate) fn ensure_p(&self, i: usize, seed: u64) -> &P {
+        self.allp[i].get_or_init(|| Box::new(P::new(i as u32, seed)))
+    }
+
+    /// Number of Ps.
+    pub fn procs(&self) -> usize {
+        self.nprocs.load(Ordering::Acquire)
+    }
+
+    /// Every P ever created (including Ps beyond `gomaxprocs`, whose lists
+    /// hold objects until a collection moves them).
+    pub fn all_created(&self) -> impl Iterator<Item = &P> {
+        self.allp.iter().map_while(|p| p.get().map(|b| &**b))
+    }
+
+    pub fn is_sim(&self) -> bool {
+        self.sim.is_some()
+    }
+
+    /// The clock: nanoseconds since start, or virtual ticks in
+    /// deterministic mode.
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// Stops every thread (the VM is being dropped) and joins them.
+    pub fn shutdown(&self) {
+        self.shutdown_flag.store(true, Ordering::SeqCst);
+        self.exiting.store(true, Ordering::SeqCst);
+        let ms: Vec<_> = std::mem::take(&mut *self.ms.lock());
+        for (m, _) in &ms {
+            let mut k = m.park.lock();
+            k.exit = true;
+            m.cond.notify_one();
+        }
+        {
+            let _l = self.sysmon_lock.lock();
+            self.sysmon_cond.notify_all();
+        }
+        for (_, h) in ms {
+            if let Some(h) = h {
+                let _ = h.join();
+            }
+        }
+        if let Some(h) = self.sysmon.lock().take() {
+            let _ = h.join();
+        }
+    }
+
+    /// Turns tracing on (`--trace`, `runtime.trace_start`).
+    pub fn trace_enable(&self, _rt: &crate::Runtime) {
+        self.trace_start_tick.store(self.now(), Ordering::Relaxed);
+        self.tracing.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops tracing and gathers every buffer, merged. Called with the
+    /// world stopped, or when no goroutine runs.
+    pub fn trace_collect(&self, _rt: &crate::Runtime) -> Vec<trace::Event> {
+        self.tracing.store(false, Ordering::SeqCst);
+        let mut bufs = Vec::new();
+        for p in self.all_created() {
+            // SAFETY: the world is stopped or no goroutine runs (see above),
+            // so no owner is using the buffer.
+            bufs.push(unsafe { p.local() }.trace.take());
+        }
+        bufs.push(std::mem::take(&mut *self.trace_outside.lock()));
+        trace::merge(bufs)
+    }
+
+    /// Records an event from a thread without a P.
+    pub fn trace_outside(&self, kind: trace::EventKind, args: Vec<(&'static str, trace::Arg)>) {
+        if self.tracing.load(Ordering::Relaxed) {
+            let mut e = trace::Event::new(self.trace_tick(), None, None, kind);
+            e.args = args;
+            self.trace_outside.lock().push(e);
+        }
+    }
+
+    pub fn trace_tick(&self) -> u64 {
+        self.now()
+            .saturating_sub(self.trace_start_tick.load(Ordering::Relaxed))
+    }
+}
+
+/// Why a goroutine parks and what unlocks after it has parked.
+pub struct Park {
+    pub reason: WaitReason,
+    pub unlock: Unlock,
+    /// What the goroutine does when it runs again.
+    pub resume: Resume,
+}
+
+/// A lock the parking code left held, released only after the G's status
+/// says `Waiting` (so a waker holding the same lock cannot miss the G).
+pub enum Unlock {
+    None,
+    /// A channel's lock.
+    Chan(*const chan::Chan),
+    /// Every channel of a `select`, distinct, in lock order.
+    Chans(Vec<*const chan::Chan>),
+    /// A P's timer heap.
+    Timers(*const P),
+    /// A runtime semaphore's lock.
+    Sema(*const sema::SemaCore),
+}
+
+// SAFETY: the pointers name objects kept alive by the parking G's stack (a
+// channel), a P (never freed), or a semaphore (kept alive likewise).
+unsafe impl Send for Unlock {}
+
+/// What a woken goroutine does before it continues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// Nothing: the parked operation is complete.
+    None,
+    /// Re-execute the instruction that parked (semaphores, retried STW).
+    Retry,
+    /// Store the delivered value at this stack slot (`<-ch`, a native that
+    /// waits for a value).
+    Store(usize),
+    /// Store `[value, ok]` at this stack slot (`recv(ch)`).
+    StoreOk(usize),
+    /// A send completed; `ok == false` means the channel was closed.
+    Sent,
+    /// A `for-in` over a channel: store the value at `dest`, or, when the
+    /// channel is closed, jump to the loop's exit (`exit` instructions after
+    /// the current one).
+    Iter { dest: usize, exit: isize },
+    /// A `select` that blocked: `R[base] = case`, `R[base+1] = value`; its
+    /// other wait-list entries are removed first.
+    Select { base: usize },
+}

@@ -1,0 +1,952 @@
+//! The scheduler proper (Go's `proc.go`): how Ms find and run Gs.
+//!
+//! An M's life (`mstart`): wait until handed a P, then `schedule` until it
+//! must give the P back, then wait again.
+//!
+//! `schedule` loops: stop for a pending stop-the-world (`gcstopm`), else
+//! `find_runnable`, else give the P back. `find_runnable` looks, in Go's
+//! order:
+//! 1. the P's expired timers (they ready Gs into `runnext`);
+//! 2. every 61st tick, one G from the global queue (fairness: a busy local
+//!    queue cannot starve it);
+//! 3. the local `runnext`, then the local ring;
+//! 4. a batch from the global queue;
+//! 5. stealing: if fewer than half the busy Ps already have a spinning M,
+//!    become spinning and make four passes over the other Ps in a random
+//!    order, running their expired timers and stealing half of a ring (on
+//!    the last pass also a `runnext`);
+//! 6. otherwise give the P back; if this M was spinning, stop spinning and
+//!    re-check every run queue (a G readied just before the P went idle
+//!    must not be stranded), and check for deadlock.
+//!
+//! `execute` runs a G in chunks of [`CHUNK`] safepoints. Between chunks it
+//! honours a stop-the-world request, the P's preempt flag (set by sysmon
+//! after [`SLICE_NS`] on one G), program exit and Ctrl-C.
+//!
+//! park / ready: a G parks by returning `Outcome::Park` from the
+//! interpreter with the lock that guards its wait list still held; the
+//! scheduler marks it `Waiting` and only then releases that lock. `ready`
+//! (called by whoever won the right to wake it) marks it `Runnable`, puts it
+//! in the current P's `runnext` (it runs next, inheriting the time slice)
+//! and calls `wakep`.
+//!
+//! Spinning Ms and `wakep`: when work appears and a P is idle, `wakep`
+//! starts one spinning M (unless one already spins); a spinning M that finds
+//! work stops spinning and, if it was the last spinner, starts another.
+//! That way a ready G never waits while a P sits idle, without waking every
+//! thread for every G.
+//!
+//! Sysmon (a thread without a P) preempts long-running Gs and wakes an idle
+//! P when a timer is due.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use skein_bytecode::Program;
+
+use super::{timer, GKind, GRef, PStatus, Park, Resume, Status, Unlock, CHUNK, G, M, P, SLICE_NS};
+use crate::interp::{self, Exec, Outcome};
+use crate::object::*;
+use crate::trace::{Arg, EventKind};
+use crate::value::Value;
+use crate::{Ctx, Runtime, RuntimeError};
+
+/// Gs a P keeps on its own free list before returning them to the global
+/// one: enough to absorb a burst of short goroutines without the lock.
+const LOCAL_GFREE: usize = 64;
+
+/// Most Gs taken from the global queue in one batch (Go's limit is half a
+/// local ring).
+const GLOBAL_BATCH: usize = 128;
+
+/// Every 61st schedule on a P takes from the global queue first (Go's
+/// constant: a prime, so it does not beat with program periodicity).
+const FAIRNESS_TICK: u64 = 61;
+
+impl Ctx<'_> {
+    /// Records a trace event on this P (when tracing).
+    pub fn trace(&mut self, kind: EventKind, args: &[(&'static str, Arg)]) {
+        let s = &self.rt.sched;
+        if !s.tracing.load(Ordering::Relaxed) {
+            return;
+        }
+        let p = (self.p.id != u32::MAX).then_some(self.p.id);
+        let mut e = crate::trace::Event::new(s.trace_tick(), p, self.g.map(|g| g.id()), kind);
+        e.args = args.to_vec();
+        self.local().trace.push(e);
+    }
+}
+
+/// An M's scheduling state.
+struct MState {
+    spinning: bool,
+}
+
+enum Found {
+    G(GRef, bool),
+    /// Look again from the top (a stop-the-world or exit is pending).
+    Retry,
+    /// Nothing to run: the P has been given back.
+    Released,
+}
+
+// ---------------------------------------------------------------------------
+// The main goroutine.
+
+/// Loads `program` and runs its script as the main goroutine until it
+/// returns, any goroutine fails, or the program deadlocks.
+pub fn run_main(rt: &Arc<Runtime>, program: &Program) -> Result<(), RuntimeError> {
+    let sched = &rt.sched;
+    let _ = sched.self_ref.set(Arc::downgrade(rt));
+    rt.open_output();
+    let g = {
+        let _outside = sched.outside_lock.lock();
+        let mut cx = Ctx {
+            rt,
+            p: &sched.outside_p,
+            g: None,
+        };
+        let func = crate::loader::load(&mut cx, &program.main);
+        let closure = cx.alloc(
+            Kind::Closure,
+            Closure {
+                function: func.as_obj() as *const Obj<Function>,
+                upvals: Box::new([]),
+            },
+            0,
+        );
+        let g = new_g(&mut cx);
+        // SAFETY: `g` is Idle (fresh from `new_g`): its creator owns it.
+        unsafe {
+            *g.kind.get() = GKind::Main;
+            g.exec().init_call(&[closure]);
+        }
+        {
+            let mut m = sched.main.lock();
+            m.g = Some(g);
+            m.result = None;
+        }
+        cx.trace(
+            EventKind::GoCreate,
+            &[("g", Arg::U(g.id())), ("kind", Arg::S("main"))],
+        );
+        g.cas_status(Status::Idle, Status::Runnable);
+        sched.ngoroutines.fetch_add(1, Ordering::Relaxed);
+        cx.local().mc.flush(&rt.heap);
+        g
+    };
+    if sched.is_sim() {
+        // The driver runs on this thread; P0 takes the main goroutine.
+        let _ = sched.p(0).runq.put(g.0, false);
+        super::sim::run(rt);
+    } else {
+        globrunqput(rt, g);
+        wakep(rt);
+        let mut m = sched.main.lock();
+        while m.result.is_none() {
+            sched.main_cond.wait(&mut m);
+        }
+    }
+    let result = {
+        let mut m = sched.main.lock();
+        m.g = None;
+        m.result.take().unwrap_or(Ok(()))
+    };
+    if !sched.keep_running && !sched.is_sim() {
+        // Let every M reach a safepoint and give its P back, so nothing
+        // runs (or prints, or traces) after the program has ended. A few
+        // chunks of work at most; the bound only guards against a bug.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while (sched.npidle.load(Ordering::Acquire) as usize) < sched.procs()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    }
+    result
+}
+
+/// Records the program's result (the first one wins) and, outside the
+/// REPL, ends the program.
+fn finish_main(rt: &Runtime, result: Result<(), RuntimeError>) {
+    let s = &rt.sched;
+    let mut m = s.main.lock();
+    if m.result.is_some() {
+        return;
+    }
+    m.result = Some(result);
+    if !s.keep_running {
+        s.exiting.store(true, Ordering::SeqCst);
+        rt.close_output();
+    }
+    s.main_cond.notify_all();
+}
+
+// ---------------------------------------------------------------------------
+// Creating and ending goroutines.
+
+/// A G for a new goroutine: from this P's free list, the global one, or
+/// fresh (registered in `allgs`).
+fn new_g(cx: &mut Ctx) -> GRef {
+    let s = &cx.rt.sched;
+    let g = match cx.local().gfree.pop() {
+        Some(g) => g,
+        None => match s.gfree.lock().pop() {
+            Some(g) => g,
+            None => {
+                let mut all = s.allgs.lock();
+                let g = Box::new(G::new(0, all.len()));
+                let g = GRef(std::ptr::NonNull::from(Box::leak(g)));
+                all.push(g);
+                g
+            }
+        },
+    };
+    if g.status() == Status::Dead {
+        g.cas_status(Status::Dead, Status::Idle);
+    }
+    g.id.store(
+        s.next_gid.fetch_add(1, Ordering::Relaxed),
+        Ordering::Relaxed,
+    );
+    // SAFETY: the G is Idle and only its creator knows it.
+    unsafe { *g.kind.get() = GKind::User };
+    g
+}
+
+/// `go f(args)`: starts a goroutine that calls `vals[0]` with `vals[1..]`.
+pub fn newproc(cx: &mut Ctx, vals: &[Value]) {
+    let g = new_g(cx);
+    // SAFETY: `g` is Idle: its creator owns it.
+    unsafe { g.exec().init_call(vals) };
+    cx.rt.sched.ngoroutines.fetch_add(1, Ordering::Relaxed);
+    cx.trace(
+        EventKind::GoCreate,
+        &[("g", Arg::U(g.id())), ("kind", Arg::S("user"))],
+    );
+    g.cas_status(Status::Idle, Status::Runnable);
+    runqput(cx, g, true);
+    wakep(cx.rt);
+}
+
+/// The running G has finished.
+fn goexit(cx: &mut Ctx, g: GRef) {
+    cx.trace(EventKind::GoEnd, &[]);
+    let main = g.kind() == GKind::Main;
+    // SAFETY: the G is Running on this M.
+    unsafe { g.exec().reset() };
+    g.cas_status(Status::Running, Status::Dead);
+    cx.rt.sched.ngoroutines.fetch_sub(1, Ordering::Relaxed);
+    gfput(cx, g);
+    if main {
+        finish_main(cx.rt, Ok(()));
+    }
+}
+
+fn gfput(cx: &mut Ctx, g: GRef) {
+    let l = cx.local();
+    l.gfree.push(g);
+    if l.gfree.len() > LOCAL_GFREE {
+        let half: Vec<GRef> = l.gfree.drain(..LOCAL_GFREE / 2).collect();
+        cx.rt.sched.gfree.lock().extend(half);
+    }
+}
+
+/// A runtime error ended `g`: the program ends with it (the REPL prints a
+/// background goroutine's error and goes on).
+fn fail(cx: &mut Ctx, g: GRef, mut e: RuntimeError) {
+    let main = g.kind() == GKind::Main;
+    if !main {
+        e.trace.push(format!("[goroutine {}]", g.id()));
+    }
+    cx.trace(EventKind::GoEnd, &[]);
+    // SAFETY: the G is Running on this M.
+    unsafe { g.exec().reset() };
+    g.cas_status(Status::Running, Status::Dead);
+    cx.rt.sched.ngoroutines.fetch_sub(1, Ordering::Relaxed);
+    gfput(cx, g);
+    if cx.rt.sched.keep_running && !main {
+        cx.rt.flush();
+        eprintln!("{e}");
+        return;
+    }
+    finish_main(cx.rt, Err(e));
+}
+
+// ---------------------------------------------------------------------------
+// Run queues.
+
+/// Puts `g` on this P's queue (`next`: into `runnext`); overflow goes to
+/// the global queue.
+pub(crate) fn runqput(cx: &mut Ctx, g: GRef, next: bool) {
+    if cx.p.id == u32::MAX {
+        // The outside P is never scheduled.
+        globrunqput(cx.rt, g);
+        return;
+    }
+    if let Err(batch) = cx.p.runq.put(g.0, next) {
+        let s = &cx.rt.sched;
+        let mut l = s.lock.lock();
+        for p in batch {
+            l.runq.push_back(GRef(p));
+        }
+        s.runq_len.store(l.runq.len(), Ordering::Release);
+    }
+}
+
+/// Puts `g` on the global queue.
+pub(crate) fn globrunqput(rt: &Runtime, g: GRef) {
+    let s = &rt.sched;
+    let mut l = s.lock.lock();
+    l.runq.push_back(g);
+    s.runq_len.store(l.runq.len(), Ordering::Release);
+}
+
+/// Takes a batch from the global queue (at most `max` if non-zero): one
+/// to run, the rest onto this P's ring.
+fn globrunqget(cx: &mut Ctx, max: usize) -> Option<GRef> {
+    let s = &cx.rt.sched;
+    let mut l = s.lock.lock();
+    globrunqget_locked(cx, &mut l, max)
+}
+
+fn globrunqget_locked(cx: &mut Ctx, l: &mut super::Locked, max: usize) -> Option<GRef> {
+    let s = &cx.rt.sched;
+    if l.runq.is_empty() {
+        return None;
+    }
+    let mut n = (l.runq.len() / s.procs().max(1) + 1)
+        .min(l.runq.len())
+        .min(GLOBAL_BATCH);
+    if max > 0 {
+        n = n.min(max);
+    }
+    let g = l.runq.pop_front();
+    for _ in 1..n {
+        let Some(x) = l.runq.pop_front() else { break };
+        if let Err(batch) = cx.p.runq.put(x.0, false) {
+            for p in batch.into_iter().rev() {
+                l.runq.push_front(GRef(p));
+            }
+            break;
+        }
+    }
+    s.runq_len.store(l.runq.len(), Ordering::Release);
+    g
+}
+
+/// Makes a parked `g` runnable on this P, in `runnext`.
+pub fn ready(cx: &mut Ctx, g: GRef) {
+    g.cas_status(Status::Waiting, Status::Runnable);
+    cx.trace(
+        EventKind::GoUnpark,
+        &[("g", Arg::U(g.id())), ("next", Arg::U(1))],
+    );
+    runqput(cx, g, true);
+    wakep(cx.rt);
+}
+
+// ---------------------------------------------------------------------------
+// Ms and Ps.
+
+fn pidleget(rt: &Runtime, l: &mut super::Locked) -> Option<u32> {
+    let s = &rt.sched;
+    if s.gcwaiting.load(Ordering::Acquire) {
+        return None;
+    }
+    let id = l.pidle.pop()?;
+    s.npidle.fetch_sub(1, Ordering::AcqRel);
+    s.p(id).set_status(PStatus::Running);
+    Some(id)
+}
+
+fn pidleput(rt: &Runtime, l: &mut super::Locked, p: &P) {
+    p.set_status(PStatus::Idle);
+    l.pidle.push(p.id);
+    rt.sched.npidle.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Starts a spinning M if a P is idle and nobody spins already.
+pub fn wakep(rt: &Runtime) {
+    let s = &rt.sched;
+    if s.is_sim() || s.npidle.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    if s.nmspinning.load(Ordering::Acquire) != 0
+        || s.nmspinning
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    startm(rt, None, true);
+}
+
+/// Hands a P (`pid`, or an idle one) to an idle M, or to a new one.
+pub(crate) fn startm(rt: &Runtime, pid: Option<u32>, spinning: bool) {
+    let s = &rt.sched;
+    let (pid, m) = {
+        let mut l = s.lock.lock();
+        let pid = match pid {
+            Some(p) => p,
+            None => match pidleget(rt, &mut l) {
+                Some(p) => p,
+                None => {
+                    drop(l);
+                    if spinning {
+                        s.nmspinning.fetch_sub(1, Ordering::AcqRel);
+                    }
+                    return;
+                }
+            },
+        };
+        (pid, l.midle.pop())
+    };
+    match m {
+        Some(m) => {
+            let mut k = m.park.lock();
+            k.nextp = Some(pid);
+            k.spinning = spinning;
+            m.cond.notify_one();
+        }
+        None => newm(rt, pid, spinning),
+    }
+}
+
+fn newm(rt: &Runtime, pid: u32, spinning: bool) {
+    let s = &rt.sched;
+    let Some(arc) = s.self_ref.get().and_then(|w| w.upgrade()) else {
+        return;
+    };
+    let mut ms = s.ms.lock();
+    if s.shutdown_flag.load(Ordering::SeqCst) {
+        return;
+    }
+    let m = Arc::new(M {
+        id: ms.len() as u32,
+        park: parking_lot::Mutex::new(super::MPark {
+            nextp: Some(pid),
+            spinning,
+            exit: false,
+        }),
+        cond: parking_lot::Condvar::new(),
+    });
+    let m2 = m.clone();
+    let arc2 = arc.clone();
+    let h = std::thread::Builder::new()
+        .name(format!("skein-m{}", m.id))
+        .spawn(move || mstart(arc2, m2))
+        .expect("cannot start an OS thread");
+    ms.push((m, Some(h)));
+    let mut sm = s.sysmon.lock();
+    if sm.is_none() {
+        *sm = Some(
+            std::thread::Builder::new()
+                .name("skein-sysmon".into())
+                .spawn(move || sysmon(arc))
+                .expect("cannot start an OS thread"),
+        );
+    }
+}
+
+/// An M's thread.
+fn mstart(rt: Arc<Runtime>, m: Arc<M>) {
+    loop {
+        let (pid, spinning) = {
+            let mut k = m.park.lock();
+            loop {
+                if k.exit {
+                    return;
+                }
+                if let Some(p) = k.nextp.take() {
+                    break (p, k.spinning);
+                }
+                m.cond.wait(&mut k);
+            }
+        };
+        let mut cx = Ctx {
+            rt: &rt,
+            p: rt.sched.p(pid),
+            g: None,
+        };
+        let mut ms = MState { spinning };
+        schedule(&mut cx, &mut ms);
+        if ms.spinning {
+            rt.sched.nmspinning.fetch_sub(1, Ordering::AcqRel);
+        }
+        // The P is given back (or stopped): wait on the idle list.
+        rt.sched.lock.lock().midle.push(m.clone());
+    }
+}
+
+/// Runs Gs on the P until it must be given back.
+fn schedule(cx: &mut Ctx, ms: &mut MState) {
+    let s = &cx.rt.sched;
+    loop {
+        if s.exiting.load(Ordering::Acquire) {
+            let mut l = s.lock.lock();
+            if s.gcwaiting.load(Ordering::Acquire) {
+                drop(l);
+                gcstopm(cx, ms);
+            } else {
+                pidleput(cx.rt, &mut l, cx.p);
+            }
+            return;
+        }
+        if s.gcwaiting.load(Ordering::Acquire) {
+            gcstopm(cx, ms);
+            return;
+        }
+        match find_runnable(cx, ms) {
+            Found::G(g, inherit) => {
+                if ms.spinning {
+                    ms.spinning = false;
+                    if s.nmspinning.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        wakep(cx.rt);
+                    }
+                }
+                execute(cx, g, inherit);
+            }
+            Found::Retry => continue,
+            Found::Released => return,
+        }
+    }
+}
+
+/// Stops this M's P for a pending stop-the-world.
+fn gcstopm(cx: &mut Ctx, ms: &mut MState) {
+    let s = &cx.rt.sched;
+    if ms.spinning {
+        ms.spinning = false;
+        s.nmspinning.fetch_sub(1, Ordering::AcqRel);
+    }
+    let mut l = s.lock.lock();
+    cx.p.set_status(PStatus::Stopped);
+    l.stopwait -= 1;
+    if l.stopwait == 0 {
+        s.stop_cond.notify_all();
+    }
+}
+
+/// Looks for a runnable G in Go's order (see the module docs).
+fn find_runnable(cx: &mut Ctx, ms: &mut MState) -> Found {
+    let s = &cx.rt.sched;
+    'top: loop {
+        if s.gcwaiting.load(Ordering::Acquire) || s.exiting.load(Ordering::Acquire) {
+            return Found::Retry;
+        }
+        if let Some((g, inherit)) = find_local(cx) {
+            return Found::G(g, inherit);
+        }
+        let procs = s.procs();
+        let busy = procs.saturating_sub(s.npidle.load(Ordering::Acquire) as usize);
+        if ms.spinning || 2 * (s.nmspinning.load(Ordering::Acquire) as usize) < busy {
+            if !ms.spinning {
+                ms.spinning = true;
+                s.nmspinning.fetch_add(1, Ordering::AcqRel);
+            }
+            if let Some(g) = steal_work(cx) {
+                return Found::G(g, false);
+            }
+        }
+        // Nothing: give the P back.
+        {
+            let mut l = s.lock.lock();
+            if s.gcwaiting.load(Ordering::Acquire) || s.exiting.load(Ordering::Acquire) {
+                return Found::Retry;
+            }
+            if let Some(g) = globrunqget_locked(cx, &mut l, 0) {
+                return Found::G(g, false);
+            }
+            pidleput(cx.rt, &mut l, cx.p);
+        }
+        let was_spinning = ms.spinning;
+        if was_spinning {
+            ms.spinning = false;
+            s.nmspinning.fetch_sub(1, Ordering::AcqRel);
+        }
+        // A G readied or queued between our checks and the release must
+        // not be stranded: look once more, and take a P back if so.
+        let work = s.runq_len.load(Ordering::Acquire) > 0
+            || (0..procs).any(|i| !s.p(i as u32).runq.is_empty())
+            || timer::earliest(s) <= s.now();
+        if work {
+            let mut l = s.lock.lock();
+            if let Some(pid) = pidleget(cx.rt, &mut l) {
+                drop(l);
+                cx.p = s.p(pid);
+                if was_spinning {
+                    ms.spinning = true;
+                    s.nmspinning.fetch_add(1, Ordering::AcqRel);
+                }
+                continue 'top;
+            }
+        }
+        check_deadlock(cx.rt);
+        return Found::Released;
+    }
+}
+
+/// Steps 1-4 of `find_runnable`: timers, fairness, local, global.
+fn find_local(cx: &mut Ctx) -> Option<(GRef, bool)> {
+    let s = &cx.rt.sched;
+    timer::run_expired(cx, cx.p, s.now());
+    let tick = cx.p.schedtick.load(Ordering::Relaxed);
+    if tick.is_multiple_of(FAIRNESS_TICK) && s.runq_len.load(Ordering::Acquire) > 0 {
+        if let Some(g) = globrunqget(cx, 1) {
+            return Some((g, false));
+        }
+    }
+    if let Some((g, inherit)) = cx.p.runq.get() {
+        return Some((GRef(g), inherit));
+    }
+    if s.runq_len.load(Ordering::Acquire) > 0 {
+        if let Some(g) = globrunqget(cx, 0) {
+            return Some((g, false));
+        }
+    }
+    None
+}
+
+/// Step 5: four passes over the other Ps in random order.
+fn steal_work(cx: &mut Ctx) -> Option<GRef> {
+    let s = &cx.rt.sched;
+    let procs = s.procs() as u64;
+    const PASSES: usize = 4;
+    for pass in 0..PASSES {
+        let start = cx.fastrand() % procs;
+        for k in 0..procs {
+            let v = ((start + k) % procs) as u32;
+            if v == cx.p.id {
+                continue;
+            }
+            if s.gcwaiting.load(Ordering::Acquire) {
+                return None;
+            }
+            let victim = s.p(v);
+            if timer::run_expired(cx, victim, s.now()) > 0 {
+                if let Some((g, _)) = cx.p.runq.get() {
+                    return Some(GRef(g));
+                }
+            }
+            if let Some(g) = cx.p.runq.steal_into(&victim.runq, pass == PASSES - 1) {
+                return Some(GRef(g));
+            }
+        }
+    }
+    None
+}
+
+/// Reports a deadlock when every P is idle, nothing is queued, no timer is
+/// pending, and the main goroutine is still blocked.
+fn check_deadlock(rt: &Runtime) {
+    let s = &rt.sched;
+    if s.npidle.load(Ordering::Acquire) as usize != s.procs()
+        || s.nmspinning.load(Ordering::Acquire) != 0
+        || s.runq_len.load(Ordering::Acquire) != 0
+        || timer::earliest(s) != u64::MAX
+    {
+        return;
+    }
+    let l = s.lock.lock();
+    if l.pidle.len() != s.procs() || !l.runq.is_empty() || s.gcwaiting.load(Ordering::Acquire) {
+        return;
+    }
+    if (0..s.procs()).any(|i| !s.p(i as u32).runq.is_empty()) {
+        return;
+    }
+    drop(l);
+    report_deadlock(rt);
+}
+
+/// Ends the run with `all goroutines are asleep - deadlock!` and every
+/// blocked goroutine's trace (main first).
+pub(crate) fn report_deadlock(rt: &Runtime) {
+    let s = &rt.sched;
+    let main = {
+        let m = s.main.lock();
+        if m.result.is_some() {
+            return;
+        }
+        match m.g {
+            Some(g) => g,
+            None => return,
+        }
+    };
+    if main.status() != Status::Waiting {
+        return;
+    }
+    let mut gs: Vec<GRef> = s
+        .allgs
+        .lock()
+        .iter()
+        .copied()
+        .filter(|g| g.status() == Status::Waiting)
+        .collect();
+    gs.sort_by_key(|g| (g.kind() != GKind::Main, g.id()));
+    let mut trace = Vec::new();
+    for g in gs {
+        // SAFETY: every G is parked and nothing can wake it: nobody else
+        // touches its stack.
+        trace.extend(unsafe { g.exec() }.trace());
+        trace.push(format!("[goroutine {}]", g.id()));
+    }
+    finish_main(
+        rt,
+        Err(RuntimeError {
+            message: "fatal error: all goroutines are asleep - deadlock!".into(),
+            trace,
+        }),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Running a G.
+
+/// What `after_run` decided.
+pub(crate) enum Next {
+    /// Keep running the G.
+    Continue,
+    /// The G left the M (parked, queued, finished or failed).
+    Left,
+}
+
+/// Runs `g` until it leaves the M.
+fn execute(cx: &mut Ctx, g: GRef, inherit: bool) {
+    if let Next::Left = begin(cx, g, inherit) {
+        cx.g = None;
+        return;
+    }
+    loop {
+        // SAFETY: the G is Running on this M.
+        let exec = unsafe { g.exec() };
+        let out = interp::run(cx, exec, CHUNK);
+        if let Next::Left = after_run(cx, g, out) {
+            break;
+        }
+    }
+    cx.g = None;
+}
+
+/// Starts a time slice of `g` on this P: makes a new goroutine's first
+/// call, or finishes what a parked one waited for.
+pub(crate) fn begin(cx: &mut Ctx, g: GRef, inherit: bool) -> Next {
+    g.cas_status(Status::Runnable, Status::Running);
+    if !inherit {
+        cx.p.schedtick.fetch_add(1, Ordering::Relaxed);
+    }
+    cx.g = Some(g);
+    cx.trace(EventKind::GoStart, &[]);
+    // SAFETY: the G is Running on this M.
+    let exec = unsafe { g.exec() };
+    if let Some(argc) = exec.pending_call.take() {
+        match interp::start_call(cx, exec, argc) {
+            Ok(()) => {}
+            Err(crate::native::Flow::Error(msg)) => {
+                let e = interp::error_at(exec, msg);
+                fail(cx, g, e);
+                return Next::Left;
+            }
+            Err(crate::native::Flow::Park(pk)) => {
+                park_commit(cx, g, pk);
+                return Next::Left;
+            }
+            Err(crate::native::Flow::Gosched) => {}
+        }
+    } else if let Err(msg) = apply_resume(cx, g, exec) {
+        let e = interp::error_at(exec, msg);
+        fail(cx, g, e);
+        return Next::Left;
+    }
+    if exec.frames.is_empty() {
+        // A goroutine whose call completed at once (a native, a class
+        // without `init`), or that resumed from such a call.
+        goexit(cx, g);
+        return Next::Left;
+    }
+    Next::Continue
+}
+
+/// `find_runnable` for the deterministic driver: the same order, without
+/// spinning or giving the P back.
+pub(crate) fn find_sim(cx: &mut Ctx) -> Option<(GRef, bool)> {
+    if let Some(found) = find_local(cx) {
+        return Some(found);
+    }
+    steal_work(cx).map(|g| (g, false))
+}
+
+/// Decides what happens after the interpreter returned `out` for `g`.
+pub(crate) fn after_run(cx: &mut Ctx, g: GRef, out: Outcome) -> Next {
+    let s = &cx.rt.sched;
+    match out {
+        Outcome::Yield => {
+            if s.exiting.load(Ordering::Acquire) {
+                g.cas_status(Status::Running, Status::Runnable);
+                return Next::Left;
+            }
+            if g.kind() == GKind::Main && cx.rt.interrupt.swap(false, Ordering::Relaxed) {
+                // SAFETY: the G is Running on this M.
+                let e = interp::error_at(unsafe { g.exec() }, "Interrupted.".into());
+                fail(cx, g, e);
+                return Next::Left;
+            }
+            let sliced = s.is_sim()
+                && s.now().saturating_sub(cx.local().slice_start) >= super::sim::SLICE_TICKS;
+            if s.gcwaiting.load(Ordering::Acquire)
+                || cx.p.preempt.swap(false, Ordering::AcqRel)
+                || cx.p.status() == PStatus::Dead
+                || sliced
+            {
+                cx.trace(EventKind::GoPreempt, &[]);
+                g.cas_status(Status::Running, Status::Runnable);
+                globrunqput(cx.rt, g);
+                return Next::Left;
+            }
+            Next::Continue
+        }
+        Outcome::Park(pk) => {
+            park_commit(cx, g, pk);
+            Next::Left
+        }
+        Outcome::Gosched => {
+            cx.trace(EventKind::GoSched, &[]);
+            g.cas_status(Status::Running, Status::Runnable);
+            globrunqput(cx.rt, g);
+            Next::Left
+        }
+        Outcome::Done(_) => {
+            goexit(cx, g);
+            Next::Left
+        }
+        Outcome::Error(e) => {
+            fail(cx, g, e);
+            Next::Left
+        }
+    }
+}
+
+/// The second half of a park: the G is `Waiting`, then its lock is
+/// released.
+fn park_commit(cx: &mut Ctx, g: GRef, pk: Park) {
+    g.set_wait_reason(pk.reason);
+    // SAFETY: the G is still Running on this M.
+    unsafe { g.exec().resume = pk.resume };
+    cx.trace(EventKind::GoPark, &[("reason", Arg::S(pk.reason.name()))]);
+    g.cas_status(Status::Running, Status::Waiting);
+    // From here on another M may run `g`: only the lock is touched.
+    match pk.unlock {
+        Unlock::None => {}
+        // SAFETY: (all arms) the parking code left exactly this lock held
+        // with a forgotten guard, and the object outlives the park.
+        Unlock::Chan(c) => unsafe { (*c).state.force_unlock() },
+        Unlock::Chans(cs) => super::chan::unlock_all(&cs),
+        // SAFETY: as above.
+        Unlock::Timers(p) => unsafe { (*p).timers.force_unlock() },
+        // SAFETY: as above.
+        Unlock::Sema(sc) => unsafe { (*sc).force_unlock() },
+    }
+}
+
+/// Finishes what a parked G was waiting for, before it runs again.
+pub(crate) fn apply_resume(cx: &mut Ctx, g: GRef, exec: &mut Exec) -> Result<(), String> {
+    let resume = std::mem::replace(&mut exec.resume, Resume::None);
+    let (v, ok, case) = g.delivered();
+    match resume {
+        Resume::None => {}
+        Resume::Retry => exec.rewind(),
+        Resume::Store(slot) => exec.stack[slot] = v,
+        Resume::StoreOk(slot) => {
+            let l = cx.new_list(&[v, Value::bool(ok)]);
+            exec.stack[slot] = l;
+        }
+        Resume::Sent => {
+            if !ok {
+                return Err("Send on closed channel.".into());
+            }
+        }
+        Resume::Iter { dest, exit } => {
+            if ok {
+                exec.stack[dest] = v;
+            } else {
+                exec.jump(exit);
+            }
+        }
+        Resume::Select { base } => {
+            let (nrecv, nsend) = exec.select_shape();
+            let chans: Vec<Value> = (0..nrecv)
+                .map(|i| exec.stack[base + i])
+                .chain((0..nsend).map(|j| exec.stack[base + nrecv + 2 * j]))
+                .collect();
+            super::chan::select_cleanup(g, chans.into_iter());
+            if case as usize >= nrecv && !ok {
+                return Err("Send on closed channel.".into());
+            }
+            exec.stack[base] = Value::number(case as f64);
+            exec.stack[base + 1] = v;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Timers and sysmon.
+
+/// A timer was added for `when`: make sure sysmon wakes up for it.
+pub fn timer_added(rt: &Runtime, when: u64) {
+    let s = &rt.sched;
+    if s.is_sim() {
+        return;
+    }
+    if when < s.sysmon_next.load(Ordering::Acquire) {
+        let _l = s.sysmon_lock.lock();
+        s.sysmon_cond.notify_all();
+    }
+}
+
+/// Sysmon: preempts long-running Gs, and wakes an idle P for due timers.
+fn sysmon(rt: Arc<Runtime>) {
+    let s = &rt.sched;
+    // Per P: the last schedtick seen and when it was first seen.
+    let mut seen: Vec<(u64, u64)> = Vec::new();
+    while !s.shutdown_flag.load(Ordering::Acquire) {
+        let now = s.now();
+        let next_timer = timer::earliest(s);
+        // Sleep 1 ms while Gs run (a preemption is noticed within 1 ms of
+        // the 10 ms slice), 10 ms when all is idle; never past a timer.
+        let idle = s.npidle.load(Ordering::Acquire) as usize == s.procs();
+        let mut delay: u64 = if idle { 10_000_000 } else { 1_000_000 };
+        if next_timer != u64::MAX {
+            delay = delay.min(next_timer.saturating_sub(now));
+        }
+        s.sysmon_next.store(now + delay, Ordering::Release);
+        if delay > 0 {
+            let mut l = s.sysmon_lock.lock();
+            if s.shutdown_flag.load(Ordering::Acquire) {
+                return;
+            }
+            s.sysmon_cond
+                .wait_for(&mut l, std::time::Duration::from_nanos(delay));
+        }
+        let now = s.now();
+        let procs = s.procs();
+        seen.resize(procs.max(seen.len()), (0, now));
+        for (i, entry) in seen.iter_mut().enumerate().take(procs) {
+            let p = s.p(i as u32);
+            if p.status() != PStatus::Running {
+                *entry = (p.schedtick.load(Ordering::Relaxed), now);
+                continue;
+            }
+            let tick = p.schedtick.load(Ordering::Relaxed);
+            if tick != entry.0 {
+                *entry = (tick, now);
+            } else if now.saturating_sub(entry.1) >= SLICE_NS {
+                p.preempt.store(true, Ordering::Release);
+                *entry = (tick, now);
+            }
+        }
+        if timer::earliest(s) <= now {
+            wakep(&rt);
+        }
+    }
+}

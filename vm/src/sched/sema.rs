@@ -1,0 +1,200 @@
+//! Semaphores that park goroutines, never threads: the runtime's
+//! `worldsema` / `gcsema` and the state behind `sync.Mutex` and
+//! `sync.WaitGroup`.
+//!
+//! One lock guards a count, a held flag and a FIFO of parked Gs. Waiting
+//! follows the park contract: the waiter queues itself under the lock,
+//! returns `Flow::Park` with the lock still held, and the scheduler releases
+//! it only after the G is `Waiting`, so a releaser cannot miss it.
+//!
+//! - Runtime semaphores ([`RtSema`]) do not hand off: `release` clears the
+//!   flag and readies the first waiter, which retries (`Resume::Retry`). A
+//!   goroutine that reaches a safepoint may also `try_acquire` and, on
+//!   failure, simply yield (the collector's trigger does this).
+//! - `sync.Mutex` hands the lock straight to the first waiter on `unlock`
+//!   (the waiter's `lock()` call then completes without retrying), so a
+//!   steady stream of lockers cannot starve a parked one.
+//! - `sync.WaitGroup` wakes every waiter when the counter reaches zero.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+
+use super::{GRef, Park, Resume, Unlock, WaitReason};
+use crate::native::Flow;
+use crate::Ctx;
+
+/// A semaphore's state.
+#[derive(Default)]
+pub struct SemaState {
+    /// `sync.Mutex` / runtime semaphores: held.
+    pub held: bool,
+    /// `sync.WaitGroup`: the counter.
+    pub count: i64,
+    pub waiters: VecDeque<GRef>,
+}
+
+/// A lock plus the state it guards.
+#[derive(Default)]
+pub struct SemaCore {
+    pub state: Mutex<SemaState>,
+}
+
+impl SemaCore {
+    /// Queues the running G on `st` (whose guard is `guard`) and returns
+    /// the park that releases the lock afterwards.
+    fn park(
+        &self,
+        cx: &Ctx,
+        guard: parking_lot::MutexGuard<'_, SemaState>,
+        resume: Resume,
+    ) -> Flow {
+        let mut guard = guard;
+        guard.waiters.push_back(cx.g.expect("a goroutine parks"));
+        // The scheduler unlocks after the park (see the module docs).
+        std::mem::forget(guard);
+        Flow::Park(Park {
+            reason: WaitReason::Sema,
+            unlock: Unlock::Sema(self as *const SemaCore),
+            resume,
+        })
+    }
+
+    /// Releases the lock a park left held.
+    ///
+    /// # Safety
+    /// The lock is held by a forgotten guard of the parking goroutine.
+    pub unsafe fn force_unlock(&self) {
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.state.force_unlock() };
+    }
+}
+
+/// A runtime semaphore (`worldsema`, `gcsema`).
+pub struct RtSema {
+    core: SemaCore,
+    /// Mirror of `held` for a lock-free fast check.
+    busy: AtomicBool,
+}
+
+impl Default for RtSema {
+    fn default() -> Self {
+        RtSema::new()
+    }
+}
+
+impl RtSema {
+    pub fn new() -> RtSema {
+        RtSema {
+            core: SemaCore::default(),
+            busy: AtomicBool::new(false),
+        }
+    }
+
+    /// Takes the semaphore if free.
+    pub fn try_acquire(&self) -> bool {
+        if self.busy.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut st = self.core.state.lock();
+        if st.held {
+            return false;
+        }
+        st.held = true;
+        self.busy.store(true, Ordering::Relaxed);
+        true
+    }
+
+    /// Takes the semaphore, or parks the running G to retry its
+    /// instruction when the holder releases it.
+    pub fn acquire(&self, cx: &Ctx) -> Result<(), Flow> {
+        let mut st = self.core.state.lock();
+        if !st.held {
+            st.held = true;
+            self.busy.store(true, Ordering::Relaxed);
+            return Ok(());
+        }
+        Err(self.core.park(cx, st, Resume::Retry))
+    }
+
+    /// Releases the semaphore and readies the first waiter (which retries).
+    pub fn release(&self, cx: &mut Ctx) {
+        let w = {
+            let mut st = self.core.state.lock();
+            st.held = false;
+            self.busy.store(false, Ordering::Relaxed);
+            st.waiters.pop_front()
+        };
+        if let Some(g) = w {
+            super::proc::ready(cx, g);
+        }
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.busy.load(Ordering::Relaxed)
+    }
+}
+
+/// `sync.Mutex.lock()`.
+pub fn mutex_lock(cx: &Ctx, s: &SemaCore) -> Result<(), Flow> {
+    let mut st = s.state.lock();
+    if !st.held {
+        st.held = true;
+        return Ok(());
+    }
+    Err(s.park(cx, st, Resume::None))
+}
+
+/// `sync.Mutex.unlock()`: hands the lock to the first waiter, if any.
+pub fn mutex_unlock(cx: &mut Ctx, s: &SemaCore) -> Result<(), Flow> {
+    let w = {
+        let mut st = s.state.lock();
+        if !st.held {
+            return Err("sync: unlock of unlocked mutex.".into());
+        }
+        match st.waiters.pop_front() {
+            // Ownership passes to `g`: `held` stays set.
+            Some(g) => Some(g),
+            None => {
+                st.held = false;
+                None
+            }
+        }
+    };
+    if let Some(g) = w {
+        super::proc::ready(cx, g);
+    }
+    Ok(())
+}
+
+/// `sync.WaitGroup.add(n)` (`done()` is `add(-1)`): wakes every waiter
+/// when the counter reaches zero.
+pub fn wg_add(cx: &mut Ctx, s: &SemaCore, n: i64) -> Result<(), Flow> {
+    let woken: Vec<GRef> = {
+        let mut st = s.state.lock();
+        st.count += n;
+        if st.count < 0 {
+            st.count = 0;
+            return Err("sync: negative WaitGroup counter.".into());
+        }
+        if st.count == 0 {
+            st.waiters.drain(..).collect()
+        } else {
+            Vec::new()
+        }
+    };
+    for g in woken {
+        super::proc::ready(cx, g);
+    }
+    Ok(())
+}
+
+/// `sync.WaitGroup.wait()`.
+pub fn wg_wait(cx: &Ctx, s: &SemaCore) -> Result<(), Flow> {
+    let st = s.state.lock();
+    if st.count == 0 {
+        return Ok(());
+    }
+    Err(s.park(cx, st, Resume::None))
+}

@@ -1,0 +1,299 @@
+//! Stopping and starting the world, and the runtime operations that need it
+//! (a collection, `memstats`, `gomaxprocs`, starting and stopping a trace).
+//!
+//! Stop the world (the caller holds `worldsema` and runs on its own P):
+//! 1. Under the scheduler lock, set `gcwaiting` and count the Ps to stop
+//!    (`stopwait`). Idle Ps are taken off the idle list and marked
+//!    `Stopped` at once; every running P gets its preempt flag set.
+//! 2. Each running M notices `gcwaiting` at its next safepoint (the end of
+//!    a chunk, so a bounded amount of work away), puts its G back on a run
+//!    queue, marks its P `Stopped`, decrements `stopwait`, and the last one
+//!    signals the stopper. No P can be taken from the idle list meanwhile.
+//! 3. The stopper now owns every P's local state.
+//!
+//! Start the world: clear `gcwaiting`; Ps with work get an M (`startm`),
+//! the rest go back on the idle list; `wakep` covers the global queue.
+//!
+//! In deterministic mode only the P being stepped is running, so every
+//! other P is stopped at once.
+//!
+//! Invariant: between stop and start, no goroutine runs and no M touches a
+//! P's local state other than the stopper.
+
+use std::sync::atomic::Ordering;
+
+use super::{proc, PStatus};
+use crate::interp::Exec;
+use crate::native::Flow;
+use crate::trace::{Arg, EventKind};
+use crate::Ctx;
+
+/// Stops every P but the caller's. The caller holds `worldsema`.
+pub fn stop_the_world(cx: &mut Ctx, reason: &'static str) {
+    cx.trace(EventKind::STWStart, &[("reason", Arg::S(reason))]);
+    let s = &cx.rt.sched;
+    let mut l = s.lock.lock();
+    s.gcwaiting.store(true, Ordering::SeqCst);
+    let procs = s.procs();
+    l.stopwait = procs as i32;
+    if (cx.p.id as usize) < procs {
+        l.stopwait -= 1;
+    }
+    for id in std::mem::take(&mut l.pidle) {
+        debug_assert_ne!(id, cx.p.id, "the stopper's P is not idle");
+        s.p(id).set_status(PStatus::Stopped);
+        s.npidle.fetch_sub(1, Ordering::AcqRel);
+        if (id as usize) < procs {
+            l.stopwait -= 1;
+        }
+    }
+    for i in 0..procs as u32 {
+        let p = s.p(i);
+        if i == cx.p.id {
+            continue;
+        }
+        match p.status() {
+            PStatus::Running if s.is_sim() => {
+                // Not really running: the driver steps one P at a time.
+                p.set_status(PStatus::Stopped);
+                l.stopwait -= 1;
+            }
+            PStatus::Running => p.preempt.store(true, Ordering::Release),
+            PStatus::Idle => {
+                p.set_status(PStatus::Stopped);
+                l.stopwait -= 1;
+            }
+            PStatus::Stopped | PStatus::Dead => {}
+        }
+    }
+    while l.stopwait > 0 {
+        // Wake up now and then to re-arm preempt flags (a P may have been
+        // between Gs when they were first set).
+        s.stop_cond
+            .wait_for(&mut l, std::time::Duration::from_micros(200));
+        for i in 0..procs as u32 {
+            let p = s.p(i);
+            if i != cx.p.id && p.status() == PStatus::Running {
+                p.preempt.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Restarts the Ps stopped by `stop_the_world`.
+pub fn start_the_world(cx: &mut Ctx, reason: &'static str) {
+    let s = &cx.rt.sched;
+    let mut to_start = Vec::new();
+    {
+        let mut l = s.lock.lock();
+        s.gcwaiting.store(false, Ordering::SeqCst);
+        for i in 0..s.procs() as u32 {
+            let p = s.p(i);
+            if i == cx.p.id || p.status() != PStatus::Stopped {
+                continue;
+            }
+            let has_work = !p.runq.is_empty() || p.next_timer.load(Ordering::Acquire) != u64::MAX;
+            if s.is_sim() {
+                p.set_status(PStatus::Idle);
+            } else if has_work {
+                p.set_status(PStatus::Running);
+                to_start.push(i);
+            } else {
+                p.set_status(PStatus::Idle);
+                l.pidle.push(i);
+                s.npidle.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+    cx.trace(EventKind::STWDone, &[("reason", Arg::S(reason))]);
+    for id in to_start {
+        proc::startm(cx.rt, Some(id), false);
+    }
+    proc::wakep(cx.rt);
+}
+
+/// Flushes every P's allocation counts, the outside P's included (world
+/// stopped).
+fn flush_all(cx: &mut Ctx) {
+    let s = &cx.rt.sched;
+    for p in s.all_created() {
+        // SAFETY: the world is stopped; the stopper owns every P's state.
+        unsafe { p.local() }.mc.flush(&cx.rt.heap);
+    }
+    let _outside = s.outside_lock.lock();
+    // SAFETY: the outside P's state is guarded by the lock held here.
+    unsafe { s.outside_p.local() }.mc.flush(&cx.rt.heap);
+}
+
+/// The allocation safepoint's collection check: when a cycle is due and
+/// nobody else is stopping the world, stop it, collect, restart it.
+/// `exec` is the running G's state (a root).
+pub fn gc_at_safepoint(cx: &mut Ctx, exec: &mut Exec) -> Result<(), String> {
+    let heap = &cx.rt.heap;
+    if !heap.gc_pending.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let s = &cx.rt.sched;
+    if !s.worldsema.try_acquire() {
+        // Someone else is stopping the world; this G will be stopped at
+        // its next chunk boundary and the cycle runs without it.
+        return Ok(());
+    }
+    if heap.gc_pending.load(Ordering::Relaxed) {
+        let forced = heap.forced.load(Ordering::Relaxed);
+        let n = heap.stats.lock().num_gc + 1;
+        cx.trace(
+            EventKind::GCStart,
+            &[
+                ("n", Arg::U(n)),
+                ("trigger", Arg::S(if forced { "forced" } else { "heap" })),
+            ],
+        );
+        stop_the_world(cx, "sweep_termination");
+        cx.trace(
+            EventKind::STWDone,
+            &[("reason", Arg::S("sweep_termination"))],
+        );
+        cx.trace(
+            EventKind::STWStart,
+            &[("reason", Arg::S("mark_termination"))],
+        );
+        flush_all(cx);
+        exec.clear_dead();
+        crate::gc::collect(cx, Some(exec));
+        start_the_world(cx, "mark_termination");
+        let live = heap.live();
+        cx.trace(
+            EventKind::GCDone,
+            &[("n", Arg::U(n)), ("live", Arg::U(live as u64))],
+        );
+    }
+    s.worldsema.release(cx);
+    if let Some(max) = heap.max_heap {
+        if heap.live() > max {
+            return Err("Out of memory.".into());
+        }
+    }
+    Ok(())
+}
+
+/// Takes `worldsema` or parks the G to retry its call.
+fn acquire_world(cx: &mut Ctx) -> Result<(), Flow> {
+    cx.rt.sched.worldsema.acquire(cx)
+}
+
+/// `runtime.memstats()`: stops the world (worldsema only) for exact counts.
+pub fn memstats(cx: &mut Ctx) -> Result<Vec<(&'static str, f64)>, Flow> {
+    acquire_world(cx)?;
+    stop_the_world(cx, "memstats");
+    flush_all(cx);
+    let stats = cx.rt.memstats();
+    start_the_world(cx, "memstats");
+    cx.rt.sched.worldsema.release(cx);
+    Ok(stats)
+}
+
+/// `runtime.gomaxprocs(n)`: sets the number of Ps, returns the previous.
+pub fn gomaxprocs(cx: &mut Ctx, n: usize) -> Result<usize, Flow> {
+    let s = &cx.rt.sched;
+    let old = s.procs();
+    if n == 0 || n == old {
+        return Ok(old);
+    }
+    let n = n.min(super::MAX_PROCS);
+    acquire_world(cx)?;
+    stop_the_world(cx, "gomaxprocs");
+    resize(cx, n);
+    start_the_world(cx, "gomaxprocs");
+    cx.rt.sched.worldsema.release(cx);
+    Ok(old)
+}
+
+/// Changes the number of Ps (world stopped). Ps beyond `n` hand their run
+/// queues to the global queue, their timers and objects to P0; when the
+/// caller's own P goes, the caller continues on P0.
+fn resize(cx: &mut Ctx, n: usize) {
+    let s = &cx.rt.sched;
+    let old = s.procs();
+    for i in old..n {
+        let p = s.ensure_p(i, cx.rt.seed);
+        p.set_status(PStatus::Stopped);
+    }
+    if n < old {
+        let p0 = s.p(0);
+        for i in n..old {
+            let p = s.p(i as u32);
+            for g in p.runq.drain() {
+                proc::globrunqput(cx.rt, super::GRef(g));
+            }
+            {
+                let mut from = p.timers.lock();
+                let mut to = p0.timers.lock();
+                from.move_into(&mut to);
+                p.next_timer.store(u64::MAX, Ordering::Release);
+                p0.next_timer.store(to_earliest(&to, p0), Ordering::Release);
+            }
+            if i as u32 != cx.p.id {
+                // SAFETY: the world is stopped; the stopper owns both Ps'
+                // local state, and they are distinct.
+                let (from, to) = unsafe { (p.local(), p0.local()) };
+                to.mc.absorb(&mut from.mc);
+                s.gfree.lock().append(&mut from.gfree);
+                p.set_status(PStatus::Dead);
+            }
+        }
+        if cx.p.id as usize >= n {
+            let own = cx.p;
+            // SAFETY: as above; `own` is distinct from P0 (0 < n).
+            let (from, to) = unsafe { (own.local(), p0.local()) };
+            to.mc.absorb(&mut from.mc);
+            s.gfree.lock().append(&mut from.gfree);
+            own.set_status(PStatus::Dead);
+            p0.set_status(PStatus::Running);
+            cx.p = p0;
+        }
+    }
+    s.nprocs.store(n, Ordering::Release);
+}
+
+fn to_earliest(t: &super::timer::Timers, _p: &super::P) -> u64 {
+    let mut e = u64::MAX;
+    t.for_each_when(|w| e = e.min(w));
+    e
+}
+
+/// `runtime.trace_start(path)`.
+pub fn trace_start(cx: &mut Ctx, path: String) -> Result<(), Flow> {
+    acquire_world(cx)?;
+    stop_the_world(cx, "trace_start");
+    let s = &cx.rt.sched;
+    let fresh = !s.tracing.load(Ordering::Relaxed);
+    if fresh {
+        s.trace_collect(cx.rt);
+        s.trace_enable(cx.rt);
+        *s.trace_path.lock() = Some(path);
+    }
+    start_the_world(cx, "trace_start");
+    cx.rt.sched.worldsema.release(cx);
+    Ok(())
+}
+
+/// `runtime.trace_stop()`: writes the trace started by `trace_start`.
+pub fn trace_stop(cx: &mut Ctx) -> Result<(), Flow> {
+    acquire_world(cx)?;
+    stop_the_world(cx, "trace_stop");
+    let s = &cx.rt.sched;
+    let path = s.trace_path.lock().take();
+    let result = match path {
+        Some(path) => {
+            let events = s.trace_collect(cx.rt);
+            std::fs::File::create(&path)
+                .and_then(|mut f| crate::trace::write_text(&events, &mut f))
+                .map_err(|e| format!("trace_stop(): cannot write '{path}': {e}."))
+        }
+        None => Ok(()),
+    };
+    start_the_world(cx, "trace_stop");
+    cx.rt.sched.worldsema.release(cx);
+    result.map_err(Flow::Error)
+}

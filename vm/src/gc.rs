@@ -216,6 +216,11 @@ pub fn collect(cx: &mut Ctx, cur: Option<&Exec>) {
     }
     m.drain();
     *heap.grey.lock() = std::mem::take(&mut m.grey);
+    cx.trace(
+        crate::trace::EventKind::GCMarkDone,
+        &[("g", crate::trace::Arg::U(me.map_or(0, |g| g.id())))],
+    );
+    cx.trace(crate::trace::EventKind::GCSweepStart, &[]);
     for p in rt
         .sched
         .all_created()
@@ -241,10 +246,7 @@ pub fn collect(cx: &mut Ctx, cur: Option<&Exec>) {
         *st
     };
     let forced = heap.forced.swap(false, Ordering::Relaxed);
-    cx.trace(
-        crate::trace::EventKind::GCMarkDone,
-        &[("g", crate::trace::Arg::U(me.map_or(0, |g| g.id())))],
-    );
+    cx.trace(crate::trace::EventKind::GCSweepDone, &[]);
     cx.trace(
         crate::trace::EventKind::HeapGoal,
         &[(

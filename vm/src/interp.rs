@@ -240,6 +240,9 @@ fn closure_fn<'a>(c: *const Obj<Closure>) -> &'a Function {
 #[allow(clippy::neg_cmp_op_on_partial_ord)]
 pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
     let mut budget = budget;
+    // The shared runtime, held apart from `cx` so its fields (globals, the
+    // collector's flag) are one load away in the loop.
+    let rt: &crate::Runtime = cx.rt;
     // Every return goes through `ret!`, which records the budget left.
     macro_rules! ret {
         ($e:expr) => {{
@@ -362,7 +365,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
     }
     macro_rules! gc_check {
         () => {
-            if cx.rt.heap.gc_pending.load(Ordering::Relaxed) {
+            if rt.heap.gc_pending.load(Ordering::Relaxed) {
                 save_pc!();
                 if let Err(msg) = crate::sched::stw::gc_at_safepoint(cx, g) {
                     ret!(Outcome::Error(error(cx, g, msg)));
@@ -449,7 +452,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
             Op::LoadTrue => set!(ins.a(), Value::TRUE),
             Op::LoadFalse => set!(ins.a(), Value::FALSE),
             Op::GetGlobal => {
-                let v = cx.rt.globals.slot_fast(ins.c()).get();
+                let v = rt.globals.slot_fast(ins.c()).get();
                 if v == Value::UNDEF {
                     throw!(format!(
                         "Undefined variable '{}'.",
@@ -459,7 +462,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 set!(ins.a(), v);
             }
             Op::SetGlobal => {
-                let slot = cx.rt.globals.slot(ins.c());
+                let slot = rt.globals.slot(ins.c());
                 if slot.get() == Value::UNDEF {
                     throw!(format!(
                         "Undefined variable '{}'.",
@@ -468,7 +471,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 }
                 slot.set(r!(ins.a()));
             }
-            Op::DefGlobal => cx.rt.globals.slot(ins.c()).set(r!(ins.a())),
+            Op::DefGlobal => rt.globals.slot(ins.c()).set(r!(ins.a())),
             Op::NewCell => {
                 let v = r!(ins.a());
                 let cell = cx.alloc(
@@ -928,14 +931,8 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                     s.bytes().get(i).map(|b| cx.rt.one_byte[*b as usize])
                 } else {
                     save_pc!();
-                    let dest = frame_base(fp) + ins.b();
-                    let resume = Resume::Iter {
-                        dest,
-                        exit: ins.sc(),
-                    };
-                    match crate::sched::chan::recv(cx, coll, resume) {
-                        Ok((v, true)) => Some(v),
-                        Ok((_, false)) => None,
+                    match iter_recv(cx, coll, frame_base(fp) + ins.b(), ins.sc()) {
+                        Ok(v) => v,
                         Err(flow) => ret!(flow_outcome(cx, g, flow)),
                     }
                 };
@@ -957,52 +954,75 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 cx.print(v);
             }
             Op::Go => {
-                let (a, argc) = (ins.a(), ins.b());
-                // SAFETY: registers a..=a+argc are within the frame.
-                let vals = unsafe { std::slice::from_raw_parts(base.add(a), argc + 1) };
-                crate::sched::proc::newproc(cx, vals);
+                // SAFETY: registers a..=a+b are within the frame.
+                let vals = unsafe { std::slice::from_raw_parts(base.add(ins.a()), ins.b() + 1) };
+                op_go(cx, vals);
             }
-            Op::Send => {
+            Op::Send | Op::Recv | Op::Select => {
                 save_pc!();
-                if let Err(flow) = crate::sched::chan::send(cx, r!(ins.a()), r!(ins.b())) {
+                // SAFETY: the running frame's registers start at `base`
+                // and codegen keeps the operands below `num_regs`.
+                let regs = unsafe { std::slice::from_raw_parts_mut(base, func.num_regs as usize) };
+                if let Err(flow) = op_chan(cx, ins, regs, frame_base(fp)) {
                     ret!(flow_outcome(cx, g, flow));
                 }
             }
-            Op::Recv => {
-                save_pc!();
-                let dest = frame_base(fp) + ins.a();
-                match crate::sched::chan::recv(cx, r!(ins.b()), Resume::Store(dest)) {
-                    Ok((v, _)) => set!(ins.a(), v),
-                    Err(flow) => ret!(flow_outcome(cx, g, flow)),
-                }
-            }
-            Op::Select => {
-                save_pc!();
-                let (a, nrecv, c) = (ins.a(), ins.b(), ins.c());
-                let nsend = c >> 1;
-                let mut cases = Vec::with_capacity(nrecv + nsend);
-                for i in 0..nrecv {
-                    cases.push(crate::sched::chan::Case {
-                        chan: r!(a + i),
-                        send: None,
-                    });
-                }
-                for j in 0..nsend {
-                    cases.push(crate::sched::chan::Case {
-                        chan: r!(a + nrecv + 2 * j),
-                        send: Some(r!(a + nrecv + 2 * j + 1)),
-                    });
-                }
-                let dest = frame_base(fp) + a;
-                match crate::sched::chan::select(cx, &cases, c & 1 == 1, dest) {
-                    Ok((i, v)) => {
-                        set!(a, Value::number(i as f64));
-                        set!(a + 1, v);
-                    }
-                    Err(flow) => ret!(flow_outcome(cx, g, flow)),
-                }
-            }
         }
+    }
+}
+
+/// `Go`: starts the goroutine (out of line: keeps the dispatch loop small).
+#[inline(never)]
+fn op_go(cx: &mut Ctx, vals: &[Value]) {
+    crate::sched::proc::newproc(cx, vals);
+}
+
+/// `Send`, `Recv` and `Select` over the running frame's registers `regs`
+/// (whose first slot is stack index `base`). Out of line: channel
+/// operations are rare next to arithmetic and calls, and keeping them out
+/// of `run` keeps its register allocation tight.
+#[inline(never)]
+fn op_chan(cx: &mut Ctx, ins: Instr, regs: &mut [Value], base: usize) -> Result<(), Flow> {
+    use crate::sched::chan;
+    match ins.op() {
+        Op::Send => chan::send(cx, regs[ins.a()], regs[ins.b()]),
+        Op::Recv => {
+            let (v, _) = chan::recv(cx, regs[ins.b()], Resume::Store(base + ins.a()))?;
+            regs[ins.a()] = v;
+            Ok(())
+        }
+        _ => {
+            let (a, nrecv, c) = (ins.a(), ins.b(), ins.c());
+            let nsend = c >> 1;
+            let mut cases = Vec::with_capacity(nrecv + nsend);
+            for i in 0..nrecv {
+                cases.push(chan::Case {
+                    chan: regs[a + i],
+                    send: None,
+                });
+            }
+            for j in 0..nsend {
+                cases.push(chan::Case {
+                    chan: regs[a + nrecv + 2 * j],
+                    send: Some(regs[a + nrecv + 2 * j + 1]),
+                });
+            }
+            let (i, v) = chan::select(cx, &cases, c & 1 == 1, base + a)?;
+            regs[a] = Value::number(i as f64);
+            regs[a + 1] = v;
+            Ok(())
+        }
+    }
+}
+
+/// `IterNext` over a channel: the next value, or `None` when closed and
+/// drained.
+#[inline(never)]
+fn iter_recv(cx: &mut Ctx, ch: Value, dest: usize, exit: isize) -> Result<Option<Value>, Flow> {
+    let resume = Resume::Iter { dest, exit };
+    match crate::sched::chan::recv(cx, ch, resume)? {
+        (v, true) => Ok(Some(v)),
+        (_, false) => Ok(None),
     }
 }
 

@@ -984,9 +984,12 @@ fn select_twice_generations() {
 /// receiver always gets 42, the sender always completes with `ok`, and
 /// exactly one of them was parked and readied once.
 ///
-/// Broken variant checked: delivering after `ready` (swapping the two
-/// lines in `chan::send`) lets the woken receiver read the stale `NIL`:
-/// the model fails on the value assertion.
+/// Broken variants checked: delivering after `ready` (swapping the two
+/// lines in `chan::send`) lets the woken receiver read the stale `NIL`, and
+/// so does a `cas_status` with `Relaxed` orderings (nothing then publishes
+/// the relaxed `deliver` stores to the M that starts the G): the model
+/// fails on the value assertion. Releasing the lock before the status CAS
+/// in `park_commit` makes `cas_status` panic, as in (1a).
 #[test]
 fn chan_unbuffered_rendezvous() {
     model("chan_unbuffered_rendezvous", BOUND_TWO, || {
@@ -1388,7 +1391,16 @@ fn schedule(s: &Sched, mut p: u32, mut recheck: bool) {
 /// lock in `find_runnable`'s give-back path lets M1 put a P the stopper
 /// counted as running on the idle list (the invariant fails, or the stopper
 /// waits forever); a stopper that returns one stop early (`stopwait > 1`)
-/// uses P1's state while M1 still does (loom reports the race).
+/// uses P1's state while M1 still does (loom reports the race); a
+/// `gcstopm` that does not notify leaves the stopper waiting (loom reports
+/// a deadlock; the real 200 µs timeout would only hide it).
+///
+/// Finding (not a bug): removing `pidleget`'s `gcwaiting` check does not
+/// break this model. `stop_the_world` empties the idle list under the lock
+/// in the same critical section that sets `gcwaiting`, and every path that
+/// puts a P back on the list re-checks `gcwaiting` under the lock first, so
+/// the list is empty whenever the flag is set (the invariant `Sched::lock`
+/// asserts) and the check in `pidleget` is defence in depth.
 #[test]
 fn stop_the_world_handshake() {
     model("stop_the_world_handshake", BOUND_THREE, || {

@@ -112,6 +112,9 @@ pub struct PLocal {
     /// between the driver's steps), and when its slice began.
     pub curg: Option<GRef>,
     pub slice_start: u64,
+    /// Deterministic mode: this P has been stepped (its `ProcStart` is in
+    /// the trace).
+    pub started: bool,
 }
 
 impl P {
@@ -133,6 +136,7 @@ impl P {
                 rng: (seed ^ (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1,
                 curg: None,
                 slice_start: 0,
+                started: false,
             }),
         }
     }
@@ -384,6 +388,11 @@ impl Sched {
             // SAFETY: the world is stopped or no goroutine runs (see above),
             // so no owner is using the buffer.
             bufs.push(unsafe { p.local() }.trace.take());
+        }
+        {
+            let _outside = self.outside_lock.lock();
+            // SAFETY: the outside P's state is guarded by the lock held here.
+            bufs.push(unsafe { self.outside_p.local() }.trace.take());
         }
         bufs.push(std::mem::take(&mut *self.trace_outside.lock()));
         trace::merge(bufs)

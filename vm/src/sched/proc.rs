@@ -470,6 +470,7 @@ fn mstart(rt: Arc<Runtime>, m: Arc<M>) {
             g: None,
         };
         let mut ms = MState { spinning };
+        cx.trace(EventKind::ProcStart, &[("m", Arg::U(u64::from(m.id)))]);
         schedule(&mut cx, &mut ms);
         if ms.spinning {
             rt.sched.nmspinning.fetch_sub(1, Ordering::AcqRel);
@@ -484,6 +485,7 @@ fn schedule(cx: &mut Ctx, ms: &mut MState) {
     let s = &cx.rt.sched;
     loop {
         if s.exiting.load(Ordering::Acquire) {
+            cx.trace(EventKind::ProcStop, &[("reason", Arg::S("exit"))]);
             let mut l = s.lock.lock();
             if s.gcwaiting.load(Ordering::Acquire) {
                 drop(l);
@@ -516,6 +518,7 @@ fn schedule(cx: &mut Ctx, ms: &mut MState) {
 /// Stops this M's P for a pending stop-the-world.
 fn gcstopm(cx: &mut Ctx, ms: &mut MState) {
     let s = &cx.rt.sched;
+    cx.trace(EventKind::ProcStop, &[("reason", Arg::S("stw"))]);
     if ms.spinning {
         ms.spinning = false;
         s.nmspinning.fetch_sub(1, Ordering::AcqRel);
@@ -558,6 +561,7 @@ fn find_runnable(cx: &mut Ctx, ms: &mut MState) -> Found {
             if let Some(g) = globrunqget_locked(cx, &mut l, 0) {
                 return Found::G(g, false);
             }
+            cx.trace(EventKind::ProcStop, &[("reason", Arg::S("idle"))]);
             pidleput(cx.rt, &mut l, cx.p);
         }
         let was_spinning = ms.spinning;
@@ -575,6 +579,7 @@ fn find_runnable(cx: &mut Ctx, ms: &mut MState) -> Found {
             if let Some(pid) = pidleget(cx.rt, &mut l) {
                 drop(l);
                 cx.p = s.p(pid);
+                cx.trace(EventKind::ProcStart, &[]);
                 if was_spinning {
                     ms.spinning = true;
                     s.nmspinning.fetch_add(1, Ordering::AcqRel);

@@ -161,6 +161,10 @@ fn step(rt: &Runtime, pid: u32, chunk: u32) {
     let p = s.p(pid);
     p.set_status(PStatus::Running);
     let mut cx = Ctx { rt, p, g: None };
+    if !cx.local().started {
+        cx.local().started = true;
+        cx.trace(crate::trace::EventKind::ProcStart, &[]);
+    }
     let mut g = cx.local().curg.take();
     if let Some(g) = g {
         cx.g = Some(g);

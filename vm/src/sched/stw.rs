@@ -109,7 +109,12 @@ pub fn start_the_world(cx: &mut Ctx, reason: &'static str) {
     for id in to_start {
         proc::startm(cx.rt, Some(id), false);
     }
-    proc::wakep(cx.rt);
+    // Gs preempted into the global queue need a P; with none queued, waking
+    // an M would only make it look around and park again (under gcstress,
+    // once per allocation).
+    if s.runq_len.load(Ordering::Acquire) > 0 {
+        proc::wakep(cx.rt);
+    }
 }
 
 /// Flushes every P's allocation counts, the outside P's included (world
@@ -223,7 +228,17 @@ fn resize(cx: &mut Ctx, n: usize) {
         let p0 = s.p(0);
         for i in n..old {
             let p = s.p(i as u32);
-            for g in p.runq.drain() {
+            let drained = p.runq.drain();
+            if !drained.is_empty() {
+                cx.trace(
+                    crate::trace::EventKind::RunqDrain,
+                    &[
+                        ("n", crate::trace::Arg::U(drained.len() as u64)),
+                        ("p", crate::trace::Arg::U(u64::from(p.id))),
+                    ],
+                );
+            }
+            for g in drained {
                 proc::globrunqput(cx.rt, super::GRef(g));
             }
             {

@@ -260,6 +260,8 @@ impl Mcache {
 
     /// Publishes this cache's counts to the shared heap and raises
     /// `gc_pending` when the trigger is crossed.
+    #[cold]
+    #[inline(never)]
     pub fn flush(&mut self, heap: &Heap) {
         let live = heap.live_bytes.fetch_add(self.unflushed, Ordering::Relaxed) + self.unflushed;
         heap.objects

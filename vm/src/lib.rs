@@ -629,7 +629,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// Inserts into a table owned by object `owner`, under the owner's
-    /// writer lock, with accounting.
+    /// writer lock, with accounting. Out of line: inserting a new key is
+    /// the slow path of a property write.
+    #[inline(never)]
     pub fn table_insert(&mut self, owner: Value, t: &Table, key: Value, v: Value) -> usize {
         let (i, retired, delta) = {
             let _g = lock_obj(owner);
@@ -641,6 +643,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Appends to a list, with accounting.
+    #[inline(never)]
     pub fn list_push(&mut self, list: Value, v: Value) {
         if let Some(l) = as_list(list) {
             let (retired, delta) = {

@@ -80,6 +80,9 @@ impl Ctx<'_> {
 /// An M's scheduling state.
 struct MState {
     spinning: bool,
+    /// The calling thread of `run_main` working as an M (Go's m0): it gives
+    /// its P back as soon as the main goroutine is done.
+    m0: bool,
 }
 
 enum Found {
@@ -141,11 +144,7 @@ pub fn run_main(rt: &Arc<Runtime>, program: &Program) -> Result<(), RuntimeError
         super::sim::run(rt);
     } else {
         globrunqput(rt, g);
-        wakep(rt);
-        let mut m = sched.main.lock();
-        while m.result.is_none() {
-            sched.main_cond.wait(&mut m);
-        }
+        m0(rt);
     }
     let result = {
         let mut m = sched.main.lock();
@@ -164,6 +163,67 @@ pub fn run_main(rt: &Arc<Runtime>, program: &Program) -> Result<(), RuntimeError
         }
     }
     result
+}
+
+/// The calling thread works as an M (Go's m0) until the main goroutine is
+/// done: it takes an idle P and schedules, usually running the main
+/// goroutine itself. (Besides saving a thread hand-off, this keeps a
+/// single-goroutine program on the process's main thread, where the
+/// interpreter measurably runs faster; see `bench/RESULTS.md`.) When no P
+/// is idle, or it has given its P back, it waits for the result and tries
+/// again now and then.
+fn m0(rt: &Runtime) {
+    let s = &rt.sched;
+    loop {
+        if s.main.lock().result.is_some() {
+            return;
+        }
+        let pid = pidleget(rt, &mut s.lock.lock());
+        match pid {
+            Some(pid) => {
+                let mut cx = Ctx {
+                    rt,
+                    p: s.p(pid),
+                    g: None,
+                };
+                let mut ms = MState {
+                    spinning: false,
+                    m0: true,
+                };
+                cx.trace(EventKind::ProcStart, &[("m", Arg::U(0))]);
+                schedule(&mut cx, &mut ms);
+                if ms.spinning {
+                    s.nmspinning.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            None => {
+                // Other Ms run the program; look again in 10 ms (a P
+                // freed meanwhile is also taken by `wakep`'s Ms).
+                let mut m = s.main.lock();
+                if m.result.is_none() {
+                    s.main_cond
+                        .wait_for(&mut m, std::time::Duration::from_millis(10));
+                }
+            }
+        }
+    }
+}
+
+/// Gives this M's P back (or stops it for a pending stop-the-world).
+fn release_p(cx: &mut Ctx, ms: &mut MState) {
+    let s = &cx.rt.sched;
+    let mut l = s.lock.lock();
+    if s.gcwaiting.load(Ordering::Acquire) {
+        drop(l);
+        gcstopm(cx, ms);
+        return;
+    }
+    cx.trace(EventKind::ProcStop, &[("reason", Arg::S("m0"))]);
+    pidleput(cx.rt, &mut l, cx.p);
+    drop(l);
+    if !cx.p.runq.is_empty() || s.runq_len.load(Ordering::Acquire) > 0 {
+        wakep(cx.rt);
+    }
 }
 
 /// Records the program's result (the first one wins) and, outside the
@@ -423,7 +483,8 @@ fn newm(rt: &Runtime, pid: u32, spinning: bool) {
         return;
     }
     let m = Arc::new(M {
-        id: ms.len() as u32,
+        // M0 is the thread that called `run_main`.
+        id: ms.len() as u32 + 1,
         park: parking_lot::Mutex::new(super::MPark {
             nextp: Some(pid),
             spinning,
@@ -469,7 +530,10 @@ fn mstart(rt: Arc<Runtime>, m: Arc<M>) {
             p: rt.sched.p(pid),
             g: None,
         };
-        let mut ms = MState { spinning };
+        let mut ms = MState {
+            spinning,
+            m0: false,
+        };
         cx.trace(EventKind::ProcStart, &[("m", Arg::U(u64::from(m.id)))]);
         schedule(&mut cx, &mut ms);
         if ms.spinning {
@@ -508,6 +572,10 @@ fn schedule(cx: &mut Ctx, ms: &mut MState) {
                     }
                 }
                 execute(cx, g, inherit);
+                if ms.m0 && s.main.lock().result.is_some() {
+                    release_p(cx, ms);
+                    return;
+                }
             }
             Found::Retry => continue,
             Found::Released => return,

@@ -323,3 +323,30 @@ fn pty_ctrl_c_interrupts_a_running_entry_and_the_session_goes_on() {
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn pty_ctrl_c_interrupts_an_entry_blocked_on_a_channel() {
+    let mut p = spawn_pty(&scratch("pty_interrupt_blocked_home"));
+    p.exp_string("> ").unwrap();
+    // A background goroutine that never ends, so a blocked entry is not a
+    // deadlock: only Ctrl-C can end it.
+    p.send_line("fun ticker() { while (true) sleep(50); } go ticker();")
+        .unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_line("var ch = chan(); fun wait() { return <-ch; } wait();")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.send_control('c').unwrap();
+    p.exp_string("Interrupted.").unwrap();
+    p.exp_string("in wait()").unwrap();
+    p.exp_string("> ").unwrap();
+    // The abandoned entry never resumes: a value sent now is simply taken.
+    p.send_line("ch <- 1; print \"sent\";").unwrap();
+    p.exp_string("sent").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_line("print 6 * 7;").unwrap();
+    p.exp_string("42").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}

@@ -148,6 +148,9 @@ pub struct G {
     pub sel_state: AtomicU64,
     /// Index in `allgs` (for the collector and the deadlock report).
     pub index: usize,
+    /// The REPL gave up on this parked goroutine (Ctrl-C on a blocked
+    /// entry): if it is ever woken, it ends at once instead of running on.
+    pub killed: AtomicBool,
     exec: UnsafeCell<Exec>,
 }
 
@@ -169,6 +172,7 @@ impl G {
             wake_case: AtomicI32::new(-1),
             sel_state: AtomicU64::new(0),
             index,
+            killed: AtomicBool::new(false),
             exec: UnsafeCell::new(Exec::empty()),
         }
     }
@@ -228,6 +232,24 @@ impl G {
                 Err(_) => return false,
             }
         }
+    }
+
+    /// Sets the scan bit on a G in `from` (so nobody changes its status
+    /// while its stack is read); false when it is not in `from`.
+    pub fn try_scan(&self, from: Status) -> bool {
+        self.status
+            .compare_exchange(
+                from as u32,
+                from as u32 | SCAN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// Clears the scan bit set by `try_scan`.
+    pub fn end_scan(&self) {
+        self.status.fetch_and(!SCAN, Ordering::AcqRel);
     }
 
     pub fn wait_reason(&self) -> WaitReason {

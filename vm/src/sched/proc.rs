@@ -144,6 +144,7 @@ pub fn run_main(rt: &Arc<Runtime>, program: &Program) -> Result<(), RuntimeError
         super::sim::run(rt);
     } else {
         globrunqput(rt, g);
+        start_sysmon(rt);
         m0(rt);
     }
     let result = {
@@ -178,7 +179,16 @@ fn m0(rt: &Runtime) {
         if s.main.lock().result.is_some() {
             return;
         }
-        let pid = pidleget(rt, &mut s.lock.lock());
+        // Take a P only when there is something to run: an idle m0 must
+        // not spin (timers and wake-ups reach the other Ms through
+        // sysmon and `wakep`).
+        let work = s.runq_len.load(Ordering::Acquire) > 0
+            || (0..s.procs()).any(|i| !s.p(i as u32).runq.is_empty());
+        let pid = if work {
+            pidleget(rt, &mut s.lock.lock())
+        } else {
+            None
+        };
         match pid {
             Some(pid) => {
                 let mut cx = Ctx {
@@ -197,8 +207,12 @@ fn m0(rt: &Runtime) {
                 }
             }
             None => {
-                // Other Ms run the program; look again in 10 ms (a P
-                // freed meanwhile is also taken by `wakep`'s Ms).
+                if rt.interrupt.load(Ordering::Relaxed) {
+                    interrupt_parked_main(rt);
+                }
+                // Other Ms run the program, or nothing is runnable: look
+                // again in 10 ms (work that appears meanwhile is taken by
+                // the Ms `wakep` starts).
                 let mut m = s.main.lock();
                 if m.result.is_none() {
                     s.main_cond
@@ -207,6 +221,32 @@ fn m0(rt: &Runtime) {
             }
         }
     }
+}
+
+/// Ctrl-C while the main goroutine is parked (the REPL): the entry ends
+/// with `Interrupted.` and its trace; the goroutine is marked killed, so it
+/// ends as soon as anything wakes it.
+fn interrupt_parked_main(rt: &Runtime) {
+    let s = &rt.sched;
+    let Some(g) = s.main.lock().g else { return };
+    if !g.try_scan(Status::Waiting) {
+        // Running (it sees the flag at its next safepoint) or runnable.
+        return;
+    }
+    // SAFETY: the scan bit keeps the parked G from being readied (status
+    // changes spin on it), so nobody else touches its stack.
+    let trace = unsafe { g.exec() }.trace();
+    g.killed.store(true, Ordering::Release);
+    g.end_scan();
+    rt.interrupt.store(false, Ordering::Relaxed);
+    finish_main(
+        rt,
+        Some(g),
+        Err(RuntimeError {
+            message: "Interrupted.".into(),
+            trace,
+        }),
+    );
 }
 
 /// Gives this M's P back (or stops it for a pending stop-the-world).
@@ -228,10 +268,12 @@ fn release_p(cx: &mut Ctx, ms: &mut MState) {
 
 /// Records the program's result (the first one wins) and, outside the
 /// REPL, ends the program.
-fn finish_main(rt: &Runtime, result: Result<(), RuntimeError>) {
+fn finish_main(rt: &Runtime, g: Option<GRef>, result: Result<(), RuntimeError>) {
     let s = &rt.sched;
     let mut m = s.main.lock();
-    if m.result.is_some() {
+    // The first result wins; a main goroutine of an earlier REPL entry
+    // (killed by Ctrl-C while parked) must not end the current one.
+    if m.result.is_some() || (g.is_some() && m.g != g) {
         return;
     }
     m.result = Some(result);
@@ -299,7 +341,7 @@ fn goexit(cx: &mut Ctx, g: GRef) {
     cx.rt.sched.ngoroutines.fetch_sub(1, Ordering::Relaxed);
     gfput(cx, g);
     if main {
-        finish_main(cx.rt, Ok(()));
+        finish_main(cx.rt, Some(g), Ok(()));
     }
 }
 
@@ -330,7 +372,7 @@ fn fail(cx: &mut Ctx, g: GRef, mut e: RuntimeError) {
         eprintln!("{e}");
         return;
     }
-    finish_main(cx.rt, Err(e));
+    finish_main(cx.rt, if main { Some(g) } else { None }, Err(e));
 }
 
 // ---------------------------------------------------------------------------
@@ -499,8 +541,18 @@ fn newm(rt: &Runtime, pid: u32, spinning: bool) {
         .spawn(move || mstart(arc2, m2))
         .expect("cannot start an OS thread");
     ms.push((m, Some(h)));
+    drop(ms);
+    start_sysmon(rt);
+}
+
+/// Starts sysmon once (real mode).
+fn start_sysmon(rt: &Runtime) {
+    let s = &rt.sched;
+    let Some(arc) = s.self_ref.get().and_then(|w| w.upgrade()) else {
+        return;
+    };
     let mut sm = s.sysmon.lock();
-    if sm.is_none() {
+    if sm.is_none() && !s.shutdown_flag.load(Ordering::SeqCst) {
         *sm = Some(
             std::thread::Builder::new()
                 .name("skein-sysmon".into())
@@ -754,7 +806,7 @@ pub(crate) fn report_deadlock(rt: &Runtime) {
         .lock()
         .iter()
         .copied()
-        .filter(|g| g.status() == Status::Waiting)
+        .filter(|g| g.status() == Status::Waiting && !g.killed.load(Ordering::Acquire))
         .collect();
     gs.sort_by_key(|g| (g.kind() != GKind::Main, g.id()));
     let mut trace = Vec::new();
@@ -766,6 +818,7 @@ pub(crate) fn report_deadlock(rt: &Runtime) {
     }
     finish_main(
         rt,
+        Some(main),
         Err(RuntimeError {
             message: "fatal error: all goroutines are asleep - deadlock!".into(),
             trace,
@@ -812,6 +865,19 @@ pub(crate) fn begin(cx: &mut Ctx, g: GRef, inherit: bool) -> Next {
     cx.trace(EventKind::GoStart, &[]);
     // SAFETY: the G is Running on this M.
     let exec = unsafe { g.exec() };
+    if g.killed.swap(false, Ordering::AcqRel) {
+        // Abandoned while parked: leave no wait-list entry behind, and end.
+        if let Resume::Select { base } = exec.resume {
+            let (nrecv, nsend) = exec.select_shape();
+            let chans: Vec<Value> = (0..nrecv)
+                .map(|i| exec.stack[base + i])
+                .chain((0..nsend).map(|j| exec.stack[base + nrecv + 2 * j]))
+                .collect();
+            super::chan::select_cleanup(g, chans.into_iter());
+        }
+        goexit(cx, g);
+        return Next::Left;
+    }
     if let Some(argc) = exec.pending_call.take() {
         match interp::start_call(cx, exec, argc) {
             Ok(()) => {}

@@ -171,6 +171,16 @@ impl Exec {
         (ins.b(), ins.c() >> 1)
     }
 
+    /// The channels of the `Select` just executed, whose cases start at
+    /// stack index `base`.
+    pub fn select_chans(&self, base: usize) -> Vec<Value> {
+        let (nrecv, nsend) = self.select_shape();
+        (0..nrecv)
+            .map(|i| self.stack[base + i])
+            .chain((0..nsend).map(|j| self.stack[base + nrecv + 2 * j]))
+            .collect()
+    }
+
     /// One past the highest live stack slot.
     pub fn top(&self) -> usize {
         match self.frames.last() {

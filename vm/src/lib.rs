@@ -558,16 +558,7 @@ impl<'a> Ctx<'a> {
         arity: Option<u8>,
         f: native::NativeFn,
     ) -> Value {
-        self.alloc(
-            Kind::Native,
-            Native {
-                name,
-                arity,
-                f,
-                receiver: false,
-            },
-            0,
-        )
+        self.native_object(name, arity, f, false)
     }
 
     /// A native method: called with its receiver as the first argument.
@@ -577,16 +568,23 @@ impl<'a> Ctx<'a> {
         arity: Option<u8>,
         f: native::NativeFn,
     ) -> Value {
-        self.alloc(
-            Kind::Native,
-            Native {
-                name,
-                arity,
-                f,
-                receiver: true,
-            },
-            0,
-        )
+        self.native_object(name, arity, f, true)
+    }
+
+    fn native_object(
+        &mut self,
+        name: &'static str,
+        arity: Option<u8>,
+        f: native::NativeFn,
+        receiver: bool,
+    ) -> Value {
+        let body = Native {
+            name,
+            arity,
+            f,
+            receiver,
+        };
+        self.alloc(Kind::Native, body, 0)
     }
 
     /// A module object with the given members.

@@ -868,12 +868,7 @@ pub(crate) fn begin(cx: &mut Ctx, g: GRef, inherit: bool) -> Next {
     if g.killed.swap(false, Ordering::AcqRel) {
         // Abandoned while parked: leave no wait-list entry behind, and end.
         if let Resume::Select { base } = exec.resume {
-            let (nrecv, nsend) = exec.select_shape();
-            let chans: Vec<Value> = (0..nrecv)
-                .map(|i| exec.stack[base + i])
-                .chain((0..nsend).map(|j| exec.stack[base + nrecv + 2 * j]))
-                .collect();
-            super::chan::select_cleanup(g, chans.into_iter());
+            super::chan::select_cleanup(g, exec.select_chans(base).into_iter());
         }
         goexit(cx, g);
         return Next::Left;
@@ -1012,12 +1007,8 @@ pub(crate) fn apply_resume(cx: &mut Ctx, g: GRef, exec: &mut Exec) -> Result<(),
             }
         }
         Resume::Select { base } => {
-            let (nrecv, nsend) = exec.select_shape();
-            let chans: Vec<Value> = (0..nrecv)
-                .map(|i| exec.stack[base + i])
-                .chain((0..nsend).map(|j| exec.stack[base + nrecv + 2 * j]))
-                .collect();
-            super::chan::select_cleanup(g, chans.into_iter());
+            let (nrecv, _) = exec.select_shape();
+            super::chan::select_cleanup(g, exec.select_chans(base).into_iter());
             if case as usize >= nrecv && !ok {
                 return Err("Send on closed channel.".into());
             }

@@ -138,6 +138,8 @@ pub fn run(opts: &Options) -> i32 {
     if std::io::stdin().is_terminal() {
         let out = ReplOutput::new();
         let session = Session::new(opts, Box::new(out.clone()));
+        // A background goroutine's error is printed above the prompt too.
+        session.vm.borrow().set_error_sink(Box::new(out.clone()));
         match run_interactive(&session, &out) {
             Ok(()) => return 0,
             // The terminal could not be set up; fall back to plain reading.

@@ -350,3 +350,20 @@ fn pty_ctrl_c_interrupts_an_entry_blocked_on_a_channel() {
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn pty_background_goroutine_error_is_reported_and_the_session_goes_on() {
+    let mut p = spawn_pty(&scratch("pty_background_error_home"));
+    p.exp_string("> ").unwrap();
+    p.send_line("fun bad() { sleep(200); var x = nil; x.y; } go bad();")
+        .unwrap();
+    p.exp_string("> ").unwrap();
+    p.exp_string("Only instances have properties.").unwrap();
+    p.exp_string("in bad()").unwrap();
+    p.exp_regex(r"\[goroutine \d+\]").unwrap();
+    p.send_line("print 2 + 2;").unwrap();
+    p.exp_string("4").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}

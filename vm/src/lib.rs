@@ -272,6 +272,9 @@ pub struct Runtime {
     /// Classes of the `sync` module's objects (set by the stdlib), kept
     /// alive as roots.
     pub extra_roots: Mutex<Vec<Value>>,
+    /// Where the REPL wants a background goroutine's runtime error (its
+    /// external printer); stderr when unset.
+    pub error_sink: Mutex<Option<Box<dyn Write + Send>>>,
 }
 
 /// The owner's handle on a VM.
@@ -314,6 +317,7 @@ impl Vm {
             rng: std::sync::atomic::AtomicU64::new(seed),
             interrupt: Default::default(),
             extra_roots: Mutex::new(Vec::new()),
+            error_sink: Mutex::new(None),
         };
         {
             let _outside = rt.sched.outside_lock.lock();
@@ -394,6 +398,12 @@ impl Vm {
     /// Flushes buffered stdout.
     pub fn flush(&self) {
         self.rt.flush();
+    }
+
+    /// Sends the runtime errors of goroutines other than the main one (the
+    /// REPL: the session goes on) to `sink` instead of stderr.
+    pub fn set_error_sink(&self, sink: Box<dyn Write + Send>) {
+        *self.rt.error_sink.lock() = Some(sink);
     }
 
     /// The flag a Ctrl-C handler sets to interrupt the main goroutine.

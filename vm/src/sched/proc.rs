@@ -39,6 +39,7 @@
 //! Sysmon (a thread without a P) preempts long-running Gs and wakes an idle
 //! P when a timer is due.
 
+use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -369,7 +370,13 @@ fn fail(cx: &mut Ctx, g: GRef, mut e: RuntimeError) {
     gfput(cx, g);
     if cx.rt.sched.keep_running && !main {
         cx.rt.flush();
-        eprintln!("{e}");
+        match cx.rt.error_sink.lock().as_mut() {
+            Some(w) => {
+                let _ = writeln!(w, "{e}");
+                let _ = w.flush();
+            }
+            None => eprintln!("{e}"),
+        }
         return;
     }
     finish_main(cx.rt, if main { Some(g) } else { None }, Err(e));

@@ -413,6 +413,18 @@ impl Sched {
     }
 }
 
+impl Drop for Sched {
+    fn drop(&mut self) {
+        // Every thread has been joined (`shutdown`) and the runtime is going
+        // away: nothing refers to a G any more.
+        for g in self.allgs.get_mut().drain(..) {
+            // SAFETY: each G was leaked from a `Box` in `proc::new_g`,
+            // appears once in `allgs`, and is freed once, here.
+            unsafe { drop(Box::from_raw(g.as_ptr())) };
+        }
+    }
+}
+
 /// Why a goroutine parks and what unlocks after it has parked.
 pub struct Park {
     pub reason: WaitReason,

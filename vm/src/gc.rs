@@ -197,18 +197,20 @@ pub fn collect(cx: &mut Ctx, cur: Option<&Exec>) {
     }
     let me = cx.g;
     for g in rt.sched.allgs.lock().iter() {
+        // A dead (or never started) G holds nothing: not even the value
+        // its last waker handed it.
+        if matches!(g.status(), Status::Idle | Status::Dead) {
+            continue;
+        }
         m.mark(g.delivered().0);
         if Some(*g) == me {
             if let Some(e) = cur {
                 e.for_each_root(|v| m.mark(v));
             }
-            continue;
-        }
-        match g.status() {
-            Status::Idle | Status::Dead => {}
+        } else {
             // SAFETY: the world is stopped: no G runs, and the collector
             // is the only reader of the stacks.
-            _ => unsafe { g.exec() }.for_each_root(|v| m.mark(v)),
+            unsafe { g.exec() }.for_each_root(|v| m.mark(v));
         }
     }
     for p in rt.sched.all_created() {

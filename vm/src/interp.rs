@@ -362,7 +362,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
     macro_rules! throw {
         ($msg:expr) => {{
             save_pc!();
-            ret!(Outcome::Error(error(cx, g, $msg)));
+            ret!(Outcome::Error(error_at(g, $msg)));
         }};
     }
     macro_rules! tri {
@@ -378,7 +378,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
             if rt.heap.gc_pending.load(Ordering::Relaxed) {
                 save_pc!();
                 if let Err(msg) = crate::sched::stw::gc_at_safepoint(cx, g) {
-                    ret!(Outcome::Error(error(cx, g, msg)));
+                    ret!(Outcome::Error(error_at(g, msg)));
                 }
                 reload!();
             }
@@ -404,7 +404,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 }
             }
             if let Err(flow) = call_value(cx, g, frame_base(fp) + a, argc, callee) {
-                ret!(flow_outcome(cx, g, flow));
+                ret!(flow_outcome(g, flow));
             }
             reload!();
             gc_check!();
@@ -943,7 +943,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                     save_pc!();
                     match iter_recv(cx, coll, frame_base(fp) + ins.b(), ins.sc()) {
                         Ok(v) => v,
-                        Err(flow) => ret!(flow_outcome(cx, g, flow)),
+                        Err(flow) => ret!(flow_outcome(g, flow)),
                     }
                 };
                 match next {
@@ -974,7 +974,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 // and codegen keeps the operands below `num_regs`.
                 let regs = unsafe { std::slice::from_raw_parts_mut(base, func.num_regs as usize) };
                 if let Err(flow) = op_chan(cx, ins, regs, frame_base(fp)) {
-                    ret!(flow_outcome(cx, g, flow));
+                    ret!(flow_outcome(g, flow));
                 }
             }
         }
@@ -1113,13 +1113,6 @@ fn grow_stack(g: &mut Exec, need: usize) {
 
 /// Builds a runtime error with `g`'s current trace.
 #[cold]
-pub fn error(cx: &mut Ctx, g: &Exec, msg: String) -> RuntimeError {
-    let _ = cx;
-    error_at(g, msg)
-}
-
-/// Builds a runtime error with `g`'s current trace.
-#[cold]
 pub fn error_at(g: &Exec, msg: String) -> RuntimeError {
     RuntimeError {
         message: msg,
@@ -1130,9 +1123,9 @@ pub fn error_at(g: &Exec, msg: String) -> RuntimeError {
 /// What a non-value end of an operation means for `run`: a runtime error,
 /// a park (the state is already saved), or a yield.
 #[cold]
-fn flow_outcome(cx: &mut Ctx, g: &mut Exec, flow: Flow) -> Outcome {
+fn flow_outcome(g: &Exec, flow: Flow) -> Outcome {
     match flow {
-        Flow::Error(msg) => Outcome::Error(error(cx, g, msg)),
+        Flow::Error(msg) => Outcome::Error(error_at(g, msg)),
         Flow::Park(pk) => Outcome::Park(pk),
         Flow::Gosched => Outcome::Gosched,
     }

@@ -329,7 +329,7 @@ impl Vm {
         }
         let vm = Vm { rt: Arc::new(rt) };
         if options.trace {
-            vm.rt.sched.trace_enable(&vm.rt);
+            vm.rt.sched.trace_enable();
         }
         vm
     }
@@ -413,7 +413,7 @@ impl Vm {
 
     /// Writes the trace recorded so far to `out` (and stops recording).
     pub fn write_trace(&self, format: trace::Format, out: &mut dyn Write) -> std::io::Result<()> {
-        let events = self.rt.sched.trace_collect(&self.rt);
+        let events = self.rt.sched.trace_collect();
         trace::write(&events, format, out)
     }
 }
@@ -678,7 +678,7 @@ impl<'a> Ctx<'a> {
         self.rt.write_out(&buf);
     }
 
-    /// Next value of this P's xorshift64* generator in [0, 1).
+    /// Next value of `math.random`'s generator in [0, 1).
     pub fn random(&mut self) -> f64 {
         (self.random_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
@@ -687,31 +687,22 @@ impl<'a> Ctx<'a> {
     /// whole VM, so a single-goroutine program draws the same sequence
     /// whichever P runs it.
     pub fn random_u64(&mut self) -> u64 {
-        let step = |mut x: u64| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            x
-        };
         let old = self
             .rt
             .rng
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |x| Some(step(x)))
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |x| {
+                Some(xorshift_step(x))
+            })
             .unwrap_or(1);
-        // The xorshift64* output multiplier (Vigna, 2016).
-        step(old).wrapping_mul(0x2545_f491_4f6c_dd1d)
+        xorshift_output(xorshift_step(old))
     }
 
     /// Next value of this P's own generator (scheduling choices: `select`,
     /// steal order), seeded from the VM seed and the P's id.
     pub fn fastrand(&mut self) -> u64 {
         let l = self.local();
-        let mut x = l.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        l.rng = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        l.rng = xorshift_step(l.rng);
+        xorshift_output(l.rng)
     }
 
     /// Requests a collection at the next safepoint.
@@ -719,4 +710,20 @@ impl<'a> Ctx<'a> {
         self.rt.heap.forced.store(true, Ordering::Relaxed);
         self.rt.heap.gc_pending.store(true, Ordering::Relaxed);
     }
+}
+
+/// One step of the xorshift64 state (Marsaglia's 12/25/27 triple). Every
+/// generator in the VM (`math.random`, the per-P scheduling generators, the
+/// deterministic driver) uses it; the state must be non-zero.
+pub(crate) fn xorshift_step(mut x: u64) -> u64 {
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    x
+}
+
+/// The xorshift64* output of a state: the state times Vigna's (2016)
+/// multiplier.
+pub(crate) fn xorshift_output(x: u64) -> u64 {
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }

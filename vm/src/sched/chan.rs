@@ -154,18 +154,14 @@ pub fn send(cx: &mut Ctx, chv: Value, v: Value) -> Result<(), Flow> {
         return Err("Can only send on a channel.".into());
     };
     let mut st = ch.state.lock();
-    if st.closed {
-        return Err("Send on closed channel.".into());
-    }
-    if let Some(r) = pop_claimed(&mut st.recvq) {
-        drop(st);
-        r.g.deliver(v, true, case_of(&r));
-        ready(cx, r.g);
-        return Ok(());
-    }
-    if st.buf.len() < ch.cap {
-        st.buf.push_back(v);
-        return Ok(());
+    match try_send(ch, &mut st, v)? {
+        Sent::Handed(r) => {
+            drop(st);
+            ready(cx, r);
+            return Ok(());
+        }
+        Sent::Buffered => return Ok(()),
+        Sent::No => {}
     }
     st.sendq.push_back(Sudog {
         g: me(cx),
@@ -190,18 +186,12 @@ pub fn recv(cx: &mut Ctx, chv: Value, resume: Resume) -> Result<(Value, bool), F
         return Err("Can only receive from a channel.".into());
     };
     let mut st = ch.state.lock();
-    if let Some(s) = pop_claimed(&mut st.sendq) {
-        let v = take_from_sender(ch, &mut st, s.elem);
+    if let Some((v, ok, sender)) = try_recv(ch, &mut st) {
         drop(st);
-        s.g.deliver(Value::NIL, true, case_of(&s));
-        ready(cx, s.g);
-        return Ok((v, true));
-    }
-    if let Some(v) = st.buf.pop_front() {
-        return Ok((v, true));
-    }
-    if st.closed {
-        return Ok((Value::NIL, false));
+        if let Some(s) = sender {
+            ready(cx, s);
+        }
+        return Ok((v, ok));
     }
     st.recvq.push_back(Sudog {
         g: me(cx),
@@ -214,6 +204,53 @@ pub fn recv(cx: &mut Ctx, chv: Value, resume: Resume) -> Result<(Value, bool), F
         unlock: Unlock::Chan(ch as *const Chan),
         resume,
     }))
+}
+
+/// What a send that must not block did on a locked channel.
+enum Sent {
+    /// A parked receiver took the value: ready it once the lock is free.
+    Handed(GRef),
+    /// The value went into the buffer.
+    Buffered,
+    /// Neither: the sender would have to wait.
+    No,
+}
+
+/// Sends `v` on the locked channel if that needs no waiting: to a parked
+/// receiver (claimed and handed the value), else into the buffer. A closed
+/// channel is `Send on closed channel.`.
+fn try_send(ch: &Chan, st: &mut ChanState, v: Value) -> Result<Sent, Flow> {
+    if st.closed {
+        return Err("Send on closed channel.".into());
+    }
+    if let Some(r) = pop_claimed(&mut st.recvq) {
+        r.g.deliver(v, true, case_of(&r));
+        return Ok(Sent::Handed(r.g));
+    }
+    if st.buf.len() < ch.cap {
+        st.buf.push_back(v);
+        return Ok(Sent::Buffered);
+    }
+    Ok(Sent::No)
+}
+
+/// Receives from the locked channel if that needs no waiting: from a
+/// parked sender (claimed; returned to be readied once the lock is free),
+/// else the buffer, else a closed channel's `nil` (not ok). `None`: the
+/// receiver would have to wait.
+fn try_recv(ch: &Chan, st: &mut ChanState) -> Option<(Value, bool, Option<GRef>)> {
+    if let Some(s) = pop_claimed(&mut st.sendq) {
+        let v = take_from_sender(ch, st, s.elem);
+        s.g.deliver(Value::NIL, true, case_of(&s));
+        return Some((v, true, Some(s.g)));
+    }
+    if let Some(v) = st.buf.pop_front() {
+        return Some((v, true, None));
+    }
+    if st.closed {
+        return Some((Value::NIL, false, None));
+    }
+    None
 }
 
 /// The value a receiver gets when `elem`'s sender was waiting: unbuffered,
@@ -265,17 +302,10 @@ pub fn close(cx: &mut Ctx, chv: Value) -> Result<(), Flow> {
 pub fn send_nonblocking(cx: &mut Ctx, chv: Value, v: Value) {
     let Some(ch) = as_chan(chv) else { return };
     let mut st = ch.state.lock();
-    if st.closed {
-        return;
-    }
-    if let Some(r) = pop_claimed(&mut st.recvq) {
+    // Closed or full: the value is dropped.
+    if let Ok(Sent::Handed(r)) = try_send(ch, &mut st, v) {
         drop(st);
-        r.g.deliver(v, true, case_of(&r));
-        ready(cx, r.g);
-        return;
-    }
-    if st.buf.len() < ch.cap {
-        st.buf.push_back(v);
+        ready(cx, r);
     }
 }
 
@@ -356,42 +386,26 @@ pub fn select(
         let c = cases[i];
         let Some(ch) = as_chan(c.chan) else { continue };
         let st = locked.state(ch);
-        match c.send {
-            Some(v) => {
-                if st.closed {
+        let (v, wake) = match c.send {
+            Some(v) => match try_send(ch, st, v) {
+                Err(e) => {
                     locked.unlock();
-                    return Err("Send on closed channel.".into());
+                    return Err(e);
                 }
-                if let Some(r) = pop_claimed(&mut st.recvq) {
-                    locked.unlock();
-                    r.g.deliver(v, true, case_of(&r));
-                    ready(cx, r.g);
-                    return Ok((i as i64, Value::NIL));
-                }
-                if st.buf.len() < ch.cap {
-                    st.buf.push_back(v);
-                    locked.unlock();
-                    return Ok((i as i64, Value::NIL));
-                }
-            }
-            None => {
-                if let Some(s) = pop_claimed(&mut st.sendq) {
-                    let v = take_from_sender(ch, st, s.elem);
-                    locked.unlock();
-                    s.g.deliver(Value::NIL, true, case_of(&s));
-                    ready(cx, s.g);
-                    return Ok((i as i64, v));
-                }
-                if let Some(v) = st.buf.pop_front() {
-                    locked.unlock();
-                    return Ok((i as i64, v));
-                }
-                if st.closed {
-                    locked.unlock();
-                    return Ok((i as i64, Value::NIL));
-                }
-            }
+                Ok(Sent::Handed(r)) => (Value::NIL, Some(r)),
+                Ok(Sent::Buffered) => (Value::NIL, None),
+                Ok(Sent::No) => continue,
+            },
+            None => match try_recv(ch, st) {
+                Some((v, _, sender)) => (v, sender),
+                None => continue,
+            },
+        };
+        locked.unlock();
+        if let Some(w) = wake {
+            ready(cx, w);
         }
+        return Ok((i as i64, v));
     }
     if has_default {
         locked.unlock();

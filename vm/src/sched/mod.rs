@@ -374,14 +374,14 @@ impl Sched {
     }
 
     /// Turns tracing on (`--trace`, `runtime.trace_start`).
-    pub fn trace_enable(&self, _rt: &crate::Runtime) {
+    pub fn trace_enable(&self) {
         self.trace_start_tick.store(self.now(), Ordering::Relaxed);
         self.tracing.store(true, Ordering::SeqCst);
     }
 
     /// Stops tracing and gathers every buffer, merged. Called with the
     /// world stopped, or when no goroutine runs.
-    pub fn trace_collect(&self, _rt: &crate::Runtime) -> Vec<trace::Event> {
+    pub fn trace_collect(&self) -> Vec<trace::Event> {
         self.tracing.store(false, Ordering::SeqCst);
         let mut bufs = Vec::new();
         for p in self.all_created() {

@@ -334,16 +334,21 @@ pub fn newproc(cx: &mut Ctx, vals: &[Value]) {
 
 /// The running G has finished.
 fn goexit(cx: &mut Ctx, g: GRef) {
+    end_g(cx, g);
+    if g.kind() == GKind::Main {
+        finish_main(cx.rt, Some(g), Ok(()));
+    }
+}
+
+/// The running `g` is done (finished or failed): trace it, drop its stack,
+/// mark it `Dead` and put it on the free list.
+fn end_g(cx: &mut Ctx, g: GRef) {
     cx.trace(EventKind::GoEnd, &[]);
-    let main = g.kind() == GKind::Main;
     // SAFETY: the G is Running on this M.
     unsafe { g.exec().reset() };
     g.cas_status(Status::Running, Status::Dead);
     cx.rt.sched.ngoroutines.fetch_sub(1, Ordering::Relaxed);
     gfput(cx, g);
-    if main {
-        finish_main(cx.rt, Some(g), Ok(()));
-    }
 }
 
 fn gfput(cx: &mut Ctx, g: GRef) {
@@ -362,12 +367,7 @@ fn fail(cx: &mut Ctx, g: GRef, mut e: RuntimeError) {
     if !main {
         e.trace.push(format!("[goroutine {}]", g.id()));
     }
-    cx.trace(EventKind::GoEnd, &[]);
-    // SAFETY: the G is Running on this M.
-    unsafe { g.exec().reset() };
-    g.cas_status(Status::Running, Status::Dead);
-    cx.rt.sched.ngoroutines.fetch_sub(1, Ordering::Relaxed);
-    gfput(cx, g);
+    end_g(cx, g);
     if cx.rt.sched.keep_running && !main {
         cx.rt.flush();
         match cx.rt.error_sink.lock().as_mut() {
@@ -926,7 +926,12 @@ pub(crate) fn after_run(cx: &mut Ctx, g: GRef, out: Outcome) -> Next {
                 g.cas_status(Status::Running, Status::Runnable);
                 return Next::Left;
             }
-            if g.kind() == GKind::Main && cx.rt.interrupt.swap(false, Ordering::Relaxed) {
+            // A plain load first: the swap is a write to a shared line,
+            // and this check runs at every chunk boundary.
+            if g.kind() == GKind::Main
+                && cx.rt.interrupt.load(Ordering::Relaxed)
+                && cx.rt.interrupt.swap(false, Ordering::Relaxed)
+            {
                 // SAFETY: the G is Running on this M.
                 let e = interp::error_at(unsafe { g.exec() }, "Interrupted.".into());
                 fail(cx, g, e);

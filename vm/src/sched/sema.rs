@@ -61,6 +61,17 @@ impl SemaCore {
         })
     }
 
+    /// Takes the semaphore if it is free, else queues the running G and
+    /// returns the park (waking, it does `resume`).
+    fn take_or_park(&self, cx: &Ctx, resume: Resume) -> Result<(), Flow> {
+        let mut st = self.state.lock();
+        if !st.held {
+            st.held = true;
+            return Ok(());
+        }
+        Err(self.park(cx, st, resume))
+    }
+
     /// Releases the lock a park left held.
     ///
     /// # Safety
@@ -109,13 +120,9 @@ impl RtSema {
     /// Takes the semaphore, or parks the running G to retry its
     /// instruction when the holder releases it.
     pub fn acquire(&self, cx: &Ctx) -> Result<(), Flow> {
-        let mut st = self.core.state.lock();
-        if !st.held {
-            st.held = true;
-            self.busy.store(true, Ordering::Relaxed);
-            return Ok(());
-        }
-        Err(self.core.park(cx, st, Resume::Retry))
+        self.core.take_or_park(cx, Resume::Retry)?;
+        self.busy.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Releases the semaphore and readies the first waiter (which retries).
@@ -138,12 +145,8 @@ impl RtSema {
 
 /// `sync.Mutex.lock()`.
 pub fn mutex_lock(cx: &Ctx, s: &SemaCore) -> Result<(), Flow> {
-    let mut st = s.state.lock();
-    if !st.held {
-        st.held = true;
-        return Ok(());
-    }
-    Err(s.park(cx, st, Resume::None))
+    // The lock is handed over on unlock, so a woken locker owns it.
+    s.take_or_park(cx, Resume::None)
 }
 
 /// `sync.Mutex.unlock()`: hands the lock to the first waiter, if any.

@@ -102,10 +102,8 @@ impl Sim {
 
     fn next(&self) -> u64 {
         let mut x = self.rng.lock();
-        *x ^= *x >> 12;
-        *x ^= *x << 25;
-        *x ^= *x >> 27;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        *x = crate::xorshift_step(*x);
+        crate::xorshift_output(*x)
     }
 }
 

@@ -246,7 +246,7 @@ fn resize(cx: &mut Ctx, n: usize) {
                 let mut to = p0.timers.lock();
                 from.move_into(&mut to);
                 p.next_timer.store(u64::MAX, Ordering::Release);
-                p0.next_timer.store(to_earliest(&to, p0), Ordering::Release);
+                p0.next_timer.store(to.earliest(), Ordering::Release);
             }
             if i as u32 != cx.p.id {
                 // SAFETY: the world is stopped; the stopper owns both Ps'
@@ -271,12 +271,6 @@ fn resize(cx: &mut Ctx, n: usize) {
     s.nprocs.store(n, Ordering::Release);
 }
 
-fn to_earliest(t: &super::timer::Timers, _p: &super::P) -> u64 {
-    let mut e = u64::MAX;
-    t.for_each_when(|w| e = e.min(w));
-    e
-}
-
 /// `runtime.trace_start(path)`.
 pub fn trace_start(cx: &mut Ctx, path: String) -> Result<(), Flow> {
     acquire_world(cx)?;
@@ -284,8 +278,8 @@ pub fn trace_start(cx: &mut Ctx, path: String) -> Result<(), Flow> {
     let s = &cx.rt.sched;
     let fresh = !s.tracing.load(Ordering::Relaxed);
     if fresh {
-        s.trace_collect(cx.rt);
-        s.trace_enable(cx.rt);
+        s.trace_collect();
+        s.trace_enable();
         *s.trace_path.lock() = Some(path);
     }
     start_the_world(cx, "trace_start");
@@ -301,7 +295,7 @@ pub fn trace_stop(cx: &mut Ctx) -> Result<(), Flow> {
     let path = s.trace_path.lock().take();
     let result = match path {
         Some(path) => {
-            let events = s.trace_collect(cx.rt);
+            let events = s.trace_collect();
             std::fs::File::create(&path)
                 .and_then(|mut f| crate::trace::write_text(&events, &mut f))
                 .map_err(|e| format!("trace_stop(): cannot write '{path}': {e}."))

@@ -74,7 +74,8 @@ impl Timers {
         }));
     }
 
-    fn earliest(&self) -> u64 {
+    /// When the earliest timer fires (`u64::MAX`: none).
+    pub fn earliest(&self) -> u64 {
         self.heap.peek().map_or(u64::MAX, |t| t.0.when)
     }
 
@@ -92,13 +93,6 @@ impl Timers {
             if let Action::Send(v) = t.0.action {
                 f(v);
             }
-        }
-    }
-
-    /// Calls `f` with every timer's due time.
-    pub fn for_each_when(&self, mut f: impl FnMut(u64)) {
-        for t in self.heap.iter() {
-            f(t.0.when);
         }
     }
 

@@ -11,6 +11,10 @@
 //!   as strings, and report the exit code the binary would use.
 //! - [`execute`]: the same pipeline writing to caller-supplied streams; the
 //!   binary calls it with the process's stdout and stderr.
+//! - [`embed`]: [`run`] and the [`Runner`] builder, which also hand back the
+//!   event trace recorded in memory, and [`Trace`], which parses it, keeps
+//!   the collector's events and writes them back as text (for snapshot and
+//!   invariant tests of GC traces).
 //! - [`repl`]: the interactive loop behind a bare `skein`.
 //!
 //! How a program runs (the steps of [`execute`]):
@@ -33,12 +37,14 @@
 //! except through the streams it is handed, so [`run_source`] captures
 //! everything a run prints.
 
+pub mod embed;
 pub mod options;
 pub mod repl;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+pub use embed::{run, Run, Runner, Trace, TraceEvent, TraceParseError};
 pub use options::{parse_gc_percent, parse_size, Options, TraceFormat};
 
 /// Exit code for a bad command line (`EX_USAGE`).
@@ -145,15 +151,15 @@ pub fn read_script(path: &std::path::Path) -> Result<String, String> {
 /// flushed line by line).
 ///
 /// This is the one place where [`Options`] become
-/// [`VmOptions`](skein_vm::VmOptions); settings the runtime does not take
-/// yet (`gcstoptheworld`, `gccheckmark`: the collector is stop-the-world
-/// already) are carried in [`Options`] until it does.
+/// [`VmOptions`](skein_vm::VmOptions).
 pub fn new_vm(opts: &Options, stdout: Box<dyn Write + Send>, interactive: bool) -> skein_vm::Vm {
     let mut vm = skein_vm::Vm::new(skein_vm::VmOptions {
         max_heap: opts.max_heap,
         gc_percent: opts.gc_percent,
         gcstress: opts.gcstress,
         gctrace: opts.gctrace,
+        gcstoptheworld: opts.gcstoptheworld,
+        gccheckmark: opts.gccheckmark,
         seed: opts.sim_seed,
         sim: opts.sim_seed,
         procs: opts.procs,

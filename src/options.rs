@@ -59,6 +59,10 @@ pub struct Options {
     pub sim_seed: Option<u64>,
     /// Where to record an event trace (`--trace FILE`).
     pub trace: Option<PathBuf>,
+    /// Record the text trace in memory and hand it back in
+    /// [`Run::trace`](crate::Run::trace). Only the embedding API's
+    /// [`run`](crate::run) reads it; the command line has no flag for it.
+    pub record_trace: bool,
     /// The trace's format (`--trace-format`).
     pub trace_format: TraceFormat,
     /// Heap limit in bytes (`--max-heap`).
@@ -86,6 +90,7 @@ impl Default for Options {
             procs: None,
             sim_seed: None,
             trace: None,
+            record_trace: false,
             trace_format: TraceFormat::Text,
             max_heap: None,
             gc_percent: Some(DEFAULT_GC_PERCENT),
@@ -131,6 +136,12 @@ impl Options {
         self
     }
 
+    /// Records the text trace in memory for [`run`](crate::run) to return.
+    pub fn record_trace(mut self, on: bool) -> Self {
+        self.record_trace = on;
+        self
+    }
+
     /// Sets the heap limit in bytes.
     pub fn max_heap(mut self, bytes: usize) -> Self {
         self.max_heap = Some(bytes);
@@ -146,6 +157,18 @@ impl Options {
     /// Turns the per-cycle GC trace on or off.
     pub fn gctrace(mut self, on: bool) -> Self {
         self.gctrace = on;
+        self
+    }
+
+    /// Turns stop-the-world marking for every cycle on or off.
+    pub fn gcstoptheworld(mut self, on: bool) -> Self {
+        self.gcstoptheworld = on;
+        self
+    }
+
+    /// Turns the after-each-cycle mark verification on or off.
+    pub fn gccheckmark(mut self, on: bool) -> Self {
+        self.gccheckmark = on;
         self
     }
 

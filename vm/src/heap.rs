@@ -78,6 +78,8 @@ pub struct GcStats {
     pub num_gc: u64,
     pub pause_total_ns: u64,
     pub last_pause_ns: u64,
+    /// The longest stop-the-world pause so far.
+    pub max_pause_ns: u64,
     /// Time spent collecting, for `gc_cpu_fraction`.
     pub gc_ns_total: u64,
 }
@@ -111,12 +113,24 @@ pub struct Heap {
     pub started: std::time::Instant,
     pub retired: Mutex<Vec<Retired>>,
     pub interned: Mutex<HashMap<Box<[u8]>, Value, FxBuild>>,
-    /// The collector's grey stack, kept between cycles (empty between them).
-    pub(crate) grey: Mutex<Vec<*mut Header>>,
+    /// True while the collector marks (allocation then charges assist
+    /// debt).
+    pub marking: AtomicBool,
+    /// `gcstoptheworld`: trigger at the goal itself (nothing marks
+    /// concurrently, so nothing needs a head start).
+    pub stw_trigger: bool,
+    /// Object lists waiting to be swept (`gc::sweep`).
+    pub(crate) unswept: Mutex<Vec<*mut Header>>,
+    /// `unswept` is not empty (read without the lock).
+    pub(crate) sweep_pending: AtomicBool,
+    /// The epoch the sweep keeps (the mark epoch of the cycle it sweeps).
+    pub(crate) sweep_epoch: AtomicU8,
+    /// Sweep chunks in progress.
+    pub(crate) sweep_active: AtomicUsize,
 }
 
-// SAFETY: the raw pointers in `grey` are only used by the collector, which
-// runs with the world stopped; everything else is atomics or locks.
+// SAFETY: the raw pointers in `unswept` are segments owned by whichever
+// sweeper claims them under the lock; everything else is atomics or locks.
 unsafe impl Send for Heap {}
 // SAFETY: as above.
 unsafe impl Sync for Heap {}
@@ -136,6 +150,11 @@ pub struct Mcache {
     pub(crate) unflushed_objects: isize,
     /// Bytes allocated here and not yet added to `Heap::total_alloc`.
     unflushed_total: u64,
+    /// Bytes allocated while marking that this P's goroutines have not
+    /// paid for with mark work yet (`gc::pacer`).
+    pub(crate) assist_debt: isize,
+    /// The next allocation safepoint should call the collector (assist).
+    pub poll: bool,
 }
 
 // SAFETY: an mcache is used by one thread at a time (its P's owner, or the
@@ -167,7 +186,12 @@ impl Heap {
             started: std::time::Instant::now(),
             retired: Mutex::new(Vec::new()),
             interned: Mutex::new(HashMap::default()),
-            grey: Mutex::new(Vec::new()),
+            marking: AtomicBool::new(false),
+            stw_trigger: false,
+            unswept: Mutex::new(Vec::new()),
+            sweep_pending: AtomicBool::new(false),
+            sweep_epoch: AtomicU8::new(0),
+            sweep_active: AtomicUsize::new(0),
         };
         h.set_goal(0);
         h
@@ -246,6 +270,8 @@ impl Mcache {
             unflushed: 0,
             unflushed_objects: 0,
             unflushed_total: 0,
+            assist_debt: 0,
+            poll: false,
         }
     }
 
@@ -269,6 +295,15 @@ impl Mcache {
         heap.total_alloc
             .fetch_add(self.unflushed_total, Ordering::Relaxed);
         let grew = self.unflushed > 0;
+        if grew && heap.marking.load(Ordering::Relaxed) {
+            self.assist_debt += self.unflushed;
+            self.poll = true;
+        }
+        // Proportional sweeping: a chunk of the unswept heap for every
+        // flush of allocation, so the sweep ends well before the trigger.
+        if grew && heap.sweep_pending.load(Ordering::Relaxed) {
+            crate::gc::sweep::sweep_into(heap, self);
+        }
         self.unflushed = 0;
         self.unflushed_objects = 0;
         self.unflushed_total = 0;
@@ -346,6 +381,7 @@ impl Mcache {
             kind,
             lock: AtomicU8::new(0),
             mark: AtomicU8::new(heap.epoch.load(Ordering::Relaxed)),
+            cmark: AtomicU8::new(0),
             size: AtomicU32::new(size.min(u32::MAX as usize) as u32),
             next: self.head,
         }
@@ -353,6 +389,11 @@ impl Mcache {
 
     #[inline(always)]
     fn publish(&mut self, heap: &Heap, p: *mut Header, size: usize) -> Value {
+        // Allocate black: the object carries the epoch already; what it
+        // was initialised with must be shaded while the collector marks.
+        if crate::gc::barrier_enabled() {
+            crate::gc::shade_children(p);
+        }
         self.head = p;
         self.unflushed_objects += 1;
         self.charge(heap, size);
@@ -476,6 +517,19 @@ impl Drop for Heap {
         for r in self.retired.get_mut().drain(..) {
             // SAFETY: the heap is being dropped; no mutator remains.
             unsafe { r.free() };
+        }
+        for seg in self.unswept.get_mut().drain(..) {
+            let mut p = seg;
+            while !p.is_null() {
+                // SAFETY: unswept segments hold objects on no other list;
+                // each is freed once, here.
+                unsafe {
+                    let next = (*p).next;
+                    crate::gc::drop_object(p);
+                    crate::raw::free(p as *mut u8);
+                    p = next;
+                }
+            }
         }
     }
 }

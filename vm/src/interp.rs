@@ -375,10 +375,10 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
     }
     macro_rules! gc_check {
         () => {
-            if rt.heap.gc_pending.load(Ordering::Relaxed) {
+            if rt.heap.gc_pending.load(Ordering::Relaxed) || cx.local().mc.poll {
                 save_pc!();
-                if let Err(msg) = crate::sched::stw::gc_at_safepoint(cx, g) {
-                    ret!(Outcome::Error(error_at(g, msg)));
+                if let Err(flow) = crate::gc::safepoint(cx, g) {
+                    ret!(flow_outcome(g, flow));
                 }
                 reload!();
             }

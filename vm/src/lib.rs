@@ -64,6 +64,12 @@ pub struct VmOptions {
     /// `SKEINDEBUG=gctrace=1` / `--gctrace`: one line per cycle on stderr,
     /// in Go's `gctrace` layout.
     pub gctrace: bool,
+    /// `SKEINDEBUG=gcstoptheworld=1`: every cycle marks with the world
+    /// stopped (the baseline the concurrent collector is measured against).
+    pub gcstoptheworld: bool,
+    /// `SKEINDEBUG=gccheckmark=1`: after each concurrent mark, re-mark with
+    /// the world stopped and abort on any reachable object left white.
+    pub gccheckmark: bool,
     /// Seed for `math.random` (deterministic mode passes its seed).
     pub seed: Option<u64>,
     /// Deterministic mode (`--sim SEED`): one OS thread drives every P.
@@ -89,6 +95,8 @@ impl Default for VmOptions {
             gc_percent: Some(100),
             gcstress: false,
             gctrace: false,
+            gcstoptheworld: false,
+            gccheckmark: false,
             seed: None,
             sim: None,
             procs: None,
@@ -255,6 +263,8 @@ struct Output {
 /// Everything the threads of one VM share.
 pub struct Runtime {
     pub heap: heap::Heap,
+    /// The collector's state (phase, work lists, workers, coordinator).
+    pub gc: gc::GcState,
     pub globals: Globals,
     pub sched: sched::Sched,
     out: Mutex<Output>,
@@ -288,6 +298,7 @@ impl Vm {
     pub fn new(options: VmOptions) -> Vm {
         let mut heap = heap::Heap::new(options.gc_percent, options.max_heap, options.gcstress);
         heap.gctrace = options.gctrace;
+        heap.stw_trigger = options.gcstoptheworld;
         let procs = options
             .procs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -302,6 +313,7 @@ impl Vm {
         let sched = sched::Sched::new(procs, options.sim, seed, options.keep_running);
         let mut rt = Runtime {
             heap,
+            gc: gc::GcState::new(options.gcstoptheworld, options.gccheckmark),
             globals: Globals::new(),
             sched,
             out: Mutex::new(Output {
@@ -344,6 +356,7 @@ impl Vm {
     /// the stdlib, loading code). The collector waits for it.
     pub fn with_ctx<R>(&self, f: impl FnOnce(&mut Ctx) -> R) -> R {
         let _outside = self.rt.sched.outside_lock.lock();
+        let _bound = gc::bind_thread(&self.rt);
         let mut cx = Ctx {
             rt: &self.rt,
             p: &self.rt.sched.outside_p,
@@ -367,6 +380,7 @@ impl Vm {
     /// Defines (or redefines) a global.
     pub fn define_global(&mut self, name: &str, v: Value) {
         let i = self.rt.globals.bind(name);
+        let _bound = gc::bind_thread(&self.rt);
         self.rt.globals.slot(i).set(v);
     }
 
@@ -476,8 +490,14 @@ impl Runtime {
             ("num_gc", st.num_gc as f64),
             ("pause_total_ns", st.pause_total_ns as f64),
             ("last_pause_ns", st.last_pause_ns as f64),
+            ("max_pause_ns", st.max_pause_ns as f64),
             ("gc_cpu_fraction", st.gc_ns_total as f64 / elapsed),
         ]
+    }
+
+    /// Writes one line of runtime debug output (`gctrace`) to stderr.
+    pub fn debug_line(&self, line: &str) {
+        eprintln!("{line}");
     }
 
     /// `runtime.memstats()` as `key: value` lines.

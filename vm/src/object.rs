@@ -58,6 +58,9 @@ pub struct Header {
     pub lock: AtomicU8,
     /// The mark epoch this object was last marked in (see `gc`).
     pub mark: AtomicU8,
+    /// The checkmark pass's separate mark (`gc::checkmark`); sits in what
+    /// would be padding.
+    pub cmark: AtomicU8,
     /// Bytes charged to the heap for this object (body plus owned buffers).
     pub size: AtomicU32,
     /// Next object in the heap's all-objects list (owned by the heap).

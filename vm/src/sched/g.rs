@@ -64,6 +64,32 @@ pub enum GKind {
     User,
     /// The main script of a run (or of one REPL entry).
     Main,
+    /// A background mark worker (`gc::worker`).
+    Worker,
+    /// The collector's coordinator (`gc::coord`).
+    Coordinator,
+    /// The background sweeper (`gc::sweep`).
+    Sweeper,
+}
+
+impl GKind {
+    /// A runtime goroutine (a native state machine, not bytecode): it has
+    /// no stack to scan, is not counted by `numgoroutine`, and is never
+    /// reported in a deadlock.
+    pub fn is_system(self) -> bool {
+        matches!(self, GKind::Worker | GKind::Coordinator | GKind::Sweeper)
+    }
+
+    /// The trace's `GoCreate kind=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GKind::User => "user",
+            GKind::Main => "main",
+            GKind::Worker => "worker",
+            GKind::Coordinator => "coordinator",
+            GKind::Sweeper => "sweeper",
+        }
+    }
 }
 
 /// Why a G is parked (trace `GoPark reason=`).
@@ -77,6 +103,16 @@ pub enum WaitReason {
     Sleep,
     Sema,
     GcWait,
+    /// A mark worker parked in the pool.
+    GcWorkerIdle,
+    /// The coordinator waiting for mark completion.
+    GcMarkWait,
+    /// An assist out of work, waiting for credit.
+    GcAssist,
+    /// The background sweeper with nothing to sweep.
+    GcSweepWait,
+    /// The coordinator between cycles.
+    GcIdle,
 }
 
 impl WaitReason {
@@ -89,6 +125,11 @@ impl WaitReason {
             WaitReason::Sleep => "sleep",
             WaitReason::Sema => "sema",
             WaitReason::GcWait => "gc_wait",
+            WaitReason::GcWorkerIdle => "gc_worker_idle",
+            WaitReason::GcMarkWait => "gc_mark_wait",
+            WaitReason::GcAssist => "gc_assist",
+            WaitReason::GcSweepWait => "gc_sweep_wait",
+            WaitReason::GcIdle => "gc_idle",
         }
     }
 
@@ -100,6 +141,11 @@ impl WaitReason {
             4 => WaitReason::Sleep,
             5 => WaitReason::Sema,
             6 => WaitReason::GcWait,
+            7 => WaitReason::GcWorkerIdle,
+            8 => WaitReason::GcMarkWait,
+            9 => WaitReason::GcAssist,
+            10 => WaitReason::GcSweepWait,
+            11 => WaitReason::GcIdle,
             _ => WaitReason::None,
         }
     }
@@ -151,6 +197,14 @@ pub struct G {
     /// The REPL gave up on this parked goroutine (Ctrl-C on a blocked
     /// entry): if it is ever woken, it ends at once instead of running on.
     pub killed: AtomicBool,
+    /// The last GC cycle whose stack scan this G has had (won by CAS, so a
+    /// stack is scanned at most once per cycle).
+    pub scan_cycle: AtomicU32,
+    /// A system G's state-machine state and mode (`gc::worker`).
+    pub sys_state: AtomicU8,
+    pub sys_mode: AtomicU8,
+    /// `--max-heap`: this G already waited for a forced collection.
+    pub oom_waited: AtomicBool,
     exec: UnsafeCell<Exec>,
 }
 
@@ -173,6 +227,10 @@ impl G {
             sel_state: AtomicU64::new(0),
             index,
             killed: AtomicBool::new(false),
+            scan_cycle: AtomicU32::new(0),
+            sys_state: AtomicU8::new(0),
+            sys_mode: AtomicU8::new(0),
+            oom_waited: AtomicBool::new(false),
             exec: UnsafeCell::new(Exec::empty()),
         }
     }

@@ -84,6 +84,13 @@ pub struct P {
     /// Set by sysmon or a stop-the-world: leave the running G at the next
     /// safepoint.
     pub preempt: AtomicBool,
+    /// Held while a mark worker drains this P's local work buffers: the
+    /// scheduler does not preempt or migrate the running G (it checks the
+    /// preempt flag itself). Released after the worker parks.
+    pub nopreempt: AtomicU32,
+    /// The last ragged-barrier generation this P acknowledged by flushing
+    /// its write-barrier buffer (`gc::mark::ragged_start`).
+    pub flush_seen: AtomicU64,
     /// Incremented each time the scheduler starts a new G on this P (sysmon
     /// watches it to spot a G that has held the P too long).
     pub schedtick: AtomicU64,
@@ -115,6 +122,11 @@ pub struct PLocal {
     /// Deterministic mode: this P has been stepped (its `ProcStart` is in
     /// the trace).
     pub started: bool,
+    /// The collector's local work buffer (`gc::mark`): used only by the
+    /// drainer running on this P.
+    pub gcw: Vec<*mut crate::object::Header>,
+    /// Time this P's fractional mark workers have run this cycle.
+    pub frac_time: u64,
 }
 
 impl P {
@@ -127,6 +139,8 @@ impl P {
             schedtick: AtomicU64::new(0),
             timers: Mutex::new(timer::Timers::default()),
             next_timer: AtomicU64::new(u64::MAX),
+            nopreempt: AtomicU32::new(0),
+            flush_seen: AtomicU64::new(0),
             local: UnsafeCell::new(PLocal {
                 mc: Mcache::new(),
                 gfree: Vec::new(),
@@ -137,6 +151,8 @@ impl P {
                 curg: None,
                 slice_start: 0,
                 started: false,
+                gcw: Vec::new(),
+                frac_time: 0,
             }),
         }
     }
@@ -223,6 +239,9 @@ pub struct Sched {
     /// Dead Gs beyond what the Ps keep.
     pub gfree: Mutex<Vec<GRef>>,
     pub next_gid: AtomicU64,
+    /// Ids of system goroutines (a separate range, so user goroutine ids
+    /// do not depend on when the collector runs).
+    pub next_sys_gid: AtomicU64,
     /// Live goroutines (`runtime.numgoroutine()`).
     pub ngoroutines: AtomicI64,
     /// The right to stop the world.
@@ -277,6 +296,9 @@ impl Sched {
             allgs: Mutex::new(Vec::new()),
             gfree: Mutex::new(Vec::new()),
             next_gid: AtomicU64::new(1),
+            // System Gs are numbered from 10001, well clear of user ids in
+            // traces.
+            next_sys_gid: AtomicU64::new(10_001),
             ngoroutines: AtomicI64::new(0),
             worldsema: sema::RtSema::new(),
             gcsema: sema::RtSema::new(),
@@ -445,6 +467,15 @@ pub enum Unlock {
     Timers(*const P),
     /// A runtime semaphore's lock.
     Sema(*const sema::SemaCore),
+    /// Nothing to unlock: once `Waiting`, the mark worker goes back into
+    /// the pool and its P's no-preemption hold is released.
+    WorkerPool(*const crate::gc::GcState),
+    /// A `{lock, g, wake}` record's lock (the coordinator, the sweeper).
+    Record(*const crate::gc::coord::WakeRecord),
+    /// The mark-assist queue's lock.
+    AssistQ(*const crate::gc::GcState),
+    /// The `runtime.gc()` waiters' lock.
+    GcWaiters(*const crate::gc::coord::Coord),
 }
 
 // SAFETY: the pointers name objects kept alive by the parking G's stack (a
@@ -472,4 +503,7 @@ pub enum Resume {
     /// A `select` that blocked: `R[base] = case`, `R[base+1] = value`; its
     /// other wait-list entries are removed first.
     Select { base: usize },
+    /// A forced collection for `--max-heap` finished: fail with `Out of
+    /// memory.` if the heap is still over the limit.
+    OomCheck,
 }

@@ -125,6 +125,7 @@ pub fn run_main(rt: &Arc<Runtime>, program: &Program) -> Result<(), RuntimeError
             *g.kind.get() = GKind::Main;
             g.exec().init_call(&[closure]);
         }
+        crate::gc::mark::note_new_stack(&cx, g, &[closure]);
         {
             let mut m = sched.main.lock();
             m.g = Some(g);
@@ -175,6 +176,7 @@ pub fn run_main(rt: &Arc<Runtime>, program: &Program) -> Result<(), RuntimeError
 /// is idle, or it has given its P back, it waits for the result and tries
 /// again now and then.
 fn m0(rt: &Runtime) {
+    let _bound = crate::gc::bind_thread(rt);
     let s = &rt.sched;
     loop {
         if s.main.lock().result.is_some() {
@@ -322,6 +324,7 @@ pub fn newproc(cx: &mut Ctx, vals: &[Value]) {
     let g = new_g(cx);
     // SAFETY: `g` is Idle: its creator owns it.
     unsafe { g.exec().init_call(vals) };
+    crate::gc::mark::note_new_stack(cx, g, vals);
     cx.rt.sched.ngoroutines.fetch_add(1, Ordering::Relaxed);
     cx.trace(
         EventKind::GoCreate,
@@ -329,6 +332,36 @@ pub fn newproc(cx: &mut Ctx, vals: &[Value]) {
     );
     g.cas_status(Status::Idle, Status::Runnable);
     runqput(cx, g, true);
+    wakep(cx.rt);
+}
+
+/// A G for a runtime goroutine (`gc`): ids from the system range, not
+/// counted by `numgoroutine`. Traced `GoCreate kind=...`.
+pub(crate) fn new_system_g(cx: &mut Ctx, kind: GKind) -> GRef {
+    let g = new_g(cx);
+    g.id.store(
+        cx.rt.sched.next_sys_gid.fetch_add(1, Ordering::Relaxed),
+        Ordering::Relaxed,
+    );
+    // SAFETY: the G is Idle and only its creator knows it.
+    unsafe {
+        *g.kind.get() = kind;
+        g.exec().reset();
+    }
+    g.scan_cycle
+        .store(cx.rt.gc.cycle.load(Ordering::Acquire), Ordering::Release);
+    cx.trace(
+        EventKind::GoCreate,
+        &[("g", Arg::U(g.id())), ("kind", Arg::S(kind.name()))],
+    );
+    g
+}
+
+/// Makes a new system G runnable on this P (`next`: in `runnext`, so it
+/// runs as soon as the creator parks).
+pub(crate) fn start_system_g(cx: &mut Ctx, g: GRef, next: bool) {
+    g.cas_status(Status::Idle, Status::Runnable);
+    runqput(cx, g, next);
     wakep(cx.rt);
 }
 
@@ -411,6 +444,15 @@ pub(crate) fn globrunqput(rt: &Runtime, g: GRef) {
     s.runq_len.store(l.runq.len(), Ordering::Release);
 }
 
+/// Puts a batch of Gs on the global queue with one lock acquisition
+/// (`runqdrain`).
+pub(crate) fn globrunqput_batch(rt: &Runtime, gs: impl Iterator<Item = GRef>) {
+    let s = &rt.sched;
+    let mut l = s.lock.lock();
+    l.runq.extend(gs);
+    s.runq_len.store(l.runq.len(), Ordering::Release);
+}
+
 /// Takes a batch from the global queue (at most `max` if non-zero): one
 /// to run, the rest onto this P's ring.
 fn globrunqget(cx: &mut Ctx, max: usize) -> Option<GRef> {
@@ -470,6 +512,10 @@ fn pidleget(rt: &Runtime, l: &mut super::Locked) -> Option<u32> {
 }
 
 fn pidleput(rt: &Runtime, l: &mut super::Locked, p: &P) {
+    // The write-barrier buffer belongs to the P this M gives up.
+    crate::gc::flush_barrier_buffer();
+    p.flush_seen
+        .store(rt.gc.flush_epoch.load(Ordering::Acquire), Ordering::Release);
     p.set_status(PStatus::Idle);
     l.pidle.push(p.id);
     rt.sched.npidle.fetch_add(1, Ordering::AcqRel);
@@ -571,6 +617,7 @@ fn start_sysmon(rt: &Runtime) {
 
 /// An M's thread.
 fn mstart(rt: Arc<Runtime>, m: Arc<M>) {
+    let _bound = crate::gc::bind_thread(&rt);
     loop {
         let (pid, spinning) = {
             let mut k = m.park.lock();
@@ -646,6 +693,11 @@ fn schedule(cx: &mut Ctx, ms: &mut MState) {
 fn gcstopm(cx: &mut Ctx, ms: &mut MState) {
     let s = &cx.rt.sched;
     cx.trace(EventKind::ProcStop, &[("reason", Arg::S("stw"))]);
+    crate::gc::flush_barrier_buffer();
+    cx.p.flush_seen.store(
+        cx.rt.gc.flush_epoch.load(Ordering::Acquire),
+        Ordering::Release,
+    );
     if ms.spinning {
         ms.spinning = false;
         s.nmspinning.fetch_sub(1, Ordering::AcqRel);
@@ -688,6 +740,18 @@ fn find_runnable(cx: &mut Ctx, ms: &mut MState) -> Found {
             if let Some(g) = globrunqget_locked(cx, &mut l, 0) {
                 return Found::G(g, false);
             }
+            drop(l);
+            // Nothing else to run: help the collector (an idle worker).
+            if let Some(g) = crate::gc::worker::find_idle_worker(cx) {
+                return Found::G(g, false);
+            }
+            l = s.lock.lock();
+            if s.gcwaiting.load(Ordering::Acquire) || s.exiting.load(Ordering::Acquire) {
+                return Found::Retry;
+            }
+            if let Some(g) = globrunqget_locked(cx, &mut l, 0) {
+                return Found::G(g, false);
+            }
             cx.trace(EventKind::ProcStop, &[("reason", Arg::S("idle"))]);
             pidleput(cx.rt, &mut l, cx.p);
         }
@@ -723,6 +787,11 @@ fn find_runnable(cx: &mut Ctx, ms: &mut MState) -> Found {
 fn find_local(cx: &mut Ctx) -> Option<(GRef, bool)> {
     let s = &cx.rt.sched;
     timer::run_expired(cx, cx.p, s.now());
+    if cx.rt.gc.marking() {
+        if let Some(g) = crate::gc::worker::find_worker(cx) {
+            return Some((g, false));
+        }
+    }
     let tick = cx.p.schedtick.load(Ordering::Relaxed);
     if tick.is_multiple_of(FAIRNESS_TICK) && s.runq_len.load(Ordering::Acquire) > 0 {
         if let Some(g) = globrunqget(cx, 1) {
@@ -777,6 +846,7 @@ fn check_deadlock(rt: &Runtime) {
         || s.nmspinning.load(Ordering::Acquire) != 0
         || s.runq_len.load(Ordering::Acquire) != 0
         || timer::earliest(s) != u64::MAX
+        || (rt.gc.marking() && rt.gc.work_available())
     {
         return;
     }
@@ -813,7 +883,11 @@ pub(crate) fn report_deadlock(rt: &Runtime) {
         .lock()
         .iter()
         .copied()
-        .filter(|g| g.status() == Status::Waiting && !g.killed.load(Ordering::Acquire))
+        .filter(|g| {
+            g.status() == Status::Waiting
+                && !g.killed.load(Ordering::Acquire)
+                && !g.kind().is_system()
+        })
         .collect();
     gs.sort_by_key(|g| (g.kind() != GKind::Main, g.id()));
     let mut trace = Vec::new();
@@ -852,13 +926,22 @@ fn execute(cx: &mut Ctx, g: GRef, inherit: bool) {
     }
     loop {
         // SAFETY: the G is Running on this M.
-        let exec = unsafe { g.exec() };
-        let out = interp::run(cx, exec, CHUNK);
+        let out = run_chunk(cx, g, CHUNK);
         if let Next::Left = after_run(cx, g, out) {
             break;
         }
     }
     cx.g = None;
+}
+
+/// Runs one chunk of `g`: bytecode, or a system G's state machine.
+pub(crate) fn run_chunk(cx: &mut Ctx, g: GRef, budget: u32) -> Outcome {
+    if g.kind().is_system() {
+        crate::gc::run_system(cx, g, budget)
+    } else {
+        // SAFETY: the G is Running on this M.
+        interp::run(cx, unsafe { g.exec() }, budget)
+    }
 }
 
 /// Starts a time slice of `g` on this P: makes a new goroutine's first
@@ -870,6 +953,9 @@ pub(crate) fn begin(cx: &mut Ctx, g: GRef, inherit: bool) -> Next {
     }
     cx.g = Some(g);
     cx.trace(EventKind::GoStart, &[]);
+    if g.kind().is_system() {
+        return Next::Continue;
+    }
     // SAFETY: the G is Running on this M.
     let exec = unsafe { g.exec() };
     if g.killed.swap(false, Ordering::AcqRel) {
@@ -914,17 +1000,28 @@ pub(crate) fn find_sim(cx: &mut Ctx) -> Option<(GRef, bool)> {
     if let Some(found) = find_local(cx) {
         return Some(found);
     }
-    steal_work(cx).map(|g| (g, false))
+    steal_work(cx)
+        .or_else(|| crate::gc::worker::find_idle_worker(cx))
+        .map(|g| (g, false))
 }
 
 /// Decides what happens after the interpreter returned `out` for `g`.
 pub(crate) fn after_run(cx: &mut Ctx, g: GRef, out: Outcome) -> Next {
     let s = &cx.rt.sched;
+    let system = g.kind().is_system();
+    if !system && cx.rt.gc.marking() {
+        crate::gc::at_chunk_boundary(cx, g);
+    }
     match out {
         Outcome::Yield => {
             if s.exiting.load(Ordering::Acquire) {
                 g.cas_status(Status::Running, Status::Runnable);
                 return Next::Left;
+            }
+            if system && cx.p.nopreempt.load(Ordering::Acquire) > 0 {
+                // A mark worker draining P-local buffers: it checks the
+                // preempt flag and stop-the-world requests itself.
+                return Next::Continue;
             }
             // A plain load first: the swap is a write to a shared line,
             // and this check runs at every chunk boundary.
@@ -991,6 +1088,19 @@ fn park_commit(cx: &mut Ctx, g: GRef, pk: Park) {
         Unlock::Timers(p) => unsafe { (*p).timers.force_unlock() },
         // SAFETY: as above.
         Unlock::Sema(sc) => unsafe { (*sc).force_unlock() },
+        Unlock::WorkerPool(gc) => {
+            // SAFETY: the collector state lives as long as the runtime.
+            unsafe { (*gc).workers.push_idle(g) };
+            if cx.p.nopreempt.load(Ordering::Acquire) > 0 {
+                cx.p.nopreempt.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        // SAFETY: as above.
+        Unlock::Record(r) => unsafe { (*r).force_unlock() },
+        // SAFETY: as above.
+        Unlock::AssistQ(gc) => unsafe { (*gc).assistq.force_unlock() },
+        // SAFETY: as above.
+        Unlock::GcWaiters(c) => unsafe { (*c).force_unlock_waiters() },
     }
 }
 
@@ -1017,6 +1127,15 @@ pub(crate) fn apply_resume(cx: &mut Ctx, g: GRef, exec: &mut Exec) -> Result<(),
             } else {
                 exec.jump(exit);
             }
+        }
+        Resume::OomCheck => {
+            if let Some(max) = cx.rt.heap.max_heap {
+                if cx.rt.heap.live() > max {
+                    g.oom_waited.store(false, Ordering::Release);
+                    return Err("Out of memory.".into());
+                }
+            }
+            g.oom_waited.store(false, Ordering::Release);
         }
         Resume::Select { base } => {
             let (nrecv, _) = exec.select_shape();

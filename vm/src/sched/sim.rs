@@ -27,7 +27,6 @@ use parking_lot::Mutex;
 
 use super::proc::{after_run, begin, Next};
 use super::{timer, PStatus};
-use crate::interp;
 use crate::{Ctx, Runtime};
 
 /// Virtual ticks per millisecond: one tick is one safepoint (a loop
@@ -112,6 +111,7 @@ impl Sim {
 pub fn run(rt: &Arc<Runtime>) {
     let s = &rt.sched;
     let sim = s.sim.as_ref().expect("deterministic mode");
+    let _bound = crate::gc::bind_thread(rt);
     loop {
         if s.main.lock().result.is_some() {
             break;
@@ -142,6 +142,10 @@ pub fn run(rt: &Arc<Runtime>) {
 fn any_work(rt: &Runtime) -> bool {
     let s = &rt.sched;
     if s.runq_len.load(Ordering::Acquire) > 0 || timer::earliest(s) <= s.now() {
+        return true;
+    }
+    if rt.gc.marking() && rt.gc.work_available() {
+        // Idle Ps run mark workers.
         return true;
     }
     (0..s.procs() as u32).any(|i| {
@@ -175,11 +179,11 @@ fn step(rt: &Runtime, pid: u32, chunk: u32) {
     }
     match g {
         Some(g) => {
+            let out = super::proc::run_chunk(&mut cx, g, chunk);
             // SAFETY: the G is Running on this (the only) thread.
-            let exec = unsafe { g.exec() };
-            let out = interp::run(&mut cx, exec, chunk);
+            let left = unsafe { g.exec() }.budget_left;
             s.clock
-                .advance(u64::from(chunk.saturating_sub(exec.budget_left)).max(1));
+                .advance(u64::from(chunk.saturating_sub(left)).max(1));
             if let Next::Continue = after_run(&mut cx, g, out) {
                 cx.local().curg = Some(g);
             }

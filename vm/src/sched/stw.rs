@@ -23,7 +23,6 @@
 use std::sync::atomic::Ordering;
 
 use super::{proc, PStatus};
-use crate::interp::Exec;
 use crate::native::Flow;
 use crate::trace::{Arg, EventKind};
 use crate::Ctx;
@@ -119,7 +118,7 @@ pub fn start_the_world(cx: &mut Ctx, reason: &'static str) {
 
 /// Flushes every P's allocation counts, the outside P's included (world
 /// stopped).
-fn flush_all(cx: &mut Ctx) {
+pub(crate) fn flush_all(cx: &mut Ctx) {
     let s = &cx.rt.sched;
     for p in s.all_created() {
         // SAFETY: the world is stopped; the stopper owns every P's state.
@@ -130,61 +129,31 @@ fn flush_all(cx: &mut Ctx) {
     unsafe { s.outside_p.local() }.mc.flush(&cx.rt.heap);
 }
 
-/// The allocation safepoint's collection check: when a cycle is due and
-/// nobody else is stopping the world, stop it, collect, restart it.
-/// `exec` is the running G's state (a root).
-pub fn gc_at_safepoint(cx: &mut Ctx, exec: &mut Exec) -> Result<(), String> {
-    let heap = &cx.rt.heap;
-    if !heap.gc_pending.load(Ordering::Relaxed) {
-        return Ok(());
-    }
+/// Takes `worldsema` or parks the G to retry its call.
+fn acquire_world(cx: &mut Ctx) -> Result<(), Flow> {
+    cx.rt.sched.worldsema.acquire(cx)
+}
+
+/// Go's `stopTheWorldGC` prologue: takes `gcsema` (waiting for any cycle
+/// in progress to end), finishes the sweep, then takes `worldsema`. If
+/// `worldsema` is busy, `gcsema` is given back before parking, so the
+/// retried call starts over.
+fn acquire_gc_and_world(cx: &mut Ctx) -> Result<(), Flow> {
     let s = &cx.rt.sched;
-    if !s.worldsema.try_acquire() {
-        // Someone else is stopping the world; this G will be stopped at
-        // its next chunk boundary and the cycle runs without it.
-        return Ok(());
-    }
-    if heap.gc_pending.load(Ordering::Relaxed) {
-        let forced = heap.forced.load(Ordering::Relaxed);
-        let n = heap.stats.lock().num_gc + 1;
-        cx.trace(
-            EventKind::GCStart,
-            &[
-                ("n", Arg::U(n)),
-                ("trigger", Arg::S(if forced { "forced" } else { "heap" })),
-            ],
-        );
-        stop_the_world(cx, "sweep_termination");
-        cx.trace(
-            EventKind::STWDone,
-            &[("reason", Arg::S("sweep_termination"))],
-        );
-        cx.trace(
-            EventKind::STWStart,
-            &[("reason", Arg::S("mark_termination"))],
-        );
-        flush_all(cx);
-        exec.clear_dead();
-        crate::gc::collect(cx, Some(exec));
-        start_the_world(cx, "mark_termination");
-        let live = heap.live();
-        cx.trace(
-            EventKind::GCDone,
-            &[("n", Arg::U(n)), ("live", Arg::U(live as u64))],
-        );
-    }
-    s.worldsema.release(cx);
-    if let Some(max) = heap.max_heap {
-        if heap.live() > max {
-            return Err("Out of memory.".into());
-        }
+    s.gcsema.acquire(cx)?;
+    while crate::gc::sweep::sweep_chunk(cx) {}
+    crate::gc::sweep::note_done(cx);
+    if let Err(f) = s.worldsema.acquire(cx) {
+        s.gcsema.release(cx);
+        return Err(f);
     }
     Ok(())
 }
 
-/// Takes `worldsema` or parks the G to retry its call.
-fn acquire_world(cx: &mut Ctx) -> Result<(), Flow> {
-    cx.rt.sched.worldsema.acquire(cx)
+/// Releases what `acquire_gc_and_world` took.
+fn release_gc_and_world(cx: &mut Ctx) {
+    cx.rt.sched.worldsema.release(cx);
+    cx.rt.sched.gcsema.release(cx);
 }
 
 /// `runtime.memstats()`: stops the world (worldsema only) for exact counts.
@@ -192,6 +161,7 @@ pub fn memstats(cx: &mut Ctx) -> Result<Vec<(&'static str, f64)>, Flow> {
     acquire_world(cx)?;
     stop_the_world(cx, "memstats");
     flush_all(cx);
+    crate::gc::coord::free_retired(cx);
     let stats = cx.rt.memstats();
     start_the_world(cx, "memstats");
     cx.rt.sched.worldsema.release(cx);
@@ -206,11 +176,11 @@ pub fn gomaxprocs(cx: &mut Ctx, n: usize) -> Result<usize, Flow> {
         return Ok(old);
     }
     let n = n.min(super::MAX_PROCS);
-    acquire_world(cx)?;
+    acquire_gc_and_world(cx)?;
     stop_the_world(cx, "gomaxprocs");
     resize(cx, n);
     start_the_world(cx, "gomaxprocs");
-    cx.rt.sched.worldsema.release(cx);
+    release_gc_and_world(cx);
     Ok(old)
 }
 
@@ -273,7 +243,7 @@ fn resize(cx: &mut Ctx, n: usize) {
 
 /// `runtime.trace_start(path)`.
 pub fn trace_start(cx: &mut Ctx, path: String) -> Result<(), Flow> {
-    acquire_world(cx)?;
+    acquire_gc_and_world(cx)?;
     stop_the_world(cx, "trace_start");
     let s = &cx.rt.sched;
     let fresh = !s.tracing.load(Ordering::Relaxed);
@@ -283,13 +253,13 @@ pub fn trace_start(cx: &mut Ctx, path: String) -> Result<(), Flow> {
         *s.trace_path.lock() = Some(path);
     }
     start_the_world(cx, "trace_start");
-    cx.rt.sched.worldsema.release(cx);
+    release_gc_and_world(cx);
     Ok(())
 }
 
 /// `runtime.trace_stop()`: writes the trace started by `trace_start`.
 pub fn trace_stop(cx: &mut Ctx) -> Result<(), Flow> {
-    acquire_world(cx)?;
+    acquire_gc_and_world(cx)?;
     stop_the_world(cx, "trace_stop");
     let s = &cx.rt.sched;
     let path = s.trace_path.lock().take();
@@ -303,6 +273,6 @@ pub fn trace_stop(cx: &mut Ctx) -> Result<(), Flow> {
         None => Ok(()),
     };
     start_the_world(cx, "trace_stop");
-    cx.rt.sched.worldsema.release(cx);
+    release_gc_and_world(cx);
     result.map_err(Flow::Error)
 }

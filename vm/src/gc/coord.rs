@@ -1,0 +1,495 @@
+//! The coordinator: the system G that drives each cycle (DESIGN §4 steps
+//! 2–3), and `runtime.gc()`.
+//!
+//! Its life is a state machine (one state per resumption point, so it can
+//! park or yield between any two steps):
+//! 1. `Idle`: parked on its wake record until a cycle is requested.
+//! 2. `Sweep`: finish the previous cycle's sweep (as an ordinary G).
+//! 3. `GcSema`: take `gcsema` (parks while `gomaxprocs` or a trace
+//!    start/stop holds it). Trace `GCStart`.
+//! 4. `Workers`: create missing mark workers one at a time (`worker`).
+//! 5. `Stw1`: take `worldsema`, stop the world (`sweep_termination`), flip
+//!    the epoch, phase `Mark`, barrier on, root jobs, worker budgets,
+//!    pacer; start the world; release `worldsema` only.
+//! 6. `MarkWait`: park (`gc_mark_wait`) until the completion point readies
+//!    it (behaviour 4). The wake record `{lock, g, wake}`: `park_for_mark`
+//!    takes the lock; if `wake` is set (completion came first) it clears
+//!    it and does not park; else it records itself and parks, and the
+//!    scheduler releases the lock only once it is `Waiting`. `mark_done`
+//!    (the first worker or assist at the completion point, by CAS on
+//!    `done_claimed`) takes the lock and readies the recorded G into
+//!    `runnext`, or sets `wake`.
+//! 7. `Ragged`: the ragged barrier (every P flushes its barrier buffer); if
+//!    that produced work, back to `MarkWait`.
+//! 8. `Stw2`: take `worldsema`, stop the world (`mark_termination`),
+//!    re-check for grey objects (if any, restart the world and go back to
+//!    marking), checkmark, phase `Off`, wake assists, start sweeping, set
+//!    the pacer, start the world, release `worldsema` then `gcsema`,
+//!    `GCDone`, wake `runtime.gc()` callers whose cycle is done; another
+//!    cycle follows at once if callers wait for one.
+//!
+//! With `gcstoptheworld=1` step 5 marks everything before the world
+//! restarts and goes straight to step 8's work.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use parking_lot::Mutex;
+
+use super::{mark, sweep, worker, Phase};
+use crate::interp::Outcome;
+use crate::native::Flow;
+use crate::sched::{stw, GKind, GRef, Park, Resume, Unlock, WaitReason};
+use crate::trace::{Arg, EventKind};
+use crate::Ctx;
+
+/// A `{lock, g, wake}` record: one G parks on it, others wake it, and a
+/// wake that comes before the park is not lost.
+#[derive(Default)]
+pub struct WakeRecord {
+    st: Mutex<WakeState>,
+}
+
+#[derive(Default)]
+struct WakeState {
+    /// The parked G (set under the lock just before it parks).
+    g: Option<GRef>,
+    /// A wake-up came while nobody was parked.
+    wake: bool,
+}
+
+impl WakeRecord {
+    /// Parks the running G unless a wake-up is pending (then consumes it
+    /// and returns `None`).
+    pub(crate) fn park(&self, cx: &Ctx, reason: WaitReason) -> Option<Park> {
+        let mut st = self.st.lock();
+        if st.wake {
+            st.wake = false;
+            return None;
+        }
+        st.g = Some(cx.g.expect("a goroutine parks"));
+        // The scheduler releases the lock once the G is `Waiting`.
+        std::mem::forget(st);
+        Some(Park {
+            reason,
+            unlock: Unlock::Record(self as *const WakeRecord),
+            resume: Resume::None,
+        })
+    }
+
+    /// Readies the parked G (into `runnext`), or leaves a wake-up for the
+    /// next park.
+    pub(crate) fn wake(&self, cx: &mut Ctx) {
+        let mut st = self.st.lock();
+        match st.g.take() {
+            Some(g) => {
+                drop(st);
+                crate::sched::proc::ready(cx, g);
+            }
+            None => st.wake = true,
+        }
+    }
+
+    /// Releases the lock a park left held.
+    ///
+    /// # Safety
+    /// The lock is held by the forgotten guard of `park`.
+    pub unsafe fn force_unlock(&self) {
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.st.force_unlock() };
+    }
+}
+
+/// The coordinator's states (see the module docs).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Idle = 0,
+    Sweep,
+    GcSema,
+    Workers,
+    WaitWorker,
+    Stw1,
+    MarkWait,
+    Ragged,
+    Stw2,
+}
+
+impl State {
+    fn from_u8(v: u8) -> State {
+        match v {
+            1 => State::Sweep,
+            2 => State::GcSema,
+            3 => State::Workers,
+            4 => State::WaitWorker,
+            5 => State::Stw1,
+            6 => State::MarkWait,
+            7 => State::Ragged,
+            8 => State::Stw2,
+            _ => State::Idle,
+        }
+    }
+}
+
+/// The coordinator's shared state.
+#[derive(Default)]
+pub struct Coord {
+    g: Mutex<Option<GRef>>,
+    state: AtomicU8,
+    /// Wakes the coordinator: a cycle request while idle, the completion
+    /// point while it waits for the mark.
+    pub(crate) record: WakeRecord,
+    /// Won (by CAS) by the first G at this mark round's completion point.
+    pub(crate) done_claimed: AtomicBool,
+    /// A cycle has been requested and has not finished.
+    pending: AtomicBool,
+    /// The pending cycle was forced (`runtime.gc()`).
+    forced: AtomicBool,
+    /// `runtime.gc()` callers and the cycle each waits for.
+    waiters: Mutex<Vec<(GRef, u32)>>,
+    /// The ragged barrier's generation in progress.
+    ragged: std::sync::atomic::AtomicU64,
+}
+
+/// Asks for a cycle (a safepoint past the trigger, or `runtime.gc()`):
+/// creates the coordinator on first use and wakes it.
+pub fn request_cycle(cx: &mut Ctx, forced: bool) {
+    let c = &cx.rt.gc.coord;
+    if forced {
+        c.forced.store(true, Ordering::Release);
+    }
+    if c.pending.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let existing = *c.g.lock();
+    match existing {
+        Some(_) => c.record.wake(cx),
+        None => {
+            let g = crate::sched::proc::new_system_g(cx, GKind::Coordinator);
+            *c.g.lock() = Some(g);
+            c.state.store(State::Sweep as u8, Ordering::Release);
+            crate::sched::proc::start_system_g(cx, g, false);
+        }
+    }
+}
+
+/// `runtime.gc()`: waits for a full cycle that starts after the call (a
+/// cycle in progress is finished first, as Go's `runtime.GC` does).
+pub fn gc_wait(cx: &mut Ctx) -> Result<(), Flow> {
+    let gc = &cx.rt.gc;
+    // `cycle` counts cycles whose marking has started; the next one to
+    // start marks after this call, which is what Go's `runtime.GC` asks.
+    let target = gc.cycle.load(Ordering::Acquire) + 1;
+    let g = cx.g.expect("runtime.gc() runs in a goroutine");
+    let mut w = gc.coord.waiters.lock();
+    w.push((g, target));
+    std::mem::forget(w);
+    request_cycle(cx, true);
+    Err(Flow::Park(Park {
+        reason: WaitReason::GcWait,
+        unlock: Unlock::GcWaiters(&gc.coord as *const Coord),
+        resume: Resume::None,
+    }))
+}
+
+impl Coord {
+    /// Releases the waiters' lock a `gc_wait` park left held.
+    ///
+    /// # Safety
+    /// The lock is held by the forgotten guard of `gc_wait`.
+    pub unsafe fn force_unlock_waiters(&self) {
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.waiters.force_unlock() };
+    }
+}
+
+/// The completion point (behaviour 4): the first worker or assist to find
+/// no mark work left readies the coordinator.
+pub fn mark_done(cx: &mut Ctx, who: GRef) {
+    let c = &cx.rt.gc.coord;
+    if c.done_claimed.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    cx.trace(EventKind::GCMarkDone, &[("g", Arg::U(who.id()))]);
+    c.record.wake(cx);
+}
+
+/// One step of the coordinator.
+pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
+    let rt = cx.rt;
+    let gc = &rt.gc;
+    let c = &gc.coord;
+    loop {
+        let st = State::from_u8(c.state.load(Ordering::Acquire));
+        let set = |s: State| c.state.store(s as u8, Ordering::Release);
+        match st {
+            State::Idle => {
+                if let Some(pk) = c.record.park(cx, WaitReason::GcIdle) {
+                    set(State::Sweep);
+                    return (Outcome::Park(pk), 1);
+                }
+                set(State::Sweep);
+            }
+            State::Sweep => {
+                // Finish the previous cycle's sweep, a chunk per step.
+                if sweep::sweep_chunk(cx) {
+                    return (Outcome::Yield, 64);
+                }
+                sweep::note_done(cx);
+                set(State::GcSema);
+            }
+            State::GcSema => {
+                if let Err(f) = rt.sched.gcsema.acquire(cx) {
+                    return (park_outcome(f), 1);
+                }
+                let n = gc.cycle.load(Ordering::Acquire) + 1;
+                let forced = c.forced.swap(false, Ordering::AcqRel);
+                gc.pacer.begin_cycle(cx);
+                cx.trace(
+                    EventKind::GCStart,
+                    &[
+                        ("n", Arg::U(u64::from(n))),
+                        ("trigger", Arg::S(if forced { "forced" } else { "heap" })),
+                    ],
+                );
+                gc.pacer.set_forced(forced);
+                set(State::Workers);
+            }
+            State::Workers => match worker::start_one(cx) {
+                Ok(true) => set(State::Stw1),
+                Ok(false) => {}
+                Err(f) => {
+                    set(State::WaitWorker);
+                    return (park_outcome(f), 1);
+                }
+            },
+            State::WaitWorker => {
+                worker::worker_started(cx);
+                set(State::Workers);
+            }
+            State::Stw1 => {
+                if let Err(f) = rt.sched.worldsema.acquire(cx) {
+                    return (park_outcome(f), 1);
+                }
+                stw1(cx);
+                if gc.stw_mode {
+                    // The world stays stopped: mark everything now.
+                    mark::drain_stopped(cx);
+                    cx.trace(
+                        EventKind::STWDone,
+                        &[("reason", Arg::S("sweep_termination"))],
+                    );
+                    cx.trace(
+                        EventKind::STWStart,
+                        &[("reason", Arg::S("mark_termination"))],
+                    );
+                    terminate(cx);
+                    return (after_cycle(cx, g), 64);
+                }
+                stw::start_the_world(cx, "sweep_termination");
+                rt.sched.worldsema.release(cx);
+                crate::sched::proc::wakep(rt);
+                set(State::MarkWait);
+            }
+            State::MarkWait => {
+                if let Some(pk) = c.record.park(cx, WaitReason::GcMarkWait) {
+                    set(State::Ragged);
+                    c.ragged.store(0, Ordering::Release);
+                    return (Outcome::Park(pk), 1);
+                }
+                set(State::Ragged);
+                c.ragged.store(0, Ordering::Release);
+            }
+            State::Ragged => {
+                let mut e = c.ragged.load(Ordering::Acquire);
+                if e == 0 {
+                    e = mark::ragged_start(cx);
+                    c.ragged.store(e, Ordering::Release);
+                }
+                if !mark::ragged_done(cx, e) {
+                    return (Outcome::Yield, 1);
+                }
+                if gc.work_available() || gc.active.load(Ordering::Acquire) > 0 {
+                    resume_marking(cx);
+                    set(State::MarkWait);
+                    continue;
+                }
+                set(State::Stw2);
+            }
+            State::Stw2 => {
+                if let Err(f) = rt.sched.worldsema.acquire(cx) {
+                    return (park_outcome(f), 1);
+                }
+                stw::stop_the_world(cx, "mark_termination");
+                stw::flush_all(cx);
+                if gc.work_available() || gc.active.load(Ordering::Acquire) > 0 {
+                    // Grey objects raced in: back to marking.
+                    stw::start_the_world(cx, "mark_termination");
+                    rt.sched.worldsema.release(cx);
+                    resume_marking(cx);
+                    set(State::MarkWait);
+                    continue;
+                }
+                terminate(cx);
+                return (after_cycle(cx, g), 64);
+            }
+        }
+    }
+}
+
+fn park_outcome(f: Flow) -> Outcome {
+    match f {
+        Flow::Park(pk) => Outcome::Park(Park {
+            resume: Resume::None,
+            ..pk
+        }),
+        Flow::Gosched => Outcome::Gosched,
+        Flow::Error(e) => panic!("collector: {e}"),
+    }
+}
+
+/// Marking goes on (the ragged barrier or the re-check found work): a new
+/// completion point is needed.
+fn resume_marking(cx: &mut Ctx) {
+    cx.rt.gc.coord.done_claimed.store(false, Ordering::Release);
+    crate::sched::proc::wakep(cx.rt);
+}
+
+/// Stop-the-world #1 (sweep termination) and the start of the mark phase.
+fn stw1(cx: &mut Ctx) {
+    let rt = cx.rt;
+    let gc = &rt.gc;
+    let heap = &rt.heap;
+    let t0 = std::time::Instant::now();
+    stw::stop_the_world(cx, "sweep_termination");
+    stw::flush_all(cx);
+    // Anything allocated since the sweep finished needs no sweeping, but
+    // a P that swept lazily may have left nothing: make sure.
+    while sweep::sweep_chunk(cx) {}
+    free_retired(cx);
+    let epoch = if heap.epoch.load(Ordering::Relaxed) == 1 {
+        2
+    } else {
+        1
+    };
+    heap.epoch.store(epoch, Ordering::Release);
+    let n = gc.cycle.fetch_add(1, Ordering::AcqRel) + 1;
+    let gs: Vec<GRef> = rt
+        .sched
+        .allgs
+        .lock()
+        .iter()
+        .copied()
+        .filter(|g| !g.kind().is_system())
+        .collect();
+    gc.roots.prepare(gs);
+    gc.workers.start_cycle(rt.sched.procs());
+    gc.active.store(0, Ordering::Release);
+    gc.marked_bytes.store(0, Ordering::Release);
+    gc.bg_credit.store(0, Ordering::Release);
+    gc.coord.done_claimed.store(false, Ordering::Release);
+    for p in rt.sched.all_created() {
+        // SAFETY: the world is stopped: the stopper owns every P's state.
+        let l = unsafe { p.local() };
+        l.frac_time = 0;
+        l.mc.assist_debt = 0;
+        l.mc.poll = false;
+    }
+    gc.pacer.start_mark(cx, n);
+    gc.set_phase(Phase::Mark);
+    heap.marking.store(true, Ordering::Release);
+    gc.pacer
+        .clock
+        .stw1_ns
+        .store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+}
+
+/// Frees storage retired by list and table growth (world stopped: no
+/// mutator or marker holds a reference into it).
+pub(crate) fn free_retired(cx: &mut Ctx) {
+    for r in cx.rt.heap.retired.lock().drain(..) {
+        // SAFETY: the world is stopped; markers stop only at buffer
+        // boundaries, where they hold no block reference.
+        unsafe { r.free() };
+    }
+}
+
+/// Mark termination's work with the world stopped (and the coordinator
+/// holding `worldsema` and `gcsema`): checkmark, phase `Off`, sweep start,
+/// pacing; then the world restarts.
+fn terminate(cx: &mut Ctx) {
+    let rt = cx.rt;
+    let gc = &rt.gc;
+    let heap = &rt.heap;
+    let t0 = std::time::Instant::now();
+    let _outside = rt.sched.outside_lock.lock();
+    super::flush_barrier_buffer();
+    mark::drain_stopped(cx);
+    if gc.checkmark {
+        super::checkmark::verify(cx);
+    }
+    gc.set_phase(Phase::Off);
+    heap.marking.store(false, Ordering::Release);
+    gc.coord.done_claimed.store(true, Ordering::Release);
+    gc.roots.clear();
+    super::pacer::wake_assists(cx);
+    free_retired(cx);
+    gc.pacer.end_mark(cx);
+    sweep::start(cx);
+    cx.trace(
+        EventKind::HeapGoal,
+        &[("goal", Arg::U(heap.goal.load(Ordering::Relaxed) as u64))],
+    );
+    drop(_outside);
+    gc.pacer
+        .clock
+        .stw2_ns
+        .store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    stw::start_the_world(cx, "mark_termination");
+}
+
+/// After mark termination: release the semaphores, report, wake
+/// `runtime.gc()` callers, and go idle (or start the next cycle).
+fn after_cycle(cx: &mut Ctx, _g: GRef) -> Outcome {
+    let rt = cx.rt;
+    let gc = &rt.gc;
+    let c = &gc.coord;
+    rt.sched.worldsema.release(cx);
+    rt.sched.gcsema.release(cx);
+    let n = gc.cycle.load(Ordering::Acquire);
+    gc.pacer.report(cx, n);
+    let waiting = !c.waiters.lock().is_empty();
+    if waiting {
+        // `runtime.gc()` returns with the sweep done, as Go's does.
+        while sweep::sweep_chunk(cx) {}
+        sweep::note_done(cx);
+    }
+    gc.completed.store(n, Ordering::Release);
+    cx.trace(
+        EventKind::GCDone,
+        &[
+            ("n", Arg::U(u64::from(n))),
+            ("live", Arg::U(gc.pacer.live())),
+        ],
+    );
+    sweep::wake_sweeper(cx);
+    // Requests from now on start a new cycle.
+    c.pending.store(false, Ordering::Release);
+    let ready: Vec<GRef> = {
+        let mut w = c.waiters.lock();
+        let (done, rest): (Vec<_>, Vec<_>) = w.drain(..).partition(|&(_, t)| t <= n);
+        *w = rest;
+        done.into_iter().map(|(g, _)| g).collect()
+    };
+    for g in ready {
+        crate::sched::proc::ready(cx, g);
+    }
+    let more = !c.waiters.lock().is_empty();
+    if more && !c.pending.swap(true, Ordering::AcqRel) {
+        // Callers wait for a cycle that has not started: run it now.
+        c.forced.store(true, Ordering::Release);
+        c.state.store(State::Sweep as u8, Ordering::Release);
+    } else {
+        c.state.store(State::Idle as u8, Ordering::Release);
+    }
+    Outcome::Yield
+}

@@ -1,0 +1,470 @@
+//! Marking: shading objects, scanning them, root jobs, stack scans, and
+//! draining work buffers.
+//!
+//! Work lives in two places (Go's `gcWork` and `work.full`): each P's
+//! local buffer (`PLocal::gcw`), used without a lock by whatever drains on
+//! that P (a background worker or an assist), and the global list of full
+//! buffers in `GcState::work`. Drain, step by step:
+//! 1. Pop a grey object from the local buffer and scan it: shade each
+//!    child (a white child's mark byte is swapped to the epoch; the one
+//!    swap that wins queues it locally). The object is now black.
+//! 2. When the local buffer holds more than two buffers' worth, move one
+//!    buffer to the global list so other Ps can help.
+//! 3. When it is empty, claim a root job (globals and interned strings;
+//!    timers; one G's stack each), else take a buffer from the global
+//!    list, else retry the stacks deferred because their G was running.
+//! 4. Stop after the requested amount of scan work, or when nothing is
+//!    left anywhere visible.
+//!
+//! Stack scans: a G's stack is scanned once per cycle. The scanner first
+//! wins the G's `scan_cycle` word for this cycle by CAS, and reads the
+//! stack only while the G cannot run: it holds the G's `SCAN` status bit
+//! (a parked or runnable G), or it is the G itself at a chunk boundary
+//! (`scan_self`). A G found running is deferred; it scans itself at its
+//! next chunk boundary, or a worker retries once it has stopped.
+//!
+//! Invariants: a grey object is in exactly one buffer (the swap that marks
+//! it queues it); strings, natives and semaphores have no children and
+//! are never queued; stacks are read only under the rules above.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use super::WORK_BUF;
+use crate::object::*;
+use crate::sched::{GRef, Status};
+use crate::value::Value;
+use crate::Ctx;
+
+/// Marks `p` with `epoch` if it is not marked yet; returns its size when
+/// this call marked it.
+#[inline]
+pub(crate) fn try_mark(p: *mut Header, epoch: u8) -> Option<u64> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` is a live object: reachable from a root, a marked object
+    // or a value the mutator holds.
+    let h = unsafe { &*p };
+    if h.mark.load(Ordering::Relaxed) == epoch || h.mark.swap(epoch, Ordering::AcqRel) == epoch {
+        return None;
+    }
+    Some(u64::from(h.size.load(Ordering::Relaxed)))
+}
+
+/// Does an object of this kind reference other objects?
+#[inline]
+pub(crate) fn has_children(p: *mut Header) -> bool {
+    // SAFETY: as in `try_mark`.
+    !matches!(
+        unsafe { (*p).kind },
+        Kind::String | Kind::Native | Kind::Sema
+    )
+}
+
+/// Calls `f` on every value the object `p` references.
+pub(crate) fn for_each_child(p: *mut Header, mut f: impl FnMut(Value)) {
+    let v = Value::object(p);
+    let obj = |q: *const Header| Value::object(q as *mut Header);
+    // SAFETY: (every arm) the kind was read from the header of a live
+    // object, and selects the body type it was written with.
+    match unsafe { (*p).kind } {
+        Kind::String | Kind::Native | Kind::Sema => {}
+        Kind::Function => {
+            // SAFETY: the kind matched selects the body type.
+            let fun = unsafe { body::<Function>(v) };
+            if let Some(n) = fun.name {
+                f(n);
+            }
+            for k in fun.consts.iter() {
+                f(*k);
+            }
+        }
+        Kind::Closure => {
+            // SAFETY: the kind matched selects the body type.
+            let c = unsafe { body::<Closure>(v) };
+            f(obj(c.function as *const Header));
+            for u in c.upvals.iter() {
+                f(*u);
+            }
+        }
+        // SAFETY: the kind matched selects the body type.
+        Kind::Cell => f(unsafe { body::<Cell>(v) }.value.get()),
+        Kind::Class => {
+            // SAFETY: the kind matched selects the body type.
+            let c = unsafe { body::<Class>(v) };
+            f(c.name);
+            f(c.init.get());
+            c.methods.for_each(|k, x| {
+                f(obj(k));
+                f(x);
+            });
+        }
+        Kind::Instance => {
+            // SAFETY: the kind matched selects the body type.
+            let i = unsafe { body::<Instance>(v) };
+            f(obj(i.class as *const Header));
+            i.fields.for_each(|k, x| {
+                f(obj(k));
+                f(x);
+            });
+        }
+        Kind::BoundMethod => {
+            // SAFETY: the kind matched selects the body type.
+            let b = unsafe { body::<BoundMethod>(v) };
+            f(b.receiver);
+            f(b.method);
+        }
+        // SAFETY: the kind matched selects the body type.
+        Kind::List => unsafe { body::<List>(v) }.for_each(f),
+        Kind::Map => {
+            // SAFETY: the kind matched selects the body type.
+            let m = unsafe { body::<Map>(v) };
+            let t = m.table.lock();
+            for (k, s) in t.entries.iter() {
+                f(k.0);
+                f(s.get());
+            }
+        }
+        Kind::Module => {
+            // SAFETY: the kind matched selects the body type.
+            let m = unsafe { body::<Module>(v) };
+            f(m.name);
+            m.members.for_each(|k, x| {
+                f(obj(k));
+                f(x);
+            });
+        }
+        Kind::Chan => {
+            if let Some(c) = crate::sched::chan::as_chan(v) {
+                c.for_each_value(f);
+            }
+        }
+    }
+}
+
+/// A drainer's view of its P's local buffer.
+pub(crate) struct Gcw {
+    pub buf: Vec<*mut Header>,
+    pub epoch: u8,
+    /// Bytes this drainer shaded (for the pacer's marked-heap count).
+    pub marked: u64,
+}
+
+impl Gcw {
+    /// Takes the P's local buffer.
+    pub fn get(cx: &mut Ctx) -> Gcw {
+        Gcw {
+            buf: std::mem::take(&mut cx.local().gcw),
+            epoch: cx.rt.heap.epoch.load(Ordering::Relaxed),
+            marked: 0,
+        }
+    }
+
+    /// Gives the buffer back to the P (still P-local work).
+    pub fn put(self, cx: &mut Ctx) {
+        cx.rt
+            .gc
+            .marked_bytes
+            .fetch_add(self.marked, Ordering::Relaxed);
+        cx.local().gcw = self.buf;
+    }
+
+    /// Shades `v` into this buffer.
+    #[inline]
+    pub fn shade(&mut self, v: Value) {
+        if v.is_obj() {
+            let p = v.as_obj();
+            if let Some(size) = try_mark(p, self.epoch) {
+                self.marked += size;
+                if has_children(p) {
+                    self.buf.push(p);
+                }
+            }
+        }
+    }
+}
+
+/// Moves the P's local buffer to the global list (a drainer stops using
+/// P-local state).
+pub(crate) fn dispose(cx: &mut Ctx) {
+    let buf = std::mem::take(&mut cx.local().gcw);
+    cx.rt.gc.put_work(buf);
+}
+
+/// Root jobs of one cycle: job 0 is the globals, interned strings and the
+/// VM's extra roots; job 1 every P's timers; job `2 + i` the stack of the
+/// i-th G that existed when marking started.
+#[derive(Default)]
+pub struct Roots {
+    next: AtomicUsize,
+    total: AtomicUsize,
+    gs: Mutex<Vec<GRef>>,
+}
+
+/// Root jobs that are not stacks.
+const FIXED_JOBS: usize = 2;
+
+impl Roots {
+    /// Sets up the jobs (world stopped).
+    pub(crate) fn prepare(&self, gs: Vec<GRef>) {
+        self.total.store(FIXED_JOBS + gs.len(), Ordering::Release);
+        *self.gs.lock() = gs;
+        self.next.store(0, Ordering::Release);
+    }
+
+    /// Are jobs left to claim?
+    pub(crate) fn pending(&self) -> bool {
+        self.next.load(Ordering::Acquire) < self.total.load(Ordering::Acquire)
+    }
+
+    fn claim(&self) -> Option<usize> {
+        if !self.pending() {
+            return None;
+        }
+        let j = self.next.fetch_add(1, Ordering::AcqRel);
+        (j < self.total.load(Ordering::Acquire)).then_some(j)
+    }
+
+    /// Forgets the jobs (end of the cycle).
+    pub(crate) fn clear(&self) {
+        self.total.store(0, Ordering::Release);
+        self.gs.lock().clear();
+    }
+}
+
+fn run_root_job(cx: &mut Ctx, w: &mut Gcw, job: usize) {
+    let rt = cx.rt;
+    match job {
+        0 => {
+            rt.globals.for_each_value(|v| w.shade(v));
+            w.shade(rt.init_name);
+            for v in rt.extra_roots.lock().iter() {
+                w.shade(*v);
+            }
+            for v in rt.heap.interned.lock().values() {
+                w.shade(*v);
+            }
+        }
+        1 => {
+            for p in rt.sched.all_created() {
+                p.timers.lock().for_each_value(|v| w.shade(v));
+            }
+        }
+        j => {
+            let g = rt.gc.roots.gs.lock().get(j - FIXED_JOBS).copied();
+            if let Some(g) = g {
+                if !scan_g(cx, w, g) {
+                    let gc = &rt.gc;
+                    let mut d = gc.deferred.lock();
+                    d.push(g);
+                    gc.deferred_len.store(d.len(), Ordering::Release);
+                }
+            }
+        }
+    }
+}
+
+/// Wins `g`'s scan for this cycle; false when it was already scanned.
+fn claim_scan(cx: &Ctx, g: GRef) -> bool {
+    let cycle = cx.rt.gc.cycle.load(Ordering::Acquire);
+    let old = g.scan_cycle.load(Ordering::Acquire);
+    old != cycle
+        && g.scan_cycle
+            .compare_exchange(old, cycle, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+}
+
+/// Scans `g`'s stack if it is not running (or has nothing to scan).
+/// False when it is running: the caller defers it.
+fn scan_g(cx: &mut Ctx, w: &mut Gcw, g: GRef) -> bool {
+    let cycle = cx.rt.gc.cycle.load(Ordering::Acquire);
+    loop {
+        if g.scan_cycle.load(Ordering::Acquire) == cycle {
+            return true;
+        }
+        match g.status() {
+            // Nothing on the stack: a fresh or finished G. A G being set up
+            // by its creator right now has its arguments shaded by the
+            // creator (`note_new_stack`).
+            Status::Idle | Status::Dead => {
+                claim_scan(cx, g);
+                return true;
+            }
+            Status::Running => return false,
+            s @ (Status::Runnable | Status::Waiting) => {
+                if g.try_scan(s) {
+                    if claim_scan(cx, g) {
+                        // SAFETY: the scan bit keeps the G from starting
+                        // or being readied, so its stack is quiescent and
+                        // only the scanner touches it.
+                        let exec = unsafe { g.exec() };
+                        exec.clear_dead();
+                        exec.for_each_root(|v| w.shade(v));
+                        w.shade(g.delivered().0);
+                    }
+                    g.end_scan();
+                    return true;
+                }
+            }
+        }
+    }
+}
+
+/// A running G scans its own stack at a chunk boundary (the one place a
+/// running G's stack is read).
+pub(crate) fn scan_self(cx: &mut Ctx, g: GRef) {
+    if !claim_scan(cx, g) {
+        return;
+    }
+    // SAFETY: the G is Running on this M, between chunks.
+    let exec = unsafe { g.exec() };
+    exec.clear_dead();
+    exec.for_each_root(super::shade);
+    super::shade(g.delivered().0);
+    super::flush_barrier_buffer();
+}
+
+/// A new goroutine's initial stack (`vals`) while marking: its values came
+/// from its creator's stack, which may not have been scanned yet, so they
+/// are shaded, and the new stack counts as scanned.
+pub(crate) fn note_new_stack(cx: &Ctx, g: GRef, vals: &[Value]) {
+    let gc = &cx.rt.gc;
+    if gc.marking() {
+        for v in vals {
+            super::shade(*v);
+        }
+    }
+    g.scan_cycle
+        .store(gc.cycle.load(Ordering::Acquire), Ordering::Release);
+}
+
+/// Retries deferred stacks; true when some were scanned or dropped.
+fn retry_deferred(cx: &mut Ctx, w: &mut Gcw) -> bool {
+    let gc = &cx.rt.gc;
+    let gs: Vec<GRef> = std::mem::take(&mut *gc.deferred.lock());
+    if gs.is_empty() {
+        return false;
+    }
+    let n = gs.len();
+    let mut left = Vec::new();
+    for g in gs {
+        if !scan_g(cx, w, g) {
+            left.push(g);
+        }
+    }
+    let progress = left.len() < n;
+    let mut d = gc.deferred.lock();
+    d.extend(left);
+    gc.deferred_len.store(d.len(), Ordering::Release);
+    progress
+}
+
+/// What one drain did.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Drained {
+    /// Objects scanned (the deterministic clock's cost of the work).
+    pub objects: u64,
+    /// Bytes scanned (scan work, the unit of assist credit).
+    pub work: u64,
+    /// False when the drain stopped because nothing was left to find.
+    pub more: bool,
+}
+
+/// Drains this P's mark work until `max_work` bytes are scanned or no work
+/// is visible (see the module docs).
+pub(crate) fn drain(cx: &mut Ctx, max_work: u64) -> Drained {
+    let mut w = Gcw::get(cx);
+    let mut d = Drained {
+        more: true,
+        ..Drained::default()
+    };
+    while d.work < max_work {
+        let Some(p) = w.buf.pop() else {
+            let gc = &cx.rt.gc;
+            if let Some(job) = gc.roots.claim() {
+                run_root_job(cx, &mut w, job);
+                d.objects += 1;
+                continue;
+            }
+            if let Some(b) = gc.get_work() {
+                w.buf.extend(b);
+                continue;
+            }
+            if gc.deferred_len.load(Ordering::Acquire) > 0 && retry_deferred(cx, &mut w) {
+                continue;
+            }
+            d.more = cx.rt.gc.deferred_len.load(Ordering::Acquire) > 0;
+            break;
+        };
+        // SAFETY: a queued object is marked, so the sweeper keeps it.
+        d.work += u64::from(unsafe { (*p).size.load(Ordering::Relaxed) }).max(8);
+        d.objects += 1;
+        for_each_child(p, |v| w.shade(v));
+        if w.buf.len() > 2 * WORK_BUF {
+            let half = w.buf.split_off(w.buf.len() - WORK_BUF);
+            cx.rt.gc.put_work(half);
+        }
+    }
+    w.put(cx);
+    d
+}
+
+/// Drains everything with the world stopped (`gcstoptheworld`, and the
+/// re-check at mark termination): stacks of Gs that are "running" are
+/// quiescent then and are scanned directly.
+pub(crate) fn drain_stopped(cx: &mut Ctx) {
+    loop {
+        let d = drain(cx, u64::MAX);
+        let gs: Vec<GRef> = std::mem::take(&mut *cx.rt.gc.deferred.lock());
+        cx.rt.gc.deferred_len.store(0, Ordering::Release);
+        if gs.is_empty() && !d.more {
+            break;
+        }
+        let mut w = Gcw::get(cx);
+        for g in gs {
+            if claim_scan(cx, g) {
+                // SAFETY: the world is stopped: the G's M is parked at a
+                // chunk boundary (or, in deterministic mode, the G is
+                // between two steps), so its stack is quiescent.
+                let exec = unsafe { g.exec() };
+                exec.for_each_root(|v| w.shade(v));
+                w.shade(g.delivered().0);
+            }
+        }
+        w.put(cx);
+    }
+    dispose(cx);
+}
+
+/// Acknowledges the ragged barrier for this P (after flushing).
+pub(crate) fn ack_flush(cx: &mut Ctx) {
+    let e = cx.rt.gc.flush_epoch.load(Ordering::Acquire);
+    if cx.p.flush_seen.load(Ordering::Relaxed) != e {
+        super::flush_barrier_buffer();
+        cx.p.flush_seen.store(e, Ordering::Release);
+    }
+}
+
+/// Starts a ragged barrier: every P must flush its write-barrier buffer.
+/// Returns the barrier's generation.
+pub(crate) fn ragged_start(cx: &mut Ctx) -> u64 {
+    let e = cx.rt.gc.flush_epoch.fetch_add(1, Ordering::AcqRel) + 1;
+    ack_flush(cx);
+    e
+}
+
+/// Has every P acknowledged generation `e`? A P that is not running has
+/// flushed when its M gave it up; in deterministic mode the one thread's
+/// buffer was flushed by `ragged_start`.
+pub(crate) fn ragged_done(cx: &mut Ctx, e: u64) -> bool {
+    let s = &cx.rt.sched;
+    (0..s.procs() as u32).all(|i| {
+        let p = s.p(i);
+        p.id == cx.p.id
+            || s.is_sim()
+            || p.flush_seen.load(Ordering::Acquire) >= e
+            || p.status() != crate::sched::PStatus::Running
+    })
+}

@@ -1,0 +1,424 @@
+//! The garbage collector: Go's concurrent tri-color mark-sweep (DESIGN §4).
+//!
+//! Phases run `Off -> Mark -> Off`; sweeping runs lazily and concurrently
+//! while the phase is `Off`. Tri-color: an object whose header `mark` byte
+//! differs from the heap's epoch is white; one whose byte equals it is grey
+//! (queued in a work buffer) or black (scanned). Flipping the epoch at the
+//! start of a cycle makes every object white at once.
+//!
+//! One cycle, step by step (the coordinator G drives it, `coord`):
+//! 1. **Trigger.** An allocation safepoint sees the heap past the pacer's
+//!    trigger (`pacer`), or `runtime.gc()` is called; either readies the
+//!    coordinator (created on first use).
+//! 2. **gcStart.** The coordinator finishes sweeping, takes `gcsema`,
+//!    starts any missing background mark worker one at a time through a
+//!    channel hand-off (`worker::start_workers`), takes `worldsema` and
+//!    stops the world (`sweep_termination`): retired storage is freed, the
+//!    epoch flips, the phase becomes `Mark`, the write barrier turns on,
+//!    root jobs are prepared (globals, timers, every G's stack), and the
+//!    worker budgets for the 25% goal are set. It starts the world,
+//!    releases `worldsema` only, and parks (`gc_mark_wait`) on its wake
+//!    record.
+//! 3. **Mark.** Background workers (`worker`), mark assists (`pacer`) and
+//!    the write barrier (below) shade objects grey into per-P work buffers
+//!    and a global list; scanning an object blackens it (`mark`). Stacks
+//!    are scanned once per G per cycle, never while the G runs: a worker
+//!    holds the G's scan bit, or a running G scans itself at its next
+//!    chunk boundary. Objects allocated during `Mark` are black, and their
+//!    initial contents are shaded.
+//! 4. **Completion.** The first worker or assist that finds no work left
+//!    anywhere readies the coordinator (`coord::mark_done`, `GCMarkDone`).
+//! 5. **Mark termination.** A ragged barrier makes every P flush its
+//!    write-barrier buffer; if that found work, marking resumes. Otherwise
+//!    the coordinator takes `worldsema`, stops the world
+//!    (`mark_termination`), re-checks that nothing grey raced in (else back
+//!    to marking), optionally verifies the mark (`checkmark`), turns the
+//!    barrier off, sets the phase to `Off`, hands every P's object list to
+//!    the sweeper, sets the next goal and trigger, starts the world and
+//!    releases `worldsema`, then `gcsema`.
+//! 6. **Sweep** (`sweep`): concurrently and lazily, by allocating Ps
+//!    (proportionally to their allocation) and by a background sweeper G.
+//!
+//! The write barrier (hybrid, as Go 1.8+): while this VM marks, `Slot::set`
+//! shades both the old and the new value. The same applies to values that
+//! leave the heap without a slot write (a list `pop`, a map `remove`, a
+//! channel buffer) and to values handed from one G to another. Shaded
+//! objects go into a per-thread buffer (the thread's M holds one P at a
+//! time) that is flushed to the global list at every chunk boundary, when
+//! the M gives its P up, and by the ragged barrier.
+//!
+//! Invariants (DESIGN §6):
+//! - while the phase is `Mark`, every heap pointer store shades old and new;
+//! - each G stack is scanned at most once per cycle (`G::scan_cycle` is won
+//!   by one CAS), never while the G runs;
+//! - objects allocated during `Mark` are black and their children grey, so
+//!   no black object points to a white one at mark termination (checkmark
+//!   verifies it);
+//! - sweeping of cycle N ends before cycle N+1 flips the epoch.
+
+pub mod checkmark;
+pub mod coord;
+pub mod mark;
+pub mod pacer;
+pub mod sweep;
+pub mod worker;
+
+use std::cell::RefCell;
+use std::sync::atomic::{
+    AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
+
+use parking_lot::Mutex;
+
+use crate::object::Header;
+use crate::sched::GRef;
+use crate::value::Value;
+use crate::{Ctx, Runtime};
+
+pub use sweep::drop_object;
+
+/// The collector's phase.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// No cycle is marking (sweeping may be under way).
+    Off = 0,
+    /// Concurrent mark: the write barrier is on.
+    Mark = 1,
+}
+
+/// Pointers per work buffer: the unit a worker drains between checks of its
+/// preempt flag ("buffer boundaries"), and the unit moved between a P's
+/// local buffer and the global list. 256 objects is tens of microseconds
+/// of scanning: short enough for prompt preemption, long enough that the
+/// global list's lock is rare.
+pub const WORK_BUF: usize = 256;
+
+/// The collector's shared state (one per VM).
+pub struct GcState {
+    phase: AtomicU8,
+    /// Cycles started (the `n` of the cycle in progress, or of the last).
+    pub cycle: AtomicU32,
+    /// Cycles finished (mark termination done).
+    pub completed: AtomicU32,
+    /// `SKEINDEBUG=gcstoptheworld=1`.
+    pub stw_mode: bool,
+    /// `SKEINDEBUG=gccheckmark=1`.
+    pub checkmark: bool,
+    /// Full work buffers (grey objects), shared by every P.
+    pub(crate) work: Mutex<Vec<Vec<*mut Header>>>,
+    /// Buffers in `work` (read without the lock by "is there work?").
+    pub(crate) work_bufs: AtomicUsize,
+    /// Root jobs of this cycle (see `mark::Roots`).
+    pub(crate) roots: mark::Roots,
+    /// Gs whose stacks could not be scanned because they were running;
+    /// each scans itself at its next chunk boundary, or a worker retries.
+    pub(crate) deferred: Mutex<Vec<GRef>>,
+    pub(crate) deferred_len: AtomicUsize,
+    /// Workers and assists currently draining (Go's `nproc - nwait`).
+    pub(crate) active: AtomicI32,
+    /// Bytes of objects shaded this cycle.
+    pub(crate) marked_bytes: AtomicU64,
+    /// Scan work done by background workers and not yet claimed by an
+    /// assist (Go's `bgScanCredit`).
+    pub(crate) bg_credit: AtomicI64,
+    /// The worker pool and the modes' budgets.
+    pub(crate) workers: worker::Pool,
+    /// The coordinator and its wake record.
+    pub(crate) coord: coord::Coord,
+    /// Gs parked in a mark assist (readied when credit appears or at mark
+    /// termination).
+    pub(crate) assistq: Mutex<Vec<GRef>>,
+    /// Ragged barrier generation: each P acknowledges it by flushing.
+    pub(crate) flush_epoch: AtomicU64,
+    /// The background sweeper and the sweep's progress.
+    pub(crate) sweeper: sweep::Sweeper,
+    /// Pacing state.
+    pub(crate) pacer: pacer::Pacer,
+}
+
+// SAFETY: the raw object pointers in the work lists are only dereferenced
+// by markers while the objects are live (they are marked, so the sweeper
+// keeps them); everything else is atomics or locks.
+unsafe impl Send for GcState {}
+// SAFETY: as above.
+unsafe impl Sync for GcState {}
+
+impl GcState {
+    pub fn new(stw_mode: bool, checkmark: bool) -> GcState {
+        GcState {
+            phase: AtomicU8::new(Phase::Off as u8),
+            cycle: AtomicU32::new(0),
+            completed: AtomicU32::new(0),
+            stw_mode,
+            checkmark,
+            work: Mutex::new(Vec::new()),
+            work_bufs: AtomicUsize::new(0),
+            roots: mark::Roots::default(),
+            deferred: Mutex::new(Vec::new()),
+            deferred_len: AtomicUsize::new(0),
+            active: AtomicI32::new(0),
+            marked_bytes: AtomicU64::new(0),
+            bg_credit: AtomicI64::new(0),
+            workers: worker::Pool::default(),
+            coord: coord::Coord::default(),
+            assistq: Mutex::new(Vec::new()),
+            flush_epoch: AtomicU64::new(0),
+            sweeper: sweep::Sweeper::default(),
+            pacer: pacer::Pacer::default(),
+        }
+    }
+
+    /// The current phase.
+    #[inline(always)]
+    pub fn phase(&self) -> Phase {
+        if self.phase.load(Ordering::Acquire) == Phase::Mark as u8 {
+            Phase::Mark
+        } else {
+            Phase::Off
+        }
+    }
+
+    /// True while this VM marks.
+    #[inline(always)]
+    pub fn marking(&self) -> bool {
+        self.phase() == Phase::Mark
+    }
+
+    /// Sets the phase and the write barrier with it (world stopped).
+    pub(crate) fn set_phase(&self, p: Phase) {
+        let old = self.phase.swap(p as u8, Ordering::AcqRel);
+        match (old == Phase::Mark as u8, p == Phase::Mark) {
+            (false, true) => {
+                MARKING_VMS.fetch_add(1, Ordering::SeqCst);
+            }
+            (true, false) => {
+                MARKING_VMS.fetch_sub(1, Ordering::SeqCst);
+            }
+            _ => {}
+        }
+    }
+
+    /// Adds a full buffer of grey objects to the global list.
+    pub(crate) fn put_work(&self, buf: Vec<*mut Header>) {
+        if buf.is_empty() {
+            return;
+        }
+        let mut w = self.work.lock();
+        w.push(buf);
+        self.work_bufs.store(w.len(), Ordering::Release);
+    }
+
+    /// Takes a buffer from the global list.
+    pub(crate) fn get_work(&self) -> Option<Vec<*mut Header>> {
+        if self.work_bufs.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut w = self.work.lock();
+        let b = w.pop();
+        self.work_bufs.store(w.len(), Ordering::Release);
+        b
+    }
+
+    /// Is there mark work any P could pick up (the global list, root jobs
+    /// not yet claimed, stacks waiting for a scan)? Work in P-local
+    /// buffers and write-barrier buffers is found by the ragged barrier.
+    pub(crate) fn work_available(&self) -> bool {
+        self.work_bufs.load(Ordering::Acquire) > 0
+            || self.roots.pending()
+            || self.deferred_len.load(Ordering::Acquire) > 0
+    }
+}
+
+/// How many VMs in this process are marking: the write barrier's fast
+/// check (one relaxed load) before it looks at the thread's own VM.
+static MARKING_VMS: AtomicUsize = AtomicUsize::new(0);
+
+/// True while some VM in the process marks (the barrier's fast check).
+#[inline(always)]
+pub fn barrier_enabled() -> bool {
+    MARKING_VMS.load(Ordering::Relaxed) != 0
+}
+
+// ---------------------------------------------------------------------------
+// The per-thread write-barrier buffer.
+
+/// A thread's barrier state: the VM it works for and the objects it shaded.
+struct WbTls {
+    rt: *const Runtime,
+    buf: Vec<*mut Header>,
+    bytes: u64,
+}
+
+thread_local! {
+    static WB: RefCell<WbTls> = const {
+        RefCell::new(WbTls {
+            rt: std::ptr::null(),
+            buf: Vec::new(),
+            bytes: 0,
+        })
+    };
+}
+
+/// Binds the calling thread to `rt` for the barrier until the guard drops
+/// (which flushes the buffer and restores the previous binding).
+pub struct Bound {
+    prev: *const Runtime,
+}
+
+/// Binds this thread's write barrier to `rt` (see [`Bound`]).
+pub fn bind_thread(rt: &Runtime) -> Bound {
+    let prev = WB.with(|w| {
+        let mut w = w.borrow_mut();
+        flush_tls(&mut w);
+        std::mem::replace(&mut w.rt, rt as *const Runtime)
+    });
+    Bound { prev }
+}
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        WB.with(|w| {
+            let mut w = w.borrow_mut();
+            flush_tls(&mut w);
+            w.rt = self.prev;
+        });
+    }
+}
+
+fn flush_tls(w: &mut WbTls) {
+    if w.rt.is_null() || (w.buf.is_empty() && w.bytes == 0) {
+        w.buf.clear();
+        w.bytes = 0;
+        return;
+    }
+    // SAFETY: a bound runtime outlives the binding (the binder holds it).
+    let rt = unsafe { &*w.rt };
+    rt.gc.marked_bytes.fetch_add(w.bytes, Ordering::Relaxed);
+    w.bytes = 0;
+    let buf = std::mem::replace(&mut w.buf, Vec::with_capacity(WORK_BUF));
+    rt.gc.put_work(buf);
+}
+
+/// Flushes this thread's barrier buffer to the global list (chunk
+/// boundaries, giving a P up, the ragged barrier).
+pub fn flush_barrier_buffer() {
+    WB.with(|w| flush_tls(&mut w.borrow_mut()));
+}
+
+/// Shades `v` grey on behalf of this thread's VM, if it is marking.
+#[inline]
+pub fn shade(v: Value) {
+    if barrier_enabled() && v.is_obj() {
+        shade_slow(v.as_obj());
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn shade_slow(p: *mut Header) {
+    WB.with(|w| {
+        let mut w = w.borrow_mut();
+        if w.rt.is_null() {
+            return;
+        }
+        // SAFETY: see `flush_tls`.
+        let rt = unsafe { &*w.rt };
+        if !rt.gc.marking() {
+            return;
+        }
+        let epoch = rt.heap.epoch.load(Ordering::Relaxed);
+        if let Some(size) = mark::try_mark(p, epoch) {
+            w.bytes += size;
+            if mark::has_children(p) {
+                w.buf.push(p);
+                if w.buf.len() >= WORK_BUF {
+                    flush_tls(&mut w);
+                }
+            }
+        }
+    });
+}
+
+/// The hybrid write barrier: shades the old and the new value of a slot
+/// (`Slot::set` calls it while any VM marks).
+#[cold]
+pub fn write_barrier(old: Value, new: Value) {
+    shade(old);
+    shade(new);
+}
+
+/// Shades the children of an object allocated while marking (it is black
+/// from birth, so what it was initialised with must not stay white).
+#[cold]
+pub fn shade_children(p: *mut Header) {
+    if mark::has_children(p) {
+        mark::for_each_child(p, shade);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Entry points from the scheduler and the interpreter.
+
+/// The allocation safepoint's GC hook (the interpreter calls it when the
+/// heap asks for attention): start a cycle when one is due, pay a mark
+/// assist debt, enforce `--max-heap`.
+pub fn safepoint(cx: &mut Ctx, exec: &mut crate::interp::Exec) -> Result<(), crate::native::Flow> {
+    let rt = cx.rt;
+    let heap = &rt.heap;
+    if heap.gc_pending.swap(false, Ordering::Relaxed) {
+        let forced = heap.forced.swap(false, Ordering::Relaxed);
+        coord::request_cycle(cx, forced);
+    }
+    if cx.local().mc.poll {
+        cx.local().mc.poll = false;
+        pacer::assist(cx, exec)?;
+    }
+    if let Some(max) = heap.max_heap {
+        if heap.live() > max {
+            return pacer::out_of_memory(cx);
+        }
+    }
+    Ok(())
+}
+
+/// Runs one step of a system G (coordinator, mark worker, sweeper) with a
+/// budget of `budget` safepoints; records the budget left like the
+/// interpreter does.
+pub fn run_system(cx: &mut Ctx, g: GRef, budget: u32) -> crate::interp::Outcome {
+    use crate::sched::GKind;
+    let (out, cost) = match g.kind() {
+        GKind::Coordinator => coord::step(cx, g),
+        GKind::Worker => worker::step(cx, g),
+        GKind::Sweeper => sweep::step(cx, g),
+        GKind::User | GKind::Main => unreachable!("not a system goroutine"),
+    };
+    // SAFETY: the G is Running on this M.
+    unsafe { g.exec() }.budget_left = budget.saturating_sub(cost.max(1));
+    out
+}
+
+/// Chunk-boundary hook for a user G (the scheduler calls it after every
+/// chunk while the collector marks): flush the barrier buffer, acknowledge
+/// the ragged barrier, and scan the G's own stack if it has not been
+/// scanned this cycle.
+pub fn at_chunk_boundary(cx: &mut Ctx, g: GRef) {
+    let gc = &cx.rt.gc;
+    flush_barrier_buffer();
+    mark::ack_flush(cx);
+    if gc.marking() && g.scan_cycle.load(Ordering::Acquire) != gc.cycle.load(Ordering::Acquire) {
+        mark::scan_self(cx, g);
+    }
+}
+
+/// Per-cycle pause and CPU accounting, for memstats and `gctrace`.
+#[derive(Default)]
+pub struct CycleClock {
+    pub stw1_ns: AtomicU64,
+    pub stw2_ns: AtomicU64,
+    pub mark_ns: AtomicU64,
+    pub assist_ns: AtomicU64,
+    pub dedicated_ns: AtomicU64,
+    pub fractional_ns: AtomicU64,
+    pub idle_ns: AtomicU64,
+}

@@ -1,0 +1,353 @@
+//! The pacer and mark assists (Go's `gcControllerState`, simplified to
+//! the proportional pacer of Go 1.5–1.17).
+//!
+//! Goal: `marked * (1 + GOGC/100)`, at least the minimum heap scaled by
+//! GOGC (`Heap::MIN_HEAP`). Trigger: ahead of the goal, at
+//! `marked + (goal - marked) * ratio`, where `ratio` (a fraction of the
+//! goal's growth) is adjusted after every cycle by half the error between
+//! the growth the cycle reached and the growth it aimed for, and clamped
+//! to [0.6, 0.95] so marking always starts before the goal and never
+//! absurdly early. `--max-heap` caps the trigger.
+//!
+//! Assists: while marking, every 16 KiB a P allocates adds to its assist
+//! debt. At the next allocation safepoint the G on that P pays the debt
+//! in scan work (`assist_ratio` bytes of scanning per byte allocated, the
+//! expected scan work over the bytes left before the goal): first from
+//! background credit (work the workers did ahead), then by draining mark
+//! work itself. When no work is left to steal it parks (`gc_assist`)
+//! until background workers add credit or mark termination wakes every
+//! assist. (Debt is kept per P, not per G as in Go: a G moving between
+//! Ps leaves its debt behind, which the next G there pays.)
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+use super::{mark, CycleClock};
+use crate::native::Flow;
+use crate::sched::{Park, Resume, Unlock, WaitReason};
+use crate::trace::EventKind;
+use crate::Ctx;
+
+/// Initial and clamping bounds of the trigger ratio (Go 1.5's values).
+const TRIGGER_INITIAL: f64 = 7.0 / 8.0;
+const TRIGGER_MIN: f64 = 0.6;
+const TRIGGER_MAX: f64 = 0.95;
+
+/// Debt a P accumulates before its G assists: four allocation flushes, so
+/// assists come in batches of useful size.
+const ASSIST_MIN_DEBT: isize = 4 * crate::heap::FLUSH_BYTES;
+
+/// Pacing state.
+#[derive(Default)]
+pub struct Pacer {
+    st: Mutex<PacerState>,
+    /// When marking began (the scheduler's clock; ticks in deterministic
+    /// mode), for fractional workers.
+    pub(crate) mark_start: AtomicU64,
+    /// Scan work per allocated byte for assists (f64 bits).
+    assist_ratio: AtomicU64,
+    forced: AtomicBool,
+    pub clock: CycleClock,
+}
+
+#[derive(Default)]
+struct PacerState {
+    ratio: Option<f64>,
+    started: Option<std::time::Instant>,
+    mark_started: Option<std::time::Instant>,
+    heap_start: u64,
+    /// The goal the current cycle aims for (`gctrace`'s `G MB goal`).
+    cycle_goal: u64,
+    heap_mark_end: u64,
+    alloc_at_start: u64,
+    /// Marked (live) bytes of the last cycle.
+    live: u64,
+    goal: u64,
+    trigger: u64,
+}
+
+impl Pacer {
+    fn ratio(st: &PacerState) -> f64 {
+        st.ratio.unwrap_or(TRIGGER_INITIAL)
+    }
+
+    pub(crate) fn set_forced(&self, f: bool) {
+        self.forced.store(f, Ordering::Relaxed);
+    }
+
+    /// Records the heap at `GCStart`.
+    pub(crate) fn begin_cycle(&self, cx: &Ctx) {
+        let mut st = self.st.lock();
+        st.started = Some(std::time::Instant::now());
+        st.heap_start = cx.rt.heap.live() as u64;
+        st.cycle_goal = cx.rt.heap.goal.load(Ordering::Relaxed) as u64;
+        for c in [
+            &self.clock.assist_ns,
+            &self.clock.dedicated_ns,
+            &self.clock.fractional_ns,
+            &self.clock.idle_ns,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The mark phase starts (world stopped): remember the clocks and set
+    /// the assist ratio.
+    pub(crate) fn start_mark(&self, cx: &Ctx, _n: u32) {
+        let heap = &cx.rt.heap;
+        self.mark_start.store(cx.rt.sched.now(), Ordering::Release);
+        let mut st = self.st.lock();
+        st.mark_started = Some(std::time::Instant::now());
+        st.alloc_at_start = heap.total_alloc.load(Ordering::Relaxed);
+        let live = heap.live() as f64;
+        // Expected scan work: what survived last time (or the whole heap
+        // on the first cycle).
+        let expected = if st.live > 0 { st.live as f64 } else { live };
+        let goal = heap.goal.load(Ordering::Relaxed) as f64;
+        let headroom = (goal - live).max(crate::heap::MIN_HEAP as f64 / 16.0);
+        self.assist_ratio
+            .store((expected / headroom).to_bits(), Ordering::Release);
+    }
+
+    /// Marking is over (world stopped): compute the live heap, the next
+    /// goal and trigger, and the statistics.
+    pub(crate) fn end_mark(&self, cx: &Ctx) {
+        let rt = cx.rt;
+        let heap = &rt.heap;
+        let gc = &rt.gc;
+        let mut st = self.st.lock();
+        let now = std::time::Instant::now();
+        if let Some(m) = st.mark_started {
+            self.clock
+                .mark_ns
+                .store(now.duration_since(m).as_nanos() as u64, Ordering::Relaxed);
+        }
+        let allocated = heap
+            .total_alloc
+            .load(Ordering::Relaxed)
+            .saturating_sub(st.alloc_at_start);
+        let marked = gc.marked_bytes.load(Ordering::Acquire) + allocated;
+        st.heap_mark_end = heap.live() as u64;
+        // Feedback: how far the heap grew over the last live heap, against
+        // the growth GOGC allows.
+        if let Some(p) = heap.gc_percent() {
+            let goal_growth = f64::from(p) / 100.0;
+            if st.live > 0 && goal_growth > 0.0 && !self.forced.load(Ordering::Relaxed) {
+                let actual = st.heap_mark_end as f64 / st.live as f64 - 1.0;
+                let ratio = Self::ratio(&st);
+                let err = (goal_growth - actual) / goal_growth;
+                st.ratio = Some((ratio + 0.5 * err * ratio).clamp(TRIGGER_MIN, TRIGGER_MAX));
+            }
+        }
+        st.live = marked;
+        let (goal, trigger) = self.targets(heap, marked as usize, Self::ratio(&st));
+        st.goal = goal as u64;
+        st.trigger = trigger as u64;
+        heap.goal.store(goal, Ordering::Relaxed);
+        heap.trigger.store(trigger, Ordering::Relaxed);
+    }
+
+    /// Goal and trigger for a live heap of `live` bytes.
+    fn targets(&self, heap: &crate::heap::Heap, live: usize, ratio: f64) -> (usize, usize) {
+        let Some(p) = heap.gc_percent() else {
+            let t = heap.max_heap.unwrap_or(usize::MAX);
+            return (usize::MAX, t);
+        };
+        let p = p as usize;
+        let goal = (live + live / 100 * p).max(crate::heap::MIN_HEAP / 100 * p.max(1));
+        let mut trigger = if cfg_stw(heap) {
+            goal
+        } else {
+            live + ((goal - live) as f64 * ratio) as usize
+        };
+        if let Some(max) = heap.max_heap {
+            trigger = trigger.min(max);
+        }
+        (goal, trigger)
+    }
+
+    /// Marked bytes of the last cycle (`GCDone live=`).
+    pub(crate) fn live(&self) -> u64 {
+        self.st.lock().live
+    }
+
+    /// Updates statistics and prints the `gctrace` line.
+    pub(crate) fn report(&self, cx: &Ctx, n: u32) {
+        let rt = cx.rt;
+        let heap = &rt.heap;
+        let st = self.st.lock();
+        let stw1 = self.clock.stw1_ns.load(Ordering::Relaxed);
+        let stw2 = self.clock.stw2_ns.load(Ordering::Relaxed);
+        let mark = self.clock.mark_ns.load(Ordering::Relaxed);
+        let gc_ns = stw1
+            + stw2
+            + self.clock.assist_ns.load(Ordering::Relaxed)
+            + self.clock.dedicated_ns.load(Ordering::Relaxed)
+            + self.clock.fractional_ns.load(Ordering::Relaxed)
+            + self.clock.idle_ns.load(Ordering::Relaxed);
+        let stats = {
+            let mut s = heap.stats.lock();
+            s.num_gc += 1;
+            s.last_pause_ns = stw1.max(stw2);
+            s.max_pause_ns = s.max_pause_ns.max(stw1).max(stw2);
+            s.pause_total_ns += stw1 + stw2;
+            s.gc_ns_total += gc_ns;
+            *s
+        };
+        if !heap.gctrace {
+            return;
+        }
+        const MB: f64 = 1024.0 * 1024.0;
+        let start = st.started.unwrap_or(heap.started);
+        let since = start.duration_since(heap.started).as_secs_f64();
+        let procs = rt.sched.procs();
+        let total = heap.started.elapsed().as_nanos().max(1) as f64 * procs as f64;
+        let pct = (stats.gc_ns_total as f64 / total * 100.0).round();
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let goal_mb = if st.cycle_goal as usize == usize::MAX {
+            0.0
+        } else {
+            st.cycle_goal as f64 / MB
+        };
+        let line = format!(
+            "gc {} @{:.3}s {}%: {:.3}+{:.3}+{:.3} ms clock, {:.3}+{:.3}/{:.3}/{:.3}+{:.3} ms cpu, {}->{}->{} MB, {} MB goal, {} P{}",
+            n,
+            since,
+            pct,
+            ms(stw1),
+            ms(mark),
+            ms(stw2),
+            ms(stw1),
+            ms(self.clock.assist_ns.load(Ordering::Relaxed)),
+            ms(self.clock.dedicated_ns.load(Ordering::Relaxed)
+                + self.clock.fractional_ns.load(Ordering::Relaxed)),
+            ms(self.clock.idle_ns.load(Ordering::Relaxed)),
+            ms(stw2),
+            (st.heap_start as f64 / MB).round(),
+            (st.heap_mark_end as f64 / MB).round(),
+            (st.live as f64 / MB).round(),
+            goal_mb.round(),
+            procs,
+            if self.forced.load(Ordering::Relaxed) {
+                " (forced)"
+            } else {
+                ""
+            },
+        );
+        drop(st);
+        rt.debug_line(&line);
+    }
+
+    fn assist_ratio(&self) -> f64 {
+        f64::from_bits(self.assist_ratio.load(Ordering::Acquire))
+    }
+}
+
+fn cfg_stw(heap: &crate::heap::Heap) -> bool {
+    heap.stw_trigger
+}
+
+/// Background workers did `work` bytes of scanning: credit for assists;
+/// wake a parked assist when there is some.
+pub(crate) fn add_credit(cx: &mut Ctx, work: u64) {
+    let gc = &cx.rt.gc;
+    gc.bg_credit.fetch_add(work as i64, Ordering::AcqRel);
+    if gc.bg_credit.load(Ordering::Acquire) > 0 {
+        let g = {
+            let mut q = gc.assistq.lock();
+            q.pop()
+        };
+        if let Some(g) = g {
+            crate::sched::proc::ready(cx, g);
+        }
+    }
+}
+
+/// Mark termination: every parked assist goes on.
+pub(crate) fn wake_assists(cx: &mut Ctx) {
+    let gs: Vec<_> = std::mem::take(&mut *cx.rt.gc.assistq.lock());
+    for g in gs {
+        crate::sched::proc::ready(cx, g);
+    }
+}
+
+/// Pays this P's assist debt (see the module docs).
+pub(crate) fn assist(cx: &mut Ctx, _exec: &mut crate::interp::Exec) -> Result<(), Flow> {
+    let rt = cx.rt;
+    let gc = &rt.gc;
+    let debt = std::mem::take(&mut cx.local().mc.assist_debt);
+    // Under gcstress every allocation flush assists a little, so mark
+    // work interleaves with the mutator as finely as possible.
+    let debt = if rt.heap.gcstress && gc.marking() {
+        debt.max(ASSIST_MIN_DEBT)
+    } else {
+        debt
+    };
+    if !gc.marking() || debt < ASSIST_MIN_DEBT {
+        cx.local().mc.assist_debt = if gc.marking() { debt } else { 0 };
+        return Ok(());
+    }
+    let mut need = (debt as f64 * gc.pacer.assist_ratio()) as i64;
+    // Steal background credit first.
+    let credit = gc.bg_credit.load(Ordering::Acquire);
+    if credit > 0 {
+        let take = credit.min(need);
+        gc.bg_credit.fetch_sub(take, Ordering::AcqRel);
+        need -= take;
+    }
+    if need <= 0 {
+        return Ok(());
+    }
+    let g = cx.g.expect("assists run in a goroutine");
+    let t0 = std::time::Instant::now();
+    cx.trace(EventKind::GCMarkAssistStart, &[]);
+    gc.active.fetch_add(1, Ordering::AcqRel);
+    let d = mark::drain(cx, need as u64);
+    mark::dispose(cx);
+    super::flush_barrier_buffer();
+    cx.trace(EventKind::GCMarkAssistDone, &[]);
+    gc.pacer
+        .clock
+        .assist_ns
+        .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    let left = gc.active.fetch_sub(1, Ordering::AcqRel) - 1;
+    if d.work as i64 >= need {
+        return Ok(());
+    }
+    if left == 0 && !gc.work_available() {
+        super::coord::mark_done(cx, g);
+        return Ok(());
+    }
+    // Out of work with debt left: wait for background credit or the end
+    // of the mark phase.
+    let mut q = gc.assistq.lock();
+    if !gc.marking() {
+        return Ok(());
+    }
+    q.push(g);
+    std::mem::forget(q);
+    Err(Flow::Park(Park {
+        reason: WaitReason::GcAssist,
+        unlock: Unlock::AssistQ(gc as *const super::GcState),
+        resume: Resume::None,
+    }))
+}
+
+/// `--max-heap` is exceeded at a safepoint: force a full collection (and
+/// wait for it) once; if the heap is still over the limit after it, fail
+/// with `Out of memory.`.
+pub(crate) fn out_of_memory(cx: &mut Ctx) -> Result<(), Flow> {
+    let g = cx.g.expect("a goroutine allocates");
+    if g.oom_waited.swap(true, Ordering::AcqRel) {
+        g.oom_waited.store(false, Ordering::Release);
+        return Err(Flow::Error("Out of memory.".into()));
+    }
+    match super::coord::gc_wait(cx) {
+        Err(Flow::Park(pk)) => Err(Flow::Park(Park {
+            resume: Resume::OomCheck,
+            ..pk
+        })),
+        other => other,
+    }
+}

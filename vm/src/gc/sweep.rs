@@ -1,0 +1,257 @@
+//! Concurrent, lazy sweeping (DESIGN §4 step 10).
+//!
+//! At mark termination (world stopped) every P's all-objects list, and the
+//! outside P's, is detached whole and put on the heap's unswept list
+//! (`start`): O(P) work, so the pause does not grow with the heap. Then,
+//! with the world running:
+//! 1. A sweeper claims a segment (a list head) under the unswept lock,
+//!    walks at most [`CHUNK`] objects, frees the white ones onto its own
+//!    P's free lists (so allocation reuses them at once), links the
+//!    survivors onto its own P's all-objects list, and puts the rest of the
+//!    segment back.
+//! 2. Sweepers are: allocating Ps, a chunk for every few flushes of their
+//!    allocation counts (`Mcache::flush`, proportional sweeping: a chunk
+//!    per 16 KiB allocated); the background sweeper G, which sweeps a chunk
+//!    per step until nothing is left and parks (`gc_sweep_wait`); and the
+//!    coordinator, which finishes the sweep before the next cycle starts.
+//! 3. The G that finds the list empty with no chunk in progress records
+//!    `GCSweepDone` (once per cycle).
+//!
+//! Invariants: an object is on exactly one list (a P's, or one unswept
+//! segment); sweeping of a cycle ends before the next cycle flips the
+//! epoch; white objects are unreachable, so freeing them races with
+//! nothing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+
+use super::coord::WakeRecord;
+use crate::heap::{Heap, Mcache};
+use crate::interp::Outcome;
+use crate::object::*;
+use crate::sched::{GKind, GRef, WaitReason};
+use crate::trace::EventKind;
+use crate::Ctx;
+
+/// Objects swept per chunk: tens of microseconds, so a sweeping G reaches
+/// its next safepoint promptly.
+pub const CHUNK: usize = 1024;
+
+/// The sweep's progress and the background sweeper.
+#[derive(Default)]
+pub struct Sweeper {
+    g: Mutex<Option<GRef>>,
+    record: WakeRecord,
+    /// `GCSweepDone` has been recorded for the current sweep.
+    done: AtomicBool,
+}
+
+/// Detaches every P's object list for sweeping (world stopped, outside
+/// lock held).
+pub(crate) fn start(cx: &mut Ctx) {
+    let rt = cx.rt;
+    let heap = &rt.heap;
+    let mut segs = heap.unswept.lock();
+    for p in rt
+        .sched
+        .all_created()
+        .chain(std::iter::once(&rt.sched.outside_p))
+    {
+        // SAFETY: the world is stopped and the outside lock is held: the
+        // collector owns every mcache.
+        let mc = &mut unsafe { p.local() }.mc;
+        let head = mc.head();
+        if !head.is_null() {
+            segs.push(head);
+            mc.set_head(std::ptr::null_mut());
+        }
+    }
+    heap.sweep_epoch
+        .store(heap.epoch.load(Ordering::Relaxed), Ordering::Release);
+    heap.sweep_pending
+        .store(!segs.is_empty(), Ordering::Release);
+    rt.gc.sweeper.done.store(false, Ordering::Release);
+    drop(segs);
+    cx.trace(EventKind::GCSweepStart, &[]);
+}
+
+/// Sweeps one chunk into `mc`; false when nothing was left to sweep.
+pub(crate) fn sweep_into(heap: &Heap, mc: &mut Mcache) -> bool {
+    let active = &heap.sweep_active;
+    if !heap.sweep_pending.load(Ordering::Acquire) {
+        return false;
+    }
+    let seg = {
+        let mut segs = heap.unswept.lock();
+        match segs.pop() {
+            Some(s) => {
+                active.fetch_add(1, Ordering::AcqRel);
+                if segs.is_empty() {
+                    heap.sweep_pending.store(false, Ordering::Release);
+                }
+                s
+            }
+            None => {
+                heap.sweep_pending.store(false, Ordering::Release);
+                return false;
+            }
+        }
+    };
+    let epoch = heap.sweep_epoch.load(Ordering::Acquire);
+    let mut p = seg;
+    let mut n = 0;
+    let mut freed_bytes = 0isize;
+    let mut freed_objects = 0isize;
+    while !p.is_null() && n < CHUNK {
+        // SAFETY: `p` is on the claimed segment, owned by this sweeper.
+        let h = unsafe { &mut *p };
+        let next = h.next;
+        if h.mark.load(Ordering::Relaxed) == epoch {
+            h.next = mc.head();
+            mc.set_head(p);
+        } else {
+            freed_bytes += h.size.load(Ordering::Relaxed) as isize;
+            freed_objects += 1;
+            // SAFETY: the object is white, so unreachable; it is unlinked
+            // and freed exactly once, with the size it was allocated with.
+            unsafe {
+                let size = drop_object(p);
+                mc.free_mem(p as *mut u8, size);
+            }
+        }
+        p = next;
+        n += 1;
+    }
+    if !p.is_null() {
+        heap.unswept.lock().push(p);
+        heap.sweep_pending.store(true, Ordering::Release);
+    }
+    heap.live_bytes.fetch_sub(freed_bytes, Ordering::Relaxed);
+    heap.objects.fetch_sub(freed_objects, Ordering::Relaxed);
+    active.fetch_sub(1, Ordering::AcqRel);
+    true
+}
+
+/// Sweeps one chunk on this P; false when nothing was left.
+pub(crate) fn sweep_chunk(cx: &mut Ctx) -> bool {
+    let rt = cx.rt;
+    sweep_into(&rt.heap, &mut cx.local().mc)
+}
+
+/// Records `GCSweepDone` if the sweep is over and nobody recorded it.
+pub(crate) fn note_done(cx: &mut Ctx) {
+    let rt = cx.rt;
+    let sw = &rt.gc.sweeper;
+    if rt.heap.sweep_pending.load(Ordering::Acquire)
+        || rt.heap.sweep_active.load(Ordering::Acquire) > 0
+    {
+        return;
+    }
+    if rt.gc.completed.load(Ordering::Acquire) == 0 && rt.gc.cycle.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    if !sw.done.swap(true, Ordering::AcqRel) {
+        cx.trace(EventKind::GCSweepDone, &[]);
+    }
+}
+
+/// Readies the background sweeper (creating it on first use).
+pub(crate) fn wake_sweeper(cx: &mut Ctx) {
+    let sw = &cx.rt.gc.sweeper;
+    let existing = *sw.g.lock();
+    match existing {
+        Some(_) => sw.record.wake(cx),
+        None => {
+            let g = crate::sched::proc::new_system_g(cx, GKind::Sweeper);
+            *sw.g.lock() = Some(g);
+            crate::sched::proc::start_system_g(cx, g, false);
+        }
+    }
+}
+
+/// One step of the background sweeper: a chunk, or park when done.
+pub(crate) fn step(cx: &mut Ctx, _g: GRef) -> (Outcome, u32) {
+    if sweep_chunk(cx) {
+        // Low priority, like Go's `bgsweep`: let other goroutines run
+        // between chunks.
+        return (Outcome::Gosched, CHUNK as u32 / 16);
+    }
+    note_done(cx);
+    match cx.rt.gc.sweeper.record.park(cx, WaitReason::GcSweepWait) {
+        Some(pk) => (Outcome::Park(pk), 1),
+        None => (Outcome::Yield, 1),
+    }
+}
+
+/// Drops one object's body according to its kind (releasing what it owns)
+/// and returns the size of the object's own allocation, which the caller
+/// then frees.
+///
+/// # Safety
+/// `p` must be an unlinked object allocated by `Heap::alloc` or
+/// `Heap::alloc_list` that nothing will touch again.
+pub unsafe fn drop_object(p: *mut Header) -> usize {
+    use std::mem::size_of;
+    use std::ptr::drop_in_place;
+    // SAFETY: the caller guarantees `p` is a valid object; the kind selects
+    // the body type it was written with.
+    unsafe {
+        match (*p).kind {
+            // A string owns nothing beyond its own allocation.
+            Kind::String => Heap::string_size((*(p as *mut Obj<Str>)).body.len()),
+            Kind::Function => {
+                drop_in_place(p as *mut Obj<Function>);
+                size_of::<Obj<Function>>()
+            }
+            Kind::Closure => {
+                drop_in_place(p as *mut Obj<Closure>);
+                size_of::<Obj<Closure>>()
+            }
+            Kind::Cell => {
+                drop_in_place(p as *mut Obj<Cell>);
+                size_of::<Obj<Cell>>()
+            }
+            Kind::Class => {
+                drop_in_place(p as *mut Obj<Class>);
+                size_of::<Obj<Class>>()
+            }
+            Kind::Instance => {
+                drop_in_place(p as *mut Obj<Instance>);
+                size_of::<Obj<Instance>>()
+            }
+            Kind::BoundMethod => {
+                drop_in_place(p as *mut Obj<BoundMethod>);
+                size_of::<Obj<BoundMethod>>()
+            }
+            Kind::List => {
+                // The inline first block shares the object's allocation; its
+                // capacity gives the allocation size back.
+                let block = (p as *mut u8).add(crate::heap::LIST_BLOCK_OFFSET) as *mut ListBlock;
+                let cap = (*block).cap();
+                drop_in_place(p as *mut Obj<List>);
+                Heap::list_size(cap)
+            }
+            Kind::Map => {
+                drop_in_place(p as *mut Obj<Map>);
+                size_of::<Obj<Map>>()
+            }
+            Kind::Native => {
+                drop_in_place(p as *mut Obj<Native>);
+                size_of::<Obj<Native>>()
+            }
+            Kind::Module => {
+                drop_in_place(p as *mut Obj<Module>);
+                size_of::<Obj<Module>>()
+            }
+            Kind::Chan => {
+                drop_in_place(p as *mut Obj<crate::sched::chan::Chan>);
+                size_of::<Obj<crate::sched::chan::Chan>>()
+            }
+            Kind::Sema => {
+                drop_in_place(p as *mut Obj<crate::sched::sema::SemaCore>);
+                size_of::<Obj<crate::sched::sema::SemaCore>>()
+            }
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Background mark workers: Gs (native state machines, not bytecode), one
+//! per P, pooled across cycles (Go's `gcBgMarkWorker`).
+//!
+//! Start (behaviour 1, Go's `gcBgMarkStartWorkers`): at the start of a
+//! cycle the coordinator creates each missing worker one at a time. It
+//! makes a channel of capacity 1, creates the worker into its P's
+//! `runnext`, and receives from the channel (parking if the worker has not
+//! signalled yet). The worker's first run registers it in the pool, sends
+//! on the channel (which readies the coordinator into `runnext`) and parks
+//! in the pool. Only then does the coordinator create the next one.
+//!
+//! Scheduling (`find_worker`, asked first by `find_runnable` while marking):
+//! the 25% CPU goal is `0.25 * P`; `dedicated = round(goal)`, and when that
+//! rounding is off by more than 30% the remainder runs as fractional
+//! workers, each P marking for at most `fractional_goal` of the wall time
+//! (`budgets`). A P that would otherwise go idle runs an idle-mode worker.
+//! The P that takes a worker gets a no-preemption hold.
+//!
+//! A worker's run (`step`, one work buffer per call):
+//! 1. Drain up to one buffer of work from the P's local buffer (behaviour
+//!    2: while it uses P-local state it cannot be preempted or migrated;
+//!    it checks its preempt flag itself between buffers).
+//! 2. Dedicated: the first time it is preempted in a cycle it moves the
+//!    P's whole run queue and `runnext` to the global queue in one batch
+//!    (behaviour 3, `runqdrain`), then keeps draining without preemption.
+//!    Fractional: stops when preempted or above its fraction. Idle: stops
+//!    as soon as the P has other work. All: stop for a stop-the-world, or
+//!    when no work is left.
+//! 3. Stopping: move the local buffer to the global list. From here the
+//!    worker is an ordinary G: if it was the last drainer and no work is
+//!    left, it reports the completion point (`coord::mark_done`). Then it
+//!    parks back into the pool; the scheduler releases the P's
+//!    no-preemption hold only after the park (`Unlock::WorkerPool`).
+//!
+//! Invariants: a worker is in the pool exactly when it is parked; at most
+//! `dedicated` workers run in dedicated mode at once.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use super::mark;
+use crate::interp::Outcome;
+use crate::sched::{GKind, GRef, Park, Unlock, WaitReason};
+use crate::trace::{Arg, EventKind};
+use crate::value::Value;
+use crate::Ctx;
+
+/// A worker's mode (trace `mode=`).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Dedicated = 1,
+    Fractional = 2,
+    Idle = 3,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Dedicated => "dedicated",
+            Mode::Fractional => "fractional",
+            Mode::Idle => "idle",
+        }
+    }
+
+    fn from_u8(v: u8) -> Mode {
+        match v {
+            1 => Mode::Dedicated,
+            2 => Mode::Fractional,
+            _ => Mode::Idle,
+        }
+    }
+}
+
+/// A worker's state (`G::sys_state`).
+mod state {
+    /// First run: register and signal the coordinator.
+    pub const REGISTER: u8 = 0;
+    /// Taken from the pool; `GCMarkWorkerStart` not yet traced.
+    pub const PICKED: u8 = 1;
+    /// Draining; preemptible by its own check (dedicated: until the first
+    /// preemption).
+    pub const DRAIN: u8 = 2;
+    /// Dedicated, after its `runqdrain`: draining without preemption.
+    pub const DRAIN_NO_PREEMPT: u8 = 3;
+}
+
+/// The 25% goal (Go's `gcBackgroundUtilization`).
+const BACKGROUND_UTILIZATION: f64 = 0.25;
+/// Largest relative error of rounding the goal to dedicated workers before
+/// fractional workers take the remainder (Go's `maxUtilError`).
+const MAX_UTIL_ERROR: f64 = 0.3;
+
+/// The worker pool and the modes' budgets.
+#[derive(Default)]
+pub struct Pool {
+    idle: Mutex<Vec<GRef>>,
+    /// Workers created and registered.
+    pub(crate) count: AtomicUsize,
+    /// The channel the worker being started signals on.
+    ready_chan: Mutex<Option<Value>>,
+    /// Dedicated workers still to start this cycle (may go negative
+    /// transiently).
+    dedicated_needed: AtomicI64,
+    /// Per-P fraction of time for fractional workers (f64 bits).
+    fractional_goal: AtomicU64,
+}
+
+/// Go's split of the 25% goal: `(dedicated, fractional per P)`.
+pub fn budgets(procs: usize) -> (i64, f64) {
+    let goal = procs as f64 * BACKGROUND_UTILIZATION;
+    let mut dedicated = (goal + 0.5) as i64;
+    let err = dedicated as f64 / goal - 1.0;
+    if !(-MAX_UTIL_ERROR..=MAX_UTIL_ERROR).contains(&err) {
+        if dedicated as f64 > goal {
+            dedicated -= 1;
+        }
+        (dedicated, (goal - dedicated as f64) / procs as f64)
+    } else {
+        (dedicated, 0.0)
+    }
+}
+
+impl Pool {
+    /// Sets this cycle's budgets (world stopped).
+    pub(crate) fn start_cycle(&self, procs: usize) {
+        let (d, f) = budgets(procs);
+        self.dedicated_needed.store(d, Ordering::Release);
+        self.fractional_goal.store(f.to_bits(), Ordering::Release);
+    }
+
+    fn fractional_goal(&self) -> f64 {
+        f64::from_bits(self.fractional_goal.load(Ordering::Acquire))
+    }
+
+    /// Puts a parked worker back (called by the scheduler after the
+    /// worker's status is `Waiting`).
+    pub(crate) fn push_idle(&self, g: GRef) {
+        self.idle.lock().push(g);
+    }
+}
+
+/// Creates the next missing worker and receives its signal: `Ok(true)`
+/// when all workers exist, `Ok(false)` when one was created and has
+/// already signalled, `Err(park)` when the coordinator must wait for it.
+pub(crate) fn start_one(cx: &mut Ctx) -> Result<bool, crate::native::Flow> {
+    let rt = cx.rt;
+    let pool = &rt.gc.workers;
+    if pool.count.load(Ordering::Acquire) >= rt.sched.procs() {
+        return Ok(true);
+    }
+    // The hand-off channel (capacity 1, so a worker that runs before the
+    // coordinator parks does not block). It is referenced only from here
+    // and the pool until the worker has signalled, all before this cycle's
+    // epoch flips, so it needs no rooting.
+    let ch = cx.alloc(
+        crate::object::Kind::Chan,
+        crate::sched::chan::Chan::new(1),
+        0,
+    );
+    *pool.ready_chan.lock() = Some(ch);
+    let w = crate::sched::proc::new_system_g(cx, GKind::Worker);
+    w.sys_state.store(state::REGISTER, Ordering::Release);
+    crate::sched::proc::start_system_g(cx, w, true);
+    match crate::sched::chan::recv(cx, ch, crate::sched::Resume::None) {
+        Ok(_) => {
+            worker_started(cx);
+            Ok(false)
+        }
+        Err(f) => Err(f),
+    }
+}
+
+/// The coordinator got a worker's signal: count it.
+pub(crate) fn worker_started(cx: &mut Ctx) {
+    let pool = &cx.rt.gc.workers;
+    pool.count.fetch_add(1, Ordering::AcqRel);
+    *pool.ready_chan.lock() = None;
+}
+
+/// The worker to run on this P now, if the collector wants one (Go's
+/// `findRunnableGCWorker`): dedicated while the budget lasts, else
+/// fractional while this P is under its fraction.
+pub(crate) fn find_worker(cx: &mut Ctx) -> Option<GRef> {
+    let gc = &cx.rt.gc;
+    let local_work = !cx.local().gcw.is_empty();
+    if !gc.marking() || !(gc.work_available() || local_work) {
+        return None;
+    }
+    let pool = &gc.workers;
+    let mode = if pool.dedicated_needed.fetch_sub(1, Ordering::AcqRel) > 0 {
+        Mode::Dedicated
+    } else {
+        pool.dedicated_needed.fetch_add(1, Ordering::AcqRel);
+        let goal = pool.fractional_goal();
+        if goal <= 0.0 {
+            return None;
+        }
+        let now = cx.rt.sched.now();
+        let start = gc.pacer.mark_start.load(Ordering::Acquire);
+        let elapsed = now.saturating_sub(start).max(1);
+        if cx.local().frac_time as f64 / elapsed as f64 >= goal {
+            return None;
+        }
+        Mode::Fractional
+    };
+    let w = take(cx, mode);
+    if w.is_none() && mode == Mode::Dedicated {
+        pool.dedicated_needed.fetch_add(1, Ordering::AcqRel);
+    }
+    w
+}
+
+/// An idle-mode worker for a P that has nothing else to run.
+pub(crate) fn find_idle_worker(cx: &mut Ctx) -> Option<GRef> {
+    let gc = &cx.rt.gc;
+    if !gc.marking() || !gc.work_available() {
+        return None;
+    }
+    take(cx, Mode::Idle)
+}
+
+/// Takes a worker from the pool for this P in `mode`, gives the P its
+/// no-preemption hold, and makes the worker runnable (the caller runs it).
+fn take(cx: &mut Ctx, mode: Mode) -> Option<GRef> {
+    let g = cx.rt.gc.workers.idle.lock().pop()?;
+    g.sys_mode.store(mode as u8, Ordering::Release);
+    g.sys_state.store(state::PICKED, Ordering::Release);
+    cx.rt.gc.active.fetch_add(1, Ordering::AcqRel);
+    cx.p.nopreempt.fetch_add(1, Ordering::AcqRel);
+    g.cas_status(
+        crate::sched::Status::Waiting,
+        crate::sched::Status::Runnable,
+    );
+    cx.trace(EventKind::GoUnpark, &[("g", Arg::U(g.id()))]);
+    Some(g)
+}
+
+/// One step of a worker (see the module docs). Returns the outcome and
+/// its cost in safepoints (objects scanned).
+pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
+    let gc = &cx.rt.gc;
+    match g.sys_state.load(Ordering::Acquire) {
+        state::REGISTER => return register(cx, g),
+        state::PICKED => {
+            let mode = Mode::from_u8(g.sys_mode.load(Ordering::Acquire));
+            cx.trace(
+                EventKind::GCMarkWorkerStart,
+                &[("g", Arg::U(g.id())), ("mode", Arg::S(mode.name()))],
+            );
+            g.sys_state.store(state::DRAIN, Ordering::Release);
+            cx.local().slice_start = cx.rt.sched.now();
+        }
+        _ => {}
+    }
+    let mode = Mode::from_u8(g.sys_mode.load(Ordering::Acquire));
+    let t0 = cx.rt.sched.now();
+    let started = std::time::Instant::now();
+    let d = mark::drain(cx, WORK_PER_STEP);
+    super::flush_barrier_buffer();
+    mark::ack_flush(cx);
+    super::pacer::add_credit(cx, d.work);
+    let spent = cx.rt.sched.now().saturating_sub(t0) + d.objects;
+    let ns = started.elapsed().as_nanos() as u64;
+    let clock = &gc.pacer.clock;
+    match mode {
+        Mode::Dedicated => clock.dedicated_ns.fetch_add(ns, Ordering::Relaxed),
+        Mode::Fractional => {
+            cx.local().frac_time += spent;
+            clock.fractional_ns.fetch_add(ns, Ordering::Relaxed)
+        }
+        Mode::Idle => clock.idle_ns.fetch_add(ns, Ordering::Relaxed),
+    };
+    let cost = d.objects.min(u64::from(u32::MAX)) as u32;
+    let s = &cx.rt.sched;
+    let stop = s.gcwaiting.load(Ordering::Acquire)
+        || s.exiting.load(Ordering::Acquire)
+        || !gc.marking()
+        || (!d.more && cx.local().gcw.is_empty() && !gc.work_available())
+        || match mode {
+            Mode::Dedicated => {
+                if g.sys_state.load(Ordering::Acquire) == state::DRAIN && preempted(cx) {
+                    runqdrain(cx);
+                    g.sys_state
+                        .store(state::DRAIN_NO_PREEMPT, Ordering::Release);
+                }
+                false
+            }
+            Mode::Fractional => {
+                let start = gc.pacer.mark_start.load(Ordering::Acquire);
+                let elapsed = s.now().saturating_sub(start).max(1);
+                preempted(cx)
+                    || cx.local().frac_time as f64 / elapsed as f64
+                        > gc.workers.fractional_goal() * FRACTIONAL_SLACK
+            }
+            Mode::Idle => {
+                preempted(cx) || !cx.p.runq.is_empty() || s.runq_len.load(Ordering::Acquire) > 0
+            }
+        };
+    if !stop {
+        return (Outcome::Yield, cost);
+    }
+    (finish(cx, g, mode), cost)
+}
+
+/// Scan work per step: one work buffer of average objects (about 64 bytes
+/// each), the unit between preemption checks.
+const WORK_PER_STEP: u64 = (super::WORK_BUF * 64) as u64;
+
+/// A fractional worker may overshoot its fraction by this factor before it
+/// stops (Go's `pollFractionalWorkerExit` uses 1.2).
+const FRACTIONAL_SLACK: f64 = 1.2;
+
+/// Has this P been asked to give up its G (sysmon's flag, or the
+/// deterministic driver's time slice)?
+fn preempted(cx: &mut Ctx) -> bool {
+    let s = &cx.rt.sched;
+    if cx.p.preempt.swap(false, Ordering::AcqRel) {
+        return true;
+    }
+    if s.is_sim() {
+        let now = s.now();
+        if now.saturating_sub(cx.local().slice_start) >= crate::sched::sim::SLICE_TICKS {
+            cx.local().slice_start = now;
+            return true;
+        }
+    }
+    false
+}
+
+/// Behaviour 3: moves this P's whole run queue (and `runnext`) to the
+/// global queue: one CAS claims the ring, the Gs are linked, and one
+/// global-queue lock acquisition takes them all.
+fn runqdrain(cx: &mut Ctx) {
+    let drained = cx.p.runq.drain();
+    if drained.is_empty() {
+        return;
+    }
+    cx.trace(
+        EventKind::RunqDrain,
+        &[
+            ("n", Arg::U(drained.len() as u64)),
+            ("p", Arg::U(u64::from(cx.p.id))),
+        ],
+    );
+    crate::sched::proc::globrunqput_batch(cx.rt, drained.into_iter().map(GRef));
+    crate::sched::proc::wakep(cx.rt);
+}
+
+/// The worker stops draining: flush, account, maybe report completion,
+/// then park back into the pool.
+fn finish(cx: &mut Ctx, g: GRef, mode: Mode) -> Outcome {
+    let gc = &cx.rt.gc;
+    mark::dispose(cx);
+    super::flush_barrier_buffer();
+    cx.trace(
+        EventKind::GCMarkWorkerStop,
+        &[("g", Arg::U(g.id())), ("mode", Arg::S(mode.name()))],
+    );
+    if mode == Mode::Dedicated {
+        gc.workers.dedicated_needed.fetch_add(1, Ordering::AcqRel);
+    }
+    // From here on the worker uses no P-local state: an ordinary G.
+    let left = gc.active.fetch_sub(1, Ordering::AcqRel) - 1;
+    if left == 0 && gc.marking() && !gc.work_available() {
+        super::coord::mark_done(cx, g);
+    }
+    park_in_pool(cx)
+}
+
+fn park_in_pool(cx: &Ctx) -> Outcome {
+    Outcome::Park(Park {
+        reason: WaitReason::GcWorkerIdle,
+        unlock: Unlock::WorkerPool(&cx.rt.gc as *const super::GcState),
+        resume: crate::sched::Resume::None,
+    })
+}
+
+/// A new worker's first run: register and signal the coordinator.
+fn register(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
+    let ch = cx.rt.gc.workers.ready_chan.lock().unwrap_or(Value::NIL);
+    g.sys_state.store(state::PICKED, Ordering::Release);
+    // The send cannot block: capacity 1, and only this worker sends.
+    let _ = crate::sched::chan::send(cx, ch, Value::NIL);
+    (park_in_pool(cx), 1)
+}

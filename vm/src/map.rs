@@ -84,7 +84,13 @@ impl MapTable {
         }
     }
     pub fn remove(&mut self, k: Value) -> Option<Value> {
-        self.entries.shift_remove(&Key(k)).map(|s| s.get())
+        let (key, slot) = self.entries.shift_remove_entry(&Key(k))?;
+        // The entry leaves the heap without a slot write: shade what it
+        // held, as the write barrier shades an overwritten value.
+        crate::gc::shade(key.0);
+        let v = slot.get();
+        crate::gc::shade(v);
+        Some(v)
     }
     pub fn len(&self) -> usize {
         self.entries.len()

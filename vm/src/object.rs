@@ -724,6 +724,9 @@ impl List {
         }
         let v = b.slots()[len - 1].get();
         b.set_len(len - 1);
+        // The value leaves the heap without a slot write: shade it like
+        // the barrier shades an overwritten value.
+        crate::gc::shade(v);
         Some(v)
     }
 

@@ -161,8 +161,10 @@ impl std::fmt::Debug for Value {
     }
 }
 
-/// A heap slot holding a `Value`. Reads and writes are single relaxed atomic
-/// operations; `set` carries the write barrier.
+/// A heap slot holding a `Value`. Reads are acquire loads and writes release
+/// stores (plain moves on x86-64), so a thread that reads a pointer to a
+/// freshly allocated object also sees the object's initialised body (a
+/// concurrent marker included); `set` carries the write barrier.
 #[repr(transparent)]
 pub struct Slot(AtomicU64);
 
@@ -172,18 +174,17 @@ impl Slot {
     }
     #[inline(always)]
     pub fn get(&self) -> Value {
-        Value(self.0.load(Ordering::Relaxed))
+        Value(self.0.load(Ordering::Acquire))
     }
     /// Stores `v`. This is the only way to write a heap slot, and the place
     /// where the collector's write barrier hooks in: while a concurrent mark
-    /// phase runs, the old and the new value are shaded. The stop-the-world
-    /// collector never marks while mutators run, so the barrier is off.
+    /// phase runs, the old and the new value are shaded (`gc`).
     #[inline(always)]
     pub fn set(&self, v: Value) {
         if crate::gc::barrier_enabled() {
             crate::gc::write_barrier(self.get(), v);
         }
-        self.0.store(v.0, Ordering::Relaxed);
+        self.0.store(v.0, Ordering::Release);
     }
 }
 

@@ -152,13 +152,13 @@ pub struct Coord {
 
 /// Asks for a cycle (a safepoint past the trigger, or `runtime.gc()`):
 /// creates the coordinator on first use and wakes it.
-pub fn request_cycle(cx: &mut Ctx, forced: bool) {
+pub fn request_cycle(cx: &mut Ctx, forced: bool) -> bool {
     let c = &cx.rt.gc.coord;
     if forced {
         c.forced.store(true, Ordering::Release);
     }
     if c.pending.swap(true, Ordering::AcqRel) {
-        return;
+        return false;
     }
     let existing = *c.g.lock();
     match existing {
@@ -167,9 +167,39 @@ pub fn request_cycle(cx: &mut Ctx, forced: bool) {
             let g = crate::sched::proc::new_system_g(cx, GKind::Coordinator);
             *c.g.lock() = Some(g);
             c.state.store(State::Sweep as u8, Ordering::Release);
-            crate::sched::proc::start_system_g(cx, g, false);
+            crate::sched::proc::start_system_g(cx, g, true);
         }
     }
+    true
+}
+
+/// Is a cycle requested or under way?
+pub fn in_progress(cx: &Ctx) -> bool {
+    cx.rt.gc.coord.pending.load(Ordering::Acquire)
+}
+
+/// The main goroutine ended while a cycle runs and a trace is recorded:
+/// wait for the cycle to finish, so the trace holds whole cycles.
+pub fn wait_cycle_end(cx: &mut Ctx) -> Result<(), Flow> {
+    let gc = &cx.rt.gc;
+    let started = gc.cycle.load(Ordering::Acquire);
+    let target = if started > gc.completed.load(Ordering::Acquire) {
+        started
+    } else {
+        started + 1
+    };
+    let g = cx.g.expect("the main goroutine");
+    let mut w = gc.coord.waiters.lock();
+    if !gc.coord.pending.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    w.push((g, target));
+    std::mem::forget(w);
+    Err(Flow::Park(Park {
+        reason: WaitReason::GcWait,
+        unlock: Unlock::GcWaiters(&gc.coord as *const Coord),
+        resume: Resume::None,
+    }))
 }
 
 /// `runtime.gc()`: waits for a full cycle that starts after the call (a
@@ -183,6 +213,8 @@ pub fn gc_wait(cx: &mut Ctx) -> Result<(), Flow> {
     let mut w = gc.coord.waiters.lock();
     w.push((g, target));
     std::mem::forget(w);
+    // The waiters' lock stays held until the park commits; requesting the
+    // cycle does not take it.
     request_cycle(cx, true);
     Err(Flow::Park(Park {
         reason: WaitReason::GcWait,
@@ -308,8 +340,17 @@ pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
                 if !mark::ragged_done(cx, e) {
                     return (Outcome::Yield, 1);
                 }
-                if gc.work_available() || gc.active.load(Ordering::Acquire) > 0 {
-                    resume_marking(cx);
+                // Re-arm the completion point *before* looking for work: a
+                // drainer that finishes after the look then claims it and
+                // wakes us (checked by `vm/tests/loom_gc.rs`, 1e).
+                c.done_claimed.swap(false, Ordering::AcqRel);
+                if gc.active.fetch_add(0, Ordering::AcqRel) > 0 || gc.work_available() {
+                    crate::sched::proc::wakep(rt);
+                    set(State::MarkWait);
+                    continue;
+                }
+                if c.done_claimed.swap(true, Ordering::AcqRel) {
+                    // A drainer claimed the new round first: it wakes us.
                     set(State::MarkWait);
                     continue;
                 }
@@ -322,10 +363,12 @@ pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
                 stw::stop_the_world(cx, "mark_termination");
                 stw::flush_all(cx);
                 if gc.work_available() || gc.active.load(Ordering::Acquire) > 0 {
-                    // Grey objects raced in: back to marking.
+                    // Grey objects raced in: back to marking. Re-arm the
+                    // completion point while no drainer can run.
+                    c.done_claimed.store(false, Ordering::Release);
                     stw::start_the_world(cx, "mark_termination");
                     rt.sched.worldsema.release(cx);
-                    resume_marking(cx);
+                    crate::sched::proc::wakep(rt);
                     set(State::MarkWait);
                     continue;
                 }
@@ -345,13 +388,6 @@ fn park_outcome(f: Flow) -> Outcome {
         Flow::Gosched => Outcome::Gosched,
         Flow::Error(e) => panic!("collector: {e}"),
     }
-}
-
-/// Marking goes on (the ragged barrier or the re-check found work): a new
-/// completion point is needed.
-fn resume_marking(cx: &mut Ctx) {
-    cx.rt.gc.coord.done_claimed.store(false, Ordering::Release);
-    crate::sched::proc::wakep(cx.rt);
 }
 
 /// Stop-the-world #1 (sweep termination) and the start of the mark phase.

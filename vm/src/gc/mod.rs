@@ -366,18 +366,22 @@ pub fn shade_children(p: *mut Header) {
 pub fn safepoint(cx: &mut Ctx, exec: &mut crate::interp::Exec) -> Result<(), crate::native::Flow> {
     let rt = cx.rt;
     let heap = &rt.heap;
-    if heap.gc_pending.swap(false, Ordering::Relaxed) {
-        let forced = heap.forced.swap(false, Ordering::Relaxed);
-        coord::request_cycle(cx, forced);
-    }
-    if cx.local().mc.poll {
-        cx.local().mc.poll = false;
-        pacer::assist(cx, exec)?;
-    }
     if let Some(max) = heap.max_heap {
         if heap.live() > max {
             return pacer::out_of_memory(cx);
         }
+    }
+    if heap.gc_pending.swap(false, Ordering::Relaxed) {
+        let forced = heap.forced.swap(false, Ordering::Relaxed);
+        if coord::request_cycle(cx, forced) {
+            // Let the coordinator (now in `runnext`) start the cycle at
+            // once, as Go's allocating goroutine runs `gcStart` itself.
+            return Err(crate::native::Flow::Gosched);
+        }
+    }
+    if cx.local().mc.poll {
+        cx.local().mc.poll = false;
+        pacer::assist(cx, exec)?;
     }
     Ok(())
 }

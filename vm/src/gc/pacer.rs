@@ -317,7 +317,8 @@ pub(crate) fn assist(cx: &mut Ctx, _exec: &mut crate::interp::Exec) -> Result<()
     }
     if left == 0 && !gc.work_available() {
         super::coord::mark_done(cx, g);
-        return Ok(());
+        // The coordinator is in `runnext`: let it terminate the mark now.
+        return Err(Flow::Gosched);
     }
     // Out of work with debt left: wait for background credit or the end
     // of the mark phase.

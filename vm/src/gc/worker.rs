@@ -95,7 +95,7 @@ const MAX_UTIL_ERROR: f64 = 0.3;
 /// The worker pool and the modes' budgets.
 #[derive(Default)]
 pub struct Pool {
-    idle: Mutex<Vec<GRef>>,
+    pub(crate) idle: Mutex<Vec<GRef>>,
     /// Workers created and registered.
     pub(crate) count: AtomicUsize,
     /// The channel the worker being started signals on.

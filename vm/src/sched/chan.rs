@@ -220,6 +220,9 @@ enum Sent {
 /// receiver (claimed and handed the value), else into the buffer. A closed
 /// channel is `Send on closed channel.`.
 fn try_send(ch: &Chan, st: &mut ChanState, v: Value) -> Result<Sent, Flow> {
+    // Buffers are not slots: values entering or leaving one are shaded like
+    // barrier writes (the channel may be black already).
+    crate::gc::shade(v);
     if st.closed {
         return Err("Send on closed channel.".into());
     }
@@ -241,10 +244,12 @@ fn try_send(ch: &Chan, st: &mut ChanState, v: Value) -> Result<Sent, Flow> {
 fn try_recv(ch: &Chan, st: &mut ChanState) -> Option<(Value, bool, Option<GRef>)> {
     if let Some(s) = pop_claimed(&mut st.sendq) {
         let v = take_from_sender(ch, st, s.elem);
+        crate::gc::shade(v);
         s.g.deliver(Value::NIL, true, case_of(&s));
         return Some((v, true, Some(s.g)));
     }
     if let Some(v) = st.buf.pop_front() {
+        crate::gc::shade(v);
         return Some((v, true, None));
     }
     if st.closed {
@@ -262,6 +267,8 @@ fn take_from_sender(ch: &Chan, st: &mut ChanState, elem: Value) -> Value {
     } else {
         let head = st.buf.pop_front().unwrap_or(Value::NIL);
         st.buf.push_back(elem);
+        crate::gc::shade(head);
+        crate::gc::shade(elem);
         head
     }
 }

@@ -338,9 +338,17 @@ impl G {
 
     /// Records what a waker hands over.
     pub fn deliver(&self, v: Value, ok: bool, case: i32) {
+        // A value handed to another G's stack, which may be scanned already.
+        crate::gc::shade(v);
         self.wake_val.store(v.0, Ordering::Relaxed);
         self.wake_ok.store(ok, Ordering::Relaxed);
         self.wake_case.store(case, Ordering::Relaxed);
+    }
+
+    /// Forgets the delivered value once it has been consumed (or the G
+    /// ends), so no stale pointer outlives what it referred to.
+    pub fn clear_delivered(&self) {
+        self.wake_val.store(Value::NIL.0, Ordering::Relaxed);
     }
 
     pub fn delivered(&self) -> (Value, bool, i32) {

@@ -367,6 +367,20 @@ pub(crate) fn start_system_g(cx: &mut Ctx, g: GRef, next: bool) {
 
 /// The running G has finished.
 fn goexit(cx: &mut Ctx, g: GRef) {
+    if g.kind() == GKind::Main
+        && !cx.rt.sched.keep_running
+        && cx.rt.sched.tracing.load(Ordering::Relaxed)
+        && crate::gc::coord::in_progress(cx)
+    {
+        // A trace never holds half a cycle: let the cycle finish first.
+        // The script is over: when woken, the G only ends.
+        // SAFETY: the G is Running on this M.
+        unsafe { g.exec().frames.clear() };
+        if let Err(crate::native::Flow::Park(pk)) = crate::gc::coord::wait_cycle_end(cx) {
+            park_commit(cx, g, pk);
+            return;
+        }
+    }
     end_g(cx, g);
     if g.kind() == GKind::Main {
         finish_main(cx.rt, Some(g), Ok(()));
@@ -379,6 +393,7 @@ fn end_g(cx: &mut Ctx, g: GRef) {
     cx.trace(EventKind::GoEnd, &[]);
     // SAFETY: the G is Running on this M.
     unsafe { g.exec().reset() };
+    g.clear_delivered();
     g.cas_status(Status::Running, Status::Dead);
     cx.rt.sched.ngoroutines.fetch_sub(1, Ordering::Relaxed);
     gfput(cx, g);
@@ -1108,6 +1123,7 @@ fn park_commit(cx: &mut Ctx, g: GRef, pk: Park) {
 pub(crate) fn apply_resume(cx: &mut Ctx, g: GRef, exec: &mut Exec) -> Result<(), String> {
     let resume = std::mem::replace(&mut exec.resume, Resume::None);
     let (v, ok, case) = g.delivered();
+    g.clear_delivered();
     match resume {
         Resume::None => {}
         Resume::Retry => exec.rewind(),

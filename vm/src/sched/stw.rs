@@ -198,6 +198,20 @@ fn resize(cx: &mut Ctx, n: usize) {
         let p0 = s.p(0);
         for i in n..old {
             let p = s.p(i as u32);
+            if i as u32 != cx.p.id {
+                // Deterministic mode: a G in the middle of its slice on a
+                // P that goes away continues elsewhere, and the P's mark
+                // work goes to the global list.
+                // SAFETY: the world is stopped; the stopper owns the P.
+                let l = unsafe { p.local() };
+                if let Some(g) = l.curg.take() {
+                    g.cas_status(super::Status::Running, super::Status::Runnable);
+                    proc::globrunqput(cx.rt, g);
+                }
+                let work = std::mem::take(&mut l.gcw);
+                cx.rt.gc.put_work(work);
+                p.nopreempt.store(0, Ordering::Release);
+            }
             let drained = p.runq.drain();
             if !drained.is_empty() {
                 cx.trace(

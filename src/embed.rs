@@ -23,10 +23,8 @@
 //!    code is [`EXIT_COMPILE`](crate::EXIT_COMPILE).
 //! 2. With `disasm`, write the disassembly to stdout.
 //! 3. Make the VM with [`new_vm`](crate::new_vm), printing into an
-//!    in-memory buffer. `new_vm` switches recording on when the options
-//!    name a trace destination, so when `record_trace` is set it is handed
-//!    a copy of the options whose destination is a placeholder path; the
-//!    path is never opened, because step 5 writes the trace into memory.
+//!    in-memory buffer; it records a trace when the options name a trace
+//!    file or set `record_trace`.
 //! 4. Run the program and flush its output.
 //! 5. With `record_trace`, take the trace in the text form. Otherwise, if
 //!    the options name a trace file, write it there as `execute` does (the
@@ -50,9 +48,8 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::io::Write;
 
-use crate::{Options, SharedBuffer, TraceFormat, EXIT_COMPILE, EXIT_RUNTIME};
+use crate::{Options, SharedBuffer};
 
 /// What one run printed, how it ended and, if asked for, its trace.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -90,7 +87,7 @@ impl Run {
 pub fn run(src: &str, opts: &Options) -> Run {
     let out = SharedBuffer::default();
     let mut err: Vec<u8> = Vec::new();
-    let (exit_code, trace) = run_into(src, opts, &out, &mut err);
+    let (exit_code, trace) = crate::execute_recording(src, opts, Box::new(out.clone()), &mut err);
     Run {
         stdout: out.take_string(),
         stderr: String::from_utf8_lossy(&err).into_owned(),
@@ -240,20 +237,16 @@ impl TraceEvent {
 /// the newline).
 impl fmt::Display for TraceEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ", self.tick)?;
-        match self.p {
-            Some(p) => write!(f, "P{p} ")?,
-            None => f.write_str("P- ")?,
-        }
-        match self.g {
-            Some(g) => write!(f, "G{g} ")?,
-            None => f.write_str("G- ")?,
-        }
-        f.write_str(&self.kind)?;
-        for (k, v) in &self.args {
-            write!(f, " {k}={v}")?;
-        }
-        Ok(())
+        skein_vm::trace::write_line(
+            f,
+            self.tick,
+            self.p,
+            self.g,
+            &self.kind,
+            self.args
+                .iter()
+                .map(|(k, v)| (k.as_str(), v as &dyn fmt::Display)),
+        )
     }
 }
 
@@ -403,74 +396,6 @@ impl<'a> IntoIterator for &'a Trace {
 
     fn into_iter(self) -> Self::IntoIter {
         self.events.iter()
-    }
-}
-
-/// The placeholder destination that makes `new_vm` record a trace that
-/// [`run`] then takes into memory; it is never opened.
-const IN_MEMORY: &str = "<in-memory trace>";
-
-/// Steps 1–6 of the module docs; returns the exit code and the in-memory
-/// trace.
-fn run_into(
-    src: &str,
-    opts: &Options,
-    stdout: &SharedBuffer,
-    stderr: &mut dyn Write,
-) -> (i32, Option<String>) {
-    let program = match skein_compiler::compile(src) {
-        Ok(program) => program,
-        Err(diagnostics) => {
-            for d in &diagnostics {
-                let _ = writeln!(stderr, "{d}");
-            }
-            return (EXIT_COMPILE, None);
-        }
-    };
-    let mut out: Box<dyn Write + Send> = Box::new(stdout.clone());
-    if opts.disasm {
-        let _ = out.write_all(program.main.disassemble().as_bytes());
-        let _ = out.flush();
-    }
-    let mut vm = if opts.record_trace {
-        let mut recording = opts.clone();
-        recording.trace = Some(IN_MEMORY.into());
-        crate::new_vm(&recording, out, false)
-    } else {
-        crate::new_vm(opts, out, false)
-    };
-    let result = vm.run(&program);
-    vm.flush();
-    let mut trace = None;
-    if opts.record_trace {
-        let mut text = Vec::new();
-        match vm.write_trace(skein_vm::trace::Format::Text, &mut text) {
-            Ok(()) => trace = Some(String::from_utf8_lossy(&text).into_owned()),
-            Err(e) => {
-                let _ = writeln!(stderr, "Could not record the trace: {e}.");
-            }
-        }
-    } else if let Some(path) = &opts.trace {
-        let format = match opts.trace_format {
-            TraceFormat::Text => skein_vm::trace::Format::Text,
-            TraceFormat::Chrome => skein_vm::trace::Format::Chrome,
-        };
-        let written = std::fs::File::create(path).and_then(|f| {
-            let mut w = std::io::BufWriter::new(f);
-            vm.write_trace(format, &mut w)?;
-            w.flush()
-        });
-        if let Err(e) = written {
-            let _ = writeln!(stderr, "Could not write trace \"{}\": {e}.", path.display());
-        }
-    }
-    drop(vm);
-    match result {
-        Ok(()) => (0, trace),
-        Err(e) => {
-            let _ = writeln!(stderr, "{e}");
-            (EXIT_RUNTIME, trace)
-        }
     }
 }
 

@@ -90,9 +90,21 @@ pub fn run_source(src: &str, opts: &Options) -> RunOutput {
 pub fn execute(
     src: &str,
     opts: &Options,
-    mut stdout: Box<dyn Write + Send>,
+    stdout: Box<dyn Write + Send>,
     stderr: &mut dyn Write,
 ) -> i32 {
+    execute_recording(src, opts, stdout, stderr).0
+}
+
+/// [`execute`], also returning the text trace when
+/// [`Options::record_trace`] is set (then the trace stays in memory and no
+/// trace file is written: the VM hands its events out once).
+pub(crate) fn execute_recording(
+    src: &str,
+    opts: &Options,
+    mut stdout: Box<dyn Write + Send>,
+    stderr: &mut dyn Write,
+) -> (i32, Option<String>) {
     let program = match skein_compiler::compile(src) {
         Ok(program) => program,
         Err(diagnostics) => {
@@ -100,7 +112,7 @@ pub fn execute(
                 let _ = writeln!(stderr, "{d}");
             }
             let _ = stderr.flush();
-            return EXIT_COMPILE;
+            return (EXIT_COMPILE, None);
         }
     };
     if opts.disasm {
@@ -110,7 +122,16 @@ pub fn execute(
     let mut vm = new_vm(opts, stdout, false);
     let result = vm.run(&program);
     vm.flush();
-    if let Some(path) = &opts.trace {
+    let mut trace = None;
+    if opts.record_trace {
+        let mut text = Vec::new();
+        match vm.write_trace(skein_vm::trace::Format::Text, &mut text) {
+            Ok(()) => trace = Some(String::from_utf8_lossy(&text).into_owned()),
+            Err(e) => {
+                let _ = writeln!(stderr, "Could not record the trace: {e}.");
+            }
+        }
+    } else if let Some(path) = &opts.trace {
         let format = match opts.trace_format {
             TraceFormat::Text => skein_vm::trace::Format::Text,
             TraceFormat::Chrome => skein_vm::trace::Format::Chrome,
@@ -126,11 +147,11 @@ pub fn execute(
     }
     drop(vm);
     match result {
-        Ok(()) => 0,
+        Ok(()) => (0, trace),
         Err(e) => {
             let _ = writeln!(stderr, "{e}");
             let _ = stderr.flush();
-            EXIT_RUNTIME
+            (EXIT_RUNTIME, trace)
         }
     }
 }
@@ -165,7 +186,7 @@ pub fn new_vm(opts: &Options, stdout: Box<dyn Write + Send>, interactive: bool) 
         procs: opts.procs,
         keep_running: interactive,
         line_flush: interactive,
-        trace: opts.trace.is_some(),
+        trace: opts.trace.is_some() || opts.record_trace,
         stdout,
     });
     skein_stdlib::install(&mut vm);

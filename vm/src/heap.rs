@@ -208,18 +208,25 @@ impl Heap {
         self.live_bytes.load(Ordering::Relaxed).max(0) as usize
     }
 
-    /// Sets the pacer's goal and trigger from the live heap after a cycle:
-    /// `goal = max(live * (1 + GOGC/100), MIN_HEAP * GOGC/100)`. The
-    /// stop-the-world collector triggers at the goal itself; `--max-heap`
-    /// caps the trigger so the limit is checked by a collection first.
-    pub fn set_goal(&self, live: usize) {
-        let goal = match self.gc_percent() {
+    /// The GOGC goal for a live heap of `live` bytes:
+    /// `max(live * (1 + GOGC/100), MIN_HEAP * GOGC/100)`, or `usize::MAX`
+    /// when the collector is off.
+    pub fn goal_for(&self, live: usize) -> usize {
+        match self.gc_percent() {
             Some(p) => {
                 let p = p as usize;
                 (live + live / 100 * p).max(MIN_HEAP / 100 * p.max(1))
             }
             None => usize::MAX,
-        };
+        }
+    }
+
+    /// Sets the goal from `live` with the trigger at the goal (before the
+    /// first cycle, and when `setgcpercent` changes GOGC; the pacer places
+    /// the trigger after each cycle). `--max-heap` caps the trigger so the
+    /// limit is checked by a collection first.
+    pub fn set_goal(&self, live: usize) {
+        let goal = self.goal_for(live);
         self.goal.store(goal, Ordering::Relaxed);
         let mut trigger = goal;
         if let Some(max) = self.max_heap {

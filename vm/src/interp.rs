@@ -377,7 +377,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
         () => {
             if rt.heap.gc_pending.load(Ordering::Relaxed) || cx.local().mc.poll {
                 save_pc!();
-                if let Err(flow) = crate::gc::safepoint(cx, g) {
+                if let Err(flow) = crate::gc::safepoint(cx) {
                     ret!(flow_outcome(g, flow));
                 }
                 reload!();

@@ -251,21 +251,43 @@ impl Event {
 /// The text form of one event, without the newline.
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ", self.tick)?;
-        match self.p {
-            Some(p) => write!(f, "P{p} ")?,
-            None => f.write_str("P- ")?,
-        }
-        match self.g {
-            Some(g) => write!(f, "G{g} ")?,
-            None => f.write_str("G- ")?,
-        }
-        f.write_str(self.kind.name())?;
-        for (k, v) in &self.args {
-            write!(f, " {k}={v}")?;
-        }
-        Ok(())
+        write_line(
+            f,
+            self.tick,
+            self.p,
+            self.g,
+            self.kind.name(),
+            self.args.iter().map(|(k, v)| (*k, v as &dyn fmt::Display)),
+        )
     }
+}
+
+/// Writes one event line in the text form (`<tick> P<p> G<g> <Event>
+/// key=value ...`, `P-`/`G-` where none applies), without the newline: the
+/// one definition of the format, shared by the runtime's events and
+/// parsed ones (the embedding API's `TraceEvent`).
+pub fn write_line<'a>(
+    f: &mut fmt::Formatter<'_>,
+    tick: u64,
+    p: Option<u32>,
+    g: Option<u64>,
+    kind: &str,
+    args: impl Iterator<Item = (&'a str, &'a dyn fmt::Display)>,
+) -> fmt::Result {
+    write!(f, "{tick} ")?;
+    match p {
+        Some(p) => write!(f, "P{p} ")?,
+        None => f.write_str("P- ")?,
+    }
+    match g {
+        Some(g) => write!(f, "G{g} ")?,
+        None => f.write_str("G- ")?,
+    }
+    f.write_str(kind)?;
+    for (k, v) in args {
+        write!(f, " {k}={v}")?;
+    }
+    Ok(())
 }
 
 /// Numbers in decimal, strings as they are.

@@ -119,6 +119,9 @@
 
 #![cfg(loom)]
 
+mod loom_common;
+use loom_common::*;
+
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use loom::sync::{Arc, Mutex};
@@ -137,26 +140,6 @@ const EXHAUSTIVE: Option<usize> = None;
 /// minutes; 5 takes 25 s. The broken variants are checked on the
 /// two-worker model, which is explored exhaustively.
 const BOUND_WORKERS: Option<usize> = Some(4);
-
-/// Runs `f` under loom with the given preemption bound (set here, so the
-/// `LOOM_MAX_PREEMPTIONS` environment variable does not change it), and
-/// prints how many executions loom explored (seen with `--nocapture`).
-fn model(name: &str, bound: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
-    // A plain `std` counter: loom does not track it, and it outlives the
-    // executions.
-    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = runs.clone();
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = bound;
-    builder.check(move || {
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f();
-    });
-    eprintln!(
-        "{name}: {} executions explored (preemption bound {bound:?})",
-        runs.load(std::sync::atomic::Ordering::Relaxed)
-    );
-}
 
 // ---------------------------------------------------------------------------
 // Broken variants.
@@ -198,22 +181,6 @@ enum Bug {
 // ---------------------------------------------------------------------------
 // Goroutines (`sched/g.rs`, `sched/proc.rs`).
 
-/// `g::Status` values, as the real `u32` status word holds them.
-const IDLE: u32 = 0;
-const RUNNABLE: u32 = 1;
-const RUNNING: u32 = 2;
-const WAITING: u32 = 3;
-
-fn status_name(s: u32) -> &'static str {
-    match s {
-        IDLE => "Idle",
-        RUNNABLE => "Runnable",
-        RUNNING => "Running",
-        WAITING => "Waiting",
-        _ => "?",
-    }
-}
-
 /// `g::G`, reduced to its status word.
 struct G {
     id: usize,
@@ -231,28 +198,12 @@ impl G {
 
     /// `G::status`.
     fn status(&self) -> u32 {
-        self.status.load(Ordering::Acquire)
+        status(&self.status)
     }
 
-    /// `G::cas_status`: the same weak CAS, orderings and panic. (The real
-    /// loop also spins on the `SCAN` bit; no stack scan runs here.)
+    /// `G::cas_status` (`loom_common::cas_status`).
     fn cas_status(&self, from: u32, to: u32) {
-        loop {
-            match self
-                .status
-                .compare_exchange_weak(from, to, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return,
-                // A spurious failure of the weak CAS.
-                Err(cur) if cur == from => loom::hint::spin_loop(),
-                Err(cur) => panic!(
-                    "goroutine {}: status {}, expected {}",
-                    self.id,
-                    status_name(cur),
-                    status_name(from)
-                ),
-            }
-        }
+        cas_status(&self.status, self.id, from, to);
     }
 }
 

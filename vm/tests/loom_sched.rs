@@ -59,6 +59,9 @@
 
 #![cfg(loom)]
 
+mod loom_common;
+use loom_common::*;
+
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -85,49 +88,11 @@ const BOUND_THREE: Option<usize> = Some(5);
 /// executions, 2 s).
 const BOUND_SELECT_TWICE: Option<usize> = Some(4);
 
-/// Runs `f` under loom with the given preemption bound (set here, so the
-/// `LOOM_MAX_PREEMPTIONS` environment variable does not change it), and
-/// prints how many executions loom explored (seen with `--nocapture`).
-fn model(name: &str, bound: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
-    // A plain `std` counter: loom does not track it, and it outlives the
-    // executions.
-    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = runs.clone();
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = bound;
-    builder.check(move || {
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f();
-    });
-    eprintln!(
-        "{name}: {} executions explored (preemption bound {bound:?})",
-        runs.load(std::sync::atomic::Ordering::Relaxed)
-    );
-}
-
 // ---------------------------------------------------------------------------
 // Goroutines (`g.rs`).
 
-/// `g::Status` values, as the real `u32` status word holds them.
-const IDLE: u32 = 0;
-const RUNNABLE: u32 = 1;
-const RUNNING: u32 = 2;
-const WAITING: u32 = 3;
-const DEAD: u32 = 4;
-
 /// The bits of `Value::NIL` (what a closed channel delivers).
 const NIL: u64 = Value::NIL.0;
-
-fn status_name(s: u32) -> &'static str {
-    match s {
-        IDLE => "Idle",
-        RUNNABLE => "Runnable",
-        RUNNING => "Running",
-        WAITING => "Waiting",
-        DEAD => "Dead",
-        _ => "?",
-    }
-}
 
 /// `g::G`, reduced to the words the protocols use.
 struct G {
@@ -163,28 +128,12 @@ impl G {
 
     /// `G::status`.
     fn status(&self) -> u32 {
-        self.status.load(Ordering::Acquire)
+        status(&self.status)
     }
 
-    /// `G::cas_status`: the same weak CAS, orderings and panic. (The real
-    /// loop also spins on the `SCAN` bit; no collector runs here.)
+    /// `G::cas_status` (`loom_common::cas_status`).
     fn cas_status(&self, from: u32, to: u32) {
-        loop {
-            match self
-                .status
-                .compare_exchange_weak(from, to, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return,
-                // A spurious failure of the weak CAS.
-                Err(cur) if cur == from => loom::hint::spin_loop(),
-                Err(cur) => panic!(
-                    "goroutine {}: status {}, expected {}",
-                    self.id,
-                    status_name(cur),
-                    status_name(from)
-                ),
-            }
-        }
+        cas_status(&self.status, self.id, from, to);
     }
 
     /// `G::deliver`: relaxed stores, published by the `ready` CAS after it.

@@ -65,8 +65,7 @@ pub(crate) fn verify(cx: &mut Ctx) {
         }
         // SAFETY: the world is stopped: every G's stack is quiescent.
         let exec = unsafe { g.exec() };
-        exec.for_each_root(|v| push(v, "a goroutine stack", &mut stack));
-        push(g.delivered().0, "a goroutine stack", &mut stack);
+        mark::scan_stack(*g, exec, |v| push(v, "a goroutine stack", &mut stack));
     }
     while let Some((p, from)) = stack.pop() {
         // SAFETY: as above.

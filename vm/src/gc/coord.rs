@@ -188,18 +188,11 @@ pub fn wait_cycle_end(cx: &mut Ctx) -> Result<(), Flow> {
     } else {
         started + 1
     };
-    let g = cx.g.expect("the main goroutine");
-    let mut w = gc.coord.waiters.lock();
+    let w = gc.coord.waiters.lock();
     if !gc.coord.pending.load(Ordering::Acquire) {
         return Ok(());
     }
-    w.push((g, target));
-    std::mem::forget(w);
-    Err(Flow::Park(Park {
-        reason: WaitReason::GcWait,
-        unlock: Unlock::GcWaiters(&gc.coord as *const Coord),
-        resume: Resume::None,
-    }))
+    Err(park_waiter(cx, w, target))
 }
 
 /// `runtime.gc()`: waits for a full cycle that starts after the call (a
@@ -209,18 +202,28 @@ pub fn gc_wait(cx: &mut Ctx) -> Result<(), Flow> {
     // `cycle` counts cycles whose marking has started; the next one to
     // start marks after this call, which is what Go's `runtime.GC` asks.
     let target = gc.cycle.load(Ordering::Acquire) + 1;
-    let g = cx.g.expect("runtime.gc() runs in a goroutine");
-    let mut w = gc.coord.waiters.lock();
-    w.push((g, target));
-    std::mem::forget(w);
+    let w = gc.coord.waiters.lock();
+    let park = park_waiter(cx, w, target);
     // The waiters' lock stays held until the park commits; requesting the
     // cycle does not take it.
     request_cycle(cx, true);
-    Err(Flow::Park(Park {
+    Err(park)
+}
+
+/// Queues the running G on the waiters (whose guard is `w`) until cycle
+/// `target` is done; the park releases the lock once the G is `Waiting`.
+fn park_waiter(
+    cx: &Ctx,
+    mut w: parking_lot::MutexGuard<'_, Vec<(GRef, u32)>>,
+    target: u32,
+) -> Flow {
+    w.push((cx.g.expect("a goroutine waits for the collector"), target));
+    std::mem::forget(w);
+    Flow::Park(Park {
         reason: WaitReason::GcWait,
-        unlock: Unlock::GcWaiters(&gc.coord as *const Coord),
+        unlock: Unlock::GcWaiters(&cx.rt.gc.coord as *const Coord),
         resume: Resume::None,
-    }))
+    })
 }
 
 impl Coord {
@@ -246,7 +249,7 @@ pub fn mark_done(cx: &mut Ctx, who: GRef) {
 }
 
 /// One step of the coordinator.
-pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
+pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
     let rt = cx.rt;
     let gc = &rt.gc;
     let c = &gc.coord;
@@ -304,8 +307,8 @@ pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
                 }
                 stw1(cx);
                 if gc.stw_mode {
-                    // The world stays stopped: mark everything now.
-                    mark::drain_stopped(cx);
+                    // The world stays stopped: `terminate` marks
+                    // everything.
                     cx.trace(
                         EventKind::STWDone,
                         &[("reason", Arg::S("sweep_termination"))],
@@ -315,7 +318,7 @@ pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
                         &[("reason", Arg::S("mark_termination"))],
                     );
                     terminate(cx);
-                    return (after_cycle(cx, g), 64);
+                    return (after_cycle(cx), 64);
                 }
                 stw::start_the_world(cx, "sweep_termination");
                 rt.sched.worldsema.release(cx);
@@ -373,7 +376,7 @@ pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
                     continue;
                 }
                 terminate(cx);
-                return (after_cycle(cx, g), 64);
+                return (after_cycle(cx), 64);
             }
         }
     }
@@ -408,7 +411,7 @@ fn stw1(cx: &mut Ctx) {
         1
     };
     heap.epoch.store(epoch, Ordering::Release);
-    let n = gc.cycle.fetch_add(1, Ordering::AcqRel) + 1;
+    gc.cycle.fetch_add(1, Ordering::AcqRel);
     let gs: Vec<GRef> = rt
         .sched
         .allgs
@@ -430,9 +433,8 @@ fn stw1(cx: &mut Ctx) {
         l.mc.assist_debt = 0;
         l.mc.poll = false;
     }
-    gc.pacer.start_mark(cx, n);
-    gc.set_phase(Phase::Mark);
-    heap.marking.store(true, Ordering::Release);
+    gc.pacer.start_mark(cx);
+    gc.set_phase(heap, Phase::Mark);
     gc.pacer
         .clock
         .stw1_ns
@@ -458,13 +460,15 @@ fn terminate(cx: &mut Ctx) {
     let heap = &rt.heap;
     let t0 = std::time::Instant::now();
     let _outside = rt.sched.outside_lock.lock();
+    // Mark what is still buffered: this thread's barrier buffer (in
+    // deterministic mode the one thread's buffer holds every P's shades),
+    // and, with `gcstoptheworld`, the whole heap.
     super::flush_barrier_buffer();
     mark::drain_stopped(cx);
     if gc.checkmark {
         super::checkmark::verify(cx);
     }
-    gc.set_phase(Phase::Off);
-    heap.marking.store(false, Ordering::Release);
+    gc.set_phase(heap, Phase::Off);
     gc.coord.done_claimed.store(true, Ordering::Release);
     gc.roots.clear();
     super::pacer::wake_assists(cx);
@@ -485,7 +489,7 @@ fn terminate(cx: &mut Ctx) {
 
 /// After mark termination: release the semaphores, report, wake
 /// `runtime.gc()` callers, and go idle (or start the next cycle).
-fn after_cycle(cx: &mut Ctx, _g: GRef) -> Outcome {
+fn after_cycle(cx: &mut Ctx) -> Outcome {
     let rt = cx.rt;
     let gc = &rt.gc;
     let c = &gc.coord;
@@ -496,8 +500,7 @@ fn after_cycle(cx: &mut Ctx, _g: GRef) -> Outcome {
     let waiting = !c.waiters.lock().is_empty();
     if waiting {
         // `runtime.gc()` returns with the sweep done, as Go's does.
-        while sweep::sweep_chunk(cx) {}
-        sweep::note_done(cx);
+        sweep::finish(cx);
     }
     gc.completed.store(n, Ordering::Release);
     cx.trace(

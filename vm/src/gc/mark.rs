@@ -301,8 +301,7 @@ fn scan_g(cx: &mut Ctx, w: &mut Gcw, g: GRef) -> bool {
                         // only the scanner touches it.
                         let exec = unsafe { g.exec() };
                         exec.clear_dead();
-                        exec.for_each_root(|v| w.shade(v));
-                        w.shade(g.delivered().0);
+                        scan_stack(g, exec, |v| w.shade(v));
                     }
                     g.end_scan();
                     return true;
@@ -310,6 +309,13 @@ fn scan_g(cx: &mut Ctx, w: &mut Gcw, g: GRef) -> bool {
             }
         }
     }
+}
+
+/// Calls `f` on every root of `g`'s stack `exec`: its live registers and
+/// frames, and a value a waker handed it that it has not picked up yet.
+pub(crate) fn scan_stack(g: GRef, exec: &crate::interp::Exec, mut f: impl FnMut(Value)) {
+    exec.for_each_root(&mut f);
+    f(g.delivered().0);
 }
 
 /// A running G scans its own stack at a chunk boundary (the one place a
@@ -321,8 +327,8 @@ pub(crate) fn scan_self(cx: &mut Ctx, g: GRef) {
     // SAFETY: the G is Running on this M, between chunks.
     let exec = unsafe { g.exec() };
     exec.clear_dead();
-    exec.for_each_root(super::shade);
-    super::shade(g.delivered().0);
+    scan_stack(g, exec, super::shade);
+    // The stack's shades go out as their own buffer.
     super::flush_barrier_buffer();
 }
 
@@ -429,8 +435,7 @@ pub(crate) fn drain_stopped(cx: &mut Ctx) {
                 // chunk boundary (or, in deterministic mode, the G is
                 // between two steps), so its stack is quiescent.
                 let exec = unsafe { g.exec() };
-                exec.for_each_root(|v| w.shade(v));
-                w.shade(g.delivered().0);
+                scan_stack(g, exec, |v| w.shade(v));
             }
         }
         w.put(cx);
@@ -438,20 +443,20 @@ pub(crate) fn drain_stopped(cx: &mut Ctx) {
     dispose(cx);
 }
 
-/// Acknowledges the ragged barrier for this P (after flushing).
-pub(crate) fn ack_flush(cx: &mut Ctx) {
-    let e = cx.rt.gc.flush_epoch.load(Ordering::Acquire);
-    if cx.p.flush_seen.load(Ordering::Relaxed) != e {
-        super::flush_barrier_buffer();
-        cx.p.flush_seen.store(e, Ordering::Release);
-    }
+/// Flushes this thread's barrier buffer, which belongs to the work of P
+/// `p`, and acknowledges the ragged barrier for `p` (every chunk boundary,
+/// and whenever an M gives its P up).
+pub(crate) fn flush_for(rt: &crate::Runtime, p: &crate::sched::P) {
+    super::flush_barrier_buffer();
+    p.flush_seen
+        .store(rt.gc.flush_epoch.load(Ordering::Acquire), Ordering::Release);
 }
 
 /// Starts a ragged barrier: every P must flush its write-barrier buffer.
 /// Returns the barrier's generation.
 pub(crate) fn ragged_start(cx: &mut Ctx) -> u64 {
     let e = cx.rt.gc.flush_epoch.fetch_add(1, Ordering::AcqRel) + 1;
-    ack_flush(cx);
+    flush_for(cx.rt, cx.p);
     e
 }
 

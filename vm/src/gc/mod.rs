@@ -185,8 +185,10 @@ impl GcState {
         self.phase() == Phase::Mark
     }
 
-    /// Sets the phase and the write barrier with it (world stopped).
-    pub(crate) fn set_phase(&self, p: Phase) {
+    /// Sets the phase, and with it the write barrier and the heap's
+    /// assist accounting (world stopped).
+    pub(crate) fn set_phase(&self, heap: &crate::heap::Heap, p: Phase) {
+        heap.marking.store(p == Phase::Mark, Ordering::Release);
         let old = self.phase.swap(p as u8, Ordering::AcqRel);
         match (old == Phase::Mark as u8, p == Phase::Mark) {
             (false, true) => {
@@ -363,7 +365,7 @@ pub fn shade_children(p: *mut Header) {
 /// The allocation safepoint's GC hook (the interpreter calls it when the
 /// heap asks for attention): start a cycle when one is due, pay a mark
 /// assist debt, enforce `--max-heap`.
-pub fn safepoint(cx: &mut Ctx, exec: &mut crate::interp::Exec) -> Result<(), crate::native::Flow> {
+pub fn safepoint(cx: &mut Ctx) -> Result<(), crate::native::Flow> {
     let rt = cx.rt;
     let heap = &rt.heap;
     if let Some(max) = heap.max_heap {
@@ -381,7 +383,7 @@ pub fn safepoint(cx: &mut Ctx, exec: &mut crate::interp::Exec) -> Result<(), cra
     }
     if cx.local().mc.poll {
         cx.local().mc.poll = false;
-        pacer::assist(cx, exec)?;
+        pacer::assist(cx)?;
     }
     Ok(())
 }
@@ -392,9 +394,9 @@ pub fn safepoint(cx: &mut Ctx, exec: &mut crate::interp::Exec) -> Result<(), cra
 pub fn run_system(cx: &mut Ctx, g: GRef, budget: u32) -> crate::interp::Outcome {
     use crate::sched::GKind;
     let (out, cost) = match g.kind() {
-        GKind::Coordinator => coord::step(cx, g),
+        GKind::Coordinator => coord::step(cx),
         GKind::Worker => worker::step(cx, g),
-        GKind::Sweeper => sweep::step(cx, g),
+        GKind::Sweeper => sweep::step(cx),
         GKind::User | GKind::Main => unreachable!("not a system goroutine"),
     };
     // SAFETY: the G is Running on this M.
@@ -408,21 +410,8 @@ pub fn run_system(cx: &mut Ctx, g: GRef, budget: u32) -> crate::interp::Outcome 
 /// scanned this cycle.
 pub fn at_chunk_boundary(cx: &mut Ctx, g: GRef) {
     let gc = &cx.rt.gc;
-    flush_barrier_buffer();
-    mark::ack_flush(cx);
+    mark::flush_for(cx.rt, cx.p);
     if gc.marking() && g.scan_cycle.load(Ordering::Acquire) != gc.cycle.load(Ordering::Acquire) {
         mark::scan_self(cx, g);
     }
-}
-
-/// Per-cycle pause and CPU accounting, for memstats and `gctrace`.
-#[derive(Default)]
-pub struct CycleClock {
-    pub stw1_ns: AtomicU64,
-    pub stw2_ns: AtomicU64,
-    pub mark_ns: AtomicU64,
-    pub assist_ns: AtomicU64,
-    pub dedicated_ns: AtomicU64,
-    pub fractional_ns: AtomicU64,
-    pub idle_ns: AtomicU64,
 }

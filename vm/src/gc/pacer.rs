@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use super::{mark, CycleClock};
+use super::mark;
 use crate::native::Flow;
 use crate::sched::{Park, Resume, Unlock, WaitReason};
 use crate::trace::EventKind;
@@ -94,7 +94,7 @@ impl Pacer {
 
     /// The mark phase starts (world stopped): remember the clocks and set
     /// the assist ratio.
-    pub(crate) fn start_mark(&self, cx: &Ctx, _n: u32) {
+    pub(crate) fn start_mark(&self, cx: &Ctx) {
         let heap = &cx.rt.heap;
         self.mark_start.store(cx.rt.sched.now(), Ordering::Release);
         let mut st = self.st.lock();
@@ -150,13 +150,11 @@ impl Pacer {
 
     /// Goal and trigger for a live heap of `live` bytes.
     fn targets(&self, heap: &crate::heap::Heap, live: usize, ratio: f64) -> (usize, usize) {
-        let Some(p) = heap.gc_percent() else {
-            let t = heap.max_heap.unwrap_or(usize::MAX);
-            return (usize::MAX, t);
-        };
-        let p = p as usize;
-        let goal = (live + live / 100 * p).max(crate::heap::MIN_HEAP / 100 * p.max(1));
-        let mut trigger = if cfg_stw(heap) {
+        let goal = heap.goal_for(live);
+        if goal == usize::MAX {
+            return (goal, heap.max_heap.unwrap_or(usize::MAX));
+        }
+        let mut trigger = if heap.stw_trigger {
             goal
         } else {
             live + ((goal - live) as f64 * ratio) as usize
@@ -244,10 +242,6 @@ impl Pacer {
     }
 }
 
-fn cfg_stw(heap: &crate::heap::Heap) -> bool {
-    heap.stw_trigger
-}
-
 /// Background workers did `work` bytes of scanning: credit for assists;
 /// wake a parked assist when there is some.
 pub(crate) fn add_credit(cx: &mut Ctx, work: u64) {
@@ -273,7 +267,7 @@ pub(crate) fn wake_assists(cx: &mut Ctx) {
 }
 
 /// Pays this P's assist debt (see the module docs).
-pub(crate) fn assist(cx: &mut Ctx, _exec: &mut crate::interp::Exec) -> Result<(), Flow> {
+pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
     let rt = cx.rt;
     let gc = &rt.gc;
     let debt = std::mem::take(&mut cx.local().mc.assist_debt);
@@ -351,4 +345,16 @@ pub(crate) fn out_of_memory(cx: &mut Ctx) -> Result<(), Flow> {
         })),
         other => other,
     }
+}
+
+/// Per-cycle pause and CPU accounting, for memstats and `gctrace`.
+#[derive(Default)]
+pub struct CycleClock {
+    pub stw1_ns: AtomicU64,
+    pub stw2_ns: AtomicU64,
+    pub mark_ns: AtomicU64,
+    pub assist_ns: AtomicU64,
+    pub dedicated_ns: AtomicU64,
+    pub fractional_ns: AtomicU64,
+    pub idle_ns: AtomicU64,
 }

@@ -139,6 +139,14 @@ pub(crate) fn sweep_chunk(cx: &mut Ctx) -> bool {
     sweep_into(&rt.heap, &mut cx.local().mc)
 }
 
+/// Sweeps everything left on this P, then records `GCSweepDone` (a cycle's
+/// start, `runtime.gc()`, and the stop-the-world users that wait for whole
+/// cycles need the sweep finished).
+pub(crate) fn finish(cx: &mut Ctx) {
+    while sweep_chunk(cx) {}
+    note_done(cx);
+}
+
 /// Records `GCSweepDone` if the sweep is over and nobody recorded it.
 pub(crate) fn note_done(cx: &mut Ctx) {
     let rt = cx.rt;
@@ -171,7 +179,7 @@ pub(crate) fn wake_sweeper(cx: &mut Ctx) {
 }
 
 /// One step of the background sweeper: a chunk, or park when done.
-pub(crate) fn step(cx: &mut Ctx, _g: GRef) -> (Outcome, u32) {
+pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
     if sweep_chunk(cx) {
         // Low priority, like Go's `bgsweep`: let other goroutines run
         // between chunks.

@@ -258,8 +258,7 @@ pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
     let t0 = cx.rt.sched.now();
     let started = std::time::Instant::now();
     let d = mark::drain(cx, WORK_PER_STEP);
-    super::flush_barrier_buffer();
-    mark::ack_flush(cx);
+    mark::flush_for(cx.rt, cx.p);
     super::pacer::add_credit(cx, d.work);
     let spent = cx.rt.sched.now().saturating_sub(t0) + d.objects;
     let ns = started.elapsed().as_nanos() as u64;

@@ -528,9 +528,7 @@ fn pidleget(rt: &Runtime, l: &mut super::Locked) -> Option<u32> {
 
 fn pidleput(rt: &Runtime, l: &mut super::Locked, p: &P) {
     // The write-barrier buffer belongs to the P this M gives up.
-    crate::gc::flush_barrier_buffer();
-    p.flush_seen
-        .store(rt.gc.flush_epoch.load(Ordering::Acquire), Ordering::Release);
+    crate::gc::mark::flush_for(rt, p);
     p.set_status(PStatus::Idle);
     l.pidle.push(p.id);
     rt.sched.npidle.fetch_add(1, Ordering::AcqRel);
@@ -708,11 +706,7 @@ fn schedule(cx: &mut Ctx, ms: &mut MState) {
 fn gcstopm(cx: &mut Ctx, ms: &mut MState) {
     let s = &cx.rt.sched;
     cx.trace(EventKind::ProcStop, &[("reason", Arg::S("stw"))]);
-    crate::gc::flush_barrier_buffer();
-    cx.p.flush_seen.store(
-        cx.rt.gc.flush_epoch.load(Ordering::Acquire),
-        Ordering::Release,
-    );
+    crate::gc::mark::flush_for(cx.rt, cx.p);
     if ms.spinning {
         ms.spinning = false;
         s.nmspinning.fetch_sub(1, Ordering::AcqRel);

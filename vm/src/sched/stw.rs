@@ -141,8 +141,7 @@ fn acquire_world(cx: &mut Ctx) -> Result<(), Flow> {
 fn acquire_gc_and_world(cx: &mut Ctx) -> Result<(), Flow> {
     let s = &cx.rt.sched;
     s.gcsema.acquire(cx)?;
-    while crate::gc::sweep::sweep_chunk(cx) {}
-    crate::gc::sweep::note_done(cx);
+    crate::gc::sweep::finish(cx);
     if let Err(f) = s.worldsema.acquire(cx) {
         s.gcsema.release(cx);
         return Err(f);

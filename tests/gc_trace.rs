@@ -74,6 +74,7 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("dedicated", include_str!("gc/dedicated.sk")),
     ("exchange", include_str!("gc/exchange.sk")),
     ("forced", include_str!("gc/forced.sk")),
+    ("gomaxprocs", include_str!("gc/gomaxprocs.sk")),
     ("memstats", include_str!("gc/memstats.sk")),
 ];
 
@@ -190,6 +191,9 @@ snapshot_tests! {
     snapshot_forced_p1: "forced" at 1;
     snapshot_forced_p2: "forced" at 2;
     snapshot_forced_p4: "forced" at 4;
+    snapshot_gomaxprocs_p1: "gomaxprocs" at 1;
+    snapshot_gomaxprocs_p2: "gomaxprocs" at 2;
+    snapshot_gomaxprocs_p4: "gomaxprocs" at 4;
     snapshot_memstats_p1: "memstats" at 1;
     snapshot_memstats_p2: "memstats" at 2;
     snapshot_memstats_p4: "memstats" at 4;
@@ -373,6 +377,14 @@ fn invariants_exchange() {
 #[test]
 fn invariants_forced() {
     sweep_clean("forced");
+}
+
+/// `runtime.gomaxprocs` stops never fall inside a cycle
+/// (`check_gomaxprocs_outside_cycles`), and the P count may change under
+/// the worker-mode check.
+#[test]
+fn invariants_gomaxprocs() {
+    sweep_clean("gomaxprocs");
 }
 
 #[test]

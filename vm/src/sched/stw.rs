@@ -244,6 +244,14 @@ fn resize(cx: &mut Ctx, n: usize) {
             let own = cx.p;
             // SAFETY: as above; `own` is distinct from P0 (0 < n).
             let (from, to) = unsafe { (own.local(), p0.local()) };
+            // Deterministic mode: the G in the middle of its slice on P0
+            // makes way for the caller, which continues there (the driver
+            // would otherwise overwrite P0's current G with the caller).
+            // No mark worker can be there: the caller holds `gcsema`.
+            if let Some(g) = to.curg.take() {
+                g.cas_status(super::Status::Running, super::Status::Runnable);
+                proc::globrunqput(cx.rt, g);
+            }
             to.mc.absorb(&mut from.mc);
             s.gfree.lock().append(&mut from.gfree);
             own.set_status(PStatus::Dead);

@@ -4,11 +4,13 @@
 //! Steps of each corpus test:
 //! 1. Collect every `tests/corpus/**/*.sk`, sorted.
 //! 2. Check each through [`common::check_all`] (two worker threads), once
-//!    plainly and once with `SKEINDEBUG=gcstress=1`, which collects at every
-//!    allocation safepoint and must not change any observable output.
+//!    plainly, once with `SKEINDEBUG=gcstress=1`, which collects at every
+//!    allocation safepoint, and once with `SKEINDEBUG=gccheckmark=1`, which
+//!    verifies every concurrent mark; neither may change any observable
+//!    output.
 //! 3. Report every failure together: file, command, and a line diff.
 //!
-//! Invariant: the two corpus passes never overlap (a lock serialises them),
+//! Invariant: the corpus passes never overlap (a lock serialises them),
 //! so at most [`common::WORKERS`] Skein processes run at once.
 
 mod common;
@@ -28,6 +30,13 @@ fn corpus() {
 #[test]
 fn corpus_under_gcstress() {
     run_corpus(&[("SKEINDEBUG", "gcstress=1")]);
+}
+
+/// Checkmark re-marks the heap with the world stopped after every cycle
+/// and stops the program at any object the concurrent mark missed.
+#[test]
+fn corpus_under_gccheckmark() {
+    run_corpus(&[("SKEINDEBUG", "gccheckmark=1")]);
 }
 
 #[test]

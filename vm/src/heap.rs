@@ -13,8 +13,8 @@
 //!    it from the moment it exists (DESIGN §2).
 //! 3. Charge the bytes to the P's local count; every [`FLUSH_BYTES`] (or on
 //!    every allocation under `gcstress`) publish the count to the shared
-//!    `live_bytes` and raise `gc_pending` when the pacer's trigger is
-//!    crossed.
+//!    `live_bytes` and raise `gc_pending` when the paced heap (see
+//!    [`Heap::paced_live`]) crosses the pacer's trigger.
 //!
 //! Allocation never collects: the interpreter collects at its next
 //! *allocation safepoint*, where every live value is in a register or a heap
@@ -92,7 +92,12 @@ pub struct Heap {
     /// Object count, as published by the mcaches.
     pub objects: AtomicIsize,
     pub total_alloc: AtomicU64,
-    /// Collect when `live_bytes` reaches this.
+    /// The live heap the last mark found (set at mark termination): the
+    /// base of [`Heap::paced_live`].
+    pub paced_base: AtomicUsize,
+    /// `total_alloc` when `paced_base` was set.
+    pub paced_alloc_base: AtomicU64,
+    /// Collect when [`Heap::paced_live`] reaches this.
     pub trigger: AtomicUsize,
     /// The pacer's goal for this cycle (reported by memstats).
     pub goal: AtomicUsize,
@@ -173,6 +178,8 @@ impl Heap {
             live_bytes: AtomicIsize::new(0),
             objects: AtomicIsize::new(0),
             total_alloc: AtomicU64::new(0),
+            paced_base: AtomicUsize::new(0),
+            paced_alloc_base: AtomicU64::new(0),
             trigger: AtomicUsize::new(0),
             goal: AtomicUsize::new(0),
             gc_percent: AtomicI64::new(gc_percent.map_or(-1, |p| p as i64)),
@@ -206,6 +213,37 @@ impl Heap {
     /// The published live bytes (never negative).
     pub fn live(&self) -> usize {
         self.live_bytes.load(Ordering::Relaxed).max(0) as usize
+    }
+
+    /// The heap the pacer compares with its trigger (Go's `heapLive`): the
+    /// bytes the last mark found live plus every byte allocated since.
+    /// Unlike `live_bytes` it leaves out garbage the sweep has not freed
+    /// yet, so a cycle is never triggered by the previous cycle's garbage
+    /// (which the sweep frees without a collection).
+    pub fn paced_live(&self) -> usize {
+        self.paced_live_at(self.total_alloc.load(Ordering::Relaxed))
+    }
+
+    /// Is a cycle due (the paced heap at the trigger, or `gcstress`)?
+    pub fn trigger_reached(&self) -> bool {
+        self.trigger_reached_at(self.total_alloc.load(Ordering::Relaxed))
+    }
+
+    fn trigger_reached_at(&self, total_alloc: u64) -> bool {
+        self.gcstress || self.paced_live_at(total_alloc) >= self.trigger.load(Ordering::Relaxed)
+    }
+
+    fn paced_live_at(&self, total_alloc: u64) -> usize {
+        let since = total_alloc.saturating_sub(self.paced_alloc_base.load(Ordering::Relaxed));
+        self.paced_base.load(Ordering::Relaxed) + since as usize
+    }
+
+    /// Re-bases [`Heap::paced_live`] on the live heap a mark found (world
+    /// stopped).
+    pub fn set_paced_base(&self, live: usize) {
+        self.paced_base.store(live, Ordering::Relaxed);
+        self.paced_alloc_base
+            .store(self.total_alloc.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
     /// The GOGC goal for a live heap of `live` bytes:
@@ -296,11 +334,13 @@ impl Mcache {
     #[cold]
     #[inline(never)]
     pub fn flush(&mut self, heap: &Heap) {
-        let live = heap.live_bytes.fetch_add(self.unflushed, Ordering::Relaxed) + self.unflushed;
+        heap.live_bytes.fetch_add(self.unflushed, Ordering::Relaxed);
         heap.objects
             .fetch_add(self.unflushed_objects, Ordering::Relaxed);
-        heap.total_alloc
-            .fetch_add(self.unflushed_total, Ordering::Relaxed);
+        let total = heap
+            .total_alloc
+            .fetch_add(self.unflushed_total, Ordering::Relaxed)
+            + self.unflushed_total;
         let grew = self.unflushed > 0;
         if grew && heap.marking.load(Ordering::Relaxed) {
             self.assist_debt += self.unflushed;
@@ -314,7 +354,7 @@ impl Mcache {
         self.unflushed = 0;
         self.unflushed_objects = 0;
         self.unflushed_total = 0;
-        if grew && (live.max(0) as usize >= heap.trigger.load(Ordering::Relaxed) || heap.gcstress) {
+        if grew && heap.trigger_reached_at(total) {
             heap.gc_pending.store(true, Ordering::Relaxed);
         }
     }

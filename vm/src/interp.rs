@@ -10,11 +10,13 @@
 //! 3. Calls push a `Frame` on `g.frames` and continue in the same loop: no
 //!    Rust recursion, so Skein recursion depth is bounded only by
 //!    [`MAX_FRAMES`], which raises `Stack overflow.`.
-//! 4. Safepoints: `Loop` back-edges and `Call`s spend the budget; at zero the
+//! 4. Safepoints: `Loop` back-edges and `Call`s spend the budget; at zero,
+//!    or at every 256th safepoint when the P's preempt flag is up, the
 //!    interpreter saves its state into `g` and returns `Outcome::Yield`.
 //!    Instructions that allocate end with a collection check: when the heap
 //!    asks for a cycle, the collector runs there, where every live value is in
-//!    a register or a heap slot.
+//!    a register or a heap slot. When the P's preempt flag is up (a
+//!    stop-the-world is waiting) the chunk also ends there, early.
 //!
 //! Invariants:
 //! - Registers `R[0..num_regs)` of the innermost frame are the only stack
@@ -242,6 +244,10 @@ fn closure_fn<'a>(c: *const Obj<Closure>) -> &'a Function {
     unsafe { &(*(*c).body.function).body }
 }
 
+/// Safepoints between two looks at the P's preempt flag: a few
+/// microseconds of plain code (a power of two, so the test is a mask).
+const PREEMPT_POLL: u32 = 256;
+
 /// Runs `g` until it finishes, errs, or spends `budget` safepoints.
 ///
 /// The fused compare-branches test `!(x < y)` on purpose: with a NaN operand
@@ -373,12 +379,38 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
             }
         };
     }
+    // A safepoint spends one unit of budget; the chunk ends when the budget
+    // is spent, or, checked every `PREEMPT_POLL` safepoints, when the P is
+    // asked to stop (a stop-the-world or a preemption), so the time to
+    // stop the world does not grow with the chunk. `$save` saves the pc
+    // where the caller has not.
+    macro_rules! spend {
+        ($save:expr) => {
+            budget -= 1;
+            if budget % PREEMPT_POLL == 0 && (budget == 0 || cx.p.preempt.load(Ordering::Relaxed)) {
+                $save;
+                ret!(Outcome::Yield);
+            }
+        };
+    }
+    // An allocation safepoint: collector work when the heap asks for it,
+    // and an early end of the chunk when the P is asked to stop (a
+    // stop-the-world or a preemption): a chunk of allocating code can be
+    // far longer than one of plain code, and the proportional sweep and
+    // assists make it longer still, so waiting for the budget to run out
+    // would stretch the pause.
     macro_rules! gc_check {
         () => {
-            if rt.heap.gc_pending.load(Ordering::Relaxed) || cx.local().mc.poll {
+            if rt.heap.gc_pending.load(Ordering::Relaxed)
+                || cx.local().mc.poll
+                || cx.p.preempt.load(Ordering::Relaxed)
+            {
                 save_pc!();
                 if let Err(flow) = crate::gc::safepoint(cx) {
                     ret!(flow_outcome(g, flow));
+                }
+                if cx.p.preempt.load(Ordering::Relaxed) {
+                    ret!(Outcome::Yield);
                 }
                 reload!();
             }
@@ -396,10 +428,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 let f = closure_fn(cp);
                 if f.arity as usize == argc && depth < MAX_FRAMES {
                     enter!(a, cp, f);
-                    budget -= 1;
-                    if budget == 0 {
-                        ret!(Outcome::Yield);
-                    }
+                    spend!({});
                     continue;
                 }
             }
@@ -408,11 +437,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
             }
             reload!();
             gc_check!();
-            budget -= 1;
-            if budget == 0 {
-                save_pc!();
-                ret!(Outcome::Yield);
-            }
+            spend!(save_pc!());
         }};
     }
     // `R[a] = make(R[b] op R[c])` for two numbers, else clox's error.
@@ -626,11 +651,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
             Op::Jmp => ip = ip.wrapping_offset(ins.sc()),
             Op::Loop => {
                 ip = ip.wrapping_offset(ins.sc());
-                budget -= 1;
-                if budget == 0 {
-                    save_pc!();
-                    ret!(Outcome::Yield);
-                }
+                spend!(save_pc!());
             }
             Op::JmpFalse => {
                 if r!(ins.a()).is_falsey() {
@@ -950,11 +971,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                     Some(x) => {
                         set!(ins.b(), x);
                         set!(ins.a() + 1, Value::number_raw((i + 1) as f64));
-                        budget -= 1;
-                        if budget == 0 {
-                            save_pc!();
-                            ret!(Outcome::Yield);
-                        }
+                        spend!(save_pc!());
                     }
                     None => ip = ip.wrapping_offset(ins.sc()),
                 }

@@ -514,7 +514,7 @@ impl Runtime {
         self.heap
             .gc_percent
             .store(p.map_or(-1, |p| p as i64), Ordering::Relaxed);
-        self.heap.set_goal(self.heap.live());
+        self.heap.set_goal(self.heap.paced_live());
         old
     }
 }

@@ -84,13 +84,32 @@ impl MapTable {
         }
     }
     pub fn remove(&mut self, k: Value) -> Option<Value> {
-        let (key, slot) = self.entries.shift_remove_entry(&Key(k))?;
+        let (i, key, slot) = self.entries.shift_remove_full(&Key(k))?;
         // The entry leaves the heap without a slot write: shade what it
         // held, as the write barrier shades an overwritten value.
         crate::gc::shade(key.0);
         let v = slot.get();
         crate::gc::shade(v);
+        if crate::gc::barrier_enabled() {
+            self.shade_oblet_crossers(i);
+        }
         Some(v)
+    }
+
+    /// After a delete at `i` shifted the later entries down by one: the
+    /// entries that moved from the first index of a marker's oblet into
+    /// the oblet before it (which may be scanned already) are shaded, so a
+    /// map scanned in pieces misses none (`gc::mark::OBLET_LEN`).
+    fn shade_oblet_crossers(&self, i: usize) {
+        let n = crate::gc::mark::OBLET_LEN;
+        // The entry now at `j - 1` was at `j`, a multiple of `n` above `i`.
+        let first = (i / n + 1) * n;
+        for j in (first..=self.entries.len()).step_by(n) {
+            if let Some((key, slot)) = self.entries.get_index(j - 1) {
+                crate::gc::shade(key.0);
+                crate::gc::shade(slot.get());
+            }
+        }
     }
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -269,7 +269,28 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                 if sweep::sweep_chunk(cx) {
                     return (Outcome::Yield, 64);
                 }
+                if sweep::chunk_in_progress(&rt.heap) {
+                    // Its remainder comes back to the list: sweeping it
+                    // now keeps it out of the stop-the-world pause.
+                    return (Outcome::Gosched, 1);
+                }
                 sweep::note_done(cx);
+                let waiters = c.waiters.lock();
+                if !c.forced.load(Ordering::Acquire)
+                    && !rt.heap.trigger_reached()
+                    && waiters.is_empty()
+                {
+                    // Go's `gcStart` re-tests its trigger: the request may
+                    // be stale (raised during the last cycle and seen only
+                    // after it ended). Nobody waits for this cycle (a
+                    // waiter checks `pending` under the same lock), and a
+                    // request from now on wakes the coordinator again.
+                    c.pending.store(false, Ordering::Release);
+                    drop(waiters);
+                    set(State::Idle);
+                    continue;
+                }
+                drop(waiters);
                 set(State::GcSema);
             }
             State::GcSema => {
@@ -305,22 +326,27 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                 if let Err(f) = rt.sched.worldsema.acquire(cx) {
                     return (park_outcome(f), 1);
                 }
+                let t0 = std::time::Instant::now();
                 stw1(cx);
+                let clock = &gc.pacer.clock;
                 if gc.stw_mode {
                     // The world stays stopped: `terminate` marks
-                    // everything.
+                    // everything. The pause is accounted as the trace
+                    // shows it, two back to back.
                     cx.trace(
                         EventKind::STWDone,
                         &[("reason", Arg::S("sweep_termination"))],
                     );
+                    clock.note_pause(&clock.stw1_ns, t0, std::time::Instant::now());
                     cx.trace(
                         EventKind::STWStart,
                         &[("reason", Arg::S("mark_termination"))],
                     );
-                    terminate(cx);
+                    terminate(cx, std::time::Instant::now());
                     return (after_cycle(cx), 64);
                 }
-                stw::start_the_world(cx, "sweep_termination");
+                let released = stw::start_the_world(cx, "sweep_termination");
+                clock.note_pause(&clock.stw1_ns, t0, released);
                 rt.sched.worldsema.release(cx);
                 crate::sched::proc::wakep(rt);
                 set(State::MarkWait);
@@ -363,19 +389,22 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                 if let Err(f) = rt.sched.worldsema.acquire(cx) {
                     return (park_outcome(f), 1);
                 }
+                let t0 = std::time::Instant::now();
                 stw::stop_the_world(cx, "mark_termination");
                 stw::flush_all(cx);
                 if gc.work_available() || gc.active.load(Ordering::Acquire) > 0 {
                     // Grey objects raced in: back to marking. Re-arm the
                     // completion point while no drainer can run.
                     c.done_claimed.store(false, Ordering::Release);
-                    stw::start_the_world(cx, "mark_termination");
+                    let released = stw::start_the_world(cx, "mark_termination");
+                    let clock = &gc.pacer.clock;
+                    clock.note_pause(&clock.stw2_ns, t0, released);
                     rt.sched.worldsema.release(cx);
                     crate::sched::proc::wakep(rt);
                     set(State::MarkWait);
                     continue;
                 }
-                terminate(cx);
+                terminate(cx, t0);
                 return (after_cycle(cx), 64);
             }
         }
@@ -398,11 +427,12 @@ fn stw1(cx: &mut Ctx) {
     let rt = cx.rt;
     let gc = &rt.gc;
     let heap = &rt.heap;
-    let t0 = std::time::Instant::now();
     stw::stop_the_world(cx, "sweep_termination");
     stw::flush_all(cx);
-    // Anything allocated since the sweep finished needs no sweeping, but
-    // a P that swept lazily may have left nothing: make sure.
+    // The coordinator finished the sweep before stopping the world, and
+    // anything allocated since needs no sweeping; this loop only makes
+    // sure (it finds nothing unless a sweeper was mid-chunk then, which
+    // the coordinator waits out).
     while sweep::sweep_chunk(cx) {}
     free_retired(cx);
     let epoch = if heap.epoch.load(Ordering::Relaxed) == 1 {
@@ -435,10 +465,6 @@ fn stw1(cx: &mut Ctx) {
     }
     gc.pacer.start_mark(cx);
     gc.set_phase(heap, Phase::Mark);
-    gc.pacer
-        .clock
-        .stw1_ns
-        .store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
 }
 
 /// Frees storage retired by list and table growth (world stopped: no
@@ -453,12 +479,11 @@ pub(crate) fn free_retired(cx: &mut Ctx) {
 
 /// Mark termination's work with the world stopped (and the coordinator
 /// holding `worldsema` and `gcsema`): checkmark, phase `Off`, sweep start,
-/// pacing; then the world restarts.
-fn terminate(cx: &mut Ctx) {
+/// pacing; then the world restarts. The pause began at `t0`.
+fn terminate(cx: &mut Ctx, t0: std::time::Instant) {
     let rt = cx.rt;
     let gc = &rt.gc;
     let heap = &rt.heap;
-    let t0 = std::time::Instant::now();
     let _outside = rt.sched.outside_lock.lock();
     // Mark what is still buffered: this thread's barrier buffer (in
     // deterministic mode the one thread's buffer holds every P's shades),
@@ -480,11 +505,9 @@ fn terminate(cx: &mut Ctx) {
         &[("goal", Arg::U(heap.goal.load(Ordering::Relaxed) as u64))],
     );
     drop(_outside);
-    gc.pacer
-        .clock
-        .stw2_ns
-        .store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-    stw::start_the_world(cx, "mark_termination");
+    let released = stw::start_the_world(cx, "mark_termination");
+    let clock = &gc.pacer.clock;
+    clock.note_pause(&clock.stw2_ns, t0, released);
 }
 
 /// After mark termination: release the semaphores, report, wake

@@ -83,6 +83,9 @@ impl Pacer {
         st.heap_start = cx.rt.heap.live() as u64;
         st.cycle_goal = cx.rt.heap.goal.load(Ordering::Relaxed) as u64;
         for c in [
+            &self.clock.stw1_ns,
+            &self.clock.stw2_ns,
+            &self.clock.longest_ns,
             &self.clock.assist_ns,
             &self.clock.dedicated_ns,
             &self.clock.fractional_ns,
@@ -141,6 +144,7 @@ impl Pacer {
             }
         }
         st.live = marked;
+        heap.set_paced_base(marked as usize);
         let (goal, trigger) = self.targets(heap, marked as usize, Self::ratio(&st));
         st.goal = goal as u64;
         st.trigger = trigger as u64;
@@ -187,8 +191,9 @@ impl Pacer {
         let stats = {
             let mut s = heap.stats.lock();
             s.num_gc += 1;
-            s.last_pause_ns = stw1.max(stw2);
-            s.max_pause_ns = s.max_pause_ns.max(stw1).max(stw2);
+            let longest = self.clock.longest_ns.load(Ordering::Relaxed);
+            s.last_pause_ns = longest;
+            s.max_pause_ns = s.max_pause_ns.max(longest);
             s.pause_total_ns += stw1 + stw2;
             s.gc_ns_total += gc_ns;
             *s
@@ -350,11 +355,33 @@ pub(crate) fn out_of_memory(cx: &mut Ctx) -> Result<(), Flow> {
 /// Per-cycle pause and CPU accounting, for memstats and `gctrace`.
 #[derive(Default)]
 pub struct CycleClock {
+    /// Sweep termination's pause, from the request to stop the world to
+    /// its restart.
     pub stw1_ns: AtomicU64,
+    /// Mark termination's pauses, likewise (more than one when a re-check
+    /// found grey objects and the mark resumed).
     pub stw2_ns: AtomicU64,
+    /// The longest single pause of the cycle.
+    pub longest_ns: AtomicU64,
     pub mark_ns: AtomicU64,
     pub assist_ns: AtomicU64,
     pub dedicated_ns: AtomicU64,
     pub fractional_ns: AtomicU64,
     pub idle_ns: AtomicU64,
+}
+
+impl CycleClock {
+    /// A stop-the-world pause from `since` (before the request to stop)
+    /// to `until` (the world released, `stw::start_the_world`): add it to
+    /// `phase`'s total.
+    pub(crate) fn note_pause(
+        &self,
+        phase: &AtomicU64,
+        since: std::time::Instant,
+        until: std::time::Instant,
+    ) {
+        let ns = until.duration_since(since).as_nanos() as u64;
+        phase.fetch_add(ns, Ordering::Relaxed);
+        self.longest_ns.fetch_max(ns, Ordering::Relaxed);
+    }
 }

@@ -139,11 +139,29 @@ pub(crate) fn sweep_chunk(cx: &mut Ctx) -> bool {
     sweep_into(&rt.heap, &mut cx.local().mc)
 }
 
-/// Sweeps everything left on this P, then records `GCSweepDone` (a cycle's
-/// start, `runtime.gc()`, and the stop-the-world users that wait for whole
-/// cycles need the sweep finished).
+/// Is another sweeper in the middle of a chunk? It puts the rest of its
+/// segment back when it finishes, so "nothing to claim" does not yet mean
+/// "swept".
+pub(crate) fn chunk_in_progress(heap: &Heap) -> bool {
+    heap.sweep_active.load(Ordering::Acquire) > 0
+}
+
+/// Sweeps everything left on this P, waiting out chunks other sweepers
+/// have claimed, then records `GCSweepDone` (the stop-the-world users that
+/// wait for whole cycles need the sweep finished; the coordinator does the
+/// same a chunk per step).
 pub(crate) fn finish(cx: &mut Ctx) {
-    while sweep_chunk(cx) {}
+    loop {
+        if sweep_chunk(cx) {
+            continue;
+        }
+        if !chunk_in_progress(&cx.rt.heap) {
+            break;
+        }
+        // A chunk is a bounded amount of work on another M, with no
+        // blocking point inside.
+        std::thread::yield_now();
+    }
     note_done(cx);
 }
 

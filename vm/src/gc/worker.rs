@@ -24,8 +24,8 @@
 //!    P's whole run queue and `runnext` to the global queue in one batch
 //!    (behaviour 3, `runqdrain`), then keeps draining without preemption.
 //!    Fractional: stops when preempted or above its fraction. Idle: stops
-//!    as soon as the P has other work. All: stop for a stop-the-world, or
-//!    when no work is left.
+//!    as soon as the P has other work (a queued G or a due timer). All:
+//!    stop for a stop-the-world, or when no work is left.
 //! 3. Stopping: move the local buffer to the global list. From here the
 //!    worker is an ordinary G: if it was the last drainer and no work is
 //!    left, it reports the completion point (`coord::mark_done`). Then it
@@ -294,7 +294,12 @@ pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
                         > gc.workers.fractional_goal() * FRACTIONAL_SLACK
             }
             Mode::Idle => {
-                preempted(cx) || !cx.p.runq.is_empty() || s.runq_len.load(Ordering::Acquire) > 0
+                // Go's `pollWork`, with this P's timers: a sleeping G whose
+                // timer is due must not wait for the worker's time slice.
+                preempted(cx)
+                    || !cx.p.runq.is_empty()
+                    || s.runq_len.load(Ordering::Acquire) > 0
+                    || cx.p.next_timer.load(Ordering::Acquire) <= s.now()
             }
         };
     if !stop {

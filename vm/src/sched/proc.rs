@@ -1184,11 +1184,17 @@ fn sysmon(rt: Arc<Runtime>) {
         let now = s.now();
         let next_timer = timer::earliest(s);
         // Sleep 1 ms while Gs run (a preemption is noticed within 1 ms of
-        // the 10 ms slice), 10 ms when all is idle; never past a timer.
+        // the 10 ms slice), 10 ms when all is idle; never past a timer
+        // that is still to come. A timer already due is one the last
+        // `wakep` found no idle P for: a P runs it when it next schedules
+        // (or its idle mark worker stops for it), so sysmon keeps its
+        // period rather than spinning on it, which took a whole CPU from
+        // the Ms on a 2-core machine and stretched stop-the-world pauses
+        // to milliseconds.
         let idle = s.npidle.load(Ordering::Acquire) as usize == s.procs();
         let mut delay: u64 = if idle { 10_000_000 } else { 1_000_000 };
-        if next_timer != u64::MAX {
-            delay = delay.min(next_timer.saturating_sub(now));
+        if next_timer != u64::MAX && next_timer > now {
+            delay = delay.min(next_timer - now);
         }
         s.sysmon_next.store(now + delay, Ordering::Release);
         if delay > 0 {

@@ -5,10 +5,12 @@
 //! 1. Under the scheduler lock, set `gcwaiting` and count the Ps to stop
 //!    (`stopwait`). Idle Ps are taken off the idle list and marked
 //!    `Stopped` at once; every running P gets its preempt flag set.
-//! 2. Each running M notices `gcwaiting` at its next safepoint (the end of
-//!    a chunk, so a bounded amount of work away), puts its G back on a run
-//!    queue, marks its P `Stopped`, decrements `stopwait`, and the last one
-//!    signals the stopper. No P can be taken from the idle list meanwhile.
+//! 2. Each running M notices `gcwaiting` at its next safepoint (the
+//!    interpreter polls the preempt flag every 256 safepoints and at every
+//!    allocation check, so a bounded amount of work away), puts its G back
+//!    on a run queue, marks its P `Stopped`, decrements `stopwait`, and the
+//!    last one signals the stopper. No P can be taken from the idle list
+//!    meanwhile.
 //! 3. The stopper now owns every P's local state.
 //!
 //! Start the world: clear `gcwaiting`; Ps with work get an M (`startm`),
@@ -79,8 +81,12 @@ pub fn stop_the_world(cx: &mut Ctx, reason: &'static str) {
     }
 }
 
-/// Restarts the Ps stopped by `stop_the_world`.
-pub fn start_the_world(cx: &mut Ctx, reason: &'static str) {
+/// Restarts the Ps stopped by `stop_the_world`. Returns when the world
+/// was released (`gcwaiting` cleared, every P idle or given to an M): the
+/// end of the pause. Waking the Ms of Ps with work comes after; it can
+/// delay the caller (a woken thread may preempt it on its CPU) without
+/// keeping anyone else stopped.
+pub fn start_the_world(cx: &mut Ctx, reason: &'static str) -> std::time::Instant {
     let s = &cx.rt.sched;
     let mut to_start = Vec::new();
     {
@@ -104,6 +110,7 @@ pub fn start_the_world(cx: &mut Ctx, reason: &'static str) {
             }
         }
     }
+    let released = std::time::Instant::now();
     cx.trace(EventKind::STWDone, &[("reason", Arg::S(reason))]);
     for id in to_start {
         proc::startm(cx.rt, Some(id), false);
@@ -114,6 +121,7 @@ pub fn start_the_world(cx: &mut Ctx, reason: &'static str) {
     if s.runq_len.load(Ordering::Acquire) > 0 {
         proc::wakep(cx.rt);
     }
+    released
 }
 
 /// Flushes every P's allocation counts, the outside P's included (world

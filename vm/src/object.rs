@@ -727,6 +727,7 @@ impl List {
         // The value leaves the heap without a slot write: shade it like
         // the barrier shades an overwritten value.
         crate::gc::shade(v);
+        b.slots()[len - 1].clear_dead();
         Some(v)
     }
 

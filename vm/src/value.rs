@@ -186,6 +186,15 @@ impl Slot {
         }
         self.0.store(v.0, Ordering::Release);
     }
+    /// Stores nil, without the barrier, into a slot that has just left its
+    /// object's readable part (a list slot past the new length after a
+    /// pop). The value it held was shaded as it left; without the clear it
+    /// would stay behind, and the barrier of the next write to the slot
+    /// (a push) would shade it again, after a later cycle may have freed it.
+    #[inline(always)]
+    pub fn clear_dead(&self) {
+        self.0.store(Value::NIL.0, Ordering::Release);
+    }
 }
 
 impl Default for Slot {

@@ -259,14 +259,21 @@ impl Heap {
         }
     }
 
-    /// Sets the goal from `live` with the trigger at the goal (before the
-    /// first cycle, and when `setgcpercent` changes GOGC; the pacer places
-    /// the trigger after each cycle). `--max-heap` caps the trigger so the
-    /// limit is checked by a collection first.
+    /// Sets the goal from `live` and the trigger at the pacer's initial
+    /// ratio of the way there (before the first cycle, and when
+    /// `setgcpercent` changes GOGC; the pacer places the trigger after each
+    /// cycle), or at the goal under `gcstoptheworld`. A trigger at the goal
+    /// itself would leave a concurrent mark no room: the first cycle
+    /// overshot its goal 2.5 times in binary_trees. `--max-heap` caps the
+    /// trigger so the limit is checked by a collection first.
     pub fn set_goal(&self, live: usize) {
         let goal = self.goal_for(live);
         self.goal.store(goal, Ordering::Relaxed);
-        let mut trigger = goal;
+        let mut trigger = if self.stw_trigger || goal == usize::MAX {
+            goal
+        } else {
+            live + ((goal - live) as f64 * crate::gc::pacer::TRIGGER_INITIAL) as usize
+        };
         if let Some(max) = self.max_heap {
             trigger = trigger.min(max);
         }

@@ -299,6 +299,8 @@ impl Vm {
         let mut heap = heap::Heap::new(options.gc_percent, options.max_heap, options.gcstress);
         heap.gctrace = options.gctrace;
         heap.stw_trigger = options.gcstoptheworld;
+        // The first trigger depends on the mode.
+        heap.set_goal(0);
         let procs = options
             .procs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

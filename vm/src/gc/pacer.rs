@@ -30,7 +30,7 @@ use crate::trace::EventKind;
 use crate::Ctx;
 
 /// Initial and clamping bounds of the trigger ratio (Go 1.5's values).
-const TRIGGER_INITIAL: f64 = 7.0 / 8.0;
+pub(crate) const TRIGGER_INITIAL: f64 = 7.0 / 8.0;
 const TRIGGER_MIN: f64 = 0.6;
 const TRIGGER_MAX: f64 = 0.95;
 

@@ -9,7 +9,9 @@
 //!    child (a white child's mark byte is swapped to the epoch; the one
 //!    swap that wins queues it locally). The object is now black.
 //! 2. When the local buffer holds more than two buffers' worth, move one
-//!    buffer to the global list so other Ps can help.
+//!    buffer to the global list so other Ps can help; when the global list
+//!    is empty, give it half of a local buffer of more than a few objects
+//!    and wake an idle P (`balance`).
 //! 3. When it is empty, claim a root job (globals and interned strings;
 //!    timers; one G's stack each), else take a buffer from the global
 //!    list, else retry the stacks deferred because their G was running.
@@ -501,10 +503,37 @@ pub(crate) fn drain(cx: &mut Ctx, max_work: u64) -> Drained {
         if w.buf.len() > 2 * WORK_BUF {
             let half = w.buf.split_off(w.buf.len() - WORK_BUF);
             cx.rt.gc.put_work(half);
+        } else if w.buf.len() > BALANCE_MIN && cx.rt.gc.work_bufs.load(Ordering::Relaxed) == 0 {
+            balance(cx, &mut w);
         }
     }
     w.put(cx);
     d
+}
+
+/// Local work above which a drainer shares when the global list is empty
+/// (Go hands off a buffer holding more than 4 objects).
+const BALANCE_MIN: usize = 4;
+
+/// Go's `gcWork.balance` and `enlistWorker`: the global list is empty, so
+/// other Ps (idle workers, assists) have nothing to take while this
+/// drainer holds grey objects (a depth-first walk of a tree or a list
+/// keeps its buffer small, below the size that spills). Give half of the
+/// local buffer (its oldest entries, the roots of the largest unexplored
+/// subgraphs) to the global list, and wake an idle P to run an idle
+/// worker on it. Without this, marks of linked structures ran on one P
+/// at a time: an assist that found no work parked, and the mutator waited.
+fn balance(cx: &mut Ctx, w: &mut Gcw) {
+    let rest = w.buf.split_off(w.buf.len() / 2);
+    let oldest = std::mem::replace(&mut w.buf, rest);
+    cx.rt.gc.put_work(oldest);
+    let s = &cx.rt.sched;
+    if !s.is_sim()
+        && s.npidle.load(Ordering::Acquire) > 0
+        && s.nmspinning.load(Ordering::Acquire) == 0
+    {
+        crate::sched::proc::wakep(cx.rt);
+    }
 }
 
 /// Drains everything with the world stopped (`gcstoptheworld`, and the

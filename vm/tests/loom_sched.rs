@@ -1073,6 +1073,7 @@ fn chan_buffered_fifo_cap1() {
 const P_IDLE: u32 = 0;
 const P_RUNNING: u32 = 1;
 const P_STOPPED: u32 = 2;
+const P_HANDED_OFF: u32 = 4;
 
 /// Ps in the model: P0 runs the stopper, P1 runs a G on M1, P2 is idle and
 /// M2 tries to take it (`startm` after a `wakep`).
@@ -1202,6 +1203,13 @@ fn stop_the_world(s: &Sched, own: u32) {
         }
         match p.status() {
             P_RUNNING => p.preempt.store(true, Ordering::Release),
+            P_HANDED_OFF => {
+                if claim_handed_off(p, P_STOPPED) {
+                    l.stopwait -= 1;
+                } else {
+                    p.preempt.store(true, Ordering::Release);
+                }
+            }
             P_IDLE => {
                 p.set_status(P_STOPPED);
                 l.stopwait -= 1;
@@ -1217,11 +1225,24 @@ fn stop_the_world(s: &Sched, own: u32) {
             .0;
         for i in 0..PROCS as u32 {
             let p = &s.ps[i as usize];
-            if i != own && p.status() == P_RUNNING {
-                p.preempt.store(true, Ordering::Release);
+            if i == own {
+                continue;
+            }
+            match p.status() {
+                P_RUNNING => p.preempt.store(true, Ordering::Release),
+                P_HANDED_OFF if claim_handed_off(p, P_STOPPED) => l.stopwait -= 1,
+                _ => {}
             }
         }
     }
+}
+
+/// `P::cas_status(HandedOff, to)`: the M that was handed the P (`to` =
+/// running) and a stopper (`to` = stopped) race for it; one wins.
+fn claim_handed_off(p: &P, to: u32) -> bool {
+    p.status
+        .compare_exchange(P_HANDED_OFF, to, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
 }
 
 /// `stw::start_the_world`. No P has local work in the model, so every
@@ -1326,7 +1347,9 @@ fn schedule(s: &Sched, mut p: u32, mut recheck: bool) {
 /// and runs a G for two chunks, polling `gcwaiting` and its preempt flag
 /// at each safepoint, and then schedules (it may give P1 back and take a P
 /// again, or stop in `proc::gcstopm`); M2 holds no P and tries to start
-/// one (`proc::startm` → `pidleget` → `mstart` → `schedule`).
+/// one (`proc::startm` → `pidleget` → `HandedOff` → `mstart` claims it by
+/// CAS → `schedule`), racing the stopper, which claims a handed-off P
+/// itself.
 ///
 /// Checks: when `stop_the_world` returns every other P is `Stopped` and the
 /// idle list is empty; the stopper's use of each P's local state is ordered
@@ -1336,7 +1359,10 @@ fn schedule(s: &Sched, mut p: u32, mut recheck: bool) {
 /// no P can start running; `stopwait` never goes negative; the stopper
 /// never waits forever (loom reports a deadlock).
 ///
-/// Broken variants checked: dropping the `gcwaiting` re-check under the
+/// Broken variants checked: an M that takes its handed-off P without the
+/// CAS (a plain store of `Running`) uses a P the stopper has already
+/// stopped (the ownership assertion in `P::touch` fails); dropping the
+/// `gcwaiting` re-check under the
 /// lock in `find_runnable`'s give-back path lets M1 put a P the stopper
 /// counted as running on the idle list (the invariant fails, or the stopper
 /// waits forever); a stopper that returns one stop early (`stopwait > 1`)
@@ -1372,15 +1398,23 @@ fn stop_the_world_handshake() {
             schedule(&s1, 1, true);
         });
 
-        // M2: `startm(None)`: take an idle P if the world allows it.
+        // M2: `startm(None)` hands it an idle P (`HandedOff`) if the
+        // world allows it; when its thread wakes (`mstart`) it claims the
+        // P, unless the stopper claimed it first.
         let s2 = s.clone();
         let m2 = thread::spawn(move || {
             let pid = {
                 let mut l = s2.lock();
-                pidleget(&s2, &mut l)
+                let pid = pidleget(&s2, &mut l);
+                if let Some(pid) = pid {
+                    s2.ps[pid as usize].set_status(P_HANDED_OFF);
+                }
+                pid
             };
             if let Some(pid) = pid {
-                schedule(&s2, pid, false);
+                if claim_handed_off(&s2.ps[pid as usize], P_RUNNING) {
+                    schedule(&s2, pid, false);
+                }
             }
         });
 

@@ -74,6 +74,12 @@ pub enum PStatus {
     Stopped = 2,
     /// Beyond `gomaxprocs`; unused.
     Dead = 3,
+    /// Taken off the idle list for an M that `startm` woke (or created)
+    /// and that has not begun to run it: the M claims it (`Running`) when
+    /// it wakes; until then a stopper may claim it instead (`Stopped`),
+    /// so a stop-the-world never waits for a thread to wake up only to
+    /// stop at once.
+    HandedOff = 4,
 }
 
 /// A processor.
@@ -162,12 +168,21 @@ impl P {
             0 => PStatus::Idle,
             1 => PStatus::Running,
             2 => PStatus::Stopped,
+            4 => PStatus::HandedOff,
             _ => PStatus::Dead,
         }
     }
 
     pub(crate) fn set_status(&self, s: PStatus) {
         self.status.store(s as u32, Ordering::Release);
+    }
+
+    /// Moves the status from `from` to `to` if it is `from`; true if so
+    /// (a handed-off P is claimed by exactly one of its M and a stopper).
+    pub(crate) fn cas_status(&self, from: PStatus, to: PStatus) -> bool {
+        self.status
+            .compare_exchange(from as u32, to as u32, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 
     /// The P's local state.

@@ -568,6 +568,7 @@ pub(crate) fn startm(rt: &Runtime, pid: Option<u32>, spinning: bool) {
                 }
             },
         };
+        s.p(pid).set_status(PStatus::HandedOff);
         (pid, l.midle.pop())
     };
     match m {
@@ -644,6 +645,22 @@ fn mstart(rt: Arc<Runtime>, m: Arc<M>) {
                 m.cond.wait(&mut k);
             }
         };
+        if !rt
+            .sched
+            .p(pid)
+            .cas_status(PStatus::HandedOff, PStatus::Running)
+        {
+            // A stop-the-world claimed the P while this thread woke up.
+            // Had it run, it would have found nothing and looked for a
+            // deadlock as it went idle; the check must not be lost (a
+            // spinning count it held may have hidden one just now).
+            if spinning {
+                rt.sched.nmspinning.fetch_sub(1, Ordering::AcqRel);
+            }
+            rt.sched.lock.lock().midle.push(m.clone());
+            check_deadlock(&rt);
+            continue;
+        }
         let mut cx = Ctx {
             rt: &rt,
             p: rt.sched.p(pid),

@@ -4,7 +4,10 @@
 //! Its life is a state machine (one state per resumption point, so it can
 //! park or yield between any two steps):
 //! 1. `Idle`: parked on its wake record until a cycle is requested.
-//! 2. `Sweep`: finish the previous cycle's sweep (as an ordinary G).
+//! 2. `Sweep`: finish the previous cycle's sweep (as an ordinary G, a
+//!    chunk per step, yielding while another sweeper holds a chunk). Then
+//!    re-test the trigger (Go's `gcStart`): a request that is no longer
+//!    due, with nobody waiting for the cycle, goes back to `Idle`.
 //! 3. `GcSema`: take `gcsema` (parks while `gomaxprocs` or a trace
 //!    start/stop holds it). Trace `GCStart`.
 //! 4. `Workers`: create missing mark workers one at a time (`worker`).

@@ -7,7 +7,10 @@
 //! goal's growth) is adjusted after every cycle by half the error between
 //! the growth the cycle reached and the growth it aimed for, and clamped
 //! to [0.6, 0.95] so marking always starts before the goal and never
-//! absurdly early. `--max-heap` caps the trigger.
+//! absurdly early. The heap compared with the trigger is the paced heap
+//! (`Heap::paced_live`: the live heap this pacer computed plus the bytes
+//! allocated since), so garbage the sweep has not freed yet never starts
+//! a cycle. `--max-heap` caps the trigger.
 //!
 //! Assists: while marking, every 16 KiB a P allocates adds to its assist
 //! debt. At the next allocation safepoint the G on that P pays the debt

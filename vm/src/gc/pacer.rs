@@ -19,7 +19,9 @@
 //! background credit (work the workers did ahead), then by draining mark
 //! work itself. When no work is left to steal it parks (`gc_assist`)
 //! until background workers add credit or mark termination wakes every
-//! assist. (Debt is kept per P, not per G as in Go: a G moving between
+//! assist; what it did not pay stays owed, and the next allocation check
+//! on the P pays it (Go's assist retries; forgiving it let the mutator
+//! run unthrottled through whole marks). (Debt is kept per P, not per G as in Go: a G moving between
 //! Ps leaves its debt behind, which the next G there pays.)
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -316,6 +318,14 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
     let left = gc.active.fetch_sub(1, Ordering::AcqRel) - 1;
     if d.work as i64 >= need {
         return Ok(());
+    }
+    // The unpaid part stays owed (Go's assist retries after it wakes):
+    // the next allocation check on this P pays it, or parks again.
+    let ratio = gc.pacer.assist_ratio();
+    if ratio > 0.0 {
+        let mc = &mut cx.local().mc;
+        mc.assist_debt += ((need - d.work as i64) as f64 / ratio) as isize;
+        mc.poll = true;
     }
     if left == 0 && !gc.work_available() {
         super::coord::mark_done(cx, g);

@@ -39,6 +39,10 @@ pub(crate) const TRIGGER_INITIAL: f64 = 7.0 / 8.0;
 const TRIGGER_MIN: f64 = 0.6;
 const TRIGGER_MAX: f64 = 0.95;
 
+/// Scan work an assist does between looks at its P's preempt flag: one
+/// worker step's worth (tens of microseconds).
+const ASSIST_STEP: i64 = (super::WORK_BUF * 64) as i64;
+
 /// Debt a P accumulates before its G assists: four allocation flushes, so
 /// assists come in batches of useful size.
 const ASSIST_MIN_DEBT: isize = 4 * crate::heap::FLUSH_BYTES;
@@ -307,7 +311,23 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
     let t0 = std::time::Instant::now();
     cx.trace(EventKind::GCMarkAssistStart, &[]);
     gc.active.fetch_add(1, Ordering::AcqRel);
-    let d = mark::drain(cx, need as u64);
+    // Drain in steps, stopping early when the P is asked to stop (Go's
+    // `gcDrainN` checks preemption): a large debt must not hold up a
+    // stop-the-world. What is left stays owed (below).
+    let mut paid = 0i64;
+    let mut preempted = false;
+    loop {
+        let step = (need - paid).min(ASSIST_STEP) as u64;
+        let d = mark::drain(cx, step);
+        paid += d.work as i64;
+        if paid >= need || (d.work as u64) < step {
+            break;
+        }
+        if cx.p.preempt.load(Ordering::Relaxed) {
+            preempted = true;
+            break;
+        }
+    }
     mark::dispose(cx);
     super::flush_barrier_buffer();
     cx.trace(EventKind::GCMarkAssistDone, &[]);
@@ -316,7 +336,7 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
         .assist_ns
         .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
     let left = gc.active.fetch_sub(1, Ordering::AcqRel) - 1;
-    if d.work as i64 >= need {
+    if paid >= need {
         return Ok(());
     }
     // The unpaid part stays owed (Go's assist retries after it wakes):
@@ -324,8 +344,12 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
     let ratio = gc.pacer.assist_ratio();
     if ratio > 0.0 {
         let mc = &mut cx.local().mc;
-        mc.assist_debt += ((need - d.work as i64) as f64 / ratio) as isize;
+        mc.assist_debt += ((need - paid) as f64 / ratio) as isize;
         mc.poll = true;
+    }
+    if preempted {
+        // The interpreter ends its chunk at this allocation check.
+        return Ok(());
     }
     if left == 0 && !gc.work_available() {
         super::coord::mark_done(cx, g);

@@ -238,6 +238,11 @@ impl Heap {
         self.paced_base.load(Ordering::Relaxed) + since as usize
     }
 
+    /// The live heap the last mark found (0 before the first).
+    pub fn last_marked(&self) -> usize {
+        self.paced_base.load(Ordering::Relaxed)
+    }
+
     /// Re-bases [`Heap::paced_live`] on the live heap a mark found (world
     /// stopped).
     pub fn set_paced_base(&self, live: usize) {

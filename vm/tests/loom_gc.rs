@@ -482,12 +482,14 @@ fn assert_woken_once(c: &Coord, cycles: u32, parks: usize, wins: usize) {
         "not one GCMarkDone per cycle"
     );
     assert_eq!(wins, cycles as usize, "not one winning completer per cycle");
-    let (g, wake) = {
-        let st = c.record.lock().unwrap();
-        (st.g, st.wake)
-    };
-    assert!(g.is_none(), "the coordinator is still in the record");
-    assert!(!wake, "a wake flag was left over");
+    assert_record_clear(c);
+}
+
+/// The wake record is empty: nobody parked in it, no wake-up left over.
+fn assert_record_clear(c: &Coord) {
+    let st = c.record.lock().unwrap();
+    assert!(st.g.is_none(), "the coordinator is still in the record");
+    assert!(!st.wake, "a wake flag was left over");
 }
 
 /// (1a) The coordinator parks while one completer finishes the mark
@@ -667,12 +669,7 @@ fn assert_rearmed(c: &Coord, parks: usize) {
             who: WORKER
         }) <= 1
     );
-    let (g, wake) = {
-        let st = c.record.lock().unwrap();
-        (st.g, st.wake)
-    };
-    assert!(g.is_none(), "the coordinator is still in the record");
-    assert!(!wake, "a wake flag was left over");
+    assert_record_clear(c);
 }
 
 /// (1e) The `Ragged` loop-back: the coordinator was woken for the round

@@ -533,7 +533,7 @@ fn after_cycle(cx: &mut Ctx) -> Outcome {
         EventKind::GCDone,
         &[
             ("n", Arg::U(u64::from(n))),
-            ("live", Arg::U(gc.pacer.live())),
+            ("live", Arg::U(rt.heap.last_marked() as u64)),
         ],
     );
     sweep::wake_sweeper(cx);

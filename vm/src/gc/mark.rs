@@ -503,7 +503,12 @@ pub(crate) fn drain(cx: &mut Ctx, max_work: u64) -> Drained {
         if w.buf.len() > 2 * WORK_BUF {
             let half = w.buf.split_off(w.buf.len() - WORK_BUF);
             cx.rt.gc.put_work(half);
-        } else if w.buf.len() > BALANCE_MIN && cx.rt.gc.work_bufs.load(Ordering::Relaxed) == 0 {
+        } else if w.buf.len() > BALANCE_MIN
+            && cx.rt.gc.work_bufs.load(Ordering::Relaxed) == 0
+            && !cx.rt.sched.gcwaiting.load(Ordering::Relaxed)
+        {
+            // (With the world stopped, or stopping, no other P can take
+            // shared work: mark termination's drain keeps it local.)
             balance(cx, &mut w);
         }
     }

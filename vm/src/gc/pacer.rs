@@ -70,10 +70,6 @@ struct PacerState {
     cycle_goal: u64,
     heap_mark_end: u64,
     alloc_at_start: u64,
-    /// Marked (live) bytes of the last cycle.
-    live: u64,
-    goal: u64,
-    trigger: u64,
 }
 
 impl Pacer {
@@ -115,7 +111,8 @@ impl Pacer {
         let live = heap.live() as f64;
         // Expected scan work: what survived last time (or the whole heap
         // on the first cycle).
-        let expected = if st.live > 0 { st.live as f64 } else { live };
+        let last = heap.last_marked();
+        let expected = if last > 0 { last as f64 } else { live };
         let goal = heap.goal.load(Ordering::Relaxed) as f64;
         let headroom = (goal - live).max(crate::heap::MIN_HEAP as f64 / 16.0);
         self.assist_ratio
@@ -141,22 +138,20 @@ impl Pacer {
             .saturating_sub(st.alloc_at_start);
         let marked = gc.marked_bytes.load(Ordering::Acquire) + allocated;
         st.heap_mark_end = heap.live() as u64;
+        let last = heap.last_marked() as u64;
         // Feedback: how far the heap grew over the last live heap, against
         // the growth GOGC allows.
         if let Some(p) = heap.gc_percent() {
             let goal_growth = f64::from(p) / 100.0;
-            if st.live > 0 && goal_growth > 0.0 && !self.forced.load(Ordering::Relaxed) {
-                let actual = st.heap_mark_end as f64 / st.live as f64 - 1.0;
+            if last > 0 && goal_growth > 0.0 && !self.forced.load(Ordering::Relaxed) {
+                let actual = st.heap_mark_end as f64 / last as f64 - 1.0;
                 let ratio = Self::ratio(&st);
                 let err = (goal_growth - actual) / goal_growth;
                 st.ratio = Some((ratio + 0.5 * err * ratio).clamp(TRIGGER_MIN, TRIGGER_MAX));
             }
         }
-        st.live = marked;
         heap.set_paced_base(marked as usize);
         let (goal, trigger) = self.targets(heap, marked as usize, Self::ratio(&st));
-        st.goal = goal as u64;
-        st.trigger = trigger as u64;
         heap.goal.store(goal, Ordering::Relaxed);
         heap.trigger.store(trigger, Ordering::Relaxed);
     }
@@ -176,11 +171,6 @@ impl Pacer {
             trigger = trigger.min(max);
         }
         (goal, trigger)
-    }
-
-    /// Marked bytes of the last cycle (`GCDone live=`).
-    pub(crate) fn live(&self) -> u64 {
-        self.st.lock().live
     }
 
     /// Updates statistics and prints the `gctrace` line.
@@ -238,7 +228,7 @@ impl Pacer {
             ms(stw2),
             (st.heap_start as f64 / MB).round(),
             (st.heap_mark_end as f64 / MB).round(),
-            (st.live as f64 / MB).round(),
+            (heap.last_marked() as f64 / MB).round(),
             goal_mb.round(),
             procs,
             if self.forced.load(Ordering::Relaxed) {

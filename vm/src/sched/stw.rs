@@ -67,20 +67,15 @@ pub fn stop_the_world(cx: &mut Ctx, reason: &'static str) {
                 p.set_status(PStatus::Stopped);
                 l.stopwait -= 1;
             }
-            PStatus::Running => p.preempt.store(true, Ordering::Release),
-            PStatus::HandedOff => {
-                if p.cas_status(PStatus::HandedOff, PStatus::Stopped) {
-                    l.stopwait -= 1;
-                } else {
-                    // Its M claimed it first.
-                    p.preempt.store(true, Ordering::Release);
-                }
-            }
             PStatus::Idle => {
                 p.set_status(PStatus::Stopped);
                 l.stopwait -= 1;
             }
-            PStatus::Stopped | PStatus::Dead => {}
+            _ => {
+                if stop_or_preempt(p) {
+                    l.stopwait -= 1;
+                }
+            }
         }
     }
     // Running Ms stop within a few tens of microseconds (the interpreter
@@ -97,20 +92,26 @@ pub fn stop_the_world(cx: &mut Ctx, reason: &'static str) {
         s.stop_cond
             .wait_for(&mut l, std::time::Duration::from_micros(200));
         for i in 0..procs as u32 {
-            let p = s.p(i);
-            if i == cx.p.id {
-                continue;
-            }
-            match p.status() {
-                PStatus::Running => p.preempt.store(true, Ordering::Release),
-                // Handed off after the stop began (`start_the_world` wakes
-                // Ms after releasing the lock).
-                PStatus::HandedOff if p.cas_status(PStatus::HandedOff, PStatus::Stopped) => {
-                    l.stopwait -= 1;
-                }
-                _ => {}
+            if i != cx.p.id && stop_or_preempt(s.p(i)) {
+                l.stopwait -= 1;
             }
         }
+    }
+}
+
+/// Asks another P to stop (real mode): a running P gets its preempt flag;
+/// a P handed to an M that has not begun to run it (possibly after the
+/// stop began: `start_the_world` wakes Ms after releasing the lock) is
+/// claimed and stopped here, unless its M claimed it first. True when it
+/// was stopped here.
+fn stop_or_preempt(p: &super::P) -> bool {
+    match p.status() {
+        PStatus::HandedOff if p.cas_status(PStatus::HandedOff, PStatus::Stopped) => true,
+        PStatus::Running | PStatus::HandedOff => {
+            p.preempt.store(true, Ordering::Release);
+            false
+        }
+        PStatus::Idle | PStatus::Stopped | PStatus::Dead => false,
     }
 }
 

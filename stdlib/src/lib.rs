@@ -396,14 +396,7 @@ fn t_after(vm: &mut Ctx, a: &[Value]) -> R {
 }
 
 fn rt_gc(vm: &mut Ctx, _a: &[Value]) -> R {
-    match vm.g {
-        Some(_) => skein_vm::gc::coord::gc_wait(vm).map(|()| Value::NIL),
-        // Outside a goroutine (the REPL's `:gc`): start a cycle only.
-        None => {
-            vm.request_gc();
-            Ok(Value::NIL)
-        }
-    }
+    vm.collect().map(|()| Value::NIL)
 }
 
 fn rt_memstats(vm: &mut Ctx, _a: &[Value]) -> R {

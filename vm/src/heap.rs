@@ -13,12 +13,16 @@
 //!    it from the moment it exists (DESIGN §2).
 //! 3. Charge the bytes to the P's local count; every [`FLUSH_BYTES`] (or on
 //!    every allocation under `gcstress`) publish the count to the shared
-//!    `live_bytes` and raise `gc_pending` when the paced heap (see
-//!    [`Heap::paced_live`]) crosses the pacer's trigger.
+//!    `live_bytes` and, in [`Mcache::flush`]: add the bytes to the P's
+//!    assist debt while the collector marks, sweep one chunk while a sweep
+//!    is pending (proportional sweeping), and ask the pacer for a cycle when
+//!    its paced heap crosses the trigger (`gc::pacer`).
 //!
-//! Allocation never collects: the interpreter collects at its next
-//! *allocation safepoint*, where every live value is in a register or a heap
-//! slot, so no Rust temporary ever needs rooting.
+//! Allocation never starts a cycle or marks by itself: it only raises
+//! requests, which the interpreter acts on at its next *allocation
+//! safepoint* (`gc::safepoint`: wake the collector's coordinator, pay the
+//! assist debt, enforce `--max-heap`). There every live value is in a
+//! register or a heap slot, so no Rust temporary ever needs rooting.
 //!
 //! Interned strings (identifiers and string constants of loaded code) are
 //! strong roots: property lookup compares their pointers, so one name must
@@ -29,19 +33,13 @@
 //! atomics or sit behind a lock.
 
 use std::collections::HashMap;
-use std::sync::atomic::{
-    AtomicBool, AtomicI64, AtomicIsize, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
-};
+use std::sync::atomic::{AtomicIsize, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use parking_lot::Mutex;
 
 use crate::map::FxBuild;
 use crate::object::*;
 use crate::value::Value;
-
-/// Go's minimum heap goal (4 MiB at GOGC=100): below it, collecting buys
-/// nothing but pauses.
-pub const MIN_HEAP: usize = 4 << 20;
 
 /// Small allocations are rounded up to a multiple of this, one free list per
 /// multiple (Go's size classes, simplified). Eight bytes matches mimalloc's
@@ -84,61 +82,24 @@ pub struct GcStats {
     pub gc_ns_total: u64,
 }
 
-/// The shared heap: pacing state, statistics, interning, retired storage.
+/// The shared heap: byte and object counters, the mark epoch, statistics,
+/// interning, retired storage. (Pacing lives in `gc::pacer`, the sweep's
+/// state in `gc::sweep`.)
 pub struct Heap {
     /// Bytes charged to live-or-not-yet-swept objects, as published by the
     /// mcaches (each may hold up to `FLUSH_BYTES` more).
-    pub live_bytes: AtomicIsize,
+    pub(crate) live_bytes: AtomicIsize,
     /// Object count, as published by the mcaches.
-    pub objects: AtomicIsize,
-    pub total_alloc: AtomicU64,
-    /// The live heap the last mark found (set at mark termination): the
-    /// base of [`Heap::paced_live`].
-    pub paced_base: AtomicUsize,
-    /// `total_alloc` when `paced_base` was set.
-    pub paced_alloc_base: AtomicU64,
-    /// Collect when [`Heap::paced_live`] reaches this.
-    pub trigger: AtomicUsize,
-    /// The pacer's goal for this cycle (reported by memstats).
-    pub goal: AtomicUsize,
-    /// GOGC; negative means off.
-    pub gc_percent: AtomicI64,
-    pub max_heap: Option<usize>,
-    pub gcstress: bool,
-    /// Print Go's `gctrace` line after each cycle.
-    pub gctrace: bool,
-    /// The pending cycle was asked for (`runtime.gc()`), not triggered by
-    /// the pacer.
-    pub forced: AtomicBool,
-    /// Set by allocation when a collection is due.
-    pub gc_pending: AtomicBool,
+    pub(crate) objects: AtomicIsize,
+    /// Bytes allocated since the VM started, as published by the mcaches.
+    pub(crate) total_alloc: AtomicU64,
     /// The mark epoch (see `gc`); changes only with the world stopped.
-    pub epoch: AtomicU8,
-    pub stats: Mutex<GcStats>,
-    pub started: std::time::Instant,
-    pub retired: Mutex<Vec<Retired>>,
-    pub interned: Mutex<HashMap<Box<[u8]>, Value, FxBuild>>,
-    /// True while the collector marks (allocation then charges assist
-    /// debt).
-    pub marking: AtomicBool,
-    /// `gcstoptheworld`: trigger at the goal itself (nothing marks
-    /// concurrently, so nothing needs a head start).
-    pub stw_trigger: bool,
-    /// Object lists waiting to be swept (`gc::sweep`).
-    pub(crate) unswept: Mutex<Vec<*mut Header>>,
-    /// `unswept` is not empty (read without the lock).
-    pub(crate) sweep_pending: AtomicBool,
-    /// The epoch the sweep keeps (the mark epoch of the cycle it sweeps).
-    pub(crate) sweep_epoch: AtomicU8,
-    /// Sweep chunks in progress.
-    pub(crate) sweep_active: AtomicUsize,
+    pub(crate) epoch: AtomicU8,
+    pub(crate) stats: Mutex<GcStats>,
+    pub(crate) started: std::time::Instant,
+    pub(crate) retired: Mutex<Vec<Retired>>,
+    pub(crate) interned: Mutex<HashMap<Box<[u8]>, Value, FxBuild>>,
 }
-
-// SAFETY: the raw pointers in `unswept` are segments owned by whichever
-// sweeper claims them under the lock; everything else is atomics or locks.
-unsafe impl Send for Heap {}
-// SAFETY: as above.
-unsafe impl Sync for Heap {}
 
 /// A P's allocation cache: free lists, its all-objects list, and bytes not
 /// yet published to the shared heap.
@@ -172,42 +133,24 @@ impl Default for Mcache {
     }
 }
 
+impl Default for Heap {
+    fn default() -> Self {
+        Heap::new()
+    }
+}
+
 impl Heap {
-    pub fn new(gc_percent: Option<u32>, max_heap: Option<usize>, gcstress: bool) -> Heap {
-        let h = Heap {
+    pub fn new() -> Heap {
+        Heap {
             live_bytes: AtomicIsize::new(0),
             objects: AtomicIsize::new(0),
             total_alloc: AtomicU64::new(0),
-            paced_base: AtomicUsize::new(0),
-            paced_alloc_base: AtomicU64::new(0),
-            trigger: AtomicUsize::new(0),
-            goal: AtomicUsize::new(0),
-            gc_percent: AtomicI64::new(gc_percent.map_or(-1, |p| p as i64)),
-            max_heap,
-            gcstress,
-            gctrace: false,
-            forced: AtomicBool::new(false),
-            gc_pending: AtomicBool::new(false),
             epoch: AtomicU8::new(1),
             stats: Mutex::new(GcStats::default()),
             started: std::time::Instant::now(),
             retired: Mutex::new(Vec::new()),
             interned: Mutex::new(HashMap::default()),
-            marking: AtomicBool::new(false),
-            stw_trigger: false,
-            unswept: Mutex::new(Vec::new()),
-            sweep_pending: AtomicBool::new(false),
-            sweep_epoch: AtomicU8::new(0),
-            sweep_active: AtomicUsize::new(0),
-        };
-        h.set_goal(0);
-        h
-    }
-
-    /// GOGC, `None` when off.
-    pub fn gc_percent(&self) -> Option<u32> {
-        let p = self.gc_percent.load(Ordering::Relaxed);
-        (p >= 0).then_some(p as u32)
+        }
     }
 
     /// The published live bytes (never negative).
@@ -215,74 +158,9 @@ impl Heap {
         self.live_bytes.load(Ordering::Relaxed).max(0) as usize
     }
 
-    /// The heap the pacer compares with its trigger (Go's `heapLive`): the
-    /// bytes the last mark found live plus every byte allocated since.
-    /// Unlike `live_bytes` it leaves out garbage the sweep has not freed
-    /// yet, so a cycle is never triggered by the previous cycle's garbage
-    /// (which the sweep frees without a collection).
-    pub fn paced_live(&self) -> usize {
-        self.paced_live_at(self.total_alloc.load(Ordering::Relaxed))
-    }
-
-    /// Is a cycle due (the paced heap at the trigger, or `gcstress`)?
-    pub fn trigger_reached(&self) -> bool {
-        self.trigger_reached_at(self.total_alloc.load(Ordering::Relaxed))
-    }
-
-    fn trigger_reached_at(&self, total_alloc: u64) -> bool {
-        self.gcstress || self.paced_live_at(total_alloc) >= self.trigger.load(Ordering::Relaxed)
-    }
-
-    fn paced_live_at(&self, total_alloc: u64) -> usize {
-        let since = total_alloc.saturating_sub(self.paced_alloc_base.load(Ordering::Relaxed));
-        self.paced_base.load(Ordering::Relaxed) + since as usize
-    }
-
-    /// The live heap the last mark found (0 before the first).
-    pub fn last_marked(&self) -> usize {
-        self.paced_base.load(Ordering::Relaxed)
-    }
-
-    /// Re-bases [`Heap::paced_live`] on the live heap a mark found (world
-    /// stopped).
-    pub fn set_paced_base(&self, live: usize) {
-        self.paced_base.store(live, Ordering::Relaxed);
-        self.paced_alloc_base
-            .store(self.total_alloc.load(Ordering::Relaxed), Ordering::Relaxed);
-    }
-
-    /// The GOGC goal for a live heap of `live` bytes:
-    /// `max(live * (1 + GOGC/100), MIN_HEAP * GOGC/100)`, or `usize::MAX`
-    /// when the collector is off.
-    pub fn goal_for(&self, live: usize) -> usize {
-        match self.gc_percent() {
-            Some(p) => {
-                let p = p as usize;
-                (live + live / 100 * p).max(MIN_HEAP / 100 * p.max(1))
-            }
-            None => usize::MAX,
-        }
-    }
-
-    /// Sets the goal from `live` and the trigger at the pacer's initial
-    /// ratio of the way there (before the first cycle, and when
-    /// `setgcpercent` changes GOGC; the pacer places the trigger after each
-    /// cycle), or at the goal under `gcstoptheworld`. A trigger at the goal
-    /// itself would leave a concurrent mark no room: the first cycle
-    /// overshot its goal 2.5 times in binary_trees. `--max-heap` caps the
-    /// trigger so the limit is checked by a collection first.
-    pub fn set_goal(&self, live: usize) {
-        let goal = self.goal_for(live);
-        self.goal.store(goal, Ordering::Relaxed);
-        let mut trigger = if self.stw_trigger || goal == usize::MAX {
-            goal
-        } else {
-            live + ((goal - live) as f64 * crate::gc::pacer::TRIGGER_INITIAL) as usize
-        };
-        if let Some(max) = self.max_heap {
-            trigger = trigger.min(max);
-        }
-        self.trigger.store(trigger, Ordering::Relaxed);
+    /// Bytes allocated since the VM started (as published).
+    pub fn total_alloc(&self) -> u64 {
+        self.total_alloc.load(Ordering::Relaxed)
     }
 
     /// Puts replaced storage on the retire list (freed at the next
@@ -304,18 +182,6 @@ impl Heap {
     pub fn string_size(len: usize) -> usize {
         std::mem::size_of::<Obj<Str>>() + len
     }
-
-    /// The interned string with these bytes (created on first use with
-    /// `mc`).
-    pub fn intern(&self, mc: &mut Mcache, bytes: &[u8]) -> Value {
-        let mut t = self.interned.lock();
-        if let Some(v) = t.get(bytes) {
-            return *v;
-        }
-        let v = mc.string(self, bytes);
-        t.insert(bytes.into(), v);
-        v
-    }
 }
 
 impl Mcache {
@@ -333,19 +199,21 @@ impl Mcache {
     }
 
     #[inline]
-    fn charge(&mut self, heap: &Heap, bytes: usize) {
+    fn charge(&mut self, rt: &crate::Runtime, bytes: usize) {
         self.unflushed += bytes as isize;
         self.unflushed_total += bytes as u64;
-        if self.unflushed >= FLUSH_BYTES || heap.gcstress {
-            self.flush(heap);
+        if self.unflushed >= FLUSH_BYTES || rt.gc.pacer.gcstress {
+            self.flush(rt);
         }
     }
 
-    /// Publishes this cache's counts to the shared heap and raises
-    /// `gc_pending` when the trigger is crossed.
+    /// Publishes this cache's counts to the shared heap, charges assist
+    /// debt while the collector marks, sweeps a chunk while a sweep is
+    /// pending, and asks for a cycle when the pacer's trigger is crossed.
     #[cold]
     #[inline(never)]
-    pub fn flush(&mut self, heap: &Heap) {
+    pub fn flush(&mut self, rt: &crate::Runtime) {
+        let heap = &rt.heap;
         heap.live_bytes.fetch_add(self.unflushed, Ordering::Relaxed);
         heap.objects
             .fetch_add(self.unflushed_objects, Ordering::Relaxed);
@@ -354,20 +222,20 @@ impl Mcache {
             .fetch_add(self.unflushed_total, Ordering::Relaxed)
             + self.unflushed_total;
         let grew = self.unflushed > 0;
-        if grew && heap.marking.load(Ordering::Relaxed) {
+        if grew && rt.gc.marking() {
             self.assist_debt += self.unflushed;
             self.poll = true;
         }
         // Proportional sweeping: a chunk of the unswept heap for every
         // flush of allocation, so the sweep ends well before the trigger.
-        if grew && heap.sweep_pending.load(Ordering::Relaxed) {
-            crate::gc::sweep::sweep_into(heap, self);
+        if grew && rt.gc.sweeper.pending() {
+            crate::gc::sweep::sweep_into(rt, self);
         }
         self.unflushed = 0;
         self.unflushed_objects = 0;
         self.unflushed_total = 0;
-        if grew && heap.trigger_reached_at(total) {
-            heap.gc_pending.store(true, Ordering::Relaxed);
+        if grew && rt.gc.pacer.trigger_reached_at(total) {
+            rt.gc.pacer.request(false);
         }
     }
 
@@ -416,7 +284,7 @@ impl Mcache {
     }
 
     /// Adjusts accounting when an object's owned storage grows or shrinks.
-    pub fn adjust(&mut self, heap: &Heap, obj: Value, delta: isize) {
+    pub fn adjust(&mut self, rt: &crate::Runtime, obj: Value, delta: isize) {
         if delta == 0 {
             return;
         }
@@ -428,18 +296,18 @@ impl Mcache {
             Ordering::Relaxed,
         );
         if delta > 0 {
-            self.charge(heap, delta as usize);
+            self.charge(rt, delta as usize);
         } else {
             self.unflushed += delta;
         }
     }
 
     #[inline(always)]
-    fn header(&self, heap: &Heap, kind: Kind, size: usize) -> Header {
+    fn header(&self, rt: &crate::Runtime, kind: Kind, size: usize) -> Header {
         Header {
             kind,
             lock: AtomicU8::new(0),
-            mark: AtomicU8::new(heap.epoch.load(Ordering::Relaxed)),
+            mark: AtomicU8::new(rt.heap.epoch.load(Ordering::Relaxed)),
             cmark: AtomicU8::new(0),
             size: AtomicU32::new(size.min(u32::MAX as usize) as u32),
             next: self.head,
@@ -447,7 +315,7 @@ impl Mcache {
     }
 
     #[inline(always)]
-    fn publish(&mut self, heap: &Heap, p: *mut Header, size: usize) -> Value {
+    fn publish(&mut self, rt: &crate::Runtime, p: *mut Header, size: usize) -> Value {
         // Allocate black: the object carries the epoch already; what it
         // was initialised with must be shaded while the collector marks.
         if crate::gc::barrier_enabled() {
@@ -455,28 +323,39 @@ impl Mcache {
         }
         self.head = p;
         self.unflushed_objects += 1;
-        self.charge(heap, size);
+        self.charge(rt, size);
         Value::object(p)
     }
 
+    /// The interned string with these bytes (created here on first use).
+    pub fn intern(&mut self, rt: &crate::Runtime, bytes: &[u8]) -> Value {
+        let mut t = rt.heap.interned.lock();
+        if let Some(v) = t.get(bytes) {
+            return *v;
+        }
+        let v = self.string(rt, bytes);
+        t.insert(bytes.into(), v);
+        v
+    }
+
     /// Allocates an object with `extra` bytes of owned storage.
-    pub fn alloc<T>(&mut self, heap: &Heap, kind: Kind, body: T, extra: usize) -> Value {
+    pub fn alloc<T>(&mut self, rt: &crate::Runtime, kind: Kind, body: T, extra: usize) -> Value {
         let size = std::mem::size_of::<Obj<T>>() + extra;
         let p = self.alloc_mem(std::mem::size_of::<Obj<T>>()) as *mut Obj<T>;
-        let header = self.header(heap, kind, size);
+        let header = self.header(rt, kind, size);
         // SAFETY: `p` is a fresh allocation of the object's size with
         // mimalloc's 16-byte alignment, which covers `Obj<T>`.
         unsafe { p.write(Obj { header, body }) };
-        self.publish(heap, p as *mut Header, size)
+        self.publish(rt, p as *mut Header, size)
     }
 
     /// A new list holding `items`, in one allocation: the object and its
     /// first block (sized exactly) are laid out together.
-    pub fn alloc_list(&mut self, heap: &Heap, items: &[Value]) -> Value {
+    pub fn alloc_list(&mut self, rt: &crate::Runtime, items: &[Value]) -> Value {
         let cap = items.len();
         let size = Heap::list_size(cap);
         let p = self.alloc_mem(size);
-        let header = self.header(heap, Kind::List, size);
+        let header = self.header(rt, Kind::List, size);
         // SAFETY: `p` is a fresh allocation of `size` bytes: the object at
         // offset 0, the block at `LIST_BLOCK_OFFSET`; both are fully
         // initialised here before the object is published on the
@@ -491,21 +370,21 @@ impl Mcache {
                 },
             });
         }
-        self.publish(heap, p as *mut Header, size)
+        self.publish(rt, p as *mut Header, size)
     }
 
     /// A new (not interned) string.
-    pub fn string(&mut self, heap: &Heap, bytes: &[u8]) -> Value {
-        self.string_parts(heap, &[bytes])
+    pub fn string(&mut self, rt: &crate::Runtime, bytes: &[u8]) -> Value {
+        self.string_parts(rt, &[bytes])
     }
 
     /// A new string whose bytes are `parts` concatenated, written straight
     /// into the new object (concatenation needs no intermediate buffer).
-    pub fn string_parts(&mut self, heap: &Heap, parts: &[&[u8]]) -> Value {
+    pub fn string_parts(&mut self, rt: &crate::Runtime, parts: &[&[u8]]) -> Value {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let size = Heap::string_size(len);
         let p = self.alloc_mem(size);
-        let header = self.header(heap, Kind::String, size);
+        let header = self.header(rt, Kind::String, size);
         // SAFETY: `p` is a fresh allocation of `size` bytes: the object
         // (header, hash, length) then `len` bytes of text, all written here
         // before the object is published on the all-objects list.
@@ -520,7 +399,7 @@ impl Mcache {
             std::ptr::addr_of_mut!((*obj).header).write(header);
             std::ptr::addr_of_mut!((*obj).body).write(Str::new_header(len));
         }
-        self.publish(heap, p as *mut Header, size)
+        self.publish(rt, p as *mut Header, size)
     }
 
     /// The head of this cache's all-objects list.
@@ -576,19 +455,6 @@ impl Drop for Heap {
         for r in self.retired.get_mut().drain(..) {
             // SAFETY: the heap is being dropped; no mutator remains.
             unsafe { r.free() };
-        }
-        for seg in self.unswept.get_mut().drain(..) {
-            let mut p = seg;
-            while !p.is_null() {
-                // SAFETY: unswept segments hold objects on no other list;
-                // each is freed once, here.
-                unsafe {
-                    let next = (*p).next;
-                    crate::gc::drop_object(p);
-                    crate::raw::free(p as *mut u8);
-                    p = next;
-                }
-            }
         }
     }
 }

@@ -30,9 +30,9 @@ use std::sync::atomic::Ordering;
 use skein_bytecode::{Capture, Instr, Op};
 
 use crate::map::values_equal;
-use crate::native::Flow;
 use crate::object::*;
-use crate::sched::{Park, Resume};
+use crate::sched::park::{Flow, Outcome, Resume};
+use crate::sched::GRef;
 use crate::value::Value;
 use crate::{Ctx, RuntimeError};
 
@@ -183,6 +183,63 @@ impl Exec {
             .collect()
     }
 
+    /// Finishes what the parked goroutine `g` (whose state this is) waited
+    /// for, before its next instruction: applies the resume action its park
+    /// left (see [`Resume`]) to what its waker delivered. An error is the
+    /// message of the runtime error the goroutine fails with.
+    pub fn resume(&mut self, cx: &mut Ctx, g: GRef) -> Result<(), String> {
+        let resume = std::mem::replace(&mut self.resume, Resume::None);
+        let (v, ok, case) = g.delivered();
+        g.clear_delivered();
+        match resume {
+            Resume::None => {}
+            Resume::Retry => self.rewind(),
+            Resume::Store(slot) => self.stack[slot] = v,
+            Resume::StoreOk(slot) => {
+                let l = cx.new_list(&[v, Value::bool(ok)]);
+                self.stack[slot] = l;
+            }
+            Resume::Sent => {
+                if !ok {
+                    return Err("Send on closed channel.".into());
+                }
+            }
+            Resume::Iter { dest, exit } => {
+                if ok {
+                    self.stack[dest] = v;
+                } else {
+                    self.jump(exit);
+                }
+            }
+            Resume::OomCheck => {
+                let over = cx.rt.gc.pacer.over_max_heap(cx.rt.heap.live());
+                g.oom_waited.store(false, Ordering::Release);
+                if over {
+                    return Err("Out of memory.".into());
+                }
+            }
+            Resume::Select { base } => {
+                let (nrecv, _) = self.select_shape();
+                crate::sched::chan::select_cleanup(g, self.select_chans(base).into_iter());
+                if case as usize >= nrecv && !ok {
+                    return Err("Send on closed channel.".into());
+                }
+                self.stack[base] = Value::number(case as f64);
+                self.stack[base + 1] = v;
+            }
+        }
+        Ok(())
+    }
+
+    /// The goroutine `g` (whose state this is) was abandoned while parked
+    /// and will never run again: removes what its park left on wait lists.
+    pub fn abandon(&mut self, g: GRef) {
+        if let Resume::Select { base } = self.resume {
+            crate::sched::chan::select_cleanup(g, self.select_chans(base).into_iter());
+        }
+        self.resume = Resume::None;
+    }
+
     /// One past the highest live stack slot.
     pub fn top(&self) -> usize {
         match self.frames.last() {
@@ -221,20 +278,6 @@ impl Exec {
         }
         out
     }
-}
-
-/// Why `run` returned.
-pub enum Outcome {
-    /// The goroutine's outermost frame returned this value.
-    Done(Value),
-    /// The budget ran out (or the collector asked for a stop); call again.
-    Yield,
-    /// A runtime error ended the goroutine.
-    Error(RuntimeError),
-    /// The goroutine parks (its state is saved; see [`Park`]).
-    Park(Park),
-    /// The goroutine yields its P (`runtime.gosched()`).
-    Gosched,
 }
 
 #[inline(always)]
@@ -387,7 +430,8 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
     macro_rules! spend {
         ($save:expr) => {
             budget -= 1;
-            if budget % PREEMPT_POLL == 0 && (budget == 0 || cx.p.preempt.load(Ordering::Relaxed)) {
+            if budget % PREEMPT_POLL == 0 && (budget == 0 || cx.p().preempt.load(Ordering::Relaxed))
+            {
                 $save;
                 ret!(Outcome::Yield);
             }
@@ -401,15 +445,15 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
     // would stretch the pause.
     macro_rules! gc_check {
         () => {
-            if rt.heap.gc_pending.load(Ordering::Relaxed)
+            if rt.gc.pacer.requested()
                 || cx.local().mc.poll
-                || cx.p.preempt.load(Ordering::Relaxed)
+                || cx.p().preempt.load(Ordering::Relaxed)
             {
                 save_pc!();
                 if let Err(flow) = crate::gc::safepoint(cx) {
                     ret!(flow_outcome(g, flow));
                 }
-                if cx.p.preempt.load(Ordering::Relaxed) {
+                if cx.p().preempt.load(Ordering::Relaxed) {
                     ret!(Outcome::Yield);
                 }
                 reload!();

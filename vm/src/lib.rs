@@ -296,11 +296,6 @@ impl Vm {
     /// Creates a VM with no globals. `skein_stdlib::install` adds the
     /// built-in functions and modules.
     pub fn new(options: VmOptions) -> Vm {
-        let mut heap = heap::Heap::new(options.gc_percent, options.max_heap, options.gcstress);
-        heap.gctrace = options.gctrace;
-        heap.stw_trigger = options.gcstoptheworld;
-        // The first trigger depends on the mode.
-        heap.set_goal(0);
         let procs = options
             .procs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -314,8 +309,17 @@ impl Vm {
             | 1;
         let sched = sched::Sched::new(procs, options.sim, seed, options.keep_running);
         let mut rt = Runtime {
-            heap,
-            gc: gc::GcState::new(options.gcstoptheworld, options.gccheckmark),
+            heap: heap::Heap::new(),
+            gc: gc::GcState::new(
+                options.gcstoptheworld,
+                options.gccheckmark,
+                gc::pacer::Pacer::new(gc::pacer::PacerConfig {
+                    gc_percent: options.gc_percent,
+                    max_heap: options.max_heap,
+                    gcstress: options.gcstress,
+                    gctrace: options.gctrace,
+                }),
+            ),
             globals: Globals::new(),
             sched,
             out: Mutex::new(Output {
@@ -338,8 +342,10 @@ impl Vm {
             // SAFETY: the outside P's local state is guarded by
             // `outside_lock`, held here.
             let mc = unsafe { &mut rt.sched.outside_p.local().mc };
-            rt.init_name = rt.heap.intern(mc, b"init");
-            rt.one_byte = (0..=255u8).map(|b| rt.heap.intern(mc, &[b])).collect();
+            let init = mc.intern(&rt, b"init");
+            let one_byte = (0..=255u8).map(|b| mc.intern(&rt, &[b])).collect();
+            rt.init_name = init;
+            rt.one_byte = one_byte;
         }
         let vm = Vm { rt: Arc::new(rt) };
         if options.trace {
@@ -359,13 +365,10 @@ impl Vm {
     pub fn with_ctx<R>(&self, f: impl FnOnce(&mut Ctx) -> R) -> R {
         let _outside = self.rt.sched.outside_lock.lock();
         let _bound = gc::bind_thread(&self.rt);
-        let mut cx = Ctx {
-            rt: &self.rt,
-            p: &self.rt.sched.outside_p,
-            g: None,
-        };
+        // SAFETY: `outside_lock` is held for the whole life of `cx`.
+        let mut cx = unsafe { Ctx::new(&self.rt, &self.rt.sched.outside_p, None) };
         let r = f(&mut cx);
-        cx.local().mc.flush(&self.rt.heap);
+        cx.local().mc.flush(&self.rt);
         r
     }
 
@@ -477,7 +480,7 @@ impl Runtime {
         let h = &self.heap;
         let st = *h.stats.lock();
         let elapsed = h.started.elapsed().as_nanos().max(1) as f64;
-        let goal = h.goal.load(Ordering::Relaxed);
+        let goal = self.gc.pacer.goal();
         vec![
             ("heap_alloc", h.live() as f64),
             (
@@ -512,54 +515,87 @@ impl Runtime {
 
     /// Sets the GC percentage, returning the previous one (-1 = off).
     pub fn set_gc_percent(&self, p: Option<u32>) -> Option<u32> {
-        let old = self.heap.gc_percent();
-        self.heap
-            .gc_percent
-            .store(p.map_or(-1, |p| p as i64), Ordering::Relaxed);
-        self.heap.set_goal(self.heap.paced_live());
-        old
+        self.gc
+            .pacer
+            .set_gc_percent(p, &self.heap, self.gc.stw_mode)
     }
 }
 
 /// What a native (and the interpreter) works through: the shared runtime,
 /// the P this thread holds, and the running goroutine.
+///
+/// A `Ctx` is the ownership token of its P's local state: it is made only
+/// by code that owns the P (`Ctx::new`'s contract), and [`Ctx::local`]
+/// borrows that state through `&mut self`, so the borrow checker rules out
+/// two live borrows of it.
 pub struct Ctx<'a> {
     pub rt: &'a Runtime,
-    pub p: &'a sched::P,
+    p: &'a sched::P,
     /// The running goroutine (`None` on the outside P).
     pub g: Option<sched::GRef>,
 }
 
 impl<'a> Ctx<'a> {
+    /// A context on P `p`.
+    ///
+    /// # Safety
+    /// For as long as the context lives, the calling thread owns `p`: it
+    /// holds `p` as its M's P, holds `Sched::outside_lock` for the outside
+    /// P, or has stopped the world; and no other context on `p` is in use.
+    #[inline]
+    pub(crate) unsafe fn new(rt: &'a Runtime, p: &'a sched::P, g: Option<sched::GRef>) -> Self {
+        Ctx { rt, p, g }
+    }
+
+    /// The P this context runs on.
+    #[inline(always)]
+    pub fn p(&self) -> &'a sched::P {
+        self.p
+    }
+
+    /// Moves the context to P `p` (the M acquired another P).
+    ///
+    /// # Safety
+    /// As for [`Ctx::new`]: from now on the calling thread owns `p`.
+    #[inline]
+    pub(crate) unsafe fn set_p(&mut self, p: &'a sched::P) {
+        self.p = p;
+    }
+
     /// This P's local state.
     #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    pub fn local(&self) -> &'a mut sched::PLocal {
-        // SAFETY: a Ctx exists only on the thread that holds its P (or the
-        // outside lock), and callers never keep two of these borrows alive
-        // at once.
+    pub fn local(&mut self) -> &mut sched::PLocal {
+        // SAFETY: the thread owns the P (the contract of `new`/`set_p`),
+        // and the borrow is tied to `&mut self`, so it is the only one made
+        // through this context; code that reaches other Ps' local state
+        // (`P::local`) does so with the world stopped and no such borrow
+        // alive.
         unsafe { self.p.local() }
     }
 
     #[inline(always)]
     pub fn alloc<T>(&mut self, kind: Kind, body: T, extra: usize) -> Value {
-        self.local().mc.alloc(&self.rt.heap, kind, body, extra)
+        let rt = self.rt;
+        self.local().mc.alloc(rt, kind, body, extra)
     }
 
     #[inline(always)]
     pub fn adjust(&mut self, obj: Value, delta: isize) {
         if delta != 0 {
-            self.local().mc.adjust(&self.rt.heap, obj, delta);
+            let rt = self.rt;
+            self.local().mc.adjust(rt, obj, delta);
         }
     }
 
     pub fn string_parts(&mut self, parts: &[&[u8]]) -> Value {
-        self.local().mc.string_parts(&self.rt.heap, parts)
+        let rt = self.rt;
+        self.local().mc.string_parts(rt, parts)
     }
 
     /// A new list holding `items`.
     pub fn new_list(&mut self, items: &[Value]) -> Value {
-        self.local().mc.alloc_list(&self.rt.heap, items)
+        let rt = self.rt;
+        self.local().mc.alloc_list(rt, items)
     }
 
     /// A new empty map.
@@ -575,12 +611,14 @@ impl<'a> Ctx<'a> {
 
     /// A new string (not interned).
     pub fn new_string(&mut self, bytes: &[u8]) -> Value {
-        self.local().mc.string(&self.rt.heap, bytes)
+        let rt = self.rt;
+        self.local().mc.string(rt, bytes)
     }
 
     /// The interned string with these bytes.
     pub fn intern(&mut self, bytes: &[u8]) -> Value {
-        self.rt.heap.intern(&mut self.local().mc, bytes)
+        let rt = self.rt;
+        self.local().mc.intern(rt, bytes)
     }
 
     /// A native function object.
@@ -727,10 +765,17 @@ impl<'a> Ctx<'a> {
         xorshift_output(l.rng)
     }
 
-    /// Requests a collection at the next safepoint.
-    pub fn request_gc(&mut self) {
-        self.rt.heap.forced.store(true, Ordering::Relaxed);
-        self.rt.heap.gc_pending.store(true, Ordering::Relaxed);
+    /// `runtime.gc()`: in a goroutine, starts a full cycle and parks until
+    /// it is done; outside one (the REPL's `:gc`), asks for a cycle at the
+    /// next safepoint and returns.
+    pub fn collect(&mut self) -> Result<(), native::Flow> {
+        match self.g {
+            Some(_) => gc::coord::gc_wait(self),
+            None => {
+                self.rt.gc.pacer.request(true);
+                Ok(())
+            }
+        }
     }
 }
 

@@ -39,68 +39,11 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use parking_lot::Mutex;
 
 use super::{mark, sweep, worker, Phase};
-use crate::interp::Outcome;
-use crate::native::Flow;
-use crate::sched::{stw, GKind, GRef, Park, Resume, Unlock, WaitReason};
+use crate::sched::park::{Flow, Outcome, Park, Resume, Unlock, WaitReason};
+use crate::sched::sema::WakeRecord;
+use crate::sched::{stw, GKind, GRef};
 use crate::trace::{Arg, EventKind};
 use crate::Ctx;
-
-/// A `{lock, g, wake}` record: one G parks on it, others wake it, and a
-/// wake that comes before the park is not lost.
-#[derive(Default)]
-pub struct WakeRecord {
-    st: Mutex<WakeState>,
-}
-
-#[derive(Default)]
-struct WakeState {
-    /// The parked G (set under the lock just before it parks).
-    g: Option<GRef>,
-    /// A wake-up came while nobody was parked.
-    wake: bool,
-}
-
-impl WakeRecord {
-    /// Parks the running G unless a wake-up is pending (then consumes it
-    /// and returns `None`).
-    pub(crate) fn park(&self, cx: &Ctx, reason: WaitReason) -> Option<Park> {
-        let mut st = self.st.lock();
-        if st.wake {
-            st.wake = false;
-            return None;
-        }
-        st.g = Some(cx.g.expect("a goroutine parks"));
-        // The scheduler releases the lock once the G is `Waiting`.
-        std::mem::forget(st);
-        Some(Park {
-            reason,
-            unlock: Unlock::Record(self as *const WakeRecord),
-            resume: Resume::None,
-        })
-    }
-
-    /// Readies the parked G (into `runnext`), or leaves a wake-up for the
-    /// next park.
-    pub(crate) fn wake(&self, cx: &mut Ctx) {
-        let mut st = self.st.lock();
-        match st.g.take() {
-            Some(g) => {
-                drop(st);
-                crate::sched::proc::ready(cx, g);
-            }
-            None => st.wake = true,
-        }
-    }
-
-    /// Releases the lock a park left held.
-    ///
-    /// # Safety
-    /// The lock is held by the forgotten guard of `park`.
-    pub unsafe fn force_unlock(&self) {
-        // SAFETY: guaranteed by the caller.
-        unsafe { self.st.force_unlock() };
-    }
-}
 
 /// The coordinator's states (see the module docs).
 #[repr(u8)]
@@ -221,23 +164,11 @@ fn park_waiter(
     target: u32,
 ) -> Flow {
     w.push((cx.g.expect("a goroutine waits for the collector"), target));
-    std::mem::forget(w);
     Flow::Park(Park {
         reason: WaitReason::GcWait,
-        unlock: Unlock::GcWaiters(&cx.rt.gc.coord as *const Coord),
+        unlock: Unlock::guard(w),
         resume: Resume::None,
     })
-}
-
-impl Coord {
-    /// Releases the waiters' lock a `gc_wait` park left held.
-    ///
-    /// # Safety
-    /// The lock is held by the forgotten guard of `gc_wait`.
-    pub unsafe fn force_unlock_waiters(&self) {
-        // SAFETY: guaranteed by the caller.
-        unsafe { self.waiters.force_unlock() };
-    }
 }
 
 /// The completion point (behaviour 4): the first worker or assist to find
@@ -272,7 +203,7 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                 if sweep::sweep_chunk(cx) {
                     return (Outcome::Yield, 64);
                 }
-                if sweep::chunk_in_progress(&rt.heap) {
+                if sweep::chunk_in_progress(rt) {
                     // Its remainder comes back to the list: sweeping it
                     // now keeps it out of the stop-the-world pause.
                     return (Outcome::Gosched, 1);
@@ -280,7 +211,7 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                 sweep::note_done(cx);
                 let waiters = c.waiters.lock();
                 if !c.forced.load(Ordering::Acquire)
-                    && !rt.heap.trigger_reached()
+                    && !gc.pacer.trigger_reached(&rt.heap)
                     && waiters.is_empty()
                 {
                     // Go's `gcStart` re-tests its trigger: the request may
@@ -302,7 +233,7 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                 }
                 let n = gc.cycle.load(Ordering::Acquire) + 1;
                 let forced = c.forced.swap(false, Ordering::AcqRel);
-                gc.pacer.begin_cycle(cx);
+                gc.pacer.begin_cycle(cx, forced);
                 cx.trace(
                     EventKind::GCStart,
                     &[
@@ -310,7 +241,6 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                         ("trigger", Arg::S(if forced { "forced" } else { "heap" })),
                     ],
                 );
-                gc.pacer.set_forced(forced);
                 set(State::Workers);
             }
             State::Workers => match worker::start_one(cx) {
@@ -467,7 +397,7 @@ fn stw1(cx: &mut Ctx) {
         l.mc.poll = false;
     }
     gc.pacer.start_mark(cx);
-    gc.set_phase(heap, Phase::Mark);
+    gc.set_phase(Phase::Mark);
 }
 
 /// Frees storage retired by list and table growth (world stopped: no
@@ -486,7 +416,6 @@ pub(crate) fn free_retired(cx: &mut Ctx) {
 fn terminate(cx: &mut Ctx, t0: std::time::Instant) {
     let rt = cx.rt;
     let gc = &rt.gc;
-    let heap = &rt.heap;
     let _outside = rt.sched.outside_lock.lock();
     // Mark what is still buffered: this thread's barrier buffer (in
     // deterministic mode the one thread's buffer holds every P's shades),
@@ -496,7 +425,7 @@ fn terminate(cx: &mut Ctx, t0: std::time::Instant) {
     if gc.checkmark {
         super::checkmark::verify(cx);
     }
-    gc.set_phase(heap, Phase::Off);
+    gc.set_phase(Phase::Off);
     gc.coord.done_claimed.store(true, Ordering::Release);
     gc.roots.clear();
     super::pacer::wake_assists(cx);
@@ -505,7 +434,7 @@ fn terminate(cx: &mut Ctx, t0: std::time::Instant) {
     sweep::start(cx);
     cx.trace(
         EventKind::HeapGoal,
-        &[("goal", Arg::U(heap.goal.load(Ordering::Relaxed) as u64))],
+        &[("goal", Arg::U(rt.gc.pacer.goal() as u64))],
     );
     drop(_outside);
     let released = stw::start_the_world(cx, "mark_termination");
@@ -533,7 +462,7 @@ fn after_cycle(cx: &mut Ctx) -> Outcome {
         EventKind::GCDone,
         &[
             ("n", Arg::U(u64::from(n))),
-            ("live", Arg::U(rt.heap.last_marked() as u64)),
+            ("live", Arg::U(rt.gc.pacer.last_marked() as u64)),
         ],
     );
     sweep::wake_sweeper(cx);

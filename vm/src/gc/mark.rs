@@ -580,7 +580,7 @@ pub(crate) fn flush_for(rt: &crate::Runtime, p: &crate::sched::P) {
 /// Returns the barrier's generation.
 pub(crate) fn ragged_start(cx: &mut Ctx) -> u64 {
     let e = cx.rt.gc.flush_epoch.fetch_add(1, Ordering::AcqRel) + 1;
-    flush_for(cx.rt, cx.p);
+    flush_for(cx.rt, cx.p());
     e
 }
 
@@ -591,7 +591,7 @@ pub(crate) fn ragged_done(cx: &mut Ctx, e: u64) -> bool {
     let s = &cx.rt.sched;
     (0..s.procs() as u32).all(|i| {
         let p = s.p(i);
-        p.id == cx.p.id
+        p.id == cx.p().id
             || s.is_sim()
             || p.flush_seen.load(Ordering::Acquire) >= e
             || p.status() != crate::sched::PStatus::Running

@@ -145,7 +145,10 @@ unsafe impl Send for GcState {}
 unsafe impl Sync for GcState {}
 
 impl GcState {
-    pub fn new(stw_mode: bool, checkmark: bool) -> GcState {
+    /// The collector's state before any cycle; `pacer` holds the knobs
+    /// (GOGC, `--max-heap`, `gcstress`, `gctrace`).
+    pub fn new(stw_mode: bool, checkmark: bool, pacer: pacer::Pacer) -> GcState {
+        pacer.set_goal(0, stw_mode);
         GcState {
             phase: AtomicU8::new(Phase::Off as u8),
             cycle: AtomicU32::new(0),
@@ -165,7 +168,7 @@ impl GcState {
             assistq: Mutex::new(Vec::new()),
             flush_epoch: AtomicU64::new(0),
             sweeper: sweep::Sweeper::default(),
-            pacer: pacer::Pacer::default(),
+            pacer,
         }
     }
 
@@ -187,8 +190,7 @@ impl GcState {
 
     /// Sets the phase, and with it the write barrier and the heap's
     /// assist accounting (world stopped).
-    pub(crate) fn set_phase(&self, heap: &crate::heap::Heap, p: Phase) {
-        heap.marking.store(p == Phase::Mark, Ordering::Release);
+    pub(crate) fn set_phase(&self, p: Phase) {
         let old = self.phase.swap(p as u8, Ordering::AcqRel);
         match (old == Phase::Mark as u8, p == Phase::Mark) {
             (false, true) => {
@@ -365,20 +367,16 @@ pub fn shade_children(p: *mut Header) {
 /// The allocation safepoint's GC hook (the interpreter calls it when the
 /// heap asks for attention): start a cycle when one is due, pay a mark
 /// assist debt, enforce `--max-heap`.
-pub fn safepoint(cx: &mut Ctx) -> Result<(), crate::native::Flow> {
+pub fn safepoint(cx: &mut Ctx) -> Result<(), crate::sched::park::Flow> {
     let rt = cx.rt;
-    let heap = &rt.heap;
-    if let Some(max) = heap.max_heap {
-        if heap.live() > max {
-            return pacer::out_of_memory(cx);
-        }
+    if rt.gc.pacer.over_max_heap(rt.heap.live()) {
+        return pacer::out_of_memory(cx);
     }
-    if heap.gc_pending.swap(false, Ordering::Relaxed) {
-        let forced = heap.forced.swap(false, Ordering::Relaxed);
+    if let Some(forced) = rt.gc.pacer.take_request() {
         if coord::request_cycle(cx, forced) {
             // Let the coordinator (now in `runnext`) start the cycle at
             // once, as Go's allocating goroutine runs `gcStart` itself.
-            return Err(crate::native::Flow::Gosched);
+            return Err(crate::sched::park::Flow::Gosched);
         }
     }
     if cx.local().mc.poll {
@@ -391,7 +389,7 @@ pub fn safepoint(cx: &mut Ctx) -> Result<(), crate::native::Flow> {
 /// Runs one step of a system G (coordinator, mark worker, sweeper) with a
 /// budget of `budget` safepoints; records the budget left like the
 /// interpreter does.
-pub fn run_system(cx: &mut Ctx, g: GRef, budget: u32) -> crate::interp::Outcome {
+pub fn run_system(cx: &mut Ctx, g: GRef, budget: u32) -> crate::sched::park::Outcome {
     use crate::sched::GKind;
     let (out, cost) = match g.kind() {
         GKind::Coordinator => coord::step(cx),
@@ -410,7 +408,7 @@ pub fn run_system(cx: &mut Ctx, g: GRef, budget: u32) -> crate::interp::Outcome 
 /// scanned this cycle.
 pub fn at_chunk_boundary(cx: &mut Ctx, g: GRef) {
     let gc = &cx.rt.gc;
-    mark::flush_for(cx.rt, cx.p);
+    mark::flush_for(cx.rt, cx.p());
     if gc.marking() && g.scan_cycle.load(Ordering::Acquire) != gc.cycle.load(Ordering::Acquire) {
         mark::scan_self(cx, g);
     }

@@ -1,16 +1,25 @@
 //! The pacer and mark assists (Go's `gcControllerState`, simplified to
 //! the proportional pacer of Go 1.5–1.17).
 //!
+//! The pacer owns every pacing input and output: GOGC, `--max-heap`, the
+//! goal, the trigger, the paced heap's base, and the cycle requests that
+//! allocation raises for the next safepoint.
+//!
 //! Goal: `marked * (1 + GOGC/100)`, at least the minimum heap scaled by
-//! GOGC (`Heap::MIN_HEAP`). Trigger: ahead of the goal, at
+//! GOGC ([`MIN_HEAP`]). Trigger: ahead of the goal, at
 //! `marked + (goal - marked) * ratio`, where `ratio` (a fraction of the
 //! goal's growth) is adjusted after every cycle by half the error between
 //! the growth the cycle reached and the growth it aimed for, and clamped
 //! to [0.6, 0.95] so marking always starts before the goal and never
 //! absurdly early. The heap compared with the trigger is the paced heap
-//! (`Heap::paced_live`: the live heap this pacer computed plus the bytes
+//! ([`Pacer::paced_live`]: the live heap this pacer computed plus the bytes
 //! allocated since), so garbage the sweep has not freed yet never starts
-//! a cycle. `--max-heap` caps the trigger.
+//! a cycle. `--max-heap` caps the trigger. Before the first cycle, and
+//! when `setgcpercent` changes GOGC, the trigger sits at the initial ratio
+//! of the way to the goal: a trigger at the goal itself would leave a
+//! concurrent mark no room (the first cycle overshot its goal 2.5 times in
+//! binary_trees). Under `gcstoptheworld` nothing marks concurrently, so the
+//! trigger is the goal.
 //!
 //! Assists: while marking, every 16 KiB a P allocates adds to its assist
 //! debt. At the next allocation safepoint the G on that P pays the debt
@@ -24,15 +33,19 @@
 //! run unthrottled through whole marks). (Debt is kept per P, not per G as in Go: a G moving between
 //! Ps leaves its debt behind, which the next G there pays.)
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
 use super::mark;
-use crate::native::Flow;
-use crate::sched::{Park, Resume, Unlock, WaitReason};
+use crate::heap::Heap;
+use crate::sched::park::{Flow, Park, Resume, Unlock, WaitReason};
 use crate::trace::EventKind;
 use crate::Ctx;
+
+/// Go's minimum heap goal (4 MiB at GOGC=100): below it, collecting buys
+/// nothing but pauses.
+pub const MIN_HEAP: usize = 4 << 20;
 
 /// Initial and clamping bounds of the trigger ratio (Go 1.5's values).
 pub(crate) const TRIGGER_INITIAL: f64 = 7.0 / 8.0;
@@ -47,8 +60,8 @@ const ASSIST_STEP: i64 = (super::WORK_BUF * 64) as i64;
 /// assists come in batches of useful size.
 const ASSIST_MIN_DEBT: isize = 4 * crate::heap::FLUSH_BYTES;
 
-/// Pacing state.
-#[derive(Default)]
+/// Pacing state: the knobs, the goal and trigger, the paced heap's base,
+/// and the requests for a cycle.
 pub struct Pacer {
     st: Mutex<PacerState>,
     /// When marking began (the scheduler's clock; ticks in deterministic
@@ -56,8 +69,41 @@ pub struct Pacer {
     pub(crate) mark_start: AtomicU64,
     /// Scan work per allocated byte for assists (f64 bits).
     assist_ratio: AtomicU64,
-    forced: AtomicBool,
+    /// GOGC; negative means off.
+    gc_percent: AtomicI64,
+    /// `--max-heap`: the limit on the live heap.
+    max_heap: Option<usize>,
+    /// `SKEINDEBUG=gcstress=1`: every allocation flush asks for a cycle.
+    pub(crate) gcstress: bool,
+    /// Print Go's `gctrace` line after each cycle.
+    gctrace: bool,
+    /// Collect when [`Pacer::paced_live`] reaches this.
+    trigger: AtomicUsize,
+    /// The goal of the cycle in progress or next (reported by memstats).
+    goal: AtomicUsize,
+    /// The live heap the last mark found (set at mark termination): the
+    /// base of [`Pacer::paced_live`].
+    paced_base: AtomicUsize,
+    /// `Heap::total_alloc` when `paced_base` was set.
+    paced_alloc_base: AtomicU64,
+    /// A cycle was asked for (by allocation past the trigger, or by
+    /// `runtime.gc()` outside a goroutine); the next allocation safepoint
+    /// passes it to the coordinator.
+    requested: AtomicBool,
+    /// The request was `runtime.gc()`'s, not the trigger's.
+    requested_forced: AtomicBool,
+    /// The cycle in progress was forced (no trigger feedback; `gctrace`
+    /// says `(forced)`).
+    cycle_forced: AtomicBool,
     pub clock: CycleClock,
+}
+
+/// The pacer's knobs (from `VmOptions`).
+pub struct PacerConfig {
+    pub gc_percent: Option<u32>,
+    pub max_heap: Option<usize>,
+    pub gcstress: bool,
+    pub gctrace: bool,
 }
 
 #[derive(Default)]
@@ -73,20 +119,161 @@ struct PacerState {
 }
 
 impl Pacer {
+    /// A pacer before any cycle; [`Pacer::set_goal`] places the first
+    /// trigger.
+    pub fn new(cfg: PacerConfig) -> Pacer {
+        Pacer {
+            st: Mutex::new(PacerState::default()),
+            mark_start: AtomicU64::new(0),
+            assist_ratio: AtomicU64::new(0),
+            gc_percent: AtomicI64::new(cfg.gc_percent.map_or(-1, i64::from)),
+            max_heap: cfg.max_heap,
+            gcstress: cfg.gcstress,
+            gctrace: cfg.gctrace,
+            trigger: AtomicUsize::new(0),
+            goal: AtomicUsize::new(0),
+            paced_base: AtomicUsize::new(0),
+            paced_alloc_base: AtomicU64::new(0),
+            requested: AtomicBool::new(false),
+            requested_forced: AtomicBool::new(false),
+            cycle_forced: AtomicBool::new(false),
+            clock: CycleClock::default(),
+        }
+    }
+
     fn ratio(st: &PacerState) -> f64 {
         st.ratio.unwrap_or(TRIGGER_INITIAL)
     }
 
-    pub(crate) fn set_forced(&self, f: bool) {
-        self.forced.store(f, Ordering::Relaxed);
+    /// GOGC, `None` when off.
+    pub fn gc_percent(&self) -> Option<u32> {
+        let p = self.gc_percent.load(Ordering::Relaxed);
+        (p >= 0).then_some(p as u32)
     }
 
-    /// Records the heap at `GCStart`.
-    pub(crate) fn begin_cycle(&self, cx: &Ctx) {
+    /// Sets GOGC and re-places the goal and trigger from the paced heap;
+    /// returns the previous GOGC.
+    pub(crate) fn set_gc_percent(&self, p: Option<u32>, heap: &Heap, stw: bool) -> Option<u32> {
+        let old = self.gc_percent();
+        self.gc_percent
+            .store(p.map_or(-1, i64::from), Ordering::Relaxed);
+        self.set_goal(self.paced_live(heap), stw);
+        old
+    }
+
+    /// The goal of the cycle in progress or next (`usize::MAX`: off).
+    pub fn goal(&self) -> usize {
+        self.goal.load(Ordering::Relaxed)
+    }
+
+    /// Is the live heap over `--max-heap`?
+    pub fn over_max_heap(&self, live: usize) -> bool {
+        self.max_heap.is_some_and(|max| live > max)
+    }
+
+    /// The heap the pacer compares with its trigger (Go's `heapLive`): the
+    /// bytes the last mark found live plus every byte allocated since.
+    /// Unlike `Heap::live` it leaves out garbage the sweep has not freed
+    /// yet, so a cycle is never triggered by the previous cycle's garbage
+    /// (which the sweep frees without a collection).
+    pub fn paced_live(&self, heap: &Heap) -> usize {
+        self.paced_live_at(heap.total_alloc())
+    }
+
+    fn paced_live_at(&self, total_alloc: u64) -> usize {
+        let since = total_alloc.saturating_sub(self.paced_alloc_base.load(Ordering::Relaxed));
+        self.paced_base.load(Ordering::Relaxed) + since as usize
+    }
+
+    /// Is a cycle due (the paced heap at the trigger, or `gcstress`)?
+    pub fn trigger_reached(&self, heap: &Heap) -> bool {
+        self.trigger_reached_at(heap.total_alloc())
+    }
+
+    /// [`Pacer::trigger_reached`] when `total_alloc` bytes have been
+    /// allocated (the allocation flush knows the count it just published).
+    pub(crate) fn trigger_reached_at(&self, total_alloc: u64) -> bool {
+        self.gcstress || self.paced_live_at(total_alloc) >= self.trigger.load(Ordering::Relaxed)
+    }
+
+    /// The live heap the last mark found (0 before the first).
+    pub fn last_marked(&self) -> usize {
+        self.paced_base.load(Ordering::Relaxed)
+    }
+
+    /// Re-bases [`Pacer::paced_live`] on the live heap a mark found (world
+    /// stopped).
+    fn set_paced_base(&self, heap: &Heap, live: usize) {
+        self.paced_base.store(live, Ordering::Relaxed);
+        self.paced_alloc_base
+            .store(heap.total_alloc(), Ordering::Relaxed);
+    }
+
+    /// The GOGC goal for a live heap of `live` bytes:
+    /// `max(live * (1 + GOGC/100), MIN_HEAP * GOGC/100)`, or `usize::MAX`
+    /// when the collector is off.
+    fn goal_for(&self, live: usize) -> usize {
+        match self.gc_percent() {
+            Some(p) => {
+                let p = p as usize;
+                (live + live / 100 * p).max(MIN_HEAP / 100 * p.max(1))
+            }
+            None => usize::MAX,
+        }
+    }
+
+    /// The one pacing formula: the goal for a live heap of `live` bytes,
+    /// and the trigger `ratio` of the way there (at the goal under
+    /// `gcstoptheworld`), capped by `--max-heap` so that the limit is
+    /// checked by a collection first.
+    fn targets(&self, live: usize, ratio: f64, stw: bool) -> (usize, usize) {
+        let goal = self.goal_for(live);
+        let trigger = if stw || goal == usize::MAX {
+            goal
+        } else {
+            live + ((goal - live) as f64 * ratio) as usize
+        };
+        (goal, trigger.min(self.max_heap.unwrap_or(usize::MAX)))
+    }
+
+    /// Places the goal for `live` and the trigger at the initial ratio
+    /// (before the first cycle, and when GOGC changes; see the module
+    /// docs). `stw`: the collector runs in `gcstoptheworld` mode.
+    pub(crate) fn set_goal(&self, live: usize, stw: bool) {
+        let (goal, trigger) = self.targets(live, TRIGGER_INITIAL, stw);
+        self.goal.store(goal, Ordering::Relaxed);
+        self.trigger.store(trigger, Ordering::Relaxed);
+    }
+
+    /// Asks for a cycle at the next allocation safepoint (`forced`:
+    /// `runtime.gc()` asked, not the trigger).
+    pub(crate) fn request(&self, forced: bool) {
+        if forced {
+            self.requested_forced.store(true, Ordering::Relaxed);
+        }
+        self.requested.store(true, Ordering::Relaxed);
+    }
+
+    /// Has a cycle been asked for? (The interpreter's allocation check.)
+    #[inline(always)]
+    pub(crate) fn requested(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
+    }
+
+    /// Takes the pending request, if any: whether it was forced.
+    pub(crate) fn take_request(&self) -> Option<bool> {
+        self.requested
+            .swap(false, Ordering::Relaxed)
+            .then(|| self.requested_forced.swap(false, Ordering::Relaxed))
+    }
+
+    /// Records the heap at `GCStart` and whether the cycle was forced.
+    pub(crate) fn begin_cycle(&self, cx: &Ctx, forced: bool) {
+        self.cycle_forced.store(forced, Ordering::Relaxed);
         let mut st = self.st.lock();
         st.started = Some(std::time::Instant::now());
         st.heap_start = cx.rt.heap.live() as u64;
-        st.cycle_goal = cx.rt.heap.goal.load(Ordering::Relaxed) as u64;
+        st.cycle_goal = self.goal() as u64;
         for c in [
             &self.clock.stw1_ns,
             &self.clock.stw2_ns,
@@ -107,14 +294,14 @@ impl Pacer {
         self.mark_start.store(cx.rt.sched.now(), Ordering::Release);
         let mut st = self.st.lock();
         st.mark_started = Some(std::time::Instant::now());
-        st.alloc_at_start = heap.total_alloc.load(Ordering::Relaxed);
+        st.alloc_at_start = heap.total_alloc();
         let live = heap.live() as f64;
         // Expected scan work: what survived last time (or the whole heap
         // on the first cycle).
-        let last = heap.last_marked();
+        let last = self.last_marked();
         let expected = if last > 0 { last as f64 } else { live };
-        let goal = heap.goal.load(Ordering::Relaxed) as f64;
-        let headroom = (goal - live).max(crate::heap::MIN_HEAP as f64 / 16.0);
+        let goal = self.goal() as f64;
+        let headroom = (goal - live).max(MIN_HEAP as f64 / 16.0);
         self.assist_ratio
             .store((expected / headroom).to_bits(), Ordering::Release);
     }
@@ -132,45 +319,25 @@ impl Pacer {
                 .mark_ns
                 .store(now.duration_since(m).as_nanos() as u64, Ordering::Relaxed);
         }
-        let allocated = heap
-            .total_alloc
-            .load(Ordering::Relaxed)
-            .saturating_sub(st.alloc_at_start);
+        let allocated = heap.total_alloc().saturating_sub(st.alloc_at_start);
         let marked = gc.marked_bytes.load(Ordering::Acquire) + allocated;
         st.heap_mark_end = heap.live() as u64;
-        let last = heap.last_marked() as u64;
+        let last = self.last_marked() as u64;
         // Feedback: how far the heap grew over the last live heap, against
         // the growth GOGC allows.
-        if let Some(p) = heap.gc_percent() {
+        if let Some(p) = self.gc_percent() {
             let goal_growth = f64::from(p) / 100.0;
-            if last > 0 && goal_growth > 0.0 && !self.forced.load(Ordering::Relaxed) {
+            if last > 0 && goal_growth > 0.0 && !self.cycle_forced.load(Ordering::Relaxed) {
                 let actual = st.heap_mark_end as f64 / last as f64 - 1.0;
                 let ratio = Self::ratio(&st);
                 let err = (goal_growth - actual) / goal_growth;
                 st.ratio = Some((ratio + 0.5 * err * ratio).clamp(TRIGGER_MIN, TRIGGER_MAX));
             }
         }
-        heap.set_paced_base(marked as usize);
-        let (goal, trigger) = self.targets(heap, marked as usize, Self::ratio(&st));
-        heap.goal.store(goal, Ordering::Relaxed);
-        heap.trigger.store(trigger, Ordering::Relaxed);
-    }
-
-    /// Goal and trigger for a live heap of `live` bytes.
-    fn targets(&self, heap: &crate::heap::Heap, live: usize, ratio: f64) -> (usize, usize) {
-        let goal = heap.goal_for(live);
-        if goal == usize::MAX {
-            return (goal, heap.max_heap.unwrap_or(usize::MAX));
-        }
-        let mut trigger = if heap.stw_trigger {
-            goal
-        } else {
-            live + ((goal - live) as f64 * ratio) as usize
-        };
-        if let Some(max) = heap.max_heap {
-            trigger = trigger.min(max);
-        }
-        (goal, trigger)
+        self.set_paced_base(heap, marked as usize);
+        let (goal, trigger) = self.targets(marked as usize, Self::ratio(&st), gc.stw_mode);
+        self.goal.store(goal, Ordering::Relaxed);
+        self.trigger.store(trigger, Ordering::Relaxed);
     }
 
     /// Updates statistics and prints the `gctrace` line.
@@ -197,7 +364,7 @@ impl Pacer {
             s.gc_ns_total += gc_ns;
             *s
         };
-        if !heap.gctrace {
+        if !self.gctrace {
             return;
         }
         const MB: f64 = 1024.0 * 1024.0;
@@ -228,10 +395,10 @@ impl Pacer {
             ms(stw2),
             (st.heap_start as f64 / MB).round(),
             (st.heap_mark_end as f64 / MB).round(),
-            (heap.last_marked() as f64 / MB).round(),
+            (self.last_marked() as f64 / MB).round(),
             goal_mb.round(),
             procs,
-            if self.forced.load(Ordering::Relaxed) {
+            if self.cycle_forced.load(Ordering::Relaxed) {
                 " (forced)"
             } else {
                 ""
@@ -277,7 +444,7 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
     let debt = std::mem::take(&mut cx.local().mc.assist_debt);
     // Under gcstress every allocation flush assists a little, so mark
     // work interleaves with the mutator as finely as possible.
-    let debt = if rt.heap.gcstress && gc.marking() {
+    let debt = if gc.pacer.gcstress && gc.marking() {
         debt.max(ASSIST_MIN_DEBT)
     } else {
         debt
@@ -313,7 +480,7 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
         if paid >= need || (d.work as u64) < step {
             break;
         }
-        if cx.p.preempt.load(Ordering::Relaxed) {
+        if cx.p().preempt.load(Ordering::Relaxed) {
             preempted = true;
             break;
         }
@@ -353,10 +520,9 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
         return Ok(());
     }
     q.push(g);
-    std::mem::forget(q);
     Err(Flow::Park(Park {
         reason: WaitReason::GcAssist,
-        unlock: Unlock::AssistQ(gc as *const super::GcState),
+        unlock: Unlock::guard(q),
         resume: Resume::None,
     }))
 }

@@ -22,37 +22,74 @@
 //! epoch; white objects are unreachable, so freeing them races with
 //! nothing.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use super::coord::WakeRecord;
 use crate::heap::{Heap, Mcache};
-use crate::interp::Outcome;
 use crate::object::*;
+use crate::sched::park::Outcome;
+use crate::sched::sema::WakeRecord;
 use crate::sched::{GKind, GRef, WaitReason};
 use crate::trace::EventKind;
 use crate::Ctx;
+use crate::Runtime;
 
 /// Objects swept per chunk: tens of microseconds, so a sweeping G reaches
 /// its next safepoint promptly.
 pub const CHUNK: usize = 1024;
 
-/// The sweep's progress and the background sweeper.
+/// The sweep's state and progress, and the background sweeper.
 #[derive(Default)]
 pub struct Sweeper {
     g: Mutex<Option<GRef>>,
     record: WakeRecord,
     /// `GCSweepDone` has been recorded for the current sweep.
     done: AtomicBool,
+    /// Object lists waiting to be swept: segments of the Ps' all-objects
+    /// lists, each owned by whichever sweeper pops it under the lock.
+    unswept: Mutex<Vec<*mut Header>>,
+    /// `unswept` is not empty (read without the lock).
+    pending: AtomicBool,
+    /// The epoch the sweep keeps (the mark epoch of the cycle it sweeps).
+    epoch: AtomicU8,
+    /// Sweep chunks in progress.
+    active: AtomicUsize,
+}
+
+impl Sweeper {
+    /// Is there something left to claim? (Read without the lock, by every
+    /// allocation flush.)
+    #[inline]
+    pub(crate) fn pending(&self) -> bool {
+        self.pending.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        for seg in self.unswept.get_mut().drain(..) {
+            let mut p = seg;
+            while !p.is_null() {
+                // SAFETY: the VM is being dropped; unswept segments hold
+                // objects on no other list, and each is freed once, here.
+                unsafe {
+                    let next = (*p).next;
+                    drop_object(p);
+                    crate::raw::free(p as *mut u8);
+                    p = next;
+                }
+            }
+        }
+    }
 }
 
 /// Detaches every P's object list for sweeping (world stopped, outside
 /// lock held).
 pub(crate) fn start(cx: &mut Ctx) {
     let rt = cx.rt;
-    let heap = &rt.heap;
-    let mut segs = heap.unswept.lock();
+    let sw = &rt.gc.sweeper;
+    let mut segs = sw.unswept.lock();
     for p in rt
         .sched
         .all_created()
@@ -67,38 +104,38 @@ pub(crate) fn start(cx: &mut Ctx) {
             mc.set_head(std::ptr::null_mut());
         }
     }
-    heap.sweep_epoch
-        .store(heap.epoch.load(Ordering::Relaxed), Ordering::Release);
-    heap.sweep_pending
-        .store(!segs.is_empty(), Ordering::Release);
-    rt.gc.sweeper.done.store(false, Ordering::Release);
+    sw.epoch
+        .store(rt.heap.epoch.load(Ordering::Relaxed), Ordering::Release);
+    sw.pending.store(!segs.is_empty(), Ordering::Release);
+    sw.done.store(false, Ordering::Release);
     drop(segs);
     cx.trace(EventKind::GCSweepStart, &[]);
 }
 
 /// Sweeps one chunk into `mc`; false when nothing was left to sweep.
-pub(crate) fn sweep_into(heap: &Heap, mc: &mut Mcache) -> bool {
-    let active = &heap.sweep_active;
-    if !heap.sweep_pending.load(Ordering::Acquire) {
+pub(crate) fn sweep_into(rt: &Runtime, mc: &mut Mcache) -> bool {
+    let (heap, sw) = (&rt.heap, &rt.gc.sweeper);
+    let active = &sw.active;
+    if !sw.pending.load(Ordering::Acquire) {
         return false;
     }
     let seg = {
-        let mut segs = heap.unswept.lock();
+        let mut segs = sw.unswept.lock();
         match segs.pop() {
             Some(s) => {
                 active.fetch_add(1, Ordering::AcqRel);
                 if segs.is_empty() {
-                    heap.sweep_pending.store(false, Ordering::Release);
+                    sw.pending.store(false, Ordering::Release);
                 }
                 s
             }
             None => {
-                heap.sweep_pending.store(false, Ordering::Release);
+                sw.pending.store(false, Ordering::Release);
                 return false;
             }
         }
     };
-    let epoch = heap.sweep_epoch.load(Ordering::Acquire);
+    let epoch = sw.epoch.load(Ordering::Acquire);
     let mut p = seg;
     let mut n = 0;
     let mut freed_bytes = 0isize;
@@ -124,8 +161,8 @@ pub(crate) fn sweep_into(heap: &Heap, mc: &mut Mcache) -> bool {
         n += 1;
     }
     if !p.is_null() {
-        heap.unswept.lock().push(p);
-        heap.sweep_pending.store(true, Ordering::Release);
+        sw.unswept.lock().push(p);
+        sw.pending.store(true, Ordering::Release);
     }
     heap.live_bytes.fetch_sub(freed_bytes, Ordering::Relaxed);
     heap.objects.fetch_sub(freed_objects, Ordering::Relaxed);
@@ -136,14 +173,14 @@ pub(crate) fn sweep_into(heap: &Heap, mc: &mut Mcache) -> bool {
 /// Sweeps one chunk on this P; false when nothing was left.
 pub(crate) fn sweep_chunk(cx: &mut Ctx) -> bool {
     let rt = cx.rt;
-    sweep_into(&rt.heap, &mut cx.local().mc)
+    sweep_into(rt, &mut cx.local().mc)
 }
 
 /// Is another sweeper in the middle of a chunk? It puts the rest of its
 /// segment back when it finishes, so "nothing to claim" does not yet mean
 /// "swept".
-pub(crate) fn chunk_in_progress(heap: &Heap) -> bool {
-    heap.sweep_active.load(Ordering::Acquire) > 0
+pub(crate) fn chunk_in_progress(rt: &Runtime) -> bool {
+    rt.gc.sweeper.active.load(Ordering::Acquire) > 0
 }
 
 /// Sweeps everything left on this P, waiting out chunks other sweepers
@@ -155,7 +192,7 @@ pub(crate) fn finish(cx: &mut Ctx) {
         if sweep_chunk(cx) {
             continue;
         }
-        if !chunk_in_progress(&cx.rt.heap) {
+        if !chunk_in_progress(cx.rt) {
             break;
         }
         // A chunk is a bounded amount of work on another M, with no
@@ -169,9 +206,7 @@ pub(crate) fn finish(cx: &mut Ctx) {
 pub(crate) fn note_done(cx: &mut Ctx) {
     let rt = cx.rt;
     let sw = &rt.gc.sweeper;
-    if rt.heap.sweep_pending.load(Ordering::Acquire)
-        || rt.heap.sweep_active.load(Ordering::Acquire) > 0
-    {
+    if sw.pending.load(Ordering::Acquire) || sw.active.load(Ordering::Acquire) > 0 {
         return;
     }
     if rt.gc.completed.load(Ordering::Acquire) == 0 && rt.gc.cycle.load(Ordering::Acquire) == 0 {

@@ -40,8 +40,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 
 use super::mark;
-use crate::interp::Outcome;
-use crate::sched::{GKind, GRef, Park, Unlock, WaitReason};
+use crate::sched::park::{Outcome, Park, Resume, Unlock, WaitReason};
+use crate::sched::{GKind, GRef};
 use crate::trace::{Arg, EventKind};
 use crate::value::Value;
 use crate::Ctx;
@@ -144,7 +144,7 @@ impl Pool {
 /// Creates the next missing worker and receives its signal: `Ok(true)`
 /// when all workers exist, `Ok(false)` when one was created and has
 /// already signalled, `Err(park)` when the coordinator must wait for it.
-pub(crate) fn start_one(cx: &mut Ctx) -> Result<bool, crate::native::Flow> {
+pub(crate) fn start_one(cx: &mut Ctx) -> Result<bool, crate::sched::park::Flow> {
     let rt = cx.rt;
     let pool = &rt.gc.workers;
     if pool.count.load(Ordering::Acquire) >= rt.sched.procs() {
@@ -163,7 +163,7 @@ pub(crate) fn start_one(cx: &mut Ctx) -> Result<bool, crate::native::Flow> {
     let w = crate::sched::proc::new_system_g(cx, GKind::Worker);
     w.sys_state.store(state::REGISTER, Ordering::Release);
     crate::sched::proc::start_system_g(cx, w, true);
-    match crate::sched::chan::recv(cx, ch, crate::sched::Resume::None) {
+    match crate::sched::chan::recv(cx, ch, Resume::None) {
         Ok(_) => {
             worker_started(cx);
             Ok(false)
@@ -228,7 +228,7 @@ fn take(cx: &mut Ctx, mode: Mode) -> Option<GRef> {
     g.sys_mode.store(mode as u8, Ordering::Release);
     g.sys_state.store(state::PICKED, Ordering::Release);
     cx.rt.gc.active.fetch_add(1, Ordering::AcqRel);
-    cx.p.nopreempt.fetch_add(1, Ordering::AcqRel);
+    cx.p().nopreempt.fetch_add(1, Ordering::AcqRel);
     g.cas_status(
         crate::sched::Status::Waiting,
         crate::sched::Status::Runnable,
@@ -258,7 +258,7 @@ pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
     let t0 = cx.rt.sched.now();
     let started = std::time::Instant::now();
     let d = mark::drain(cx, WORK_PER_STEP);
-    mark::flush_for(cx.rt, cx.p);
+    mark::flush_for(cx.rt, cx.p());
     super::pacer::add_credit(cx, d.work);
     let spent = cx.rt.sched.now().saturating_sub(t0) + d.objects;
     let ns = started.elapsed().as_nanos() as u64;
@@ -297,9 +297,9 @@ pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
                 // Go's `pollWork`, with this P's timers: a sleeping G whose
                 // timer is due must not wait for the worker's time slice.
                 preempted(cx)
-                    || !cx.p.runq.is_empty()
+                    || !cx.p().runq.is_empty()
                     || s.runq_len.load(Ordering::Acquire) > 0
-                    || cx.p.next_timer.load(Ordering::Acquire) <= s.now()
+                    || cx.p().next_timer.load(Ordering::Acquire) <= s.now()
             }
         };
     if !stop {
@@ -320,7 +320,7 @@ const FRACTIONAL_SLACK: f64 = 1.2;
 /// deterministic driver's time slice)?
 fn preempted(cx: &mut Ctx) -> bool {
     let s = &cx.rt.sched;
-    if cx.p.preempt.swap(false, Ordering::AcqRel) {
+    if cx.p().preempt.swap(false, Ordering::AcqRel) {
         return true;
     }
     if s.is_sim() {
@@ -337,7 +337,7 @@ fn preempted(cx: &mut Ctx) -> bool {
 /// global queue: one CAS claims the ring, the Gs are linked, and one
 /// global-queue lock acquisition takes them all.
 fn runqdrain(cx: &mut Ctx) {
-    let drained = cx.p.runq.drain();
+    let drained = cx.p().runq.drain();
     if drained.is_empty() {
         return;
     }
@@ -345,7 +345,7 @@ fn runqdrain(cx: &mut Ctx) {
         EventKind::RunqDrain,
         &[
             ("n", Arg::U(drained.len() as u64)),
-            ("p", Arg::U(u64::from(cx.p.id))),
+            ("p", Arg::U(u64::from(cx.p().id))),
         ],
     );
     crate::sched::proc::globrunqput_batch(cx.rt, drained.into_iter().map(GRef));
@@ -373,12 +373,34 @@ fn finish(cx: &mut Ctx, g: GRef, mode: Mode) -> Outcome {
     park_in_pool(cx)
 }
 
+/// Parks the running worker in the pool: the unlock step
+/// ([`unlock_pool`]) puts it on the idle list only once it is `Waiting`,
+/// so the coordinator can never pick a worker that is still running.
 fn park_in_pool(cx: &Ctx) -> Outcome {
+    // SAFETY: `unlock_pool` needs nothing but the collector state, which
+    // lives as long as the runtime.
+    let unlock =
+        unsafe { Unlock::new(unlock_pool, &cx.rt.gc as *const super::GcState as *const ()) };
     Outcome::Park(Park {
         reason: WaitReason::GcWorkerIdle,
-        unlock: Unlock::WorkerPool(&cx.rt.gc as *const super::GcState),
-        resume: crate::sched::Resume::None,
+        unlock,
+        resume: Resume::None,
     })
+}
+
+/// The unlock step of [`park_in_pool`]: the parked worker `g` joins the
+/// idle pool, and its P's no-preemption hold is released.
+///
+/// # Safety
+/// `gc` points at the runtime's `GcState`.
+unsafe fn unlock_pool(cx: &mut Ctx, g: GRef, gc: *const ()) {
+    // SAFETY: guaranteed by the caller; the collector state lives as long
+    // as the runtime.
+    let gc = unsafe { &*(gc as *const super::GcState) };
+    gc.workers.push_idle(g);
+    if cx.p().nopreempt.load(Ordering::Acquire) > 0 {
+        cx.p().nopreempt.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A new worker's first run: register and signal the coordinator.

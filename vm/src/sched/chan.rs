@@ -36,8 +36,8 @@ use std::sync::atomic::Ordering;
 
 use parking_lot::Mutex;
 
-use super::{proc::ready, GRef, Park, Resume, Unlock, WaitReason};
-use crate::native::Flow;
+use super::park::{Flow, Park, Resume, Unlock, WaitReason};
+use super::{proc::ready, GRef};
 use crate::object::Kind;
 use crate::value::Value;
 use crate::Ctx;
@@ -134,11 +134,7 @@ fn case_of(s: &Sudog) -> i32 {
 
 /// Blocks the running G forever (a `nil` channel, `select {}`).
 fn park_forever(reason: WaitReason) -> Flow {
-    Flow::Park(Park {
-        reason,
-        unlock: Unlock::None,
-        resume: Resume::None,
-    })
+    Flow::Park(Park::forever(reason))
 }
 
 fn me(cx: &Ctx) -> GRef {
@@ -168,10 +164,9 @@ pub fn send(cx: &mut Ctx, chv: Value, v: Value) -> Result<(), Flow> {
         elem: v,
         sel: None,
     });
-    std::mem::forget(st);
     Err(Flow::Park(Park {
         reason: WaitReason::ChanSend,
-        unlock: Unlock::Chan(ch as *const Chan),
+        unlock: Unlock::guard(st),
         resume: Resume::Sent,
     }))
 }
@@ -198,10 +193,9 @@ pub fn recv(cx: &mut Ctx, chv: Value, resume: Resume) -> Result<(Value, bool), F
         elem: Value::NIL,
         sel: None,
     });
-    std::mem::forget(st);
     Err(Flow::Park(Park {
         reason: WaitReason::ChanRecv,
-        unlock: Unlock::Chan(ch as *const Chan),
+        unlock: Unlock::guard(st),
         resume,
     }))
 }
@@ -356,10 +350,32 @@ impl Locked {
     fn unlock(self) {
         unlock_all(&self.chans);
     }
+
+    /// The park of a select that waits: its locks stay held until the G
+    /// is `Waiting`, then [`unlock_select`] releases them. The lock set
+    /// moves into a box that the unlock step frees.
+    fn into_unlock(self) -> Unlock {
+        let set = Box::into_raw(Box::new(self.chans));
+        // SAFETY: `unlock_select` is called once with this pointer, which
+        // owns the lock set; every channel in it is locked by this select
+        // and kept alive by the parked G's registers until the park commits.
+        unsafe { Unlock::new(unlock_select, set as *const ()) }
+    }
+}
+
+/// The unlock step of a blocked `select`: releases every channel lock of
+/// its lock set (a `Box<Vec<*const Chan>>`) and frees the set.
+///
+/// # Safety
+/// `set` comes from `Locked::into_unlock` and is used once.
+unsafe fn unlock_select(_: &mut Ctx, _: GRef, set: *const ()) {
+    // SAFETY: the caller passes the box made by `into_unlock`, once.
+    let set = unsafe { Box::from_raw(set as *mut Vec<*const Chan>) };
+    unlock_all(&set);
 }
 
 /// Releases channel locks left held by forgotten guards.
-pub fn unlock_all(chans: &[*const Chan]) {
+fn unlock_all(chans: &[*const Chan]) {
     for &c in chans.iter().rev() {
         // SAFETY: each lock is held by a forgotten guard of this select.
         unsafe { (*c).state.force_unlock() };
@@ -439,10 +455,9 @@ pub fn select(
             None => st.recvq.push_back(s),
         }
     }
-    let chans = locked.chans;
     Err(Flow::Park(Park {
         reason: WaitReason::Select,
-        unlock: Unlock::Chans(chans),
+        unlock: locked.into_unlock(),
         resume: Resume::Select { base },
     }))
 }

@@ -24,6 +24,7 @@ use std::cell::UnsafeCell;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
+use super::WaitReason;
 use crate::interp::Exec;
 use crate::value::Value;
 
@@ -88,65 +89,6 @@ impl GKind {
             GKind::Worker => "worker",
             GKind::Coordinator => "coordinator",
             GKind::Sweeper => "sweeper",
-        }
-    }
-}
-
-/// Why a G is parked (trace `GoPark reason=`).
-#[repr(u8)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WaitReason {
-    None = 0,
-    ChanSend,
-    ChanRecv,
-    Select,
-    Sleep,
-    Sema,
-    GcWait,
-    /// A mark worker parked in the pool.
-    GcWorkerIdle,
-    /// The coordinator waiting for mark completion.
-    GcMarkWait,
-    /// An assist out of work, waiting for credit.
-    GcAssist,
-    /// The background sweeper with nothing to sweep.
-    GcSweepWait,
-    /// The coordinator between cycles.
-    GcIdle,
-}
-
-impl WaitReason {
-    pub fn name(self) -> &'static str {
-        match self {
-            WaitReason::None => "none",
-            WaitReason::ChanSend => "chan_send",
-            WaitReason::ChanRecv => "chan_recv",
-            WaitReason::Select => "select",
-            WaitReason::Sleep => "sleep",
-            WaitReason::Sema => "sema",
-            WaitReason::GcWait => "gc_wait",
-            WaitReason::GcWorkerIdle => "gc_worker_idle",
-            WaitReason::GcMarkWait => "gc_mark_wait",
-            WaitReason::GcAssist => "gc_assist",
-            WaitReason::GcSweepWait => "gc_sweep_wait",
-            WaitReason::GcIdle => "gc_idle",
-        }
-    }
-
-    fn from_u8(v: u8) -> WaitReason {
-        match v {
-            1 => WaitReason::ChanSend,
-            2 => WaitReason::ChanRecv,
-            3 => WaitReason::Select,
-            4 => WaitReason::Sleep,
-            5 => WaitReason::Sema,
-            6 => WaitReason::GcWait,
-            7 => WaitReason::GcWorkerIdle,
-            8 => WaitReason::GcMarkWait,
-            9 => WaitReason::GcAssist,
-            10 => WaitReason::GcSweepWait,
-            11 => WaitReason::GcIdle,
-            _ => WaitReason::None,
         }
     }
 }

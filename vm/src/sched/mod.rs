@@ -29,6 +29,7 @@
 
 pub mod chan;
 pub mod g;
+pub mod park;
 pub mod proc;
 pub mod runq;
 pub mod sema;
@@ -43,7 +44,8 @@ use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
-pub use g::{GKind, GRef, Status, WaitReason, G};
+pub use g::{GKind, GRef, Status, G};
+pub use park::{Flow, Outcome, Park, Resume, Unlock, WaitReason};
 pub use proc::run_main;
 
 use crate::heap::Mcache;
@@ -460,65 +462,4 @@ impl Drop for Sched {
             unsafe { drop(Box::from_raw(g.as_ptr())) };
         }
     }
-}
-
-/// Why a goroutine parks and what unlocks after it has parked.
-pub struct Park {
-    pub reason: WaitReason,
-    pub unlock: Unlock,
-    /// What the goroutine does when it runs again.
-    pub resume: Resume,
-}
-
-/// A lock the parking code left held, released only after the G's status
-/// says `Waiting` (so a waker holding the same lock cannot miss the G).
-pub enum Unlock {
-    None,
-    /// A channel's lock.
-    Chan(*const chan::Chan),
-    /// Every channel of a `select`, distinct, in lock order.
-    Chans(Vec<*const chan::Chan>),
-    /// A P's timer heap.
-    Timers(*const P),
-    /// A runtime semaphore's lock.
-    Sema(*const sema::SemaCore),
-    /// Nothing to unlock: once `Waiting`, the mark worker goes back into
-    /// the pool and its P's no-preemption hold is released.
-    WorkerPool(*const crate::gc::GcState),
-    /// A `{lock, g, wake}` record's lock (the coordinator, the sweeper).
-    Record(*const crate::gc::coord::WakeRecord),
-    /// The mark-assist queue's lock.
-    AssistQ(*const crate::gc::GcState),
-    /// The `runtime.gc()` waiters' lock.
-    GcWaiters(*const crate::gc::coord::Coord),
-}
-
-// SAFETY: the pointers name objects kept alive by the parking G's stack (a
-// channel), a P (never freed), or a semaphore (kept alive likewise).
-unsafe impl Send for Unlock {}
-
-/// What a woken goroutine does before it continues.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Resume {
-    /// Nothing: the parked operation is complete.
-    None,
-    /// Re-execute the instruction that parked (semaphores, retried STW).
-    Retry,
-    /// Store the delivered value at this stack slot (`<-ch`, a native that
-    /// waits for a value).
-    Store(usize),
-    /// Store `[value, ok]` at this stack slot (`recv(ch)`).
-    StoreOk(usize),
-    /// A send completed; `ok == false` means the channel was closed.
-    Sent,
-    /// A `for-in` over a channel: store the value at `dest`, or, when the
-    /// channel is closed, jump to the loop's exit (`exit` instructions after
-    /// the current one).
-    Iter { dest: usize, exit: isize },
-    /// A `select` that blocked: `R[base] = case`, `R[base+1] = value`; its
-    /// other wait-list entries are removed first.
-    Select { base: usize },
-    /// A forced collection for `--max-heap` finished: fail with `Out of
-    /// memory.` if the heap is still over the limit.
-    OomCheck,
 }

@@ -45,8 +45,9 @@ use std::sync::Arc;
 
 use skein_bytecode::Program;
 
-use super::{timer, GKind, GRef, PStatus, Park, Resume, Status, Unlock, CHUNK, G, M, P, SLICE_NS};
-use crate::interp::{self, Exec, Outcome};
+use super::park::{Flow, Outcome, Park};
+use super::{timer, GKind, GRef, PStatus, Status, CHUNK, G, M, P, SLICE_NS};
+use crate::interp;
 use crate::object::*;
 use crate::trace::{Arg, EventKind};
 use crate::value::Value;
@@ -105,11 +106,8 @@ pub fn run_main(rt: &Arc<Runtime>, program: &Program) -> Result<(), RuntimeError
     rt.open_output();
     let g = {
         let _outside = sched.outside_lock.lock();
-        let mut cx = Ctx {
-            rt,
-            p: &sched.outside_p,
-            g: None,
-        };
+        // SAFETY: `outside_lock` is held for the whole life of `cx`.
+        let mut cx = unsafe { Ctx::new(rt, &sched.outside_p, None) };
         let func = crate::loader::load(&mut cx, &program.main);
         let closure = cx.alloc(
             Kind::Closure,
@@ -137,7 +135,7 @@ pub fn run_main(rt: &Arc<Runtime>, program: &Program) -> Result<(), RuntimeError
         );
         g.cas_status(Status::Idle, Status::Runnable);
         sched.ngoroutines.fetch_add(1, Ordering::Relaxed);
-        cx.local().mc.flush(&rt.heap);
+        cx.local().mc.flush(rt);
         g
     };
     if sched.is_sim() {
@@ -194,11 +192,8 @@ fn m0(rt: &Runtime) {
         };
         match pid {
             Some(pid) => {
-                let mut cx = Ctx {
-                    rt,
-                    p: s.p(pid),
-                    g: None,
-                };
+                // SAFETY: `pidleget` gave this M the P.
+                let mut cx = unsafe { Ctx::new(rt, s.p(pid), None) };
                 let mut ms = MState {
                     spinning: false,
                     m0: true,
@@ -262,9 +257,9 @@ fn release_p(cx: &mut Ctx, ms: &mut MState) {
         return;
     }
     cx.trace(EventKind::ProcStop, &[("reason", Arg::S("m0"))]);
-    pidleput(cx.rt, &mut l, cx.p);
+    pidleput(cx.rt, &mut l, cx.p());
     drop(l);
-    if !cx.p.runq.is_empty() || s.runq_len.load(Ordering::Acquire) > 0 {
+    if !cx.p().runq.is_empty() || s.runq_len.load(Ordering::Acquire) > 0 {
         wakep(cx.rt);
     }
 }
@@ -376,7 +371,7 @@ fn goexit(cx: &mut Ctx, g: GRef) {
         // The script is over: when woken, the G only ends.
         // SAFETY: the G is Running on this M.
         unsafe { g.exec().frames.clear() };
-        if let Err(crate::native::Flow::Park(pk)) = crate::gc::coord::wait_cycle_end(cx) {
+        if let Err(Flow::Park(pk)) = crate::gc::coord::wait_cycle_end(cx) {
             park_commit(cx, g, pk);
             return;
         }
@@ -436,12 +431,12 @@ fn fail(cx: &mut Ctx, g: GRef, mut e: RuntimeError) {
 /// Puts `g` on this P's queue (`next`: into `runnext`); overflow goes to
 /// the global queue.
 pub(crate) fn runqput(cx: &mut Ctx, g: GRef, next: bool) {
-    if cx.p.id == u32::MAX {
+    if cx.p().id == u32::MAX {
         // The outside P is never scheduled.
         globrunqput(cx.rt, g);
         return;
     }
-    if let Err(batch) = cx.p.runq.put(g.0, next) {
+    if let Err(batch) = cx.p().runq.put(g.0, next) {
         let s = &cx.rt.sched;
         let mut l = s.lock.lock();
         for p in batch {
@@ -490,7 +485,7 @@ fn globrunqget_locked(cx: &mut Ctx, l: &mut super::Locked, max: usize) -> Option
     let g = l.runq.pop_front();
     for _ in 1..n {
         let Some(x) = l.runq.pop_front() else { break };
-        if let Err(batch) = cx.p.runq.put(x.0, false) {
+        if let Err(batch) = cx.p().runq.put(x.0, false) {
             for p in batch.into_iter().rev() {
                 l.runq.push_front(GRef(p));
             }
@@ -661,11 +656,8 @@ fn mstart(rt: Arc<Runtime>, m: Arc<M>) {
             check_deadlock(&rt);
             continue;
         }
-        let mut cx = Ctx {
-            rt: &rt,
-            p: rt.sched.p(pid),
-            g: None,
-        };
+        // SAFETY: the P was handed to this M (and claimed above).
+        let mut cx = unsafe { Ctx::new(&rt, rt.sched.p(pid), None) };
         let mut ms = MState {
             spinning,
             m0: false,
@@ -691,7 +683,7 @@ fn schedule(cx: &mut Ctx, ms: &mut MState) {
                 drop(l);
                 gcstopm(cx, ms);
             } else {
-                pidleput(cx.rt, &mut l, cx.p);
+                pidleput(cx.rt, &mut l, cx.p());
             }
             return;
         }
@@ -723,13 +715,13 @@ fn schedule(cx: &mut Ctx, ms: &mut MState) {
 fn gcstopm(cx: &mut Ctx, ms: &mut MState) {
     let s = &cx.rt.sched;
     cx.trace(EventKind::ProcStop, &[("reason", Arg::S("stw"))]);
-    crate::gc::mark::flush_for(cx.rt, cx.p);
+    crate::gc::mark::flush_for(cx.rt, cx.p());
     if ms.spinning {
         ms.spinning = false;
         s.nmspinning.fetch_sub(1, Ordering::AcqRel);
     }
     let mut l = s.lock.lock();
-    cx.p.set_status(PStatus::Stopped);
+    cx.p().set_status(PStatus::Stopped);
     l.stopwait -= 1;
     if l.stopwait == 0 {
         s.stop_cond.notify_all();
@@ -779,7 +771,7 @@ fn find_runnable(cx: &mut Ctx, ms: &mut MState) -> Found {
                 return Found::G(g, false);
             }
             cx.trace(EventKind::ProcStop, &[("reason", Arg::S("idle"))]);
-            pidleput(cx.rt, &mut l, cx.p);
+            pidleput(cx.rt, &mut l, cx.p());
         }
         let was_spinning = ms.spinning;
         if was_spinning {
@@ -795,7 +787,8 @@ fn find_runnable(cx: &mut Ctx, ms: &mut MState) -> Found {
             let mut l = s.lock.lock();
             if let Some(pid) = pidleget(cx.rt, &mut l) {
                 drop(l);
-                cx.p = s.p(pid);
+                // SAFETY: `pidleget` gave this M the P.
+                unsafe { cx.set_p(s.p(pid)) };
                 cx.trace(EventKind::ProcStart, &[]);
                 if was_spinning {
                     ms.spinning = true;
@@ -812,19 +805,19 @@ fn find_runnable(cx: &mut Ctx, ms: &mut MState) -> Found {
 /// Steps 1-4 of `find_runnable`: timers, fairness, local, global.
 fn find_local(cx: &mut Ctx) -> Option<(GRef, bool)> {
     let s = &cx.rt.sched;
-    timer::run_expired(cx, cx.p, s.now());
+    timer::run_expired(cx, cx.p(), s.now());
     if cx.rt.gc.marking() {
         if let Some(g) = crate::gc::worker::find_worker(cx) {
             return Some((g, false));
         }
     }
-    let tick = cx.p.schedtick.load(Ordering::Relaxed);
+    let tick = cx.p().schedtick.load(Ordering::Relaxed);
     if tick.is_multiple_of(FAIRNESS_TICK) && s.runq_len.load(Ordering::Acquire) > 0 {
         if let Some(g) = globrunqget(cx, 1) {
             return Some((g, false));
         }
     }
-    if let Some((g, inherit)) = cx.p.runq.get() {
+    if let Some((g, inherit)) = cx.p().runq.get() {
         return Some((GRef(g), inherit));
     }
     if s.runq_len.load(Ordering::Acquire) > 0 {
@@ -844,7 +837,7 @@ fn steal_work(cx: &mut Ctx) -> Option<GRef> {
         let start = cx.fastrand() % procs;
         for k in 0..procs {
             let v = ((start + k) % procs) as u32;
-            if v == cx.p.id {
+            if v == cx.p().id {
                 continue;
             }
             if s.gcwaiting.load(Ordering::Acquire) {
@@ -852,11 +845,11 @@ fn steal_work(cx: &mut Ctx) -> Option<GRef> {
             }
             let victim = s.p(v);
             if timer::run_expired(cx, victim, s.now()) > 0 {
-                if let Some((g, _)) = cx.p.runq.get() {
+                if let Some((g, _)) = cx.p().runq.get() {
                     return Some(GRef(g));
                 }
             }
-            if let Some(g) = cx.p.runq.steal_into(&victim.runq, pass == PASSES - 1) {
+            if let Some(g) = cx.p().runq.steal_into(&victim.runq, pass == PASSES - 1) {
                 return Some(GRef(g));
             }
         }
@@ -975,7 +968,7 @@ pub(crate) fn run_chunk(cx: &mut Ctx, g: GRef, budget: u32) -> Outcome {
 pub(crate) fn begin(cx: &mut Ctx, g: GRef, inherit: bool) -> Next {
     g.cas_status(Status::Runnable, Status::Running);
     if !inherit {
-        cx.p.schedtick.fetch_add(1, Ordering::Relaxed);
+        cx.p().schedtick.fetch_add(1, Ordering::Relaxed);
     }
     cx.g = Some(g);
     cx.trace(EventKind::GoStart, &[]);
@@ -986,27 +979,25 @@ pub(crate) fn begin(cx: &mut Ctx, g: GRef, inherit: bool) -> Next {
     let exec = unsafe { g.exec() };
     if g.killed.swap(false, Ordering::AcqRel) {
         // Abandoned while parked: leave no wait-list entry behind, and end.
-        if let Resume::Select { base } = exec.resume {
-            super::chan::select_cleanup(g, exec.select_chans(base).into_iter());
-        }
+        exec.abandon(g);
         goexit(cx, g);
         return Next::Left;
     }
     if let Some(argc) = exec.pending_call.take() {
         match interp::start_call(cx, exec, argc) {
             Ok(()) => {}
-            Err(crate::native::Flow::Error(msg)) => {
+            Err(Flow::Error(msg)) => {
                 let e = interp::error_at(exec, msg);
                 fail(cx, g, e);
                 return Next::Left;
             }
-            Err(crate::native::Flow::Park(pk)) => {
+            Err(Flow::Park(pk)) => {
                 park_commit(cx, g, pk);
                 return Next::Left;
             }
-            Err(crate::native::Flow::Gosched) => {}
+            Err(Flow::Gosched) => {}
         }
-    } else if let Err(msg) = apply_resume(cx, g, exec) {
+    } else if let Err(msg) = exec.resume(cx, g) {
         let e = interp::error_at(exec, msg);
         fail(cx, g, e);
         return Next::Left;
@@ -1044,7 +1035,7 @@ pub(crate) fn after_run(cx: &mut Ctx, g: GRef, out: Outcome) -> Next {
                 g.cas_status(Status::Running, Status::Runnable);
                 return Next::Left;
             }
-            if system && cx.p.nopreempt.load(Ordering::Acquire) > 0 {
+            if system && cx.p().nopreempt.load(Ordering::Acquire) > 0 {
                 // A mark worker draining P-local buffers: it checks the
                 // preempt flag and stop-the-world requests itself.
                 return Next::Continue;
@@ -1063,8 +1054,8 @@ pub(crate) fn after_run(cx: &mut Ctx, g: GRef, out: Outcome) -> Next {
             let sliced = s.is_sim()
                 && s.now().saturating_sub(cx.local().slice_start) >= super::sim::SLICE_TICKS;
             if s.gcwaiting.load(Ordering::Acquire)
-                || cx.p.preempt.swap(false, Ordering::AcqRel)
-                || cx.p.status() == PStatus::Dead
+                || cx.p().preempt.swap(false, Ordering::AcqRel)
+                || cx.p().status() == PStatus::Dead
                 || sliced
             {
                 cx.trace(EventKind::GoPreempt, &[]);
@@ -1096,7 +1087,7 @@ pub(crate) fn after_run(cx: &mut Ctx, g: GRef, out: Outcome) -> Next {
 }
 
 /// The second half of a park: the G is `Waiting`, then its lock is
-/// released.
+/// released (by the step its owner supplied, `park::Unlock`).
 fn park_commit(cx: &mut Ctx, g: GRef, pk: Park) {
     g.set_wait_reason(pk.reason);
     // SAFETY: the G is still Running on this M.
@@ -1104,77 +1095,8 @@ fn park_commit(cx: &mut Ctx, g: GRef, pk: Park) {
     cx.trace(EventKind::GoPark, &[("reason", Arg::S(pk.reason.name()))]);
     g.cas_status(Status::Running, Status::Waiting);
     // From here on another M may run `g`: only the lock is touched.
-    match pk.unlock {
-        Unlock::None => {}
-        // SAFETY: (all arms) the parking code left exactly this lock held
-        // with a forgotten guard, and the object outlives the park.
-        Unlock::Chan(c) => unsafe { (*c).state.force_unlock() },
-        Unlock::Chans(cs) => super::chan::unlock_all(&cs),
-        // SAFETY: as above.
-        Unlock::Timers(p) => unsafe { (*p).timers.force_unlock() },
-        // SAFETY: as above.
-        Unlock::Sema(sc) => unsafe { (*sc).force_unlock() },
-        Unlock::WorkerPool(gc) => {
-            // SAFETY: the collector state lives as long as the runtime.
-            unsafe { (*gc).workers.push_idle(g) };
-            if cx.p.nopreempt.load(Ordering::Acquire) > 0 {
-                cx.p.nopreempt.fetch_sub(1, Ordering::AcqRel);
-            }
-        }
-        // SAFETY: as above.
-        Unlock::Record(r) => unsafe { (*r).force_unlock() },
-        // SAFETY: as above.
-        Unlock::AssistQ(gc) => unsafe { (*gc).assistq.force_unlock() },
-        // SAFETY: as above.
-        Unlock::GcWaiters(c) => unsafe { (*c).force_unlock_waiters() },
-    }
-}
-
-/// Finishes what a parked G was waiting for, before it runs again.
-pub(crate) fn apply_resume(cx: &mut Ctx, g: GRef, exec: &mut Exec) -> Result<(), String> {
-    let resume = std::mem::replace(&mut exec.resume, Resume::None);
-    let (v, ok, case) = g.delivered();
-    g.clear_delivered();
-    match resume {
-        Resume::None => {}
-        Resume::Retry => exec.rewind(),
-        Resume::Store(slot) => exec.stack[slot] = v,
-        Resume::StoreOk(slot) => {
-            let l = cx.new_list(&[v, Value::bool(ok)]);
-            exec.stack[slot] = l;
-        }
-        Resume::Sent => {
-            if !ok {
-                return Err("Send on closed channel.".into());
-            }
-        }
-        Resume::Iter { dest, exit } => {
-            if ok {
-                exec.stack[dest] = v;
-            } else {
-                exec.jump(exit);
-            }
-        }
-        Resume::OomCheck => {
-            if let Some(max) = cx.rt.heap.max_heap {
-                if cx.rt.heap.live() > max {
-                    g.oom_waited.store(false, Ordering::Release);
-                    return Err("Out of memory.".into());
-                }
-            }
-            g.oom_waited.store(false, Ordering::Release);
-        }
-        Resume::Select { base } => {
-            let (nrecv, _) = exec.select_shape();
-            super::chan::select_cleanup(g, exec.select_chans(base).into_iter());
-            if case as usize >= nrecv && !ok {
-                return Err("Send on closed channel.".into());
-            }
-            exec.stack[base] = Value::number(case as f64);
-            exec.stack[base + 1] = v;
-        }
-    }
-    Ok(())
+    // SAFETY: this M parked `g` just now; the unlock step runs once.
+    unsafe { pk.unlock.run(cx, g) };
 }
 
 // ---------------------------------------------------------------------------

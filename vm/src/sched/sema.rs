@@ -15,14 +15,18 @@
 //!   (the waiter's `lock()` call then completes without retrying), so a
 //!   steady stream of lockers cannot starve a parked one.
 //! - `sync.WaitGroup` wakes every waiter when the counter reaches zero.
+//!
+//! A [`WakeRecord`] is the smallest such semaphore: one G parks on it and
+//! any other wakes it; a wake-up that comes first is kept for the next park
+//! (the collector's coordinator and background sweeper sleep on one).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
-use super::{GRef, Park, Resume, Unlock, WaitReason};
-use crate::native::Flow;
+use super::park::{Flow, Park, Resume, Unlock, WaitReason};
+use super::GRef;
 use crate::Ctx;
 
 /// A semaphore's state.
@@ -44,19 +48,13 @@ pub struct SemaCore {
 impl SemaCore {
     /// Queues the running G on `st` (whose guard is `guard`) and returns
     /// the park that releases the lock afterwards.
-    fn park(
-        &self,
-        cx: &Ctx,
-        guard: parking_lot::MutexGuard<'_, SemaState>,
-        resume: Resume,
-    ) -> Flow {
+    fn park(cx: &Ctx, guard: parking_lot::MutexGuard<'_, SemaState>, resume: Resume) -> Flow {
         let mut guard = guard;
         guard.waiters.push_back(cx.g.expect("a goroutine parks"));
         // The scheduler unlocks after the park (see the module docs).
-        std::mem::forget(guard);
         Flow::Park(Park {
             reason: WaitReason::Sema,
-            unlock: Unlock::Sema(self as *const SemaCore),
+            unlock: Unlock::guard(guard),
             resume,
         })
     }
@@ -69,16 +67,7 @@ impl SemaCore {
             st.held = true;
             return Ok(());
         }
-        Err(self.park(cx, st, resume))
-    }
-
-    /// Releases the lock a park left held.
-    ///
-    /// # Safety
-    /// The lock is held by a forgotten guard of the parking goroutine.
-    pub unsafe fn force_unlock(&self) {
-        // SAFETY: guaranteed by the caller.
-        unsafe { self.state.force_unlock() };
+        Err(Self::park(cx, st, resume))
     }
 }
 
@@ -136,10 +125,6 @@ impl RtSema {
         if let Some(g) = w {
             super::proc::ready(cx, g);
         }
-    }
-
-    pub fn is_held(&self) -> bool {
-        self.busy.load(Ordering::Relaxed)
     }
 }
 
@@ -199,5 +184,52 @@ pub fn wg_wait(cx: &Ctx, s: &SemaCore) -> Result<(), Flow> {
     if st.count == 0 {
         return Ok(());
     }
-    Err(s.park(cx, st, Resume::None))
+    Err(SemaCore::park(cx, st, Resume::None))
+}
+
+/// A `{lock, g, wake}` record: one G parks on it, others wake it, and a
+/// wake that comes before the park is not lost.
+#[derive(Default)]
+pub struct WakeRecord {
+    st: Mutex<WakeState>,
+}
+
+#[derive(Default)]
+struct WakeState {
+    /// The parked G (set under the lock just before it parks).
+    g: Option<GRef>,
+    /// A wake-up came while nobody was parked.
+    wake: bool,
+}
+
+impl WakeRecord {
+    /// Parks the running G unless a wake-up is pending (then consumes it
+    /// and returns `None`).
+    pub(crate) fn park(&self, cx: &Ctx, reason: WaitReason) -> Option<Park> {
+        let mut st = self.st.lock();
+        if st.wake {
+            st.wake = false;
+            return None;
+        }
+        st.g = Some(cx.g.expect("a goroutine parks"));
+        // The scheduler releases the lock once the G is `Waiting`.
+        Some(Park {
+            reason,
+            unlock: Unlock::guard(st),
+            resume: Resume::None,
+        })
+    }
+
+    /// Readies the parked G (into `runnext`), or leaves a wake-up for the
+    /// next park.
+    pub(crate) fn wake(&self, cx: &mut Ctx) {
+        let mut st = self.st.lock();
+        match st.g.take() {
+            Some(g) => {
+                drop(st);
+                super::proc::ready(cx, g);
+            }
+            None => st.wake = true,
+        }
+    }
 }

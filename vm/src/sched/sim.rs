@@ -162,7 +162,9 @@ fn step(rt: &Runtime, pid: u32, chunk: u32) {
     let s = &rt.sched;
     let p = s.p(pid);
     p.set_status(PStatus::Running);
-    let mut cx = Ctx { rt, p, g: None };
+    // SAFETY: in deterministic mode the driver thread owns every P, and
+    // steps one at a time.
+    let mut cx = unsafe { Ctx::new(rt, p, None) };
     if !cx.local().started {
         cx.local().started = true;
         cx.trace(crate::trace::EventKind::ProcStart, &[]);
@@ -190,7 +192,7 @@ fn step(rt: &Runtime, pid: u32, chunk: u32) {
         }
         None => s.clock.advance(1),
     }
-    if cx.p.status() == PStatus::Running {
-        cx.p.set_status(PStatus::Idle);
+    if cx.p().status() == PStatus::Running {
+        cx.p().set_status(PStatus::Idle);
     }
 }

@@ -29,8 +29,8 @@
 
 use std::sync::atomic::Ordering;
 
+use super::park::Flow;
 use super::{proc, PStatus};
-use crate::native::Flow;
 use crate::trace::{Arg, EventKind};
 use crate::Ctx;
 
@@ -45,11 +45,11 @@ pub fn stop_the_world(cx: &mut Ctx, reason: &'static str) {
     s.gcwaiting.store(true, Ordering::SeqCst);
     let procs = s.procs();
     l.stopwait = procs as i32;
-    if (cx.p.id as usize) < procs {
+    if (cx.p().id as usize) < procs {
         l.stopwait -= 1;
     }
     for id in std::mem::take(&mut l.pidle) {
-        debug_assert_ne!(id, cx.p.id, "the stopper's P is not idle");
+        debug_assert_ne!(id, cx.p().id, "the stopper's P is not idle");
         s.p(id).set_status(PStatus::Stopped);
         s.npidle.fetch_sub(1, Ordering::AcqRel);
         if (id as usize) < procs {
@@ -58,7 +58,7 @@ pub fn stop_the_world(cx: &mut Ctx, reason: &'static str) {
     }
     for i in 0..procs as u32 {
         let p = s.p(i);
-        if i == cx.p.id {
+        if i == cx.p().id {
             continue;
         }
         match p.status() {
@@ -92,7 +92,7 @@ pub fn stop_the_world(cx: &mut Ctx, reason: &'static str) {
         s.stop_cond
             .wait_for(&mut l, std::time::Duration::from_micros(200));
         for i in 0..procs as u32 {
-            if i != cx.p.id && stop_or_preempt(s.p(i)) {
+            if i != cx.p().id && stop_or_preempt(s.p(i)) {
                 l.stopwait -= 1;
             }
         }
@@ -128,7 +128,7 @@ pub fn start_the_world(cx: &mut Ctx, reason: &'static str) -> std::time::Instant
         s.gcwaiting.store(false, Ordering::SeqCst);
         for i in 0..s.procs() as u32 {
             let p = s.p(i);
-            if i == cx.p.id || p.status() != PStatus::Stopped {
+            if i == cx.p().id || p.status() != PStatus::Stopped {
                 continue;
             }
             let has_work = !p.runq.is_empty() || p.next_timer.load(Ordering::Acquire) != u64::MAX;
@@ -164,11 +164,11 @@ pub(crate) fn flush_all(cx: &mut Ctx) {
     let s = &cx.rt.sched;
     for p in s.all_created() {
         // SAFETY: the world is stopped; the stopper owns every P's state.
-        unsafe { p.local() }.mc.flush(&cx.rt.heap);
+        unsafe { p.local() }.mc.flush(cx.rt);
     }
     let _outside = s.outside_lock.lock();
     // SAFETY: the outside P's state is guarded by the lock held here.
-    unsafe { s.outside_p.local() }.mc.flush(&cx.rt.heap);
+    unsafe { s.outside_p.local() }.mc.flush(cx.rt);
 }
 
 /// Takes `worldsema` or parks the G to retry its call.
@@ -239,7 +239,7 @@ fn resize(cx: &mut Ctx, n: usize) {
         let p0 = s.p(0);
         for i in n..old {
             let p = s.p(i as u32);
-            if i as u32 != cx.p.id {
+            if i as u32 != cx.p().id {
                 // Deterministic mode: a G in the middle of its slice on a
                 // P that goes away continues elsewhere, and the P's mark
                 // work goes to the global list.
@@ -273,7 +273,7 @@ fn resize(cx: &mut Ctx, n: usize) {
                 p.next_timer.store(u64::MAX, Ordering::Release);
                 p0.next_timer.store(to.earliest(), Ordering::Release);
             }
-            if i as u32 != cx.p.id {
+            if i as u32 != cx.p().id {
                 // SAFETY: the world is stopped; the stopper owns both Ps'
                 // local state, and they are distinct.
                 let (from, to) = unsafe { (p.local(), p0.local()) };
@@ -282,8 +282,8 @@ fn resize(cx: &mut Ctx, n: usize) {
                 p.set_status(PStatus::Dead);
             }
         }
-        if cx.p.id as usize >= n {
-            let own = cx.p;
+        if cx.p().id as usize >= n {
+            let own = cx.p();
             // SAFETY: as above; `own` is distinct from P0 (0 < n).
             let (from, to) = unsafe { (own.local(), p0.local()) };
             // Deterministic mode: the G in the middle of its slice on P0
@@ -298,7 +298,9 @@ fn resize(cx: &mut Ctx, n: usize) {
             s.gfree.lock().append(&mut from.gfree);
             own.set_status(PStatus::Dead);
             p0.set_status(PStatus::Running);
-            cx.p = p0;
+            // SAFETY: the world is stopped and P0 was handed over above:
+            // the caller owns it from here on.
+            unsafe { cx.set_p(p0) };
         }
     }
     s.nprocs.store(n, Ordering::Release);

@@ -23,8 +23,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering;
 
-use super::{GRef, Park, Resume, Unlock, WaitReason, P};
-use crate::native::Flow;
+use super::park::{Flow, Park, Resume, Unlock, WaitReason};
+use super::{GRef, P};
 use crate::value::Value;
 use crate::Ctx;
 
@@ -124,15 +124,14 @@ pub fn sleep(cx: &mut Ctx, ms: f64) -> Result<Value, Flow> {
         .sched
         .now()
         .saturating_add((ms * units_per_ms(cx) as f64) as u64);
-    let p: &P = cx.p;
+    let p: &P = cx.p();
     let mut t = p.timers.lock();
     t.push(when, Action::Wake(cx.g.expect("sleep runs in a goroutine")));
     p.next_timer.store(t.earliest(), Ordering::Release);
-    std::mem::forget(t);
     super::proc::timer_added(cx.rt, when);
     Err(Flow::Park(Park {
         reason: WaitReason::Sleep,
-        unlock: Unlock::Timers(p as *const P),
+        unlock: Unlock::guard(t),
         resume: Resume::None,
     }))
 }
@@ -145,7 +144,7 @@ pub fn after(cx: &mut Ctx, ms: f64, ch: Value) {
         .sched
         .now()
         .saturating_add((ms * units_per_ms(cx) as f64) as u64);
-    let p: &P = cx.p;
+    let p: &P = cx.p();
     {
         let mut t = p.timers.lock();
         t.push(when, Action::Send(ch));

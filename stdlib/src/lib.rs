@@ -135,7 +135,7 @@ fn make_module(
 }
 
 fn clock(vm: &mut Ctx, _a: &[Value]) -> R {
-    Ok(Value::number(vm.rt.sched.clock.now_ms() / 1000.0))
+    Ok(Value::number(vm.rt.now_ms() / 1000.0))
 }
 
 fn len(_vm: &mut Ctx, a: &[Value]) -> R {
@@ -385,7 +385,7 @@ fn m_random(vm: &mut Ctx, _a: &[Value]) -> R {
 }
 
 fn t_now(vm: &mut Ctx, _a: &[Value]) -> R {
-    Ok(Value::number(vm.rt.sched.clock.now_ms()))
+    Ok(Value::number(vm.rt.now_ms()))
 }
 
 fn t_after(vm: &mut Ctx, a: &[Value]) -> R {
@@ -427,12 +427,7 @@ fn rt_gomaxprocs(vm: &mut Ctx, a: &[Value]) -> R {
 }
 
 fn rt_numgoroutine(vm: &mut Ctx, _a: &[Value]) -> R {
-    let n = vm
-        .rt
-        .sched
-        .ngoroutines
-        .load(std::sync::atomic::Ordering::Relaxed);
-    Ok(Value::number(n.max(0) as f64))
+    Ok(Value::number(vm.rt.num_goroutine() as f64))
 }
 
 fn rt_gosched(_vm: &mut Ctx, _a: &[Value]) -> R {
@@ -457,15 +452,7 @@ fn rt_trace_stop(vm: &mut Ctx, _a: &[Value]) -> R {
 fn sync_instance(vm: &mut Ctx, class_name: &str) -> R {
     let class = vm
         .rt
-        .extra_roots
-        .lock()
-        .iter()
-        .copied()
-        .find(|c| {
-            as_class(*c)
-                .and_then(|k| as_string(k.name))
-                .is_some_and(|n| n.bytes() == class_name.as_bytes())
-        })
+        .native_class(class_name)
         .expect("sync classes are installed");
     let inst = vm.alloc(
         Kind::Instance,

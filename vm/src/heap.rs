@@ -73,13 +73,13 @@ pub const FLUSH_BYTES: isize = 16 << 10;
 /// GC statistics written only by the collector (with the world stopped).
 #[derive(Default, Clone, Copy)]
 pub struct GcStats {
-    pub num_gc: u64,
-    pub pause_total_ns: u64,
-    pub last_pause_ns: u64,
+    pub(crate) num_gc: u64,
+    pub(crate) pause_total_ns: u64,
+    pub(crate) last_pause_ns: u64,
     /// The longest stop-the-world pause so far.
-    pub max_pause_ns: u64,
+    pub(crate) max_pause_ns: u64,
     /// Time spent collecting, for `gc_cpu_fraction`.
-    pub gc_ns_total: u64,
+    pub(crate) gc_ns_total: u64,
 }
 
 /// The shared heap: byte and object counters, the mark epoch, statistics,
@@ -120,7 +120,7 @@ pub struct Mcache {
     /// paid for with mark work yet (`gc::pacer`).
     pub(crate) assist_debt: isize,
     /// The next allocation safepoint should call the collector (assist).
-    pub poll: bool,
+    pub(crate) poll: bool,
 }
 
 // SAFETY: an mcache is used by one thread at a time (its P's owner, or the
@@ -145,7 +145,7 @@ impl Heap {
             live_bytes: AtomicIsize::new(0),
             objects: AtomicIsize::new(0),
             total_alloc: AtomicU64::new(0),
-            epoch: AtomicU8::new(1),
+            epoch: AtomicU8::new(crate::gc::FIRST_EPOCH),
             stats: Mutex::new(GcStats::default()),
             started: std::time::Instant::now(),
             retired: Mutex::new(Vec::new()),

@@ -262,29 +262,29 @@ struct Output {
 
 /// Everything the threads of one VM share.
 pub struct Runtime {
-    pub heap: heap::Heap,
+    pub(crate) heap: heap::Heap,
     /// The collector's state (phase, work lists, workers, coordinator).
-    pub gc: gc::GcState,
-    pub globals: Globals,
-    pub sched: sched::Sched,
+    pub(crate) gc: gc::GcState,
+    pub(crate) globals: Globals,
+    pub(crate) sched: sched::Sched,
     out: Mutex<Output>,
     /// The interned name `init`.
-    pub init_name: Value,
+    pub(crate) init_name: Value,
     /// Interned one-byte strings, for string indexing and iteration.
-    pub one_byte: Vec<Value>,
+    pub(crate) one_byte: Vec<Value>,
     /// Seed for per-P random generators (`select`, steal order).
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// `math.random`'s state.
-    pub rng: std::sync::atomic::AtomicU64,
+    pub(crate) rng: std::sync::atomic::AtomicU64,
     /// Set (from any thread, e.g. a Ctrl-C handler) to stop the main
     /// goroutine at its next time-slice boundary with `Interrupted.`.
-    pub interrupt: Arc<AtomicBool>,
+    pub(crate) interrupt: Arc<AtomicBool>,
     /// Classes of the `sync` module's objects (set by the stdlib), kept
     /// alive as roots.
-    pub extra_roots: Mutex<Vec<Value>>,
+    pub(crate) extra_roots: Mutex<Vec<Value>>,
     /// Where the REPL wants a background goroutine's runtime error (its
     /// external printer); stderr when unset.
-    pub error_sink: Mutex<Option<Box<dyn Write + Send>>>,
+    pub(crate) error_sink: Mutex<Option<Box<dyn Write + Send>>>,
 }
 
 /// The owner's handle on a VM.
@@ -498,6 +498,26 @@ impl Runtime {
             ("max_pause_ns", st.max_pause_ns as f64),
             ("gc_cpu_fraction", st.gc_ns_total as f64 / elapsed),
         ]
+    }
+
+    /// The clock in milliseconds: real time since the VM started, or the
+    /// virtual clock in deterministic mode (`clock()`, `time.now()`).
+    pub fn now_ms(&self) -> f64 {
+        self.sched.clock.now_ms()
+    }
+
+    /// Live goroutines (`runtime.numgoroutine()`).
+    pub fn num_goroutine(&self) -> usize {
+        self.sched.ngoroutines.load(Ordering::Relaxed).max(0) as usize
+    }
+
+    /// The class made by [`Ctx::new_native_class`] under this name.
+    pub fn native_class(&self, name: &str) -> Option<Value> {
+        self.extra_roots.lock().iter().copied().find(|c| {
+            as_class(*c)
+                .and_then(|k| as_string(k.name))
+                .is_some_and(|n| n.bytes() == name.as_bytes())
+        })
     }
 
     /// Writes one line of runtime debug output (`gctrace`) to stderr.

@@ -45,6 +45,12 @@ use crate::sched::{stw, GKind, GRef};
 use crate::trace::{Arg, EventKind};
 use crate::Ctx;
 
+/// What mark termination's step costs against the coordinator's budget,
+/// in safepoints: as much as a sweep chunk (its pause is tens of
+/// microseconds too), so the deterministic clock moves on by a comparable
+/// amount.
+const CYCLE_END_COST: u32 = sweep::CHUNK_COST;
+
 /// The coordinator's states (see the module docs).
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,7 +207,7 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
             State::Sweep => {
                 // Finish the previous cycle's sweep, a chunk per step.
                 if sweep::sweep_chunk(cx) {
-                    return (Outcome::Yield, 64);
+                    return (Outcome::Yield, sweep::CHUNK_COST);
                 }
                 if sweep::chunk_in_progress(rt) {
                     // Its remainder comes back to the list: sweeping it
@@ -276,7 +282,7 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                         &[("reason", Arg::S("mark_termination"))],
                     );
                     terminate(cx, std::time::Instant::now());
-                    return (after_cycle(cx), 64);
+                    return (after_cycle(cx), CYCLE_END_COST);
                 }
                 let released = stw::start_the_world(cx, "sweep_termination");
                 clock.note_pause(&clock.stw1_ns, t0, released);
@@ -338,7 +344,7 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                     continue;
                 }
                 terminate(cx, t0);
-                return (after_cycle(cx), 64);
+                return (after_cycle(cx), CYCLE_END_COST);
             }
         }
     }
@@ -368,11 +374,7 @@ fn stw1(cx: &mut Ctx) {
     // the coordinator waits out).
     while sweep::sweep_chunk(cx) {}
     free_retired(cx);
-    let epoch = if heap.epoch.load(Ordering::Relaxed) == 1 {
-        2
-    } else {
-        1
-    };
+    let epoch = super::next_epoch(heap.epoch.load(Ordering::Relaxed));
     heap.epoch.store(epoch, Ordering::Release);
     gc.cycle.fetch_add(1, Ordering::AcqRel);
     let gs: Vec<GRef> = rt

@@ -94,17 +94,33 @@ pub enum Phase {
 /// global list's lock is rare.
 pub const WORK_BUF: usize = 256;
 
+/// The mark epochs a cycle alternates between. Zero is neither, so a
+/// header whose mark byte was never set is white in every cycle.
+const EPOCHS: (u8, u8) = (1, 2);
+
+/// The epoch that follows `e` (flipped at the start of every cycle).
+pub(crate) fn next_epoch(e: u8) -> u8 {
+    if e == EPOCHS.0 {
+        EPOCHS.1
+    } else {
+        EPOCHS.0
+    }
+}
+
+/// The epoch of a new heap.
+pub(crate) const FIRST_EPOCH: u8 = EPOCHS.0;
+
 /// The collector's shared state (one per VM).
 pub struct GcState {
     phase: AtomicU8,
     /// Cycles started (the `n` of the cycle in progress, or of the last).
-    pub cycle: AtomicU32,
+    pub(crate) cycle: AtomicU32,
     /// Cycles finished (mark termination done).
-    pub completed: AtomicU32,
+    pub(crate) completed: AtomicU32,
     /// `SKEINDEBUG=gcstoptheworld=1`.
-    pub stw_mode: bool,
+    pub(crate) stw_mode: bool,
     /// `SKEINDEBUG=gccheckmark=1`.
-    pub checkmark: bool,
+    pub(crate) checkmark: bool,
     /// Full work buffers (grey objects), shared by every P.
     pub(crate) work: Mutex<Vec<Vec<*mut Header>>>,
     /// Buffers in `work` (read without the lock by "is there work?").

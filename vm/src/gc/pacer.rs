@@ -52,6 +52,19 @@ pub(crate) const TRIGGER_INITIAL: f64 = 7.0 / 8.0;
 const TRIGGER_MIN: f64 = 0.6;
 const TRIGGER_MAX: f64 = 0.95;
 
+/// How much of the relative error between the growth a cycle reached and
+/// the growth GOGC allows moves the trigger ratio (Go 1.5's damping: half,
+/// so one odd cycle cannot swing the trigger).
+const TRIGGER_GAIN: f64 = 0.5;
+
+/// The least heap growth the assist ratio assumes is left before the goal:
+/// a sixteenth of the minimum heap, so that a mark starting at (or past)
+/// its goal does not divide by zero or demand absurd assists.
+const MIN_HEADROOM: f64 = MIN_HEAP as f64 / 16.0;
+
+/// GOGC is a percentage.
+const PERCENT: f64 = 100.0;
+
 /// Scan work an assist does between looks at its P's preempt flag: one
 /// worker step's worth (tens of microseconds).
 const ASSIST_STEP: i64 = (super::WORK_BUF * 64) as i64;
@@ -301,7 +314,7 @@ impl Pacer {
         let last = self.last_marked();
         let expected = if last > 0 { last as f64 } else { live };
         let goal = self.goal() as f64;
-        let headroom = (goal - live).max(MIN_HEAP as f64 / 16.0);
+        let headroom = (goal - live).max(MIN_HEADROOM);
         self.assist_ratio
             .store((expected / headroom).to_bits(), Ordering::Release);
     }
@@ -326,12 +339,12 @@ impl Pacer {
         // Feedback: how far the heap grew over the last live heap, against
         // the growth GOGC allows.
         if let Some(p) = self.gc_percent() {
-            let goal_growth = f64::from(p) / 100.0;
+            let goal_growth = f64::from(p) / PERCENT;
             if last > 0 && goal_growth > 0.0 && !self.cycle_forced.load(Ordering::Relaxed) {
                 let actual = st.heap_mark_end as f64 / last as f64 - 1.0;
                 let ratio = Self::ratio(&st);
                 let err = (goal_growth - actual) / goal_growth;
-                st.ratio = Some((ratio + 0.5 * err * ratio).clamp(TRIGGER_MIN, TRIGGER_MAX));
+                st.ratio = Some((ratio + TRIGGER_GAIN * err * ratio).clamp(TRIGGER_MIN, TRIGGER_MAX));
             }
         }
         self.set_paced_base(heap, marked as usize);
@@ -372,7 +385,7 @@ impl Pacer {
         let since = start.duration_since(heap.started).as_secs_f64();
         let procs = rt.sched.procs();
         let total = heap.started.elapsed().as_nanos().max(1) as f64 * procs as f64;
-        let pct = (stats.gc_ns_total as f64 / total * 100.0).round();
+        let pct = (stats.gc_ns_total as f64 / total * PERCENT).round();
         let ms = |ns: u64| ns as f64 / 1e6;
         let goal_mb = if st.cycle_goal as usize == usize::MAX {
             0.0

@@ -39,6 +39,12 @@ use crate::Runtime;
 /// its next safepoint promptly.
 pub const CHUNK: usize = 1024;
 
+/// What a sweep chunk costs against a runtime goroutine's budget, in
+/// safepoints: one safepoint per sixteen objects, so a chunk counts as
+/// about as much time as 64 safepoints of bytecode (tens of microseconds)
+/// on the deterministic clock and against the time slice.
+pub(crate) const CHUNK_COST: u32 = (CHUNK / 16) as u32;
+
 /// The sweep's state and progress, and the background sweeper.
 #[derive(Default)]
 pub struct Sweeper {
@@ -236,7 +242,7 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
     if sweep_chunk(cx) {
         // Low priority, like Go's `bgsweep`: let other goroutines run
         // between chunks.
-        return (Outcome::Gosched, CHUNK as u32 / 16);
+        return (Outcome::Gosched, CHUNK_COST);
     }
     note_done(cx);
     match cx.rt.gc.sweeper.record.park(cx, WaitReason::GcSweepWait) {

@@ -121,32 +121,30 @@ impl GRef {
 /// A goroutine.
 pub struct G {
     /// Goroutine id (`[goroutine N]`); a reused G gets a new id.
-    pub id: AtomicU64,
+    pub(crate) id: AtomicU64,
     status: AtomicU32,
-    pub kind: UnsafeCell<GKind>,
+    pub(crate) kind: UnsafeCell<GKind>,
     wait_reason: AtomicU8,
     /// Filled in by a waker before it readies the G: the value handed over
     /// (a received value), whether the operation succeeded (`false`: the
     /// channel was closed), and which `select` case fired.
-    pub wake_val: AtomicU64,
-    pub wake_ok: AtomicBool,
-    pub wake_case: AtomicI32,
+    pub(crate) wake_val: AtomicU64,
+    pub(crate) wake_ok: AtomicBool,
+    pub(crate) wake_case: AtomicI32,
     /// `select` wake-once word: the generation of the select the G is
     /// blocked in, with bit 0 set once a waker has claimed it.
-    pub sel_state: AtomicU64,
-    /// Index in `allgs` (for the collector and the deadlock report).
-    pub index: usize,
+    pub(crate) sel_state: AtomicU64,
     /// The REPL gave up on this parked goroutine (Ctrl-C on a blocked
     /// entry): if it is ever woken, it ends at once instead of running on.
-    pub killed: AtomicBool,
+    pub(crate) killed: AtomicBool,
     /// The last GC cycle whose stack scan this G has had (won by CAS, so a
     /// stack is scanned at most once per cycle).
-    pub scan_cycle: AtomicU32,
+    pub(crate) scan_cycle: AtomicU32,
     /// A system G's state-machine state and mode (`gc::worker`).
-    pub sys_state: AtomicU8,
-    pub sys_mode: AtomicU8,
+    pub(crate) sys_state: AtomicU8,
+    pub(crate) sys_mode: AtomicU8,
     /// `--max-heap`: this G already waited for a forced collection.
-    pub oom_waited: AtomicBool,
+    pub(crate) oom_waited: AtomicBool,
     exec: UnsafeCell<Exec>,
 }
 
@@ -157,7 +155,7 @@ unsafe impl Sync for G {}
 unsafe impl Send for G {}
 
 impl G {
-    pub fn new(id: u64, index: usize) -> G {
+    pub fn new(id: u64) -> G {
         G {
             id: AtomicU64::new(id),
             status: AtomicU32::new(Status::Idle as u32),
@@ -167,7 +165,6 @@ impl G {
             wake_ok: AtomicBool::new(false),
             wake_case: AtomicI32::new(-1),
             sel_state: AtomicU64::new(0),
-            index,
             killed: AtomicBool::new(false),
             scan_cycle: AtomicU32::new(0),
             sys_state: AtomicU8::new(0),
@@ -212,24 +209,6 @@ impl G {
                     Status::from_u32(cur),
                     from
                 ),
-            }
-        }
-    }
-
-    /// Tries to move the G from `from` to `to`; false when it is not in
-    /// `from` (another waker won).
-    pub fn try_status(&self, from: Status, to: Status) -> bool {
-        loop {
-            match self.status.compare_exchange_weak(
-                from as u32,
-                to as u32,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return true,
-                Err(cur) if cur & SCAN != 0 => std::hint::spin_loop(),
-                Err(cur) if Status::from_u32(cur) == from => {}
-                Err(_) => return false,
             }
         }
     }

@@ -86,26 +86,26 @@ pub enum PStatus {
 
 /// A processor.
 pub struct P {
-    pub id: u32,
+    pub(crate) id: u32,
     status: AtomicU32,
-    pub runq: runq::RunQueue<G>,
+    pub(crate) runq: runq::RunQueue<G>,
     /// Set by sysmon or a stop-the-world: leave the running G at the next
     /// safepoint.
-    pub preempt: AtomicBool,
+    pub(crate) preempt: AtomicBool,
     /// Held while a mark worker drains this P's local work buffers: the
     /// scheduler does not preempt or migrate the running G (it checks the
     /// preempt flag itself). Released after the worker parks.
-    pub nopreempt: AtomicU32,
+    pub(crate) nopreempt: AtomicU32,
     /// The last ragged-barrier generation this P acknowledged by flushing
     /// its write-barrier buffer (`gc::mark::ragged_start`).
-    pub flush_seen: AtomicU64,
+    pub(crate) flush_seen: AtomicU64,
     /// Incremented each time the scheduler starts a new G on this P (sysmon
     /// watches it to spot a G that has held the P too long).
-    pub schedtick: AtomicU64,
-    pub timers: Mutex<timer::Timers>,
+    pub(crate) schedtick: AtomicU64,
+    pub(crate) timers: Mutex<timer::Timers>,
     /// When the earliest timer fires (`u64::MAX`: none); read without the
     /// lock by idle Ms, sysmon and the deadlock check.
-    pub next_timer: AtomicU64,
+    pub(crate) next_timer: AtomicU64,
     local: UnsafeCell<PLocal>,
 }
 
@@ -117,24 +117,24 @@ unsafe impl Send for P {}
 
 /// What only a P's owner touches.
 pub struct PLocal {
-    pub mc: Mcache,
+    pub(crate) mc: Mcache,
     /// Dead Gs ready for reuse.
-    pub gfree: Vec<GRef>,
-    pub trace: trace::Buffer,
+    pub(crate) gfree: Vec<GRef>,
+    pub(crate) trace: trace::Buffer,
     /// State of this P's generator (`Ctx::fastrand`).
-    pub rng: u64,
+    pub(crate) rng: u64,
     /// Deterministic mode: the G this P is in the middle of running (kept
     /// between the driver's steps), and when its slice began.
-    pub curg: Option<GRef>,
-    pub slice_start: u64,
+    pub(crate) curg: Option<GRef>,
+    pub(crate) slice_start: u64,
     /// Deterministic mode: this P has been stepped (its `ProcStart` is in
     /// the trace).
-    pub started: bool,
+    pub(crate) started: bool,
     /// The collector's local work buffer (`gc::mark`): used only by the
     /// drainer running on this P.
-    pub gcw: Vec<*mut crate::object::Header>,
+    pub(crate) gcw: Vec<*mut crate::object::Header>,
     /// Time this P's fractional mark workers have run this cycle.
-    pub frac_time: u64,
+    pub(crate) frac_time: u64,
 }
 
 impl P {
@@ -202,7 +202,7 @@ impl P {
 
 /// An M: an OS thread that runs `schedule` while it holds a P.
 pub struct M {
-    pub id: u32,
+    pub(crate) id: u32,
     park: Mutex<MPark>,
     cond: Condvar,
 }
@@ -222,79 +222,79 @@ type MThread = (Arc<M>, Option<std::thread::JoinHandle<()>>);
 #[derive(Default)]
 pub struct Locked {
     /// The global run queue.
-    pub runq: VecDeque<GRef>,
+    pub(crate) runq: VecDeque<GRef>,
     /// Idle Ps (ids).
-    pub pidle: Vec<u32>,
+    pub(crate) pidle: Vec<u32>,
     /// Idle Ms.
-    pub midle: Vec<Arc<M>>,
+    pub(crate) midle: Vec<Arc<M>>,
     /// Ps still to stop for the pending stop-the-world.
-    pub stopwait: i32,
+    pub(crate) stopwait: i32,
 }
 
 /// The main goroutine's completion, awaited by `run_main`'s caller.
 #[derive(Default)]
 pub struct MainState {
-    pub g: Option<GRef>,
-    pub result: Option<Result<(), crate::RuntimeError>>,
+    pub(crate) g: Option<GRef>,
+    pub(crate) result: Option<Result<(), crate::RuntimeError>>,
 }
 
 /// The scheduler: every P, the global queues and lists.
 pub struct Sched {
     allp: Box<[std::sync::OnceLock<Box<P>>]>,
-    pub nprocs: AtomicUsize,
-    pub lock: Mutex<Locked>,
+    pub(crate) nprocs: AtomicUsize,
+    pub(crate) lock: Mutex<Locked>,
     /// Signalled when `stopwait` reaches zero.
-    pub stop_cond: Condvar,
+    pub(crate) stop_cond: Condvar,
     /// Mirror of the global queue's length, for lock-free emptiness checks.
-    pub runq_len: AtomicUsize,
+    pub(crate) runq_len: AtomicUsize,
     /// A stop-the-world is pending or in progress (Go's `gcwaiting`).
-    pub gcwaiting: AtomicBool,
-    pub npidle: AtomicU32,
-    pub nmspinning: AtomicU32,
+    pub(crate) gcwaiting: AtomicBool,
+    pub(crate) npidle: AtomicU32,
+    pub(crate) nmspinning: AtomicU32,
     /// Every G ever created (dead ones are reused, never removed).
-    pub allgs: Mutex<Vec<GRef>>,
+    pub(crate) allgs: Mutex<Vec<GRef>>,
     /// Dead Gs beyond what the Ps keep.
-    pub gfree: Mutex<Vec<GRef>>,
-    pub next_gid: AtomicU64,
+    pub(crate) gfree: Mutex<Vec<GRef>>,
+    pub(crate) next_gid: AtomicU64,
     /// Ids of system goroutines (a separate range, so user goroutine ids
     /// do not depend on when the collector runs).
-    pub next_sys_gid: AtomicU64,
+    pub(crate) next_sys_gid: AtomicU64,
     /// Live goroutines (`runtime.numgoroutine()`).
-    pub ngoroutines: AtomicI64,
+    pub(crate) ngoroutines: AtomicI64,
     /// The right to stop the world.
-    pub worldsema: sema::RtSema,
+    pub(crate) worldsema: sema::RtSema,
     /// The right to run (or to wait out) a GC cycle.
-    pub gcsema: sema::RtSema,
-    pub main: Mutex<MainState>,
-    pub main_cond: Condvar,
+    pub(crate) gcsema: sema::RtSema,
+    pub(crate) main: Mutex<MainState>,
+    pub(crate) main_cond: Condvar,
     /// The program ended (main returned, a goroutine failed, deadlock):
     /// every M stops at its next safepoint. Never set in the REPL.
-    pub exiting: AtomicBool,
+    pub(crate) exiting: AtomicBool,
     /// The VM is being dropped: every thread exits.
-    pub shutdown_flag: AtomicBool,
-    pub keep_running: bool,
+    pub(crate) shutdown_flag: AtomicBool,
+    pub(crate) keep_running: bool,
     /// Deterministic mode.
-    pub sim: Option<sim::Sim>,
-    pub clock: sim::Clock,
+    pub(crate) sim: Option<sim::Sim>,
+    pub(crate) clock: sim::Clock,
     /// All Ms and their threads, for shutdown.
     ms: Mutex<Vec<MThread>>,
     sysmon: Mutex<Option<std::thread::JoinHandle<()>>>,
-    pub sysmon_cond: Condvar,
-    pub sysmon_lock: Mutex<()>,
+    pub(crate) sysmon_cond: Condvar,
+    pub(crate) sysmon_lock: Mutex<()>,
     /// When sysmon plans to wake next (a timer due earlier wakes it).
-    pub sysmon_next: AtomicU64,
+    pub(crate) sysmon_next: AtomicU64,
     /// The runtime itself, for starting Ms (which hold an `Arc`).
-    pub self_ref: std::sync::OnceLock<std::sync::Weak<crate::Runtime>>,
+    pub(crate) self_ref: std::sync::OnceLock<std::sync::Weak<crate::Runtime>>,
     /// Where `runtime.trace_start(path)` writes at `trace_stop()`.
-    pub trace_path: Mutex<Option<String>>,
+    pub(crate) trace_path: Mutex<Option<String>>,
     /// The P used by threads that hold none (stdlib setup, code loading),
     /// guarded by `outside_lock`; the collector takes that lock too.
-    pub outside_p: P,
-    pub outside_lock: Mutex<()>,
+    pub(crate) outside_p: P,
+    pub(crate) outside_lock: Mutex<()>,
     /// Tracing: on/off, and events from outside any P.
-    pub tracing: AtomicBool,
-    pub trace_outside: Mutex<Vec<trace::Event>>,
-    pub trace_start_tick: AtomicU64,
+    pub(crate) tracing: AtomicBool,
+    pub(crate) trace_outside: Mutex<Vec<trace::Event>>,
+    pub(crate) trace_start_tick: AtomicU64,
 }
 
 impl Sched {

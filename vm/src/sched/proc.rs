@@ -61,6 +61,28 @@ const LOCAL_GFREE: usize = 64;
 /// local ring).
 const GLOBAL_BATCH: usize = 128;
 
+/// How long `run_main` waits, after the program ended, for every M to give
+/// its P back: a few chunks of work at most; the bound only guards against
+/// a bug.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How often `run_main` looks whether every P is idle after the program
+/// ended: well below the tens of microseconds an M needs to stop.
+const EXIT_POLL: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// How long m0 sleeps when it has no P and the main goroutine is not done:
+/// work that appears meanwhile is taken by the Ms `wakep` starts, so this
+/// only bounds how late m0 notices a change (and Ctrl-C).
+const M0_IDLE_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Sysmon's period while Gs run: a preemption is noticed within 1 ms of
+/// the 10 ms slice.
+const SYSMON_BUSY_NS: u64 = 1_000_000;
+
+/// Sysmon's period when every P is idle: it has nothing to preempt, and a
+/// due timer shortens the sleep anyway.
+const SYSMON_IDLE_NS: u64 = 10_000_000;
+
 /// Every 61st schedule on a P takes from the global queue first (Go's
 /// constant: a prime, so it does not beat with program periodicity).
 const FAIRNESS_TICK: u64 = 61;
@@ -154,13 +176,12 @@ pub fn run_main(rt: &Arc<Runtime>, program: &Program) -> Result<(), RuntimeError
     };
     if !sched.keep_running && !sched.is_sim() {
         // Let every M reach a safepoint and give its P back, so nothing
-        // runs (or prints, or traces) after the program has ended. A few
-        // chunks of work at most; the bound only guards against a bug.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        // runs (or prints, or traces) after the program has ended.
+        let deadline = std::time::Instant::now() + EXIT_WAIT;
         while (sched.npidle.load(Ordering::Acquire) as usize) < sched.procs()
             && std::time::Instant::now() < deadline
         {
-            std::thread::sleep(std::time::Duration::from_micros(50));
+            std::thread::sleep(EXIT_POLL);
         }
     }
     result
@@ -209,12 +230,10 @@ fn m0(rt: &Runtime) {
                     interrupt_parked_main(rt);
                 }
                 // Other Ms run the program, or nothing is runnable: look
-                // again in 10 ms (work that appears meanwhile is taken by
-                // the Ms `wakep` starts).
+                // again later.
                 let mut m = s.main.lock();
                 if m.result.is_none() {
-                    s.main_cond
-                        .wait_for(&mut m, std::time::Duration::from_millis(10));
+                    s.main_cond.wait_for(&mut m, M0_IDLE_WAIT);
                 }
             }
         }
@@ -295,7 +314,7 @@ fn new_g(cx: &mut Ctx) -> GRef {
             Some(g) => g,
             None => {
                 let mut all = s.allgs.lock();
-                let g = Box::new(G::new(0, all.len()));
+                let g = Box::new(G::new(0));
                 let g = GRef(std::ptr::NonNull::from(Box::leak(g)));
                 all.push(g);
                 g
@@ -1122,16 +1141,19 @@ fn sysmon(rt: Arc<Runtime>) {
     while !s.shutdown_flag.load(Ordering::Acquire) {
         let now = s.now();
         let next_timer = timer::earliest(s);
-        // Sleep 1 ms while Gs run (a preemption is noticed within 1 ms of
-        // the 10 ms slice), 10 ms when all is idle; never past a timer
-        // that is still to come. A timer already due is one the last
+        // Sleep a short period while Gs run, a long one when all is idle;
+        // never past a timer that is still to come. A timer already due is one the last
         // `wakep` found no idle P for: a P runs it when it next schedules
         // (or its idle mark worker stops for it), so sysmon keeps its
         // period rather than spinning on it, which took a whole CPU from
         // the Ms on a 2-core machine and stretched stop-the-world pauses
         // to milliseconds.
         let idle = s.npidle.load(Ordering::Acquire) as usize == s.procs();
-        let mut delay: u64 = if idle { 10_000_000 } else { 1_000_000 };
+        let mut delay: u64 = if idle {
+            SYSMON_IDLE_NS
+        } else {
+            SYSMON_BUSY_NS
+        };
         if next_timer != u64::MAX && next_timer > now {
             delay = delay.min(next_timer - now);
         }

@@ -174,26 +174,33 @@ impl<T, const N: usize> RunQueue<T, N> {
         }
     }
 
+    /// Takes `runnext`, if it holds a goroutine. **Owner only.**
+    fn take_runnext(&self) -> Option<NonNull<T>> {
+        // Relaxed load: the CAS below is what decides and synchronises.
+        let next = NonNull::new(self.runnext.load(Ordering::Relaxed))?;
+        // Only the owner makes `runnext` non-null, so a failed CAS means a
+        // thief nulled it: there is nothing to retry. Acquire pairs with the
+        // release swap in `put` (the same thread here, but the P may have
+        // moved between threads since).
+        self.runnext
+            .compare_exchange(
+                next.as_ptr(),
+                ptr::null_mut(),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+            .then_some(next)
+    }
+
     /// Takes the next goroutine to run. **Owner only.**
     ///
     /// `runnext` comes first and is returned with `true` (inherit the rest
     /// of the current time slice); otherwise the oldest ring entry, with
     /// `false` (start a new slice).
     pub fn get(&self) -> Option<(NonNull<T>, bool)> {
-        // Relaxed load: the CAS below is what decides and synchronises.
-        let next = self.runnext.load(Ordering::Relaxed);
-        // Only the owner makes `runnext` non-null, so a failed CAS means a
-        // thief nulled it: there is nothing to retry. Acquire pairs with the
-        // release swap in `put` (the same thread here, but the P may have
-        // moved between threads since).
-        if let Some(g) = NonNull::new(next) {
-            if self
-                .runnext
-                .compare_exchange(next, ptr::null_mut(), Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                return Some((g, true));
-            }
+        if let Some(g) = self.take_runnext() {
+            return Some((g, true));
         }
         loop {
             // Acquire: synchronises with other consumers' CAS-release.
@@ -261,18 +268,7 @@ impl<T, const N: usize> RunQueue<T, N> {
     /// Claiming first is the point: the caller may relink the goroutines
     /// (Go writes `schedlink`) only once no thief can still take them.
     pub fn drain(&self) -> Vec<NonNull<T>> {
-        let mut out = Vec::new();
-        let next = self.runnext.load(Ordering::Relaxed);
-        if let Some(g) = NonNull::new(next) {
-            // Acquire, as in `get`; a failure means a thief took it.
-            if self
-                .runnext
-                .compare_exchange(next, ptr::null_mut(), Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                out.push(g);
-            }
-        }
+        let mut out: Vec<NonNull<T>> = self.take_runnext().into_iter().collect();
         loop {
             // Acquire: synchronises with other consumers' CAS-release.
             let h = self.head.load(Ordering::Acquire);

@@ -37,6 +37,11 @@ use crate::Ctx;
 /// How long the stopper spins for the Ps to stop before it sleeps.
 const STOP_SPIN: std::time::Duration = std::time::Duration::from_micros(100);
 
+/// How often a sleeping stopper wakes to re-arm the preempt flags (a P may
+/// have been between Gs when they were first set): twice the spin, so a
+/// missed flag costs at most a fraction of a millisecond.
+const STOP_REARM: std::time::Duration = std::time::Duration::from_micros(200);
+
 /// Stops every P but the caller's. The caller holds `worldsema`.
 pub fn stop_the_world(cx: &mut Ctx, reason: &'static str) {
     cx.trace(EventKind::STWStart, &[("reason", Arg::S(reason))]);
@@ -90,7 +95,7 @@ pub fn stop_the_world(cx: &mut Ctx, reason: &'static str) {
         // Wake up now and then to re-arm preempt flags (a P may have been
         // between Gs when they were first set).
         s.stop_cond
-            .wait_for(&mut l, std::time::Duration::from_micros(200));
+            .wait_for(&mut l, STOP_REARM);
         for i in 0..procs as u32 {
             if i != cx.p().id && stop_or_preempt(s.p(i)) {
                 l.stopwait -= 1;

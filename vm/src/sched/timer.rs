@@ -104,14 +104,34 @@ impl Timers {
     }
 }
 
+/// Nanoseconds per millisecond (the real clock's unit).
+const NS_PER_MS: u64 = 1_000_000;
+
 /// Clock units per millisecond: nanoseconds in real mode, virtual ticks in
 /// deterministic mode (see `sim`).
 pub fn units_per_ms(cx: &Ctx) -> u64 {
     if cx.rt.sched.is_sim() {
         super::sim::TICKS_PER_MS
     } else {
-        1_000_000
+        NS_PER_MS
     }
+}
+
+/// Adds a timer firing `ms` milliseconds from now to this P's heap, and
+/// returns the heap still locked: `sleep` parks with the lock held (so the
+/// timer cannot fire before the G is `Waiting`); `time.after` drops it.
+fn add<'a>(cx: &Ctx<'a>, ms: f64, action: Action) -> parking_lot::MutexGuard<'a, Timers> {
+    let when = cx
+        .rt
+        .sched
+        .now()
+        .saturating_add((ms * units_per_ms(cx) as f64) as u64);
+    let p: &'a P = cx.p();
+    let mut t = p.timers.lock();
+    t.push(when, action);
+    p.next_timer.store(t.earliest(), Ordering::Release);
+    super::proc::timer_added(cx.rt, when);
+    t
 }
 
 /// `sleep(ms)`: parks the running G until a timer on this P fires.
@@ -119,16 +139,8 @@ pub fn sleep(cx: &mut Ctx, ms: f64) -> Result<Value, Flow> {
     if ms.is_nan() || ms <= 0.0 {
         return Err(Flow::Gosched);
     }
-    let when = cx
-        .rt
-        .sched
-        .now()
-        .saturating_add((ms * units_per_ms(cx) as f64) as u64);
-    let p: &P = cx.p();
-    let mut t = p.timers.lock();
-    t.push(when, Action::Wake(cx.g.expect("sleep runs in a goroutine")));
-    p.next_timer.store(t.earliest(), Ordering::Release);
-    super::proc::timer_added(cx.rt, when);
+    let g = cx.g.expect("sleep runs in a goroutine");
+    let t = add(cx, ms, Action::Wake(g));
     Err(Flow::Park(Park {
         reason: WaitReason::Sleep,
         unlock: Unlock::guard(t),
@@ -139,18 +151,7 @@ pub fn sleep(cx: &mut Ctx, ms: f64) -> Result<Value, Flow> {
 /// `time.after(ms)`: a timer that sends on `ch` (capacity 1).
 pub fn after(cx: &mut Ctx, ms: f64, ch: Value) {
     let ms = if ms.is_nan() || ms < 0.0 { 0.0 } else { ms };
-    let when = cx
-        .rt
-        .sched
-        .now()
-        .saturating_add((ms * units_per_ms(cx) as f64) as u64);
-    let p: &P = cx.p();
-    {
-        let mut t = p.timers.lock();
-        t.push(when, Action::Send(ch));
-        p.next_timer.store(t.earliest(), Ordering::Release);
-    }
-    super::proc::timer_added(cx.rt, when);
+    drop(add(cx, ms, Action::Send(ch)));
 }
 
 /// Runs `p`'s timers that are due at `now` on behalf of the running P

@@ -35,6 +35,7 @@ pub mod runq;
 pub mod sema;
 pub mod sim;
 pub mod stw;
+pub mod syscall;
 pub mod timer;
 
 use std::cell::UnsafeCell;

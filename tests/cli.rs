@@ -308,3 +308,37 @@ fn gctrace_prints_one_go_style_line_per_cycle() {
         .expect("run skein");
     assert_eq!(text(&out.stderr).lines().count(), 3);
 }
+
+#[test]
+fn deadlock_report_groups_goroutines_blocked_at_the_same_place() {
+    // A million goroutines parked on one channel, main parked on another:
+    // each place is reported once, with how many more goroutines wait
+    // there, so the report stays a few lines long.
+    let path = script(
+        "deadlock_groups",
+        "var c = chan();\n\
+         var d = chan();\n\
+         fun w() {\n  <-c;\n}\n\
+         fun v() {\n  d <- 1;\n}\n\
+         for (var i = 0; i < 1000000; i = i + 1) go w();\n\
+         go v();\n\
+         go v();\n\
+         <-chan();\n",
+    );
+    let out = skein(&[path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(70));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("fatal error: all goroutines are asleep - deadlock!\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("... and 999,999 more goroutines blocked at the same place"),
+        "{err}"
+    );
+    assert!(
+        err.contains("... and 1 more goroutine blocked at the same place"),
+        "{err}"
+    );
+    assert!(err.len() < 4096, "report of {} bytes: {err}", err.len());
+}

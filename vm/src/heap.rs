@@ -207,6 +207,16 @@ impl Mcache {
         }
     }
 
+    /// Charges `bytes` that belong to no object (see `Ctx::charge_memory`).
+    pub(crate) fn charge_memory(&mut self, rt: &crate::Runtime, bytes: usize) {
+        self.charge(rt, bytes);
+    }
+
+    /// Gives back `bytes` charged with `charge_memory`.
+    pub(crate) fn release_memory(&mut self, bytes: usize) {
+        self.unflushed -= bytes as isize;
+    }
+
     /// Publishes this cache's counts to the shared heap, charges assist
     /// debt while the collector marks, sweeps a chunk while a sweep is
     /// pending, and asks for a cycle when the pacer's trigger is crossed.

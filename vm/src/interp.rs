@@ -74,6 +74,10 @@ pub struct Exec {
     /// Budget left when `run` last returned (the deterministic clock
     /// charges the difference).
     pub budget_left: u32,
+    /// Bytes charged to the heap's accounting for this goroutine (its
+    /// descriptor, stack and frames; see [`Exec::recharge`]), so that
+    /// `--max-heap` bounds goroutines as it bounds objects.
+    pub charged: usize,
 }
 
 // SAFETY: an Exec is used by one thread at a time (its G's owner); the raw
@@ -94,7 +98,32 @@ impl Exec {
             resume: Resume::None,
             pending_call: None,
             budget_left: 0,
+            charged: 0,
         }
+    }
+
+    /// What this goroutine costs in memory outside the object heap: its
+    /// descriptor, its stack and its frames, as allocated.
+    pub fn footprint(&self) -> usize {
+        std::mem::size_of::<crate::sched::G>()
+            + self.stack.capacity() * std::mem::size_of::<Value>()
+            + self.frames.capacity() * std::mem::size_of::<Frame>()
+    }
+
+    /// Charges what the goroutine grew by since it was last charged (a
+    /// new goroutine, a grown stack or frame vector) to this P's heap
+    /// accounting.
+    pub fn recharge(&mut self, cx: &mut Ctx) {
+        let now = self.footprint();
+        if now > self.charged {
+            cx.charge_memory(now - self.charged);
+            self.charged = now;
+        }
+    }
+
+    /// Gives back everything charged for the goroutine (it ended).
+    pub fn uncharge(&mut self, cx: &mut Ctx) {
+        cx.release_memory(std::mem::take(&mut self.charged));
     }
 
     /// Prepares a call of `vals[0]` with arguments `vals[1..]`.
@@ -252,6 +281,16 @@ impl Exec {
         }
     }
 
+    /// Where the goroutine stands: each frame's function and instruction,
+    /// outermost first (goroutines at the same position have the same
+    /// trace).
+    pub fn position(&self) -> Vec<(usize, usize)> {
+        self.frames
+            .iter()
+            .map(|fr| (fr.func as usize, fr.ip as usize))
+            .collect()
+    }
+
     /// Builds the stack trace, innermost frame first.
     pub fn trace(&self) -> Vec<String> {
         let n = self.frames.len();
@@ -350,11 +389,8 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
             // SAFETY: `fp` points at the running frame.
             let nb = unsafe { (*fp).base } + $a;
             let need = nb + f.num_regs as usize;
-            if need > g.stack.len() {
-                grow_stack(g, need);
-            }
-            if depth == g.frames.capacity() {
-                g.frames.reserve(depth);
+            if need > g.stack.len() || depth == g.frames.capacity() {
+                grow(cx, g, need);
             }
             // SAFETY: `depth < cap`, so the slot after the last frame is
             // allocated; the new length covers exactly the written frames.
@@ -1028,6 +1064,9 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 // SAFETY: registers a..=a+b are within the frame.
                 let vals = unsafe { std::slice::from_raw_parts(base.add(ins.a()), ins.b() + 1) };
                 op_go(cx, vals);
+                // A new goroutine is charged to the heap: `go` is an
+                // allocation safepoint, so `--max-heap` bounds goroutines.
+                gc_check!();
             }
             Op::Send | Op::Recv | Op::Select => {
                 save_pc!();
@@ -1165,11 +1204,20 @@ fn frame_base(fp: *const Frame) -> usize {
     unsafe { (*fp).base }
 }
 
-/// Grows `g`'s stack to hold at least `need` slots (doubling).
+/// Grows `g`'s stack to hold at least `need` slots (doubling) and its
+/// frame vector when it is full, and charges the growth to the heap.
 #[cold]
-fn grow_stack(g: &mut Exec, need: usize) {
-    let n = need.max(g.stack.len() * 2);
-    g.stack.resize(n, Value::NIL);
+#[inline(never)]
+fn grow(cx: &mut Ctx, g: &mut Exec, need: usize) {
+    if need > g.stack.len() {
+        let n = need.max(g.stack.len() * 2);
+        g.stack.resize(n, Value::NIL);
+    }
+    if g.frames.len() == g.frames.capacity() {
+        // Doubling (at least four frames: a fresh goroutine's first calls).
+        g.frames.reserve(g.frames.len().max(4));
+    }
+    g.recharge(cx);
 }
 
 /// Builds a runtime error with `g`'s current trace.
@@ -1231,8 +1279,8 @@ pub fn call_value(
                 return Err("Stack overflow.".into());
             }
             let need = at + f.num_regs as usize;
-            if need > g.stack.len() {
-                grow_stack(g, need);
+            if need > g.stack.len() || g.frames.len() == g.frames.capacity() {
+                grow(cx, g, need);
             }
             g.frames.push(Frame {
                 closure: cp,

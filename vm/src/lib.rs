@@ -612,6 +612,19 @@ impl<'a> Ctx<'a> {
         self.local().mc.string_parts(rt, parts)
     }
 
+    /// Charges `bytes` of runtime memory that belongs to no heap object (a
+    /// goroutine's stack, a channel's queue) to the heap's accounting: it
+    /// counts towards the pacer's trigger and `--max-heap`.
+    pub fn charge_memory(&mut self, bytes: usize) {
+        let rt = self.rt;
+        self.local().mc.charge_memory(rt, bytes);
+    }
+
+    /// Gives back `bytes` charged with [`Ctx::charge_memory`].
+    pub fn release_memory(&mut self, bytes: usize) {
+        self.local().mc.release_memory(bytes);
+    }
+
     /// A new list holding `items`.
     pub fn new_list(&mut self, items: &[Value]) -> Value {
         let rt = self.rt;

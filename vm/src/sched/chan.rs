@@ -60,6 +60,26 @@ pub struct ChanState {
     pub sendq: VecDeque<Sudog>,
 }
 
+impl ChanState {
+    /// Bytes the buffer and the wait queues hold, as allocated: charged to
+    /// the channel object as they grow (they never shrink), so that
+    /// `--max-heap` bounds buffered values and parked senders and
+    /// receivers, and the sweep gives the bytes back with the channel.
+    fn footprint(&self) -> usize {
+        self.buf.capacity() * std::mem::size_of::<Value>()
+            + (self.recvq.capacity() + self.sendq.capacity()) * std::mem::size_of::<Sudog>()
+    }
+}
+
+/// Charges channel `chv` for what its state grew by since it measured
+/// `before` bytes.
+fn charge_growth(cx: &mut Ctx, chv: Value, st: &ChanState, before: usize) {
+    let now = st.footprint();
+    if now > before {
+        cx.adjust(chv, (now - before) as isize);
+    }
+}
+
 /// A channel object's body.
 pub struct Chan {
     pub cap: usize,
@@ -150,13 +170,17 @@ pub fn send(cx: &mut Ctx, chv: Value, v: Value) -> Result<(), Flow> {
         return Err("Can only send on a channel.".into());
     };
     let mut st = ch.state.lock();
+    let before = st.footprint();
     match try_send(ch, &mut st, v)? {
         Sent::Handed(r) => {
             drop(st);
             ready(cx, r);
             return Ok(());
         }
-        Sent::Buffered => return Ok(()),
+        Sent::Buffered => {
+            charge_growth(cx, chv, &st, before);
+            return Ok(());
+        }
         Sent::No => {}
     }
     st.sendq.push_back(Sudog {
@@ -164,6 +188,7 @@ pub fn send(cx: &mut Ctx, chv: Value, v: Value) -> Result<(), Flow> {
         elem: v,
         sel: None,
     });
+    charge_growth(cx, chv, &st, before);
     Err(Flow::Park(Park {
         reason: WaitReason::ChanSend,
         unlock: Unlock::guard(st),
@@ -188,11 +213,13 @@ pub fn recv(cx: &mut Ctx, chv: Value, resume: Resume) -> Result<(Value, bool), F
         }
         return Ok((v, ok));
     }
+    let before = st.footprint();
     st.recvq.push_back(Sudog {
         g: me(cx),
         elem: Value::NIL,
         sel: None,
     });
+    charge_growth(cx, chv, &st, before);
     Err(Flow::Park(Park {
         reason: WaitReason::ChanRecv,
         unlock: Unlock::guard(st),
@@ -409,6 +436,7 @@ pub fn select(
         let c = cases[i];
         let Some(ch) = as_chan(c.chan) else { continue };
         let st = locked.state(ch);
+        let before = st.footprint();
         let (v, wake) = match c.send {
             Some(v) => match try_send(ch, st, v) {
                 Err(e) => {
@@ -416,7 +444,10 @@ pub fn select(
                     return Err(e);
                 }
                 Ok(Sent::Handed(r)) => (Value::NIL, Some(r)),
-                Ok(Sent::Buffered) => (Value::NIL, None),
+                Ok(Sent::Buffered) => {
+                    charge_growth(cx, c.chan, st, before);
+                    (Value::NIL, None)
+                }
                 Ok(Sent::No) => continue,
             },
             None => match try_recv(ch, st) {
@@ -445,6 +476,7 @@ pub fn select(
     for (i, c) in cases.iter().enumerate() {
         let Some(ch) = as_chan(c.chan) else { continue };
         let st = locked.state(ch);
+        let before = st.footprint();
         let s = Sudog {
             g,
             elem: c.send.unwrap_or(Value::NIL),
@@ -454,6 +486,7 @@ pub fn select(
             Some(_) => st.sendq.push_back(s),
             None => st.recvq.push_back(s),
         }
+        charge_growth(cx, c.chan, st, before);
     }
     Err(Flow::Park(Park {
         reason: WaitReason::Select,

@@ -337,7 +337,9 @@ fn new_g(cx: &mut Ctx) -> GRef {
 pub fn newproc(cx: &mut Ctx, vals: &[Value]) {
     let g = new_g(cx);
     // SAFETY: `g` is Idle: its creator owns it.
-    unsafe { g.exec().init_call(vals) };
+    let exec = unsafe { g.exec() };
+    exec.init_call(vals);
+    exec.recharge(cx);
     crate::gc::mark::note_new_stack(cx, g, vals);
     cx.rt.sched.ngoroutines.fetch_add(1, Ordering::Relaxed);
     cx.trace(
@@ -406,7 +408,9 @@ fn goexit(cx: &mut Ctx, g: GRef) {
 fn end_g(cx: &mut Ctx, g: GRef) {
     cx.trace(EventKind::GoEnd, &[]);
     // SAFETY: the G is Running on this M.
-    unsafe { g.exec().reset() };
+    let exec = unsafe { g.exec() };
+    exec.uncharge(cx);
+    exec.reset();
     g.clear_delivered();
     g.cas_status(Status::Running, Status::Dead);
     cx.rt.sched.ngoroutines.fetch_sub(1, Ordering::Relaxed);
@@ -899,8 +903,22 @@ fn check_deadlock(rt: &Runtime) {
     report_deadlock(rt);
 }
 
-/// Ends the run with `all goroutines are asleep - deadlock!` and every
-/// blocked goroutine's trace (main first).
+/// `n` with commas between groups of three digits (`99,999`).
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Ends the run with `all goroutines are asleep - deadlock!` and the
+/// traces of the blocked goroutines: main first, then one per place where
+/// goroutines are blocked, with how many more are blocked there.
 pub(crate) fn report_deadlock(rt: &Runtime) {
     let s = &rt.sched;
     let main = {
@@ -928,12 +946,41 @@ pub(crate) fn report_deadlock(rt: &Runtime) {
         })
         .collect();
     gs.sort_by_key(|g| (g.kind() != GKind::Main, g.id()));
-    let mut trace = Vec::new();
+    // Goroutines blocked at the same place (the same frames at the same
+    // instructions) are reported once, under the first of them, with a
+    // count of the rest: a million parked workers make a report of a few
+    // lines, not tens of megabytes. Main is always reported on its own.
+    let mut groups: Vec<(GRef, usize)> = Vec::new();
+    let mut index: std::collections::HashMap<Vec<(usize, usize)>, usize> =
+        std::collections::HashMap::new();
     for g in gs {
         // SAFETY: every G is parked and nothing can wake it: nobody else
         // touches its stack.
+        let key = unsafe { g.exec() }.position();
+        if g.kind() == GKind::Main {
+            groups.push((g, 1));
+            continue;
+        }
+        match index.get(&key) {
+            Some(&i) => groups[i].1 += 1,
+            None => {
+                index.insert(key, groups.len());
+                groups.push((g, 1));
+            }
+        }
+    }
+    let mut trace = Vec::new();
+    for (g, n) in groups {
+        // SAFETY: as above.
         trace.extend(unsafe { g.exec() }.trace());
         trace.push(format!("[goroutine {}]", g.id()));
+        if n > 1 {
+            let noun = if n == 2 { "goroutine" } else { "goroutines" };
+            trace.push(format!(
+                "... and {} more {noun} blocked at the same place",
+                thousands(n - 1)
+            ));
+        }
     }
     finish_main(
         rt,

@@ -91,6 +91,11 @@ pub struct Heap {
     pub(crate) live_bytes: AtomicIsize,
     /// Object count, as published by the mcaches.
     pub(crate) objects: AtomicIsize,
+    /// Runtime memory outside objects (goroutine descriptors and stacks,
+    /// channel buffers and wait queues), as published by the mcaches: it
+    /// counts against `--max-heap` but not in the pacer's heap, so GC
+    /// pacing (and its traces) depend on objects alone.
+    pub(crate) runtime_bytes: AtomicIsize,
     /// Bytes allocated since the VM started, as published by the mcaches.
     pub(crate) total_alloc: AtomicU64,
     /// The mark epoch (see `gc`); changes only with the world stopped.
@@ -112,6 +117,9 @@ pub struct Mcache {
     cached: usize,
     /// Bytes charged here and not yet added to `Heap::live_bytes`.
     pub(crate) unflushed: isize,
+    /// Runtime memory charged here and not yet added to
+    /// `Heap::runtime_bytes`.
+    unflushed_runtime: isize,
     /// Objects allocated here and not yet added to `Heap::objects`.
     pub(crate) unflushed_objects: isize,
     /// Bytes allocated here and not yet added to `Heap::total_alloc`.
@@ -121,6 +129,10 @@ pub struct Mcache {
     pub(crate) assist_debt: isize,
     /// The next allocation safepoint should call the collector (assist).
     pub(crate) poll: bool,
+    /// Runtime memory took the footprint over `--max-heap`: the next `go`
+    /// (which makes no object, so is no allocation safepoint) checks the
+    /// limit too.
+    pub(crate) over_limit: bool,
 }
 
 // SAFETY: an mcache is used by one thread at a time (its P's owner, or the
@@ -144,6 +156,7 @@ impl Heap {
         Heap {
             live_bytes: AtomicIsize::new(0),
             objects: AtomicIsize::new(0),
+            runtime_bytes: AtomicIsize::new(0),
             total_alloc: AtomicU64::new(0),
             epoch: AtomicU8::new(crate::gc::FIRST_EPOCH),
             stats: Mutex::new(GcStats::default()),
@@ -156,6 +169,12 @@ impl Heap {
     /// The published live bytes (never negative).
     pub fn live(&self) -> usize {
         self.live_bytes.load(Ordering::Relaxed).max(0) as usize
+    }
+
+    /// What `--max-heap` bounds: the live objects plus the runtime memory
+    /// outside them (see `runtime_bytes`).
+    pub fn footprint(&self) -> usize {
+        self.live() + self.runtime_bytes.load(Ordering::Relaxed).max(0) as usize
     }
 
     /// Bytes allocated since the VM started (as published).
@@ -192,9 +211,11 @@ impl Mcache {
             cached: 0,
             unflushed: 0,
             unflushed_objects: 0,
+            unflushed_runtime: 0,
             unflushed_total: 0,
             assist_debt: 0,
             poll: false,
+            over_limit: false,
         }
     }
 
@@ -207,14 +228,31 @@ impl Mcache {
         }
     }
 
-    /// Charges `bytes` that belong to no object (see `Ctx::charge_memory`).
+    /// Charges `bytes` of runtime memory that belong to no object (see
+    /// `Ctx::charge_memory`); published every [`FLUSH_BYTES`], when the
+    /// next safepoint is asked to check `--max-heap` if it is exceeded.
     pub(crate) fn charge_memory(&mut self, rt: &crate::Runtime, bytes: usize) {
-        self.charge(rt, bytes);
+        self.unflushed_runtime += bytes as isize;
+        if self.unflushed_runtime >= FLUSH_BYTES {
+            self.flush_runtime(rt);
+        }
     }
 
     /// Gives back `bytes` charged with `charge_memory`.
     pub(crate) fn release_memory(&mut self, bytes: usize) {
-        self.unflushed -= bytes as isize;
+        self.unflushed_runtime -= bytes as isize;
+    }
+
+    /// Publishes the runtime memory charged here.
+    fn flush_runtime(&mut self, rt: &crate::Runtime) {
+        rt.heap.runtime_bytes.fetch_add(
+            std::mem::take(&mut self.unflushed_runtime),
+            Ordering::Relaxed,
+        );
+        if rt.gc.pacer.over_max_heap(rt.heap.footprint()) {
+            self.poll = true;
+            self.over_limit = true;
+        }
     }
 
     /// Publishes this cache's counts to the shared heap, charges assist
@@ -224,6 +262,9 @@ impl Mcache {
     #[inline(never)]
     pub fn flush(&mut self, rt: &crate::Runtime) {
         let heap = &rt.heap;
+        if self.unflushed_runtime != 0 {
+            self.flush_runtime(rt);
+        }
         heap.live_bytes.fetch_add(self.unflushed, Ordering::Relaxed);
         heap.objects
             .fetch_add(self.unflushed_objects, Ordering::Relaxed);

@@ -78,6 +78,12 @@ pub struct Exec {
     /// descriptor, stack and frames; see [`Exec::recharge`]), so that
     /// `--max-heap` bounds goroutines as it bounds objects.
     pub charged: usize,
+    /// A system call's output and the function that makes the native's
+    /// result from it, until the goroutine resumes (`Resume::Syscall`).
+    sys: Option<(
+        crate::sched::syscall::FinishFn,
+        crate::sched::syscall::SysOutput,
+    )>,
 }
 
 // SAFETY: an Exec is used by one thread at a time (its G's owner); the raw
@@ -99,6 +105,7 @@ impl Exec {
             pending_call: None,
             budget_left: 0,
             charged: 0,
+            sys: None,
         }
     }
 
@@ -119,6 +126,18 @@ impl Exec {
             cx.charge_memory(now - self.charged);
             self.charged = now;
         }
+    }
+
+    /// Keeps a system call's output for the resumption that makes the
+    /// result at stack slot `slot` from it.
+    pub(crate) fn set_syscall_output(
+        &mut self,
+        finish: crate::sched::syscall::FinishFn,
+        out: crate::sched::syscall::SysOutput,
+        slot: usize,
+    ) {
+        self.sys = Some((finish, out));
+        self.resume = Resume::Syscall(slot);
     }
 
     /// Gives back everything charged for the goroutine (it ended).
@@ -147,6 +166,7 @@ impl Exec {
         self.frames.shrink_to(4);
         self.resume = Resume::None;
         self.pending_call = None;
+        self.sys = None;
     }
 
     /// Calls `f` on every root: live registers and frame closures (or the
@@ -241,11 +261,16 @@ impl Exec {
                 }
             }
             Resume::OomCheck => {
-                let over = cx.rt.gc.pacer.over_max_heap(cx.rt.heap.live());
+                let over = cx.rt.gc.pacer.over_max_heap(cx.rt.heap.footprint());
                 g.oom_waited.store(false, Ordering::Release);
                 if over {
                     return Err("Out of memory.".into());
                 }
+            }
+            Resume::Syscall(slot) => {
+                cx.trace(crate::trace::EventKind::GoSysExit, &[]);
+                let (finish, out) = self.sys.take().expect("a system call's output");
+                self.stack[slot] = finish(cx, out)?;
             }
             Resume::Select { base } => {
                 let (nrecv, _) = self.select_shape();
@@ -267,6 +292,7 @@ impl Exec {
             crate::sched::chan::select_cleanup(g, self.select_chans(base).into_iter());
         }
         self.resume = Resume::None;
+        self.sys = None;
     }
 
     /// One past the highest live stack slot.
@@ -1064,9 +1090,17 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 // SAFETY: registers a..=a+b are within the frame.
                 let vals = unsafe { std::slice::from_raw_parts(base.add(ins.a()), ins.b() + 1) };
                 op_go(cx, vals);
-                // A new goroutine is charged to the heap: `go` is an
-                // allocation safepoint, so `--max-heap` bounds goroutines.
-                gc_check!();
+                // A new goroutine is charged as runtime memory: when that
+                // took the footprint over `--max-heap`, `go` checks the
+                // limit as an allocation safepoint would.
+                if cx.local().mc.over_limit {
+                    cx.local().mc.over_limit = false;
+                    save_pc!();
+                    if let Err(flow) = crate::gc::safepoint(cx) {
+                        ret!(flow_outcome(g, flow));
+                    }
+                    reload!();
+                }
             }
             Op::Send | Op::Recv | Op::Select => {
                 save_pc!();
@@ -1237,6 +1271,7 @@ fn flow_outcome(g: &Exec, flow: Flow) -> Outcome {
         Flow::Error(msg) => Outcome::Error(error_at(g, msg)),
         Flow::Park(pk) => Outcome::Park(pk),
         Flow::Gosched => Outcome::Gosched,
+        Flow::Syscall(sc) => Outcome::Syscall(sc),
     }
 }
 
@@ -1325,6 +1360,11 @@ pub fn call_value(
                 Err(Flow::Gosched) => {
                     g.stack[at] = Value::NIL;
                     Err(Flow::Gosched)
+                }
+                Err(Flow::Syscall(mut sc)) => {
+                    // The result comes when the call returns.
+                    sc.slot = at;
+                    Err(Flow::Syscall(sc))
                 }
                 Err(e) => Err(e),
             }

@@ -163,6 +163,13 @@ pub enum EventKind {
     GCSweepDone,
     /// The pacer set a new heap goal: `goal=` bytes.
     HeapGoal,
+    /// The running G entered a blocking system call; its P is in a
+    /// syscall state until the G returns or sysmon retakes the P.
+    GoSyscall,
+    /// A G back from a system call runs again (on its P, or on another).
+    GoSysExit,
+    /// Sysmon took a P from a G blocked in a system call: `p=`.
+    ProcSteal,
 }
 
 /// A per-P event buffer: appended to only by the thread that owns the P, no
@@ -341,7 +348,7 @@ impl From<&'static str> for Arg {
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 25] = [
         EventKind::ProcStart,
         EventKind::ProcStop,
         EventKind::GoCreate,
@@ -364,6 +371,9 @@ impl EventKind {
         EventKind::GCSweepStart,
         EventKind::GCSweepDone,
         EventKind::HeapGoal,
+        EventKind::GoSyscall,
+        EventKind::GoSysExit,
+        EventKind::ProcSteal,
     ];
 
     /// The event's name in both trace forms: exactly the variant name.
@@ -391,6 +401,9 @@ impl EventKind {
             EventKind::GCSweepStart => "GCSweepStart",
             EventKind::GCSweepDone => "GCSweepDone",
             EventKind::HeapGoal => "HeapGoal",
+            EventKind::GoSyscall => "GoSyscall",
+            EventKind::GoSysExit => "GoSysExit",
+            EventKind::ProcSteal => "ProcSteal",
         }
     }
 }

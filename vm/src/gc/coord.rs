@@ -357,6 +357,7 @@ fn park_outcome(f: Flow) -> Outcome {
             ..pk
         }),
         Flow::Gosched => Outcome::Gosched,
+        Flow::Syscall(_) => unreachable!("the collector makes no system calls"),
         Flow::Error(e) => panic!("collector: {e}"),
     }
 }

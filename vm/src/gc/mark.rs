@@ -387,12 +387,15 @@ fn scan_g(cx: &mut Ctx, w: &mut Gcw, g: GRef) -> bool {
                 return true;
             }
             Status::Running => return false,
-            s @ (Status::Runnable | Status::Waiting) => {
+            s @ (Status::Runnable | Status::Waiting | Status::Syscall) => {
                 if g.try_scan(s) {
                     if claim_scan(cx, g) {
-                        // SAFETY: the scan bit keeps the G from starting
-                        // or being readied, so its stack is quiescent and
-                        // only the scanner touches it.
+                        // SAFETY: the scan bit keeps the G from starting,
+                        // being readied or returning from its system call
+                        // (the M of a G in a syscall holds no borrow of its
+                        // state: the call runs outside the interpreter), so
+                        // its stack is quiescent and only the scanner
+                        // touches it.
                         let exec = unsafe { g.exec() };
                         exec.clear_dead();
                         scan_stack(g, exec, |v| w.shade(v));

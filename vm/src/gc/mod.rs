@@ -385,7 +385,7 @@ pub fn shade_children(p: *mut Header) {
 /// assist debt, enforce `--max-heap`.
 pub fn safepoint(cx: &mut Ctx) -> Result<(), crate::sched::park::Flow> {
     let rt = cx.rt;
-    if rt.gc.pacer.over_max_heap(rt.heap.live()) {
+    if rt.gc.pacer.over_max_heap(rt.heap.footprint()) {
         return pacer::out_of_memory(cx);
     }
     if let Some(forced) = rt.gc.pacer.take_request() {

@@ -179,9 +179,9 @@ impl Pacer {
         self.goal.load(Ordering::Relaxed)
     }
 
-    /// Is the live heap over `--max-heap`?
-    pub fn over_max_heap(&self, live: usize) -> bool {
-        self.max_heap.is_some_and(|max| live > max)
+    /// Is `footprint` (`Heap::footprint`) over `--max-heap`?
+    pub fn over_max_heap(&self, footprint: usize) -> bool {
+        self.max_heap.is_some_and(|max| footprint > max)
     }
 
     /// The heap the pacer compares with its trigger (Go's `heapLive`): the
@@ -344,7 +344,8 @@ impl Pacer {
                 let actual = st.heap_mark_end as f64 / last as f64 - 1.0;
                 let ratio = Self::ratio(&st);
                 let err = (goal_growth - actual) / goal_growth;
-                st.ratio = Some((ratio + TRIGGER_GAIN * err * ratio).clamp(TRIGGER_MIN, TRIGGER_MAX));
+                st.ratio =
+                    Some((ratio + TRIGGER_GAIN * err * ratio).clamp(TRIGGER_MIN, TRIGGER_MAX));
             }
         }
         self.set_paced_base(heap, marked as usize);

@@ -146,6 +146,7 @@ pub(crate) fn sweep_into(rt: &Runtime, mc: &mut Mcache) -> bool {
     let mut n = 0;
     let mut freed_bytes = 0isize;
     let mut freed_objects = 0isize;
+    let mut freed_runtime = 0usize;
     while !p.is_null() && n < CHUNK {
         // SAFETY: `p` is on the claimed segment, owned by this sweeper.
         let h = unsafe { &mut *p };
@@ -156,6 +157,11 @@ pub(crate) fn sweep_into(rt: &Runtime, mc: &mut Mcache) -> bool {
         } else {
             freed_bytes += h.size.load(Ordering::Relaxed) as isize;
             freed_objects += 1;
+            if h.kind == Kind::Chan {
+                // SAFETY: the kind says the body is a channel, still intact.
+                let ch = unsafe { &(*(p as *const Obj<crate::sched::chan::Chan>)).body };
+                freed_runtime += ch.charged();
+            }
             // SAFETY: the object is white, so unreachable; it is unlinked
             // and freed exactly once, with the size it was allocated with.
             unsafe {
@@ -172,6 +178,8 @@ pub(crate) fn sweep_into(rt: &Runtime, mc: &mut Mcache) -> bool {
     }
     heap.live_bytes.fetch_sub(freed_bytes, Ordering::Relaxed);
     heap.objects.fetch_sub(freed_objects, Ordering::Relaxed);
+    heap.runtime_bytes
+        .fetch_sub(freed_runtime as isize, Ordering::Relaxed);
     active.fetch_sub(1, Ordering::AcqRel);
     true
 }

@@ -71,12 +71,13 @@ impl ChanState {
     }
 }
 
-/// Charges channel `chv` for what its state grew by since it measured
-/// `before` bytes.
-fn charge_growth(cx: &mut Ctx, chv: Value, st: &ChanState, before: usize) {
+/// Charges what a channel's state `st` grew by since it measured `before`
+/// bytes (runtime memory: `--max-heap` bounds it; the sweep gives it back
+/// with the channel, `Chan::charged`).
+fn charge_growth(cx: &mut Ctx, st: &ChanState, before: usize) {
     let now = st.footprint();
     if now > before {
-        cx.adjust(chv, (now - before) as isize);
+        cx.charge_memory(now - before);
     }
 }
 
@@ -92,6 +93,13 @@ impl Chan {
             cap,
             state: Mutex::new(ChanState::default()),
         }
+    }
+
+    /// The runtime memory charged for this channel: its state's footprint
+    /// (every growth was charged, and nothing shrinks). For the sweep,
+    /// which gives it back when it frees the channel.
+    pub(crate) fn charged(&self) -> usize {
+        self.state.lock().footprint()
     }
 
     /// Buffered values (`len(ch)`).
@@ -178,7 +186,7 @@ pub fn send(cx: &mut Ctx, chv: Value, v: Value) -> Result<(), Flow> {
             return Ok(());
         }
         Sent::Buffered => {
-            charge_growth(cx, chv, &st, before);
+            charge_growth(cx, &st, before);
             return Ok(());
         }
         Sent::No => {}
@@ -188,7 +196,7 @@ pub fn send(cx: &mut Ctx, chv: Value, v: Value) -> Result<(), Flow> {
         elem: v,
         sel: None,
     });
-    charge_growth(cx, chv, &st, before);
+    charge_growth(cx, &st, before);
     Err(Flow::Park(Park {
         reason: WaitReason::ChanSend,
         unlock: Unlock::guard(st),
@@ -219,7 +227,7 @@ pub fn recv(cx: &mut Ctx, chv: Value, resume: Resume) -> Result<(Value, bool), F
         elem: Value::NIL,
         sel: None,
     });
-    charge_growth(cx, chv, &st, before);
+    charge_growth(cx, &st, before);
     Err(Flow::Park(Park {
         reason: WaitReason::ChanRecv,
         unlock: Unlock::guard(st),
@@ -330,10 +338,15 @@ pub fn close(cx: &mut Ctx, chv: Value) -> Result<(), Flow> {
 pub fn send_nonblocking(cx: &mut Ctx, chv: Value, v: Value) {
     let Some(ch) = as_chan(chv) else { return };
     let mut st = ch.state.lock();
+    let before = st.footprint();
     // Closed or full: the value is dropped.
-    if let Ok(Sent::Handed(r)) = try_send(ch, &mut st, v) {
-        drop(st);
-        ready(cx, r);
+    match try_send(ch, &mut st, v) {
+        Ok(Sent::Handed(r)) => {
+            drop(st);
+            ready(cx, r);
+        }
+        Ok(Sent::Buffered) => charge_growth(cx, &st, before),
+        _ => {}
     }
 }
 
@@ -445,7 +458,7 @@ pub fn select(
                 }
                 Ok(Sent::Handed(r)) => (Value::NIL, Some(r)),
                 Ok(Sent::Buffered) => {
-                    charge_growth(cx, c.chan, st, before);
+                    charge_growth(cx, st, before);
                     (Value::NIL, None)
                 }
                 Ok(Sent::No) => continue,
@@ -486,7 +499,7 @@ pub fn select(
             Some(_) => st.sendq.push_back(s),
             None => st.recvq.push_back(s),
         }
-        charge_growth(cx, c.chan, st, before);
+        charge_growth(cx, st, before);
     }
     Err(Flow::Park(Park {
         reason: WaitReason::Select,

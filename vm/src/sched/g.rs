@@ -42,6 +42,10 @@ pub enum Status {
     Waiting = 3,
     /// Finished; on a free list.
     Dead = 4,
+    /// In a blocking system call on its M: its stack is quiescent (the call
+    /// touches no heap object), so the collector may scan it; the G takes
+    /// it back (`Running`) when the call returns.
+    Syscall = 5,
 }
 
 /// Set while the collector reads the G's stack.
@@ -54,6 +58,7 @@ impl Status {
             1 => Status::Runnable,
             2 => Status::Running,
             3 => Status::Waiting,
+            5 => Status::Syscall,
             _ => Status::Dead,
         }
     }

@@ -83,6 +83,11 @@ pub enum PStatus {
     /// so a stop-the-world never waits for a thread to wake up only to
     /// stop at once.
     HandedOff = 4,
+    /// Its M is in a blocking system call (`syscall`): nobody runs Gs on
+    /// it. The M takes it back when the call returns, unless sysmon
+    /// retook it first (and handed it to another M) or a stopper claimed
+    /// it, each by CAS.
+    Syscall = 5,
 }
 
 /// A processor.
@@ -107,6 +112,15 @@ pub struct P {
     /// When the earliest timer fires (`u64::MAX`: none); read without the
     /// lock by idle Ms, sysmon and the deadlock check.
     pub(crate) next_timer: AtomicU64,
+    /// When the P entered its current system call (the clock), for
+    /// sysmon's retake.
+    pub(crate) syscall_when: AtomicU64,
+    /// The id of the G whose system call holds this P (0: none). The word
+    /// is the claim: the M back from the call, sysmon and a stopper each
+    /// take the P by moving it to 0 with a CAS, so a P that was retaken
+    /// and entered another G's syscall can never be taken back by the
+    /// first M (the ABA Go prevents with `syscalltick`).
+    pub(crate) syscall_owner: AtomicU64,
     local: UnsafeCell<PLocal>,
 }
 
@@ -148,6 +162,8 @@ impl P {
             schedtick: AtomicU64::new(0),
             timers: Mutex::new(timer::Timers::default()),
             next_timer: AtomicU64::new(u64::MAX),
+            syscall_when: AtomicU64::new(0),
+            syscall_owner: AtomicU64::new(0),
             nopreempt: AtomicU32::new(0),
             flush_seen: AtomicU64::new(0),
             local: UnsafeCell::new(PLocal {
@@ -172,6 +188,7 @@ impl P {
             1 => PStatus::Running,
             2 => PStatus::Stopped,
             4 => PStatus::HandedOff,
+            5 => PStatus::Syscall,
             _ => PStatus::Dead,
         }
     }
@@ -185,6 +202,28 @@ impl P {
     pub(crate) fn cas_status(&self, from: PStatus, to: PStatus) -> bool {
         self.status
             .compare_exchange(from as u32, to as u32, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Claims a P whose M is in a system call (sysmon, a stopper): true if
+    /// this caller took it (the status is then the caller's to set).
+    pub(crate) fn claim_syscall(&self) -> bool {
+        if self.status() != PStatus::Syscall {
+            return false;
+        }
+        let owner = self.syscall_owner.load(Ordering::Acquire);
+        owner != 0
+            && self
+                .syscall_owner
+                .compare_exchange(owner, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    /// The M of G `gid`, back from its system call, takes its P back: true
+    /// if nobody claimed it meanwhile.
+    pub(crate) fn reclaim_syscall(&self, gid: u64) -> bool {
+        self.syscall_owner
+            .compare_exchange(gid, 0, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
 
@@ -251,6 +290,9 @@ pub struct Sched {
     /// A stop-the-world is pending or in progress (Go's `gcwaiting`).
     pub(crate) gcwaiting: AtomicBool,
     pub(crate) npidle: AtomicU32,
+    /// Ms inside a blocking system call (a G blocked there may still make
+    /// progress, so the program is not deadlocked).
+    pub(crate) nsyscall: AtomicU32,
     pub(crate) nmspinning: AtomicU32,
     /// Every G ever created (dead ones are reused, never removed).
     pub(crate) allgs: Mutex<Vec<GRef>>,
@@ -310,6 +352,7 @@ impl Sched {
             runq_len: AtomicUsize::new(0),
             gcwaiting: AtomicBool::new(false),
             npidle: AtomicU32::new(0),
+            nsyscall: AtomicU32::new(0),
             nmspinning: AtomicU32::new(0),
             allgs: Mutex::new(Vec::new()),
             gfree: Mutex::new(Vec::new()),

@@ -29,6 +29,7 @@
 use crate::value::Value;
 use crate::{Ctx, RuntimeError};
 
+use super::syscall::Syscall;
 use super::GRef;
 
 /// Why a goroutine parks and what unlocks after it has parked.
@@ -216,6 +217,9 @@ pub enum Resume {
     /// A forced collection for `--max-heap` finished: fail with `Out of
     /// memory.` if the heap is still over the limit.
     OomCheck,
+    /// A system call returned: its `finish` makes the value for this stack
+    /// slot from the output kept in the goroutine's state.
+    Syscall(usize),
 }
 
 /// How a native (or an interpreter helper) ends other than with a value.
@@ -226,6 +230,9 @@ pub enum Flow {
     Park(Park),
     /// Yield the processor (`runtime.gosched()`); the call's result is nil.
     Gosched,
+    /// Run a blocking system call outside the interpreter (see
+    /// `sched::syscall`); its `finish` makes the call's result.
+    Syscall(Syscall),
 }
 
 impl From<String> for Flow {
@@ -259,4 +266,6 @@ pub enum Outcome {
     Park(Park),
     /// The goroutine yields its P (`runtime.gosched()`).
     Gosched,
+    /// The goroutine makes a blocking system call (its state is saved).
+    Syscall(Syscall),
 }

@@ -552,6 +552,44 @@ fn pidleput(rt: &Runtime, l: &mut super::Locked, p: &P) {
     rt.sched.npidle.fetch_add(1, Ordering::AcqRel);
 }
 
+/// An idle P for an M that has none (back from a system call), unless a
+/// stop-the-world is pending.
+pub(crate) fn acquire_idle_p(rt: &Runtime) -> Option<&P> {
+    let s = &rt.sched;
+    let pid = pidleget(rt, &mut s.lock.lock())?;
+    Some(s.p(pid))
+}
+
+/// Hands off P `pid`, taken from an M in a system call (Go's `handoffp`):
+/// to an M when there is work for it (its run queue, the global queue, a
+/// timer), else to the idle list. Its status is `Running` (the claimer's)
+/// on entry.
+pub(crate) fn handoffp(rt: &Runtime, pid: u32) {
+    let s = &rt.sched;
+    let p = s.p(pid);
+    let mut l = s.lock.lock();
+    if s.gcwaiting.load(Ordering::Acquire) {
+        // A stop-the-world is waiting for this P: stop it here.
+        p.set_status(PStatus::Stopped);
+        l.stopwait -= 1;
+        if l.stopwait == 0 {
+            s.stop_cond.notify_all();
+        }
+        return;
+    }
+    let work = !p.runq.is_empty()
+        || s.runq_len.load(Ordering::Acquire) > 0
+        || p.next_timer.load(Ordering::Acquire) != u64::MAX;
+    if work {
+        drop(l);
+        startm(rt, Some(pid), false);
+    } else {
+        p.set_status(PStatus::Idle);
+        l.pidle.push(pid);
+        s.npidle.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 /// Starts a spinning M if a P is idle and nobody spins already.
 pub fn wakep(rt: &Runtime) {
     let s = &rt.sched;
@@ -722,7 +760,12 @@ fn schedule(cx: &mut Ctx, ms: &mut MState) {
                         wakep(cx.rt);
                     }
                 }
-                execute(cx, g, inherit);
+                if !execute(cx, g, inherit) {
+                    // No P (sysmon retook it during a system call and
+                    // none was free): the M goes idle as if it had given
+                    // its P back.
+                    return;
+                }
                 if ms.m0 && s.main.lock().result.is_some() {
                     release_p(cx, ms);
                     return;
@@ -885,6 +928,7 @@ fn steal_work(cx: &mut Ctx) -> Option<GRef> {
 fn check_deadlock(rt: &Runtime) {
     let s = &rt.sched;
     if s.npidle.load(Ordering::Acquire) as usize != s.procs()
+        || s.nsyscall.load(Ordering::Acquire) != 0
         || s.nmspinning.load(Ordering::Acquire) != 0
         || s.runq_len.load(Ordering::Acquire) != 0
         || timer::earliest(s) != u64::MAX
@@ -1001,22 +1045,21 @@ pub(crate) enum Next {
     Continue,
     /// The G left the M (parked, queued, finished or failed).
     Left,
+    /// The G left the M for the global queue after a system call, and the
+    /// M holds no P any more.
+    LostP,
 }
 
-/// Runs `g` until it leaves the M.
-fn execute(cx: &mut Ctx, g: GRef, inherit: bool) {
-    if let Next::Left = begin(cx, g, inherit) {
-        cx.g = None;
-        return;
-    }
-    loop {
-        // SAFETY: the G is Running on this M.
+/// Runs `g` until it leaves the M. False when the M lost its P on the
+/// way (the G came back from a system call and found no P free).
+fn execute(cx: &mut Ctx, g: GRef, inherit: bool) -> bool {
+    let mut next = begin(cx, g, inherit);
+    while let Next::Continue = next {
         let out = run_chunk(cx, g, CHUNK);
-        if let Next::Left = after_run(cx, g, out) {
-            break;
-        }
+        next = after_run(cx, g, out);
     }
     cx.g = None;
+    !matches!(next, Next::LostP)
 }
 
 /// Runs one chunk of `g`: bytecode, or a system G's state machine.
@@ -1062,6 +1105,7 @@ pub(crate) fn begin(cx: &mut Ctx, g: GRef, inherit: bool) -> Next {
                 return Next::Left;
             }
             Err(Flow::Gosched) => {}
+            Err(Flow::Syscall(sc)) => return syscall(cx, g, sc),
         }
     } else if let Err(msg) = exec.resume(cx, g) {
         let e = interp::error_at(exec, msg);
@@ -1135,6 +1179,7 @@ pub(crate) fn after_run(cx: &mut Ctx, g: GRef, out: Outcome) -> Next {
             park_commit(cx, g, pk);
             Next::Left
         }
+        Outcome::Syscall(sc) => syscall(cx, g, sc),
         Outcome::Gosched => {
             cx.trace(EventKind::GoSched, &[]);
             g.cas_status(Status::Running, Status::Runnable);
@@ -1149,6 +1194,24 @@ pub(crate) fn after_run(cx: &mut Ctx, g: GRef, out: Outcome) -> Next {
             fail(cx, g, e);
             Next::Left
         }
+    }
+}
+
+/// Runs a system call for the running `g` (`sched::syscall`), then the
+/// G's resumption when it kept (or found) a P.
+fn syscall(cx: &mut Ctx, g: GRef, sc: super::syscall::Syscall) -> Next {
+    match super::syscall::run(cx, g, sc) {
+        super::syscall::After::Continue => {
+            // SAFETY: the G is Running on this M.
+            let exec = unsafe { g.exec() };
+            if let Err(msg) = exec.resume(cx, g) {
+                let e = interp::error_at(exec, msg);
+                fail(cx, g, e);
+                return Next::Left;
+            }
+            Next::Continue
+        }
+        super::syscall::After::LostP => Next::LostP,
     }
 }
 
@@ -1196,11 +1259,7 @@ fn sysmon(rt: Arc<Runtime>) {
         // the Ms on a 2-core machine and stretched stop-the-world pauses
         // to milliseconds.
         let idle = s.npidle.load(Ordering::Acquire) as usize == s.procs();
-        let mut delay: u64 = if idle {
-            SYSMON_IDLE_NS
-        } else {
-            SYSMON_BUSY_NS
-        };
+        let mut delay: u64 = if idle { SYSMON_IDLE_NS } else { SYSMON_BUSY_NS };
         if next_timer != u64::MAX && next_timer > now {
             delay = delay.min(next_timer - now);
         }
@@ -1210,10 +1269,18 @@ fn sysmon(rt: Arc<Runtime>) {
             if s.shutdown_flag.load(Ordering::Acquire) {
                 return;
             }
+            // A P in a system call is checked again soon enough to retake
+            // it on time. Looked at under the lock: an M entering a call
+            // after this look notifies under the same lock.
+            if (0..s.procs()).any(|i| s.p(i as u32).status() == PStatus::Syscall) {
+                delay = delay.min(super::syscall::RETAKE_NS);
+                s.sysmon_next.store(now + delay, Ordering::Release);
+            }
             s.sysmon_cond
                 .wait_for(&mut l, std::time::Duration::from_nanos(delay));
         }
         let now = s.now();
+        super::syscall::retake(&rt, now);
         let procs = s.procs();
         seen.resize(procs.max(seen.len()), (0, now));
         for (i, entry) in seen.iter_mut().enumerate().take(procs) {

@@ -94,8 +94,7 @@ pub fn stop_the_world(cx: &mut Ctx, reason: &'static str) {
     while l.stopwait > 0 {
         // Wake up now and then to re-arm preempt flags (a P may have been
         // between Gs when they were first set).
-        s.stop_cond
-            .wait_for(&mut l, STOP_REARM);
+        s.stop_cond.wait_for(&mut l, STOP_REARM);
         for i in 0..procs as u32 {
             if i != cx.p().id && stop_or_preempt(s.p(i)) {
                 l.stopwait -= 1;
@@ -112,7 +111,13 @@ pub fn stop_the_world(cx: &mut Ctx, reason: &'static str) {
 fn stop_or_preempt(p: &super::P) -> bool {
     match p.status() {
         PStatus::HandedOff if p.cas_status(PStatus::HandedOff, PStatus::Stopped) => true,
-        PStatus::Running | PStatus::HandedOff => {
+        // Its M is in a system call and runs no Gs: claim it (the M, back
+        // from the call, finds it taken and looks for another P).
+        PStatus::Syscall if p.claim_syscall() => {
+            p.set_status(PStatus::Stopped);
+            true
+        }
+        PStatus::Running | PStatus::HandedOff | PStatus::Syscall => {
             p.preempt.store(true, Ordering::Release);
             false
         }

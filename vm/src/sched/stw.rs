@@ -1,5 +1,6 @@
-//! Stopping and starting the world, and the runtime operations that need it
-//! (a collection, `memstats`, `gomaxprocs`, starting and stopping a trace).
+//! Stopping and starting the world (the collector's two pauses call these
+//! from `gc::coord`), and the runtime operations that stop it here:
+//! `memstats`, `gomaxprocs`, starting and stopping a trace.
 //!
 //! Stop the world (the caller holds `worldsema` and runs on its own P):
 //! 1. Under the scheduler lock, set `gcwaiting` and count the Ps to stop
@@ -94,8 +95,7 @@ pub fn stop_the_world(cx: &mut Ctx, reason: &'static str) {
     while l.stopwait > 0 {
         // Wake up now and then to re-arm preempt flags (a P may have been
         // between Gs when they were first set).
-        s.stop_cond
-            .wait_for(&mut l, STOP_REARM);
+        s.stop_cond.wait_for(&mut l, STOP_REARM);
         for i in 0..procs as u32 {
             if i != cx.p().id && stop_or_preempt(s.p(i)) {
                 l.stopwait -= 1;

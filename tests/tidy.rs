@@ -186,7 +186,7 @@ fn named_files(markdown: &str) -> Vec<String> {
         .skip(1)
         .step_by(2)
         .map(str::trim)
-        .filter(|t| (t.ends_with(".rs") || t.ends_with(".lalrpop")) && path_like(*t))
+        .filter(|t| (t.ends_with(".rs") || t.ends_with(".lalrpop")) && path_like(t))
         .map(|t| t.trim_start_matches("./").to_string())
         .collect()
 }

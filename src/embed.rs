@@ -56,7 +56,9 @@ use crate::{Options, SharedBuffer};
 pub struct Run {
     /// Everything the program (and `disasm`) wrote to stdout.
     pub stdout: String,
-    /// Diagnostics, runtime errors and debug output.
+    /// Compile diagnostics, the runtime error (message and stack trace)
+    /// and trace errors. `gctrace` lines are not here: the runtime
+    /// writes them to the process's own stderr (`Runtime::debug_line`).
     pub stderr: String,
     /// The exit code the binary would use: 0,
     /// [`EXIT_COMPILE`](crate::EXIT_COMPILE) or
@@ -154,7 +156,7 @@ impl Runner {
         self
     }
 
-    /// Collects at every allocation safepoint (`SKEINDEBUG=gcstress=1`).
+    /// Asks for a cycle at every allocation (`SKEINDEBUG=gcstress=1`).
     pub fn gcstress(mut self, on: bool) -> Self {
         self.opts = self.opts.gcstress(on);
         self
@@ -173,7 +175,8 @@ impl Runner {
         self
     }
 
-    /// Prints one line per cycle to stderr (`--gctrace`).
+    /// Prints one line per cycle to the process's own stderr, not into
+    /// [`Run::stderr`] (`--gctrace`).
     pub fn gctrace(mut self, on: bool) -> Self {
         self.opts = self.opts.gctrace(on);
         self

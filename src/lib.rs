@@ -35,7 +35,8 @@
 //!
 //! Invariant: nothing here writes to the process's own stdout or stderr
 //! except through the streams it is handed, so [`run_source`] captures
-//! everything a run prints.
+//! everything a run prints, except what the VM itself writes to the
+//! process's stderr: `gctrace` lines and a `gccheckmark` failure.
 
 pub mod embed;
 pub mod options;
@@ -61,7 +62,9 @@ pub const EXIT_IO: i32 = 74;
 pub struct RunOutput {
     /// Everything the program (and `--disasm`) wrote to stdout.
     pub stdout: String,
-    /// Diagnostics, runtime errors and debug output (`gctrace`).
+    /// Compile diagnostics, the runtime error (message and stack trace)
+    /// and trace errors. `gctrace` lines are not here: the runtime
+    /// writes them to the process's own stderr (`Runtime::debug_line`).
     pub stderr: String,
     /// The exit code the binary would use: 0, [`EXIT_COMPILE`] or
     /// [`EXIT_RUNTIME`].
@@ -70,9 +73,9 @@ pub struct RunOutput {
 
 /// Compiles and runs `src` in-process, capturing what it prints.
 ///
-/// Runtime output written by the VM (including, later, `gctrace` lines sent
-/// to the process's stderr by the runtime itself) goes wherever the VM sends
-/// it; `print` output always lands in [`RunOutput::stdout`].
+/// `print` output always lands in [`RunOutput::stdout`], and diagnostics
+/// and the runtime error in [`RunOutput::stderr`]; `gctrace` lines do not:
+/// the runtime writes them to the process's own stderr.
 pub fn run_source(src: &str, opts: &Options) -> RunOutput {
     let out = SharedBuffer::default();
     let mut err = Vec::new();

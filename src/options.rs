@@ -77,7 +77,7 @@ pub struct Options {
     /// Verify the concurrent mark after each cycle
     /// (`SKEINDEBUG=gccheckmark=1`).
     pub gccheckmark: bool,
-    /// Collect at every allocation safepoint (`SKEINDEBUG=gcstress=1`).
+    /// Ask for a cycle at every allocation (`SKEINDEBUG=gcstress=1`).
     pub gcstress: bool,
     /// Print the program's bytecode to stdout before running it
     /// (`--disasm`).

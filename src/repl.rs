@@ -4,14 +4,16 @@
 //! are visible to the next. Each entry goes through these steps:
 //!
 //! 1. Read lines until the entry is complete ([`entry_is_complete`]): the
-//!    compiler's `is_incomplete` says whether the parser ran out of input
-//!    inside a construct (an open brace, an unfinished expression, a
-//!    statement still missing its `;`). Unfinished input keeps reading.
+//!    compiler's `is_incomplete` says whether the input is merely
+//!    unfinished, that is, it ends inside a string, or its first error is
+//!    at the end of input while a `(`, `[` or `{` is still open. Such input
+//!    keeps reading. Anything else is complete, errors included: `1 +` and
+//!    `if (x)` are compiled as they are and their errors reported.
 //! 2. A missing final `;` is forgiven: when an entry fails to compile only
 //!    because it lacks its semicolon (the entry followed by a `;` on a new
 //!    line compiles), the REPL supplies one. So `1 + 2` and `print x` work
-//!    as typed, while `if (x)` or `fun f() {` keep reading. The `;` goes on
-//!    its own line so that a trailing `//` comment cannot swallow it.
+//!    as typed, and `fun f() {` keeps reading. The `;` goes on its own line
+//!    so that a trailing `//` comment cannot swallow it.
 //! 3. A line starting with `:` is a command (`:help`, `:quit`, `:load FILE`,
 //!    `:gc`, `:procs N`, `:trace on FILE`, `:trace off`). The last three
 //!    run `runtime.gc()`, `runtime.gomaxprocs(N)` and
@@ -76,8 +78,10 @@
 //! every write goes straight to stdout; in piped mode the VM writes to
 //! stdout directly.
 //!
-//! Not routed yet: errors of background goroutines and `gctrace` lines,
-//! which the runtime writes to stderr itself.
+//! On a terminal the runtime errors of background goroutines go through
+//! the same [`ReplOutput`] (the VM's error sink), so they too appear above
+//! the prompt; in piped mode they go to stderr. Not routed: `gctrace`
+//! lines, which the runtime writes to stderr itself.
 
 use std::cell::RefCell;
 use std::io::{BufRead, IsTerminal, Write};
@@ -109,7 +113,8 @@ pub const COMMANDS: &[&str] = &[":help", ":quit", ":load", ":gc", ":procs", ":tr
 /// The text `:help` prints.
 pub const HELP: &str = "\
 Enter Skein declarations, statements or expressions; an expression's value is printed.
-Unfinished input (an open bracket, a missing expression) continues on the next line.
+An entry that ends inside a string, or inside an open (, [ or { with no error before the end,
+continues on the next line. A missing final ; is supplied; other unfinished input (1 +) is an error.
 Commands:
   :help          show this text
   :quit          leave the REPL (Ctrl-D does the same)

@@ -4,8 +4,8 @@
 //! Steps of each corpus test:
 //! 1. Collect every `tests/corpus/**/*.sk`, sorted.
 //! 2. Check each through [`common::check_all`] (two worker threads), once
-//!    plainly, once with `SKEINDEBUG=gcstress=1`, which collects at every
-//!    allocation safepoint, and once with `SKEINDEBUG=gccheckmark=1`, which
+//!    plainly, once with `SKEINDEBUG=gcstress=1`, which asks for a cycle
+//!    at every allocation, and once with `SKEINDEBUG=gccheckmark=1`, which
 //!    verifies every concurrent mark; neither may change any observable
 //!    output.
 //! 3. Report every failure together: file, command, and a line diff.

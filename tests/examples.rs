@@ -7,7 +7,7 @@
 //! `tests/snapshots/examples__example@NAME.sk.snap`.
 //!
 //! A second test runs every example again under `SKEINDEBUG=gcstress=1` (a
-//! collection at every allocation safepoint) and requires the very same
+//! cycle asked for at every allocation) and requires the very same
 //! output: a collector that freed something live would change it.
 //!
 //! Invariant: every example is deterministic (no clock, random or memory

@@ -1,11 +1,12 @@
 //! Skein's compiler: source text in, plain-data bytecode out.
 //!
 //! Pipeline:
-//! 1. [`lexer`]: logos turns bytes into tokens; bad characters and
-//!    unterminated strings become error tokens plus scanner diagnostics.
-//! 2. [`parser`]: the lalrpop grammar builds the [`ast`], recovering at
-//!    statement boundaries so every error in the file is reported (clox's
-//!    panic mode), with clox's messages.
+//! 1. [`lexer`]: logos turns bytes into tokens; bad characters,
+//!    unterminated strings and invalid escapes become error tokens, which
+//!    the parser reports as scanner diagnostics.
+//! 2. [`parser`]: a checker that walks the tokens with clox's own control
+//!    flow reports every syntax error with clox's messages and panic-mode
+//!    recovery; the lalrpop grammar (`grammar.lalrpop`) builds the [`ast`].
 //! 3. [`resolve`]: finds which declarations closures capture.
 //! 4. [`codegen`]: emits register bytecode ([`skein_bytecode::Program`]) and
 //!    reports clox's scope and limit errors.

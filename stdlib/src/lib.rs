@@ -1,16 +1,25 @@
 //! Skein's built-in functions and modules (SPEC §2.11–§2.12).
 //!
 //! [`install`] binds every built-in as a global of a [`Vm`]: the functions
-//! (`clock len push pop slice keys has delete str num type panic cap`) and the
-//! modules `math`, `time` and `runtime`. Each native is a plain Rust function
-//! over the VM and its arguments (see `skein_vm::native`). A wrong argument
-//! type is a runtime error naming the function, e.g. `push() expects a
-//! list.`; the message table lives in `tests/corpus/README.md`.
+//! (`clock len cap push pop slice keys has delete str num type panic chan
+//! close recv sleep`) and the modules `math`, `time`, `runtime` and `sync`.
+//! Each native is a plain Rust function over a [`Ctx`] and its arguments
+//! (see `skein_vm::native`). A wrong argument type is a runtime error
+//! naming the function, e.g. `push() expects a list.`; the message table
+//! lives in `tests/corpus/README.md`.
 //!
-//! Natives never collect: `runtime.gc()` only asks for a collection, which the
-//! interpreter runs at the safepoint right after the call returns. Natives
-//! that wait (`recv`, `sleep`, `sync`'s `lock`/`wait`, and the runtime
-//! functions that stop the world) park the goroutine through
+//! The VM is reached only through its public API: `Ctx` methods
+//! (allocation, tables, printing, random numbers, `Ctx::collect`), the
+//! `Runtime` queries (`now_ms`, `num_goroutine`, `native_class`,
+//! `set_gc_percent`, `memstats`), and `skein_vm::sched::{chan, sema, stw,
+//! timer}`, `native`, `object`, `value` and `print`.
+//!
+//! Natives never collect: allocation only raises requests, which the
+//! interpreter acts on at its next allocation safepoint (`gc::safepoint`).
+//! `runtime.gc()` (`Ctx::collect`) asks the collector's coordinator for a
+//! full cycle and parks the goroutine until that cycle is done. Natives
+//! that wait (`recv`, `sleep`, `sync`'s `lock`/`wait`, `runtime.gc()`, and
+//! the runtime functions that stop the world) park the goroutine through
 //! `skein_vm::sched` and never block the OS thread.
 //!
 //! `sync.WaitGroup` and `sync.Mutex` are classes whose methods are natives

@@ -10,13 +10,25 @@
 //! 3. Calls push a `Frame` on `g.frames` and continue in the same loop: no
 //!    Rust recursion, so Skein recursion depth is bounded only by
 //!    [`MAX_FRAMES`], which raises `Stack overflow.`.
-//! 4. Safepoints: `Loop` back-edges and `Call`s spend the budget; at zero,
-//!    or at every 256th safepoint when the P's preempt flag is up, the
-//!    interpreter saves its state into `g` and returns `Outcome::Yield`.
-//!    Instructions that allocate end with a collection check: when the heap
-//!    asks for a cycle, the collector runs there, where every live value is in
-//!    a register or a heap slot. When the P's preempt flag is up (a
-//!    stop-the-world is waiting) the chunk also ends there, early.
+//! 4. Safepoints: `Loop` back-edges, `Call`s and `for-in` steps spend the
+//!    budget; at zero, or at every 256th safepoint when the P's preempt
+//!    flag is up, the interpreter saves its state into `g` and returns
+//!    `Outcome::Yield`. Instructions that allocate end with an *allocation
+//!    safepoint*, where every live value is in a register or a heap slot.
+//!    Allocation itself only raises requests (the pacer's request for a
+//!    cycle, the P's assist debt); when one is pending, the interpreter
+//!    calls `gc::safepoint` there, which wakes the collector's coordinator
+//!    goroutine to start a concurrent cycle, pays the P's assist debt in
+//!    mark work, or enforces `--max-heap`. A cycle's marking runs in the
+//!    mark-worker goroutines, in assists and in the write barrier, never
+//!    as a whole at a safepoint. When the P's preempt flag is up (a
+//!    stop-the-world or a preemption is waiting) the chunk also ends
+//!    there, early.
+//! 5. Resumption: when a goroutine that parked runs again, the scheduler
+//!    calls [`Exec::resume`], which applies the resume action its park left
+//!    (store a delivered value, retry the instruction, finish a `select`,
+//!    ...) before the next instruction; [`Exec::abandon`] removes what a
+//!    park left on wait lists when the goroutine will never run again.
 //!
 //! Invariants:
 //! - Registers `R[0..num_regs)` of the innermost frame are the only stack

@@ -4,13 +4,16 @@
 //! - [`value`]: the NaN-boxed `Value` and `Slot` (the only heap write path).
 //! - [`object`]: object header, one body type per kind, lock-free tables.
 //! - [`map`]: Skein maps (insertion ordered, Skein key equality).
-//! - [`heap`]: allocation, accounting, interning, the pacer's inputs.
-//! - [`gc`]: the collector (stop-the-world mark-sweep for now).
-//! - [`sched`]: the G/M/P scheduler, channels, select, timers, semaphores,
-//!   stop-the-world, deterministic mode.
+//! - [`heap`]: allocation (the per-P `Mcache`), byte and object counters,
+//!   interning, retired blocks; pacing and sweep state live in [`gc`].
+//! - [`gc`]: the collector, Go's concurrent tri-color mark-sweep
+//!   (coordinator, mark workers, assists, write barrier, pacer, lazy sweep).
+//! - [`sched`]: the G/M/P scheduler, the park contract, channels, select,
+//!   timers, semaphores, stop-the-world, deterministic mode.
 //! - [`trace`]: the runtime event trace (per-P buffers, text and Chrome).
 //! - [`sync`]: atomics and locks, switched to loom's under `--cfg loom`.
-//! - [`interp`]: the dispatch loop, `run(g, budget) -> Outcome`, calls.
+//! - [`interp`]: the dispatch loop, `run(cx, g, budget) -> Outcome`, calls,
+//!   and what a parked goroutine does when it runs again (`Exec::resume`).
 //! - [`loader`]: turns a compiled `Program` into function objects.
 //! - [`print`]: how values print.
 //! - [`native`]: the native-function ABI (the functions live in `stdlib`).
@@ -18,13 +21,22 @@
 //!
 //! API boundary (used by the root crate and `stdlib`): [`Vm`] (the owner's
 //! handle: run programs, define globals, shut down), [`VmOptions`],
-//! [`RuntimeError`], [`Ctx`] (what a native sees: the shared [`Runtime`],
-//! the P it runs on, the running G), plus the object and value modules.
+//! [`RuntimeError`], [`Ctx`] (what a native sees: the shared [`Runtime`]
+//! and the running G as public fields, the P it runs on through
+//! [`Ctx::p`]; allocation, tables, printing, random numbers and
+//! [`Ctx::collect`] for `runtime.gc()`), the [`Runtime`] queries
+//! `now_ms`, `num_goroutine`, `native_class`, `set_gc_percent` and
+//! `memstats`, and the modules [`object`], [`value`], [`print`],
+//! [`native`] and `sched::{chan, sema, stw, timer}`. The fields of the
+//! scheduler, the heap and the collector are `pub(crate)`.
 //!
 //! Ownership: everything shared between threads lives in one [`Runtime`]
 //! behind an `Arc`; each M (OS thread) works through a `Ctx` that borrows
-//! the runtime and the P it holds. `Vm` owns the Arc and, on drop, stops
-//! and joins the scheduler's threads before the heap is freed.
+//! the runtime and owns the P it holds. Only code that owns the P may make
+//! one (`Ctx::new` and `Ctx::set_p` are `unsafe`), and [`Ctx::local`] lends
+//! the P's local state through `&mut self`, so the borrow checker rules out
+//! two live borrows of it. `Vm` owns the Arc and, on drop, stops and joins
+//! the scheduler's threads before the heap is freed.
 
 pub mod gc;
 pub mod heap;
@@ -59,7 +71,9 @@ pub struct VmOptions {
     /// GOGC-style percentage (`SKEINGC`); `None` disables the collector's
     /// automatic trigger.
     pub gc_percent: Option<u32>,
-    /// `SKEINDEBUG=gcstress=1`: collect at every allocation safepoint.
+    /// `SKEINDEBUG=gcstress=1`: every allocation publishes its counts and
+    /// asks for a cycle; the next allocation safepoint wakes the
+    /// coordinator for it unless a cycle is already under way.
     pub gcstress: bool,
     /// `SKEINDEBUG=gctrace=1` / `--gctrace`: one line per cycle on stderr,
     /// in Go's `gctrace` layout.
@@ -798,9 +812,10 @@ impl<'a> Ctx<'a> {
         xorshift_output(l.rng)
     }
 
-    /// `runtime.gc()`: in a goroutine, starts a full cycle and parks until
-    /// it is done; outside one (the REPL's `:gc`), asks for a cycle at the
-    /// next safepoint and returns.
+    /// `runtime.gc()`: in a goroutine (the REPL's `:gc` too, which runs
+    /// `runtime.gc();` as an entry), starts a full cycle and parks until it
+    /// is done; outside one (a context on the outside P, `Vm::with_ctx`),
+    /// asks for a cycle at the next allocation safepoint and returns.
     pub fn collect(&mut self) -> Result<(), native::Flow> {
         match self.g {
             Some(_) => gc::coord::gc_wait(self),

@@ -5,8 +5,10 @@
 //! (allocation never collects; see `heap`) and must never block the OS
 //! thread: a native that has to wait (a channel, `sleep`, `sync`, a
 //! stop-the-world) registers the goroutine where its waker will find it and
-//! returns [`Flow::Park`]; the scheduler parks the goroutine, and only then
-//! releases the lock the native left held (Go's `gopark` contract).
+//! returns [`Flow::Park`] with the lock guarding that wait list still held;
+//! the scheduler parks the goroutine, and only then runs the park's unlock
+//! step, which releases that lock (Go's `gopark` contract; see
+//! `sched::park`, where [`Flow`] is defined).
 
 pub use crate::sched::park::Flow;
 use crate::value::Value;

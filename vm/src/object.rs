@@ -10,9 +10,10 @@
 //! Publishing rule (DESIGN §2): tables and list storage that can grow live in
 //! a separately allocated *block*. Growing allocates a bigger block, copies,
 //! and publishes it with one atomic pointer store; the old block goes on the
-//! heap's retire list and is freed at the next stop-the-world point, when no
-//! mutator can still be reading it (mutators hold block references only within
-//! one instruction, and stop-the-world happens between instructions). Within a
+//! heap's retire list and is freed at a later stop-the-world pause (the
+//! collector's, or `memstats`'s), when no mutator can still be reading it
+//! (mutators hold block references only within one instruction, and
+//! stop-the-world happens between instructions). Within a
 //! block, entries are published before the length that makes them visible, so
 //! readers (which bound every index by the block's length and capacity) stay
 //! memory-safe under any race.
@@ -107,7 +108,7 @@ pub struct Obj<T> {
 }
 
 /// An immutable byte string (usually UTF-8) with its hash. The bytes follow
-/// the length in the object's own allocation (`Heap::string_parts`), so a
+/// the length in the object's own allocation (`Mcache::string_parts`), so a
 /// string is one allocation and one cache line for short text.
 #[repr(C)]
 pub struct Str {
@@ -133,7 +134,7 @@ impl Str {
     /// The string's bytes.
     #[inline(always)]
     pub fn bytes(&self) -> &[u8] {
-        // SAFETY: `Heap::string_parts` wrote `len` bytes right after the
+        // SAFETY: `Mcache::string_parts` wrote `len` bytes right after the
         // header, in the same allocation, and strings are immutable.
         unsafe { std::slice::from_raw_parts(self.data.as_ptr(), self.len) }
     }
@@ -538,7 +539,7 @@ pub struct ListBlock {
     len: AtomicU32,
     cap: u32,
     /// True for the first block, which lives inside the list object's own
-    /// allocation (see `Heap::alloc_list`) and is freed with it.
+    /// allocation (see `Mcache::alloc_list`) and is freed with it.
     inline: bool,
     slots: [Slot; 0],
 }
@@ -650,8 +651,9 @@ impl ListBlock {
 impl List {
     #[inline(always)]
     pub fn block(&self) -> &ListBlock {
-        // SAFETY: a list always has a block (created in `from_values`);
-        // retired blocks are freed only at stop-the-world points.
+        // SAFETY: a list always has a block (created in
+        // `Mcache::alloc_list`); retired blocks are freed only at
+        // stop-the-world points.
         unsafe { &*self.block.load(Ordering::Acquire) }
     }
 

@@ -13,15 +13,16 @@
 //! function names the real function it mirrors; when the real code
 //! changes, its model here must change with it.
 //!
-//! Protocol 1, the wake record (`gc::coord`, DESIGN.md §4 step 2): one
+//! Protocol 1, the wake record (`gc::coord`, DESIGN §4 step 2): one
 //! `{lock, g, wake}` record and one `done_claimed` flag per cycle.
 //! 1. `gcStart` resets `done_claimed` before it starts the world, so no
 //!    completer of the new cycle can run before the reset.
-//! 2. The coordinator (`gc::coord::park_for_mark`) locks the record. If
-//!    `wake` is set, the mark phase is already over: it clears `wake` and
-//!    goes on without parking. Otherwise it stores itself in `g`, makes
-//!    itself `Waiting` by CAS and only then unlocks (the park contract of
-//!    `proc::park_commit`).
+//! 2. The coordinator (`WakeRecord::park` in `sched/sema.rs`, called in
+//!    `gc::coord`'s `MarkWait` state; modelled by `park_for_mark`) locks
+//!    the record. If `wake` is set, the mark phase is already over: it
+//!    clears `wake` and goes on without parking. Otherwise it stores
+//!    itself in `g`, makes itself `Waiting` by CAS and only then unlocks
+//!    (the park contract of `proc::park_commit`).
 //! 3. A completer (`gc::coord::mark_done`: the worker or assist that found
 //!    no mark work left; several may race) swaps `done_claimed` to true;
 //!    only the first one goes on. It locks the record: if a coordinator is
@@ -29,27 +30,31 @@
 //!    and unlocks.
 //! 4. When mark termination finds work left (the ragged barrier flushed
 //!    some, or the re-check with the world stopped found grey objects),
-//!    the coordinator re-arms `done_claimed` (`resume_marking`) and goes
-//!    back to step 2 (model 1e).
+//!    the coordinator re-arms `done_claimed` (in `gc::coord`'s `Ragged`
+//!    and `Stw2` states) and goes back to step 2 (model 1e).
 //!
 //! In the draft `gc/coord.rs` at the time of writing, step 2 is
 //! `WakeRecord::park` (called in the `MarkWait` state; `proc::park_commit`
-//! does the CAS, then `Unlock::Record`), step 3 is `coord::mark_done` and
+//! does the CAS, then runs the park's unlock step, the record's
+//! `Unlock::guard`), step 3 is `coord::mark_done` and
 //! `WakeRecord::wake`, and step 1 is `stw1`'s reset with the world
 //! stopped.
 //!
-//! Protocol 2, the start hand-off (`gc::worker`, DESIGN.md §4 step 4, as
+//! Protocol 2, the start hand-off (`gc::worker`, DESIGN §4 step 4, as
 //! Go 1.22's `gcBgMarkStartWorkers`): for each worker still missing, the
-//! coordinator (`gc::worker::start_workers`) makes a `ready` channel of
-//! capacity 1, creates the worker G into its P's `runnext`, and receives
-//! from the channel (parking if it is empty). The new worker
-//! (`gc::worker::worker_register`, its first run) pushes itself on the
-//! pool under the pool's lock, sends on the channel (readying the
-//! coordinator if it is parked, else filling the buffer) and parks into
-//! the pool. Only then does the coordinator create the next worker. (The
-//! draft `gc/worker.rs` at the time of writing follows Go instead: the
+//! coordinator (the issue's `start_workers`; in the code,
+//! `gc::worker::start_one` in the coordinator's `Workers` state) makes a
+//! `ready` channel of capacity 1, creates the worker G into its P's
+//! `runnext`, and receives from the channel (parking if it is empty). The
+//! new worker (the issue's `worker_register`, its first run) pushes
+//! itself on the pool under the pool's lock, sends on the channel
+//! (readying the coordinator if it is parked, else filling the buffer) and
+//! parks into the pool. Only then does the coordinator create the next
+//! worker. (The draft `gc/worker.rs` at the time of writing, like
+//! today's `gc::worker::register`, follows Go instead: the
 //! worker sends, then parks, and is pushed on the pool by the park's
-//! commit. [`Register`] models both orders; see
+//! unlock step, `gc::worker::unlock_pool`, which `park_commit` runs after
+//! the `Waiting` CAS. [`Register`] models both orders; see
 //! [`draft_order_pool_lags_the_signal`] for how they differ.)
 //!
 //! What is left out, and why that is sound (the same arguments as in
@@ -361,8 +366,9 @@ impl Coord {
     }
 }
 
-/// `gc::coord::park_for_mark` (the draft's `WakeRecord::park` and the
-/// `park_commit` of its `Unlock::Record`), for the coordinator G `me`
+/// The coordinator's `WakeRecord::park` in the `MarkWait` state, and the
+/// `park_commit` that runs its unlock step (the record's `Unlock::guard`,
+/// which releases the record's lock), for the coordinator G `me`
 /// (running): skip the park if the completion came first, else queue
 /// itself in the record and park with the record's lock held until the
 /// status CAS is done.
@@ -493,7 +499,7 @@ fn assert_record_clear(c: &Coord) {
 }
 
 /// (1a) The coordinator parks while one completer finishes the mark
-/// (`gc::coord::park_for_mark` against `gc::coord::mark_done`). Either the
+/// (`WakeRecord::park` in `MarkWait` against `gc::coord::mark_done`). Either the
 /// completer comes first and sets `wake`, and the coordinator consumes it
 /// and does not park; or the coordinator parks first and the completer
 /// readies it. Checks: woken exactly once, never left parked, and it sees
@@ -781,9 +787,9 @@ enum Register {
     /// lock to release). A worker is in the pool from before its signal.
     PushSendPark,
     /// Go's `gcBgMarkWorker`, and the draft `gc/worker.rs` at the time of
-    /// writing (`register`, then `park_in_pool` with
-    /// `Unlock::WorkerPool`): send on `ready`, then park, and push on the
-    /// pool in the park's commit, after the `Waiting` CAS
+    /// writing (`register`, then `park_in_pool`, whose unlock step is
+    /// `unlock_pool`): send on `ready`, then park, and push on the pool in
+    /// the park's unlock step, after the `Waiting` CAS
     /// (`Pool::push_idle`). A worker is in the pool exactly when it is
     /// parked, but may still be missing from it after its signal.
     SendParkPush,

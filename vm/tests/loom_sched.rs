@@ -35,8 +35,9 @@
 //! 1. Build a world (Gs `Running`, locks, channels) in an `Arc`.
 //! 2. Spawn one thread per G; each runs the real operation's model and, on
 //!    `Flow::Park`, runs `park_commit`; then an M waits for the G to be
-//!    readied, starts it and applies its resume action (`apply_resume`),
-//!    as `proc::after_run`, `find_runnable` and `begin` would.
+//!    readied, starts it and applies its resume action (`apply_resume`,
+//!    the model of `Exec::resume`), as `proc::after_run`, `find_runnable`
+//!    and `begin` would.
 //! 3. Join, then check the property: no lost wake-up (every parked G ran
 //!    again and got its value), exactly-once wake-up (the `ready` log holds
 //!    each park once), nothing left on any wait queue.
@@ -192,21 +193,23 @@ impl World {
 }
 
 // ---------------------------------------------------------------------------
-// Park and ready (`mod.rs`'s `Park`/`Unlock`/`Resume`, `proc.rs`).
+// Park and ready (`park.rs`'s `Park`/`Unlock`/`Resume`, `proc.rs`).
 
-/// `mod.rs`'s `Unlock`: the lock the parking code left held. The real code
-/// forgets the guard and force-unlocks later; here the guard itself travels
-/// to `park_commit`, which drops it at the same point.
+/// `park.rs`'s `Unlock`: the owner's unlock step, which releases the lock
+/// the parking code left held. The real code forgets the guard and
+/// force-unlocks later (`Unlock::guard`, or for a select the lock set that
+/// `chan.rs`'s `unlock_select` releases); here the guard itself travels to
+/// `park_commit`, which drops it at the same point.
 enum Unlock<'a> {
-    /// `Unlock::Chan`.
+    /// A channel's lock (`Unlock::guard`).
     Chan(MutexGuard<'a, ChanState>),
-    /// `Unlock::Chans`: every channel of a select, in lock order.
+    /// Every channel of a select, in lock order (`unlock_select`).
     Chans(Vec<MutexGuard<'a, ChanState>>),
-    /// `Unlock::Sema`.
+    /// A semaphore's lock (`Unlock::guard`).
     Sema(MutexGuard<'a, SemaState>),
 }
 
-/// `mod.rs`'s `Resume`, reduced to what the models use.
+/// `park.rs`'s `Resume`, reduced to what the models use.
 enum Resume {
     /// `Resume::None` (a `sync.Mutex` lock handed over).
     None,
@@ -219,13 +222,14 @@ enum Resume {
     Select { chans: Vec<usize> },
 }
 
-/// `mod.rs`'s `Park`.
+/// `park.rs`'s `Park`.
 struct Park<'a> {
     unlock: Unlock<'a>,
     resume: Resume,
 }
 
-/// `native::Flow`, reduced: an operation's error or its park.
+/// `park.rs`'s `Flow` (re-exported by `native`), reduced: an operation's
+/// error or its park.
 enum Flow<'a> {
     Error(&'static str),
     Park(Park<'a>),
@@ -235,7 +239,8 @@ const SEND_CLOSED: &str = "Send on closed channel.";
 const CLOSE_CLOSED: &str = "Close of closed channel.";
 
 /// `proc::park_commit`: records the resume action in the G's execution
-/// state, makes the G `Waiting`, and only then releases the lock (so a
+/// state, makes the G `Waiting`, and only then runs the unlock step, which
+/// releases the lock (so a
 /// waker that holds the same lock cannot see the G queued but still
 /// `Running`).
 fn park_commit(w: &World, me: usize, pk: Park<'_>) {
@@ -259,8 +264,8 @@ fn ready(w: &World, g: usize) {
 
 /// An M finding G `g` on a run queue (`proc::find_runnable`) and starting
 /// it (`proc::begin`'s `cas_status(Runnable, Running)`), then the G's
-/// `proc::apply_resume`. The model polls the status word, which is the
-/// only synchronisation it relies on. (At most one thread may poll at a
+/// `Exec::resume`. The model polls the status word, which is the only
+/// synchronisation it relies on. (At most one thread may poll at a
 /// time: loom lets two polling threads yield to each other forever.)
 fn run_when_ready(w: &World, g: usize) -> (u64, bool, i32) {
     while w.gs[g]
@@ -275,15 +280,15 @@ fn run_when_ready(w: &World, g: usize) -> (u64, bool, i32) {
 
 /// `proc::begin` for a G this M has just readied (it went into this P's
 /// `runnext`, and the M runs it next): `cas_status(Runnable, Running)`
-/// (panicking if another M got it), then `proc::apply_resume`.
+/// (panicking if another M got it), then `Exec::resume`.
 fn run_readied(w: &World, g: usize) -> (u64, bool, i32) {
     w.gs[g].cas_status(RUNNABLE, RUNNING);
     apply_resume(w, g)
 }
 
-/// `proc::apply_resume`: takes the resume action from the G's execution
-/// state and reads what the waker delivered; a select first removes its
-/// remaining sudogs (`chan::select_cleanup`).
+/// `Exec::resume` (`interp.rs`): takes the resume action from the G's
+/// execution state and reads what the waker delivered; a select first
+/// removes its remaining sudogs (`chan::select_cleanup`).
 fn apply_resume(w: &World, me: usize) -> (u64, bool, i32) {
     // SAFETY: the G is Running on this M, which owns its state.
     let resume = w.gs[me].exec.with_mut(|e| unsafe { (*e).take() });

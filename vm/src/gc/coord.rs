@@ -15,13 +15,14 @@
 //!    the epoch, phase `Mark`, barrier on, root jobs, worker budgets,
 //!    pacer; start the world; release `worldsema` only.
 //! 6. `MarkWait`: park (`gc_mark_wait`) until the completion point readies
-//!    it (behaviour 4). The wake record `{lock, g, wake}`: `park_for_mark`
-//!    takes the lock; if `wake` is set (completion came first) it clears
-//!    it and does not park; else it records itself and parks, and the
-//!    scheduler releases the lock only once it is `Waiting`. `mark_done`
-//!    (the first worker or assist at the completion point, by CAS on
-//!    `done_claimed`) takes the lock and readies the recorded G into
-//!    `runnext`, or sets `wake`.
+//!    it (behaviour 4). The wake record (`sched::sema::WakeRecord`,
+//!    `{lock, g, wake}`): `WakeRecord::park` takes the lock; if `wake` is
+//!    set (completion came first) it clears it and does not park; else it
+//!    records the G and parks, and the scheduler releases the lock only
+//!    once the G is `Waiting`. `mark_done` (the first worker or assist at
+//!    the completion point, by CAS on `done_claimed`) calls
+//!    `WakeRecord::wake`, which takes the lock and readies the recorded G
+//!    into `runnext`, or sets `wake`.
 //! 7. `Ragged`: the ragged barrier (every P flushes its barrier buffer); if
 //!    that produced work, back to `MarkWait`.
 //! 8. `Stw2`: take `worldsema`, stop the world (`mark_termination`),

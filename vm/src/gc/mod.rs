@@ -7,12 +7,14 @@
 //! start of a cycle makes every object white at once.
 //!
 //! One cycle, step by step (the coordinator G drives it, `coord`):
-//! 1. **Trigger.** An allocation safepoint sees the heap past the pacer's
-//!    trigger (`pacer`), or `runtime.gc()` is called; either readies the
-//!    coordinator (created on first use).
+//! 1. **Trigger.** An allocation flush finds the paced heap past the
+//!    pacer's trigger (`pacer`) and raises a request, which the next
+//!    allocation safepoint ([`safepoint`]) hands to the coordinator; or
+//!    `runtime.gc()` asks for a cycle. Either readies the coordinator
+//!    (created on first use).
 //! 2. **gcStart.** The coordinator finishes sweeping, takes `gcsema`,
 //!    starts any missing background mark worker one at a time through a
-//!    channel hand-off (`worker::start_workers`), takes `worldsema` and
+//!    channel hand-off (`worker::start_one`), takes `worldsema` and
 //!    stops the world (`sweep_termination`): retired storage is freed, the
 //!    epoch flips, the phase becomes `Mark`, the write barrier turns on,
 //!    root jobs are prepared (globals, timers, every G's stack), and the

@@ -22,16 +22,17 @@
 //! trigger is the goal.
 //!
 //! Assists: while marking, every 16 KiB a P allocates adds to its assist
-//! debt. At the next allocation safepoint the G on that P pays the debt
-//! in scan work (`assist_ratio` bytes of scanning per byte allocated, the
-//! expected scan work over the bytes left before the goal): first from
-//! background credit (work the workers did ahead), then by draining mark
-//! work itself. When no work is left to steal it parks (`gc_assist`)
-//! until background workers add credit or mark termination wakes every
-//! assist; what it did not pay stays owed, and the next allocation check
-//! on the P pays it (Go's assist retries; forgiving it let the mutator
-//! run unthrottled through whole marks). (Debt is kept per P, not per G as in Go: a G moving between
-//! Ps leaves its debt behind, which the next G there pays.)
+//! debt. Once the debt is four flushes' worth (`ASSIST_MIN_DEBT`), the G
+//! at the next allocation safepoint on that P pays it in scan work
+//! (`assist_ratio` bytes of scanning per byte allocated, the expected scan
+//! work over the bytes left before the goal): first from background credit
+//! (work the workers did ahead), then by draining mark work itself. When
+//! no work is left to steal it parks (`gc_assist`) until background
+//! workers add credit or mark termination wakes every assist; what it did
+//! not pay stays owed, and the next allocation check on the P pays it
+//! (Go's assist retries; forgiving it let the mutator run unthrottled
+//! through whole marks). (Debt is kept per P, not per G as in Go: a G
+//! moving between Ps leaves its debt behind, which the next G there pays.)
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 

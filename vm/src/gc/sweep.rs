@@ -1,15 +1,17 @@
 //! Concurrent, lazy sweeping (DESIGN §4 step 10).
 //!
 //! At mark termination (world stopped) every P's all-objects list, and the
-//! outside P's, is detached whole and put on the heap's unswept list
-//! (`start`): O(P) work, so the pause does not grow with the heap. Then,
+//! outside P's, is detached whole and put on the unswept list of the
+//! [`Sweeper`] (`start`), which owns the sweep's state (the unswept
+//! segments, whether any are pending, the epoch being kept, the chunks in
+//! progress): O(P) work, so the pause does not grow with the heap. Then,
 //! with the world running:
 //! 1. A sweeper claims a segment (a list head) under the unswept lock,
 //!    walks at most [`CHUNK`] objects, frees the white ones onto its own
 //!    P's free lists (so allocation reuses them at once), links the
 //!    survivors onto its own P's all-objects list, and puts the rest of the
 //!    segment back.
-//! 2. Sweepers are: allocating Ps, a chunk for every few flushes of their
+//! 2. Sweepers are: allocating Ps, a chunk for every flush of their
 //!    allocation counts (`Mcache::flush`, proportional sweeping: a chunk
 //!    per 16 KiB allocated); the background sweeper G, which sweeps a chunk
 //!    per step until nothing is left and parks (`gc_sweep_wait`); and the
@@ -264,8 +266,8 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
 /// then frees.
 ///
 /// # Safety
-/// `p` must be an unlinked object allocated by `Heap::alloc` or
-/// `Heap::alloc_list` that nothing will touch again.
+/// `p` must be an unlinked object allocated by `Mcache::alloc` or
+/// `Mcache::alloc_list` that nothing will touch again.
 pub unsafe fn drop_object(p: *mut Header) -> usize {
     use std::mem::size_of;
     use std::ptr::drop_in_place;

@@ -5,9 +5,11 @@
 //! cycle the coordinator creates each missing worker one at a time. It
 //! makes a channel of capacity 1, creates the worker into its P's
 //! `runnext`, and receives from the channel (parking if the worker has not
-//! signalled yet). The worker's first run registers it in the pool, sends
-//! on the channel (which readies the coordinator into `runnext`) and parks
-//! in the pool. Only then does the coordinator create the next one.
+//! signalled yet). The worker's first run sends on the channel (which
+//! readies the coordinator into `runnext`, or fills the buffer) and parks;
+//! the park's unlock step puts it in the pool once it is `Waiting` (Go's
+//! order). The coordinator counts the worker when it receives the signal,
+//! and only then creates the next one.
 //!
 //! Scheduling (`find_worker`, asked first by `find_runnable` while marking):
 //! the 25% CPU goal is `0.25 * P`; `dedicated = round(goal)`, and when that
@@ -29,8 +31,9 @@
 //! 3. Stopping: move the local buffer to the global list. From here the
 //!    worker is an ordinary G: if it was the last drainer and no work is
 //!    left, it reports the completion point (`coord::mark_done`). Then it
-//!    parks back into the pool; the scheduler releases the P's
-//!    no-preemption hold only after the park (`Unlock::WorkerPool`).
+//!    parks back into the pool: the park's unlock step (`unlock_pool`),
+//!    which the scheduler runs once the worker is `Waiting`, puts it on the
+//!    idle list and releases the P's no-preemption hold.
 //!
 //! Invariants: a worker is in the pool exactly when it is parked; at most
 //! `dedicated` workers run in dedicated mode at once.

@@ -3,20 +3,34 @@
 //! Ps steal work.
 //!
 //! Submodules, one concept each:
-//! - [`g`]: the goroutine descriptor, its status word and wake record.
+//! - [`g`]: the goroutine descriptor, its status word, and what a waker
+//!   delivers to a parked G.
+//! - [`park`]: the park contract and its vocabulary (`Park`, `Unlock`,
+//!   `Resume`, `WaitReason`, `Flow`, `Outcome`); it names no channel,
+//!   semaphore or collector type.
 //! - [`runq`]: the per-P lock-free run queue (ring plus `runnext`).
 //! - [`proc`]: `schedule`, `find_runnable`, `execute`, park/ready, spinning
 //!   Ms and `wakep`, sysmon, deadlock detection, the main goroutine.
-//! - [`stw`]: stop-the-world / start-the-world and runtime semaphores
-//!   (`worldsema`, `gcsema`).
+//! - [`stw`]: stop-the-world / start-the-world, and the runtime operations
+//!   that stop it here (`memstats`, `gomaxprocs`, trace start and stop).
+//! - [`sema`]: semaphores that park goroutines: the runtime's `worldsema`
+//!   and `gcsema`, the state of `sync.Mutex` / `sync.WaitGroup`, and the
+//!   `WakeRecord` the collector's goroutines sleep on.
 //! - [`timer`]: per-P timer heaps (`sleep`, `time.after`).
 //! - [`chan`]: channels and `select`.
 //! - [`sim`]: deterministic mode (`--sim SEED`): one thread drives every P.
+//! - [`syscall`]: `blocking`, the entry point for natives that block their
+//!   OS thread in the kernel (for now it only runs the call; the P stays
+//!   with the M).
 //!
 //! Ownership (who may touch what):
 //! - A P's local state ([`PLocal`]: allocation cache, free Gs, trace
-//!   buffer, random state) belongs to the M that holds the P (its status is
-//!   `Running`), or to whoever stopped the world.
+//!   buffer, random state, the collector's work buffer) belongs to the M
+//!   that holds the P (its status is `Running`), to whoever holds
+//!   `Sched::outside_lock` for the outside P, or to whoever stopped the
+//!   world. Code running on a P reaches it through its context's
+//!   `Ctx::local`, which borrows the context mutably; only the stopper of
+//!   the world reaches other Ps' state, through the `unsafe` `P::local`.
 //! - A P's run queue is lock-free: the owner puts and gets, anyone steals.
 //! - The global run queue, the idle P and M lists, and the stop-the-world
 //!   bookkeeping sit behind `Sched::lock`.

@@ -23,12 +23,16 @@
 //! honours a stop-the-world request, the P's preempt flag (set by sysmon
 //! after [`SLICE_NS`] on one G), program exit and Ctrl-C.
 //!
-//! park / ready: a G parks by returning `Outcome::Park` from the
-//! interpreter with the lock that guards its wait list still held; the
-//! scheduler marks it `Waiting` and only then releases that lock. `ready`
-//! (called by whoever won the right to wake it) marks it `Runnable`, puts it
-//! in the current P's `runnext` (it runs next, inheriting the time slice)
-//! and calls `wakep`.
+//! park / ready (the contract is in `park`): a G parks by returning
+//! `Outcome::Park` from the interpreter (or a runtime goroutine's step)
+//! with the lock that guards its wait list still held; `park_commit`
+//! records the reason and the resume action, marks the G `Waiting`, and
+//! only then runs the park's unlock step, which the owner of the wait list
+//! supplied (the scheduler knows no channel, semaphore or collector type).
+//! `ready` (called by whoever won the right to wake it) marks it
+//! `Runnable`, puts it in the current P's `runnext` (it runs next,
+//! inheriting the time slice) and calls `wakep`. When the G starts again,
+//! `begin` has the interpreter apply its resume action (`Exec::resume`).
 //!
 //! Spinning Ms and `wakep`: when work appears and a P is idle, `wakep`
 //! starts one spinning M (unless one already spins); a spinning M that finds

@@ -8,9 +8,8 @@
 //! it only after the G is `Waiting`, so a releaser cannot miss it.
 //!
 //! - Runtime semaphores ([`RtSema`]) do not hand off: `release` clears the
-//!   flag and readies the first waiter, which retries (`Resume::Retry`). A
-//!   goroutine that reaches a safepoint may also `try_acquire` and, on
-//!   failure, simply yield (the collector's trigger does this).
+//!   flag and readies the first waiter, which retries (`Resume::Retry`).
+//!   `try_acquire` takes one only if it is free, never parking.
 //! - `sync.Mutex` hands the lock straight to the first waiter on `unlock`
 //!   (the waiter's `lock()` call then completes without retrying), so a
 //!   steady stream of lockers cannot starve a parked one.

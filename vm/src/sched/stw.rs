@@ -1,5 +1,6 @@
-//! Stopping and starting the world, and the runtime operations that need it
-//! (a collection, `memstats`, `gomaxprocs`, starting and stopping a trace).
+//! Stopping and starting the world (the collector's two pauses call these
+//! from `gc::coord`), and the runtime operations that stop it here:
+//! `memstats`, `gomaxprocs`, starting and stopping a trace.
 //!
 //! Stop the world (the caller holds `worldsema` and runs on its own P):
 //! 1. Under the scheduler lock, set `gcwaiting` and count the Ps to stop

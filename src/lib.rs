@@ -41,6 +41,7 @@
 pub mod embed;
 pub mod options;
 pub mod repl;
+pub mod signals;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -123,6 +124,9 @@ pub(crate) fn execute_recording(
         let _ = stdout.flush();
     }
     let mut vm = new_vm(opts, stdout, false);
+    if opts.owns_process {
+        signals::watch(vm.runtime());
+    }
     let result = vm.run(&program);
     vm.flush();
     let mut trace = None;
@@ -188,9 +192,10 @@ pub fn new_vm(opts: &Options, stdout: Box<dyn Write + Send>, interactive: bool) 
         sim: opts.sim_seed,
         procs: opts.procs,
         keep_running: interactive,
-        line_flush: interactive,
+        line_flush: interactive || opts.line_buffered,
         trace: opts.trace.is_some() || opts.record_trace,
         stdout,
+        exit_on_output_error: opts.owns_process,
     });
     skein_stdlib::install(&mut vm);
     vm

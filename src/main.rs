@@ -30,7 +30,7 @@
 //! from several threads, which is its strength. Miri cannot run its C code,
 //! so Miri builds keep the system allocator.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -69,9 +69,10 @@ enum Command {
 /// Flags accepted before or after `run`.
 #[derive(Args, Debug)]
 struct Flags {
-    /// Number of processors (Ps); default SKEINMAXPROCS or the CPU count.
+    /// Number of processors (Ps), 1 to 256; default SKEINMAXPROCS or the
+    /// CPU count.
     #[arg(long, value_name = "N", global = true,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..=skein::options::MAX_PROCS as i64))]
     procs: Option<u32>,
 
     /// Deterministic mode: one OS thread, virtual time, schedule from SEED.
@@ -82,9 +83,16 @@ struct Flags {
     #[arg(long, value_name = "FILE", global = true)]
     trace: Option<PathBuf>,
 
-    /// Format of the trace file.
-    #[arg(long, value_name = "FORMAT", global = true, value_enum, default_value_t = Format::Text)]
-    trace_format: Format,
+    /// Format of the trace file (text, the default, or chrome); needs
+    /// --trace.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        global = true,
+        value_enum,
+        requires = "trace"
+    )]
+    trace_format: Option<Format>,
 
     /// Print one line per GC cycle to stderr (SKEINDEBUG=gctrace=1).
     #[arg(long, global = true)]
@@ -136,6 +144,21 @@ fn main() -> ExitCode {
         None => skein::repl::run(&options),
         Some(path) => match skein::read_script(&path) {
             Ok(src) => {
+                if let Some(trace) = &options.trace {
+                    // An unwritable trace fails before the program runs,
+                    // not after it (the file is written again at the end).
+                    if let Err(e) = std::fs::File::create(trace) {
+                        eprintln!(
+                            "Could not write trace \"{}\": {}.",
+                            trace.display(),
+                            skein_vm::os_reason(&e)
+                        );
+                        return code(EXIT_IO);
+                    }
+                }
+                options.line_buffered = std::io::stdout().is_terminal();
+                options.owns_process = true;
+                skein::signals::install();
                 // Not locked: the runtime's threads write gctrace lines and
                 // goroutine errors to stderr while the program runs.
                 let mut stderr = std::io::stderr();
@@ -165,8 +188,8 @@ fn apply_flags(options: &mut Options, flags: &Flags) {
         options.trace = Some(path.clone());
     }
     options.trace_format = match flags.trace_format {
-        Format::Text => TraceFormat::Text,
-        Format::Chrome => TraceFormat::Chrome,
+        None | Some(Format::Text) => TraceFormat::Text,
+        Some(Format::Chrome) => TraceFormat::Chrome,
     };
     options.gctrace |= flags.gctrace;
     if let Some(bytes) = flags.max_heap {

@@ -13,7 +13,9 @@
 //!      `gccheckmark` and `gcstress`, each `0` or `1`. Unknown names and bad
 //!      values are reported with a warning and ignored, so a script that sets
 //!      a setting a newer Skein knows still runs on an older one.
-//!    - `SKEINMAXPROCS=N` is `GOMAXPROCS`: a positive integer.
+//!    - `SKEINMAXPROCS=N` is `GOMAXPROCS`: a positive integer, at most
+//!      [`MAX_PROCS`] (a larger one is used as the maximum, with a
+//!      warning).
 //! 3. Command-line flags, applied by `main` after the environment, so a flag
 //!    always wins over a variable.
 //!
@@ -33,6 +35,7 @@
 //! Invariant: every field of [`Options`] can be set from code, so embedders
 //! and tests never need the environment or a command line.
 
+pub use skein_vm::sched::MAX_PROCS;
 use std::path::PathBuf;
 
 /// The default `SKEINGC` percentage, Go's default `GOGC`: the heap may grow
@@ -82,6 +85,14 @@ pub struct Options {
     /// Print the program's bytecode to stdout before running it
     /// (`--disasm`).
     pub disasm: bool,
+    /// Flush stdout after every line (the `skein` command sets it when
+    /// stdout is a terminal, as C stdio and Python do); otherwise stdout is
+    /// block-buffered.
+    pub line_buffered: bool,
+    /// The run owns the process (the `skein` command): a failed write of
+    /// the program's output ends the process (141 for a closed pipe, 74
+    /// otherwise; `VmOptions::exit_on_output_error`).
+    pub owns_process: bool,
 }
 
 impl Default for Options {
@@ -98,6 +109,8 @@ impl Default for Options {
             gcstoptheworld: false,
             gccheckmark: false,
             gcstress: false,
+            line_buffered: false,
+            owns_process: false,
             disasm: false,
         }
     }
@@ -199,6 +212,12 @@ impl Options {
         }
         if let Some(value) = lookup("SKEINMAXPROCS") {
             match value.trim().parse::<usize>() {
+                Ok(n) if n > MAX_PROCS => {
+                    warnings.push(format!(
+                        "SKEINMAXPROCS={n} is above the supported maximum; using {MAX_PROCS}"
+                    ));
+                    self.procs = Some(MAX_PROCS);
+                }
                 Ok(n) if n > 0 => self.procs = Some(n),
                 _ => warnings.push(format!(
                     "ignoring SKEINMAXPROCS={value:?}: expected a positive integer"

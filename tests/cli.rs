@@ -342,3 +342,189 @@ fn deadlock_report_groups_goroutines_blocked_at_the_same_place() {
     );
     assert!(err.len() < 4096, "report of {} bytes: {err}", err.len());
 }
+
+#[test]
+fn a_closed_pipe_ends_the_program_quietly_with_141() {
+    // An endless printer piped into a reader that stops after one line
+    // (as `skein inf.sk | head -1`): the next write fails, and the program
+    // ends at once, without a message.
+    use std::io::{BufRead, BufReader};
+    let path = script(
+        "closed_pipe",
+        "var i = 0;\nwhile (true) {\n  print i;\n  i = i + 1;\n}\n",
+    );
+    let mut child = Command::new(SKEIN)
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn skein");
+    let mut first = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "0\n");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_failed_write_is_reported_with_74() {
+    let path = script("dev_full", "print \"hello\";\n");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full exists on Linux");
+    let out = Command::new(SKEIN)
+        .arg(&path)
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(74));
+    assert_eq!(
+        text(&out.stderr),
+        "skein: cannot write output: No space left on device\n"
+    );
+}
+
+#[test]
+fn signals_flush_the_output_and_exit_128_plus_the_signal() {
+    for (signal, status) in [("INT", 130), ("TERM", 143)] {
+        let dir = scratch(&format!("signal_{signal}"));
+        let path = dir.join("prog.sk");
+        std::fs::write(
+            &path,
+            "print \"before\";\nsleep(10000);\nprint \"after\";\n",
+        )
+        .unwrap();
+        let out_path = dir.join("out.txt");
+        let child = Command::new(SKEIN)
+            .arg(&path)
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .spawn()
+            .expect("spawn skein");
+        // Wait until the program has printed (into its buffer) and sleeps.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let killed = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(status), "SIG{signal}");
+        assert_eq!(std::fs::read_to_string(&out_path).unwrap(), "before\n");
+    }
+}
+
+#[test]
+fn an_unwritable_trace_fails_before_the_program_runs() {
+    let path = script("trace_unwritable", "print \"ran\";\n");
+    let out = skein(&["--trace", "/nonexistent-dir/t.txt", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(74));
+    assert!(out.stdout.is_empty(), "the program ran");
+    assert_eq!(
+        text(&out.stderr),
+        "Could not write trace \"/nonexistent-dir/t.txt\": No such file or directory.\n"
+    );
+}
+
+#[test]
+fn trace_format_without_trace_is_a_usage_error() {
+    let path = script("trace_format_alone", "print 1;\n");
+    let out = skein(&["--trace-format", "chrome", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        text(&out.stderr).contains("--trace"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn processor_counts_above_the_maximum_are_never_capped_silently() {
+    let path = script("procs_max", "print runtime.gomaxprocs(0);\n");
+    let out = skein(&["--procs", "257", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(text(&out.stderr).contains("257"), "{}", text(&out.stderr));
+
+    let out = Command::new(SKEIN)
+        .arg(&path)
+        .env_remove("SKEINDEBUG")
+        .env("SKEINMAXPROCS", "1000")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "256\n");
+    assert_eq!(
+        text(&out.stderr),
+        "skein: warning: SKEINMAXPROCS=1000 is above the supported maximum; using 256\n"
+    );
+
+    let path = script("gomaxprocs_max", "runtime.gomaxprocs(300);\n");
+    let out = skein(&[path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(70));
+    assert!(
+        text(&out.stderr).starts_with("gomaxprocs() expects at most 256 processors.\n"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_goroutine_bomb_ends_with_out_of_memory_under_max_heap() {
+    // Goroutine stacks count against --max-heap: the program fails with
+    // `Out of memory.` long before it could exhaust the machine.
+    let path = script(
+        "goroutine_bomb",
+        "var c = chan();\nfun w() {\n  <-c;\n}\nwhile (true) go w();\n",
+    );
+    let out = skein(&["--max-heap", "64MB", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(70));
+    assert!(
+        text(&out.stderr).starts_with("Out of memory.\n[line 5] in script\n"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn output_is_line_buffered_on_a_terminal() {
+    // On a terminal each line shows as it is printed: the first line is
+    // there while the program still sleeps (it would otherwise appear only
+    // at exit, ten seconds later).
+    let path = script(
+        "line_buffered",
+        "print \"first\";\nsleep(10000);\nprint \"second\";\n",
+    );
+    let mut cmd = Command::new(SKEIN);
+    cmd.arg(&path).env_remove("SKEINDEBUG");
+    // Five seconds: far below the sleep, generous for a loaded machine.
+    let mut p = rexpect::session::spawn_command(cmd, Some(5_000)).expect("spawn on a pty");
+    p.exp_string("first")
+        .expect("the first line before the program ends");
+    // Ctrl-C: the program ends (130) instead of sleeping on.
+    p.send_control('c').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn output_is_block_buffered_into_a_file() {
+    // Into a file the output is written at exit (or when the buffer
+    // fills): half a second into a ten-second sleep, nothing is there yet.
+    let dir = scratch("block_buffered");
+    let path = dir.join("prog.sk");
+    std::fs::write(&path, "print \"first\";\nsleep(10000);\n").unwrap();
+    let out_path = dir.join("out.txt");
+    let mut child = Command::new(SKEIN)
+        .arg(&path)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .expect("spawn skein");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let early = std::fs::read_to_string(&out_path).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(early, "");
+}

@@ -100,6 +100,12 @@ pub struct VmOptions {
     /// Where `print` writes. The VM buffers it and flushes on exit, before
     /// any error message, and on [`Vm::flush`].
     pub stdout: Box<dyn Write + Send>,
+    /// The VM owns the process (the `skein` command): a failed write to
+    /// `stdout` ends it at once, quietly with status 141 when the reader
+    /// has gone (a closed pipe, as a process killed by SIGPIPE), else with
+    /// `skein: cannot write output: REASON` on stderr and status 74. When
+    /// false (embedding), write errors are ignored.
+    pub exit_on_output_error: bool,
 }
 
 impl Default for VmOptions {
@@ -118,6 +124,7 @@ impl Default for VmOptions {
             line_flush: false,
             trace: false,
             stdout: Box::new(std::io::stdout()),
+            exit_on_output_error: false,
         }
     }
 }
@@ -269,9 +276,46 @@ impl Drop for Globals {
 struct Output {
     out: std::io::BufWriter<Box<dyn Write + Send>>,
     line_flush: bool,
+    /// A failed write ends the process (`VmOptions::exit_on_output_error`).
+    exit_on_error: bool,
     /// Set when the program has ended: later prints (from goroutines still
     /// finishing a slice) are dropped, as when a Go program exits.
     closed: bool,
+}
+
+impl Output {
+    /// Acts on the result of a write or flush (see
+    /// `VmOptions::exit_on_output_error`).
+    fn check(&mut self, r: std::io::Result<()>) {
+        let Err(e) = r else { return };
+        if !self.exit_on_error {
+            return;
+        }
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            // The reader is gone: end quietly, as SIGPIPE would (128 + 13).
+            std::process::exit(EXIT_BROKEN_PIPE);
+        }
+        eprintln!("skein: cannot write output: {}", os_reason(&e));
+        std::process::exit(EXIT_OUTPUT_ERROR);
+    }
+}
+
+/// Exit status after a write to a closed pipe: what a shell reports for a
+/// process killed by SIGPIPE (128 + 13).
+pub const EXIT_BROKEN_PIPE: i32 = 141;
+
+/// Exit status after any other failed write of the program's output
+/// (`EX_IOERR`).
+pub const EXIT_OUTPUT_ERROR: i32 = 74;
+
+/// An I/O error as the OS words it (`No space left on device`), without
+/// Rust's ` (os error N)` suffix.
+pub fn os_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 /// Everything the threads of one VM share.
@@ -341,6 +385,7 @@ impl Vm {
                 // write calls, small enough to be irrelevant next to the heap.
                 out: std::io::BufWriter::with_capacity(1 << 16, options.stdout),
                 line_flush: options.line_flush,
+                exit_on_error: options.exit_on_output_error,
                 closed: false,
             }),
             init_name: Value::NIL,
@@ -461,13 +506,29 @@ impl Drop for Vm {
 impl Runtime {
     /// Flushes buffered stdout.
     pub fn flush(&self) {
-        let _ = self.out.lock().out.flush();
+        let mut o = self.out.lock();
+        let r = o.out.flush();
+        o.check(r);
+    }
+
+    /// Flushes buffered stdout for a process about to exit on a signal:
+    /// gives up after a moment if a goroutine holds the output (it may be
+    /// blocked writing to a full pipe).
+    pub fn flush_for_exit(&self) {
+        // Long enough for a write in progress to finish, short enough that
+        // Ctrl-C still feels immediate.
+        const WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+        if let Some(mut o) = self.out.try_lock_for(WAIT) {
+            let r = o.out.flush();
+            o.check(r);
+        }
     }
 
     /// Stops accepting output (the program has ended) after flushing.
     pub(crate) fn close_output(&self) {
         let mut o = self.out.lock();
-        let _ = o.out.flush();
+        let r = o.out.flush();
+        o.check(r);
         o.closed = true;
     }
 
@@ -482,10 +543,11 @@ impl Runtime {
         if o.closed {
             return;
         }
-        let _ = o.out.write_all(bytes);
-        if o.line_flush {
-            let _ = o.out.flush();
+        let mut r = o.out.write_all(bytes);
+        if r.is_ok() && o.line_flush {
+            r = o.out.flush();
         }
+        o.check(r);
     }
 
     /// The statistics behind `runtime.memstats()`, in a fixed order. Exact

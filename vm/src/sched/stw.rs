@@ -224,10 +224,15 @@ pub fn memstats(cx: &mut Ctx) -> Result<Vec<(&'static str, f64)>, Flow> {
 pub fn gomaxprocs(cx: &mut Ctx, n: usize) -> Result<usize, Flow> {
     let s = &cx.rt.sched;
     let old = s.procs();
+    if n > super::MAX_PROCS {
+        return Err(Flow::Error(format!(
+            "gomaxprocs() expects at most {} processors.",
+            super::MAX_PROCS
+        )));
+    }
     if n == 0 || n == old {
         return Ok(old);
     }
-    let n = n.min(super::MAX_PROCS);
     acquire_gc_and_world(cx)?;
     stop_the_world(cx, "gomaxprocs");
     resize(cx, n);

@@ -1149,11 +1149,7 @@ fn sysmon(rt: Arc<Runtime>) {
         // the Ms on a 2-core machine and stretched stop-the-world pauses
         // to milliseconds.
         let idle = s.npidle.load(Ordering::Acquire) as usize == s.procs();
-        let mut delay: u64 = if idle {
-            SYSMON_IDLE_NS
-        } else {
-            SYSMON_BUSY_NS
-        };
+        let mut delay: u64 = if idle { SYSMON_IDLE_NS } else { SYSMON_BUSY_NS };
         if next_timer != u64::MAX && next_timer > now {
             delay = delay.min(next_timer - now);
         }

@@ -42,8 +42,10 @@ pub fn compile(src: &str) -> Result<bytecode::Program, Vec<Diagnostic>> {
 /// single expression statement the program prints the expression's value.
 pub fn compile_repl(src: &str) -> Result<bytecode::Program, Vec<Diagnostic>> {
     let (mut stmts, diags) = parse(src);
-    if let [ast::Stmt::Expr(e)] = stmts.as_slice() {
-        stmts = vec![ast::Stmt::Print(e.clone())];
+    if let [ast::Stmt::Expr(e)] = stmts.as_mut_slice() {
+        // Moved, not cloned: a clone would recurse down a long chain.
+        let e = std::mem::replace(e, ast::Expr::placeholder());
+        stmts = vec![ast::Stmt::Print(e)];
     }
     generate(&stmts, diags, true)
 }

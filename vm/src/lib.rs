@@ -430,6 +430,18 @@ impl Vm {
         self.rt.interrupt.clone()
     }
 
+    /// Every user goroutine that is not dead, by id: its state, wait reason
+    /// and where it stands (`sched::inspect` describes how each is read
+    /// safely while the scheduler runs).
+    pub fn goroutines(&self) -> Vec<sched::inspect::GoroutineInfo> {
+        sched::inspect::goroutines(&self.rt)
+    }
+
+    /// The number of processors (Ps) now.
+    pub fn procs(&self) -> usize {
+        self.rt.sched.procs()
+    }
+
     /// Writes the trace recorded so far to `out` (and stops recording).
     pub fn write_trace(&self, format: trace::Format, out: &mut dyn Write) -> std::io::Result<()> {
         let events = self.rt.sched.trace_collect();

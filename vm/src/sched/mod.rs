@@ -12,6 +12,8 @@
 //! - [`timer`]: per-P timer heaps (`sleep`, `time.after`).
 //! - [`chan`]: channels and `select`.
 //! - [`sim`]: deterministic mode (`--sim SEED`): one thread drives every P.
+//! - [`inspect`]: a snapshot of the user's goroutines (the REPL's
+//!   `:goroutines`).
 //!
 //! Ownership (who may touch what):
 //! - A P's local state ([`PLocal`]: allocation cache, free Gs, trace
@@ -29,6 +31,7 @@
 
 pub mod chan;
 pub mod g;
+pub mod inspect;
 pub mod park;
 pub mod proc;
 pub mod runq;

@@ -147,8 +147,12 @@ pub fn parse(src: &str) -> (Vec<Stmt>, Vec<Diagnostic>) {
 }
 
 /// True when `src` is merely unfinished, so a REPL should read another
-/// line: the input ends inside a string, or the first error is at the end
-/// of input while a `(`, `[` or `{` is still open.
+/// line: the input ends inside a string, or its first error is at the end
+/// of input and more than a final `;` is missing, because a `(`, `[` or
+/// `{` is still open or because the input followed by a `;` (on a line of
+/// its own, after any comment) still does not parse: `1 +`, `var y =`,
+/// `if (c)`, `fun f()`. An input that only lacks its `;` (`print 1`) or
+/// whose first error comes before its end (`print )`) is not unfinished.
 pub fn is_incomplete(src: &str) -> bool {
     let tokens = lexer::tokenize(src);
     if tokens
@@ -156,6 +160,14 @@ pub fn is_incomplete(src: &str) -> bool {
         .any(|t| t.tok == Tok::Error(LexError::UnterminatedString))
     {
         return true;
+    }
+    let ends_early = Checker::run(&tokens)
+        .diags
+        .iter()
+        .min_by_key(|d| (d.line, d.offset))
+        .is_some_and(|d| d.location == Location::End);
+    if !ends_early {
+        return false;
     }
     let mut open: i64 = 0;
     for t in &tokens {
@@ -165,15 +177,13 @@ pub fn is_incomplete(src: &str) -> bool {
             _ => {}
         }
     }
-    if open <= 0 {
-        return false;
+    if open > 0 {
+        return true;
     }
-    let report = Checker::run(&tokens);
-    report
+    let with_semicolon = format!("{src}\n;");
+    !Checker::run(&lexer::tokenize(&with_semicolon))
         .diags
-        .iter()
-        .min_by_key(|d| (d.line, d.offset))
-        .is_some_and(|d| d.location == Location::End)
+        .is_empty()
 }
 
 /// A position as the grammar sees it: byte offset plus the line clox

@@ -762,10 +762,15 @@ impl<'a> Ctx<'a> {
         l.pop()
     }
 
-    /// Writes `v` and a newline to stdout (buffered).
-    pub fn print(&mut self, v: Value) {
+    /// Writes `v` and a newline to stdout (buffered); `quoted` shows a
+    /// string as inside a list (a REPL entry's echoed value).
+    pub fn print(&mut self, v: Value, quoted: bool) {
         let mut buf = Vec::new();
-        print::write_value(v, &mut buf);
+        if quoted {
+            print::write_quoted_value(v, &mut buf);
+        } else {
+            print::write_value(v, &mut buf);
+        }
         buf.push(b'\n');
         self.rt.write_out(&buf);
     }

@@ -145,6 +145,16 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// A REPL entry that is one expression: its value, echoed (`Print` with
+    /// `b = 1`: a string shows quoted).
+    pub(super) fn echo(&mut self, e: &Expr) {
+        let r = self.expr_any(e);
+        self.emit(Instr::abc(Op::Print, r, 1, 0), e.line);
+        let top = self.fr().locals_top;
+        self.f().next_reg = top;
+        self.panic = false;
+    }
+
     /// `go CALL;`: the callee and arguments in a fresh call window, then
     /// `Go`. The parser only builds `Stmt::Go` around a call.
     fn go_stmt(&mut self, call: &Expr, line: u32) {

@@ -605,16 +605,35 @@ fn incomplete_input() {
         "var l = [1,",
         "print \"abc",
         "select {",
+        "1 +",
+        "var y =",
+        "if (c)",
+        "if (c) print 1; else",
+        "while (x)",
+        "for (var i = 0; i < 3; i = i + 1)",
+        "fun f()",
+        "class A < B",
+        "x.",
+        "print 1 + // a comment",
+        "a = b =",
+        "go",
     ] {
         assert!(is_incomplete(src), "{src:?}");
     }
     for src in [
         "print 1",
         "print 1;",
+        "1 + 2",
+        "var x",
+        "var y = 2",
         "print (1;",
         "}",
         "{ print 1 2 ",
         "print )(",
+        "1 + ;",
+        "if c",
+        "var 1",
+        "// only a comment",
         "",
     ] {
         assert!(!is_incomplete(src), "{src:?}");

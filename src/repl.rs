@@ -36,7 +36,9 @@
 //! - When stdin is a terminal, rustyline edits the lines, one `readline`
 //!   per line: the prompt is `> `, and `... ` on each further line of an
 //!   unfinished entry (step 1 runs after every line; rustyline's own
-//!   multi-line validator cannot show a prompt on continuation lines). The
+//!   multi-line validator cannot show a prompt on continuation lines);
+//!   rustyline's `buffer-redux` feature keeps what was typed or pasted
+//!   ahead for the next `readline`, which would otherwise drop it. The
 //!   finished entry goes into the history as one item, so recalling it
 //!   brings back all its lines. The `Completer` offers keywords, the VM's
 //!   globals and, after `name.`, the members of module `name`; Tab

@@ -5,33 +5,53 @@
 //!
 //! 1. Read lines until the entry is complete ([`entry_is_complete`]): the
 //!    compiler's `is_incomplete` says whether the input is merely
-//!    unfinished, that is, it ends inside a string, or its first error is
-//!    at the end of input while a `(`, `[` or `{` is still open. Such input
-//!    keeps reading. Anything else is complete, errors included: `1 +` and
-//!    `if (x)` are compiled as they are and their errors reported.
+//!    unfinished: it ends inside a string, or its first error is at the end
+//!    of input and more than a final `;` is missing (an open bracket, a
+//!    trailing binary operator as in `1 +`, `var y =`, `if (c)`,
+//!    `fun f()`). Input that is complete, or wrong before its end
+//!    (`print )`), does not wait for more lines.
 //! 2. A missing final `;` is forgiven: when an entry fails to compile only
 //!    because it lacks its semicolon (the entry followed by a `;` on a new
 //!    line compiles), the REPL supplies one. So `1 + 2` and `print x` work
-//!    as typed, and `fun f() {` keeps reading. The `;` goes on its own line
-//!    so that a trailing `//` comment cannot swallow it.
-//! 3. A line starting with `:` is a command (`:help`, `:quit`, `:load FILE`,
-//!    `:gc`, `:procs N`, `:trace on FILE`, `:trace off`). The last three
-//!    run `runtime.gc()`, `runtime.gomaxprocs(N)` and
-//!    `runtime.trace_start(FILE)` / `runtime.trace_stop()` as entries.
-//! 4. Anything else is compiled with `compile_repl` (an entry that is one
-//!    expression statement prints its value) and run on the session's VM.
-//!    Compile diagnostics and runtime errors go to stderr, and the session
-//!    goes on.
+//!    as typed. The `;` goes on its own line so that a trailing `//`
+//!    comment cannot swallow it.
+//! 3. A line starting with `:` is a command: `:help`, `:quit`, `:load FILE`,
+//!    `:gc`, `:procs` (print the number of processors) and `:procs N`,
+//!    `:goroutines`, `:time ENTRY`, `:trace on FILE`, `:trace off`. `:gc`,
+//!    `:procs N` and `:trace` run `runtime.gc()`, `runtime.gomaxprocs(N)`
+//!    and `runtime.trace_start(FILE)` / `runtime.trace_stop()` as entries.
+//!    `:goroutines` prints [`goroutine_table`] of `Vm::goroutines` (each
+//!    live user goroutine's id, state, wait reason, and the function and
+//!    line where it stands). `:time ENTRY` runs ENTRY as an entry (it may
+//!    span lines like any other) and then prints its wall-clock time,
+//!    compilation included ([`format_duration`]).
+//! 4. Anything else is compiled with `compile_repl` and run on the
+//!    session's VM. An entry that is one expression statement prints its
+//!    value as a list would show it: a string quoted and escaped (`"1"`,
+//!    not `1`). Compile diagnostics and runtime errors go to stderr, and the
+//!    session goes on.
 //!
 //! Two front ends share those steps:
 //!
-//! - When stdin is a terminal, rustyline edits the lines: its `Validator`
-//!   is step 1 (answering `Incomplete` keeps the entry open across lines),
-//!   its `Completer` offers keywords, the VM's globals and, after `name.`,
-//!   the members of module `name`. History lives in `~/.skein_history`; a
-//!   missing home or an unwritable file only loses the history. A banner is
-//!   printed first. Ctrl-C clears the entry being typed or interrupts the
-//!   one running (`Interrupted.`); Ctrl-D ends the session.
+//! - When stdin is a terminal, rustyline edits the lines, one `readline`
+//!   per line: the prompt is `> `, and `... ` on each further line of an
+//!   unfinished entry (step 1 runs after every line; rustyline's own
+//!   multi-line validator cannot show a prompt on continuation lines);
+//!   rustyline's `buffer-redux` feature keeps what was typed or pasted
+//!   ahead for the next `readline`, which would otherwise drop it. The
+//!   finished entry goes into the history as one item, so recalling it
+//!   brings back all its lines. The `Completer` offers keywords, the VM's
+//!   globals and, after `name.`, the members of module `name`; Tab
+//!   completes as far as the candidates agree and lists them when several
+//!   remain. The `Highlighter` (`highlight`) colours keywords, strings,
+//!   numbers and comments and marks the bracket at the cursor with its
+//!   partner; rustyline calls it only when stdout is a terminal and
+//!   `NO_COLOR` is unset. History lives in `~/.skein_history`; a missing
+//!   home or an unwritable file only loses the history. A banner is
+//!   printed first. Ctrl-C clears the entry being typed (every line of
+//!   it) or interrupts the one running (`Interrupted.`); Ctrl-D ends the
+//!   session, or on a continuation line ends the entry, which runs so that
+//!   its error is reported.
 //! - Otherwise (stdin is a pipe or a file) the loop reads lines itself and
 //!   prints no prompt and no banner, so stdout holds only program output and
 //!   command output whatever `TERM` says. (rustyline would print the prompt
@@ -91,15 +111,22 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::time::Instant;
+
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
-use rustyline::highlight::Highlighter;
+use rustyline::highlight::{CmdKind, Highlighter};
 use rustyline::hint::Hinter;
-use rustyline::validate::{ValidationContext, ValidationResult, Validator};
-use rustyline::{Config, Editor, ExternalPrinter, Helper};
+use rustyline::validate::Validator;
+use rustyline::{CompletionType, Config, Editor, ExternalPrinter, Helper};
+use skein_vm::sched::inspect::GoroutineInfo;
 use skein_vm::Vm;
 
 use crate::Options;
+
+mod highlight;
 
 /// Skein's reserved words, offered by tab completion.
 pub const KEYWORDS: &[&str] = &[
@@ -108,28 +135,45 @@ pub const KEYWORDS: &[&str] = &[
 ];
 
 /// The REPL's commands, offered by tab completion after `:`.
-pub const COMMANDS: &[&str] = &[":help", ":quit", ":load", ":gc", ":procs", ":trace"];
+pub const COMMANDS: &[&str] = &[
+    ":help",
+    ":quit",
+    ":load",
+    ":gc",
+    ":procs",
+    ":goroutines",
+    ":time",
+    ":trace",
+];
 
 /// The text `:help` prints.
 pub const HELP: &str = "\
-Enter Skein declarations, statements or expressions; an expression's value is printed.
-An entry that ends inside a string, or inside an open (, [ or { with no error before the end,
-continues on the next line. A missing final ; is supplied; other unfinished input (1 +) is an error.
+Enter Skein declarations, statements or expressions. An expression's value is
+printed, a string in quotes. Unfinished input (an open bracket or string, a
+trailing operator, `var y =`, `if (c)`) continues on the next line after `... `;
+a missing final `;` is supplied. Tab completes keywords, globals and module
+members, and lists them when there are several.
 Commands:
-  :help          show this text
-  :quit          leave the REPL (Ctrl-D does the same)
-  :load FILE     run a script file in this session
-  :gc            run a full collection and print memory statistics
-  :procs N       set the number of processors (runtime.gomaxprocs(N))
-  :trace on FILE start recording an event trace, written to FILE
-  :trace off     stop recording and write the trace
+  :help            show this text
+  :quit            leave the REPL (Ctrl-D does the same)
+  :load FILE       run a script file in this session
+  :gc              run a full collection and print memory statistics
+  :procs           print the number of processors
+  :procs N         set the number of processors (runtime.gomaxprocs(N))
+  :goroutines      list the goroutines: id, state, wait reason, function, line
+  :time ENTRY      run ENTRY and print its wall-clock time
+  :trace on FILE   start recording an event trace, written to FILE
+  :trace off       stop recording and write the trace
 ";
 
 /// Name of the history file in the user's home directory.
 pub const HISTORY_FILE: &str = ".skein_history";
 
 /// The prompt shown before each entry on a terminal.
-const PROMPT: &str = "> ";
+pub const PROMPT: &str = "> ";
+
+/// The prompt shown before each further line of an unfinished entry.
+pub const CONTINUATION_PROMPT: &str = "... ";
 
 /// How long ending a read waits for queued goroutine output to be printed
 /// (step 4 of the module docs). The forwarder normally needs microseconds;
@@ -159,12 +203,17 @@ pub fn run(opts: &Options) -> i32 {
     0
 }
 
-/// True when `entry` needs no more lines: it is a command, it parses to the
-/// end, or it lacks only its final `;` (see the module docs).
+/// True when `entry` needs no more lines: it is a command (`:time` only
+/// once the entry it times is complete), it parses to the end, or it lacks
+/// only its final `;` (see the module docs).
 pub fn entry_is_complete(entry: &str) -> bool {
-    entry.trim_start().starts_with(':')
-        || !skein_compiler::is_incomplete(entry)
-        || needs_semicolon(entry)
+    let trimmed = entry.trim_start();
+    if let Some(timed) = trimmed.strip_prefix(":time") {
+        if timed.starts_with(char::is_whitespace) {
+            return entry_is_complete(timed);
+        }
+    }
+    trimmed.starts_with(':') || !skein_compiler::is_incomplete(entry) || needs_semicolon(entry)
 }
 
 /// What a finished entry should be compiled as: the entry itself, or the
@@ -430,10 +479,18 @@ impl Session {
                 self.eval("runtime.gc();", false);
                 print!("{}", self.vm.borrow().runtime().memstats_text());
             }
+            "procs" if arg.is_empty() => println!("{}", self.vm.borrow().procs()),
             "procs" => match arg.parse::<usize>() {
                 Ok(n) if n >= 1 => self.eval(&format!("runtime.gomaxprocs({n});"), false),
-                _ => eprintln!("usage: :procs N (N >= 1)"),
+                _ => eprintln!("usage: :procs [N] (N >= 1)"),
             },
+            "goroutines" => print!("{}", goroutine_table(&self.vm.borrow().goroutines())),
+            "time" if arg.is_empty() => eprintln!("usage: :time ENTRY"),
+            "time" => {
+                let started = Instant::now();
+                self.eval(&prepare_entry(arg), true);
+                println!("time: {}", format_duration(started.elapsed()));
+            }
             "trace" => match arg.split_once(char::is_whitespace) {
                 Some(("on", file)) => self.eval(
                     &format!("runtime.trace_start(\"{}\");", file.trim().replace('"', "")),
@@ -446,6 +503,43 @@ impl Session {
         }
         let _ = std::io::stdout().flush();
         Flow::Continue
+    }
+}
+
+/// What `:goroutines` prints: one line per goroutine, by id, e.g.
+/// `goroutine 3 [waiting: chan_recv] at [line 2] in worker()`, or a line
+/// saying there are none.
+pub fn goroutine_table(gs: &[GoroutineInfo]) -> String {
+    if gs.is_empty() {
+        return "no goroutines\n".to_string();
+    }
+    let mut out = String::new();
+    for g in gs {
+        out.push_str(&format!("goroutine {} [{}", g.id, g.state.name()));
+        if let Some(reason) = g.wait_reason {
+            out.push_str(&format!(": {reason}"));
+        }
+        out.push(']');
+        match (&g.function, g.line) {
+            (Some(f), Some(line)) => out.push_str(&format!(" at [line {line}] in {f}")),
+            (Some(f), None) => out.push_str(&format!(" in {f}")),
+            _ => {}
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A wall-clock time for `:time`: microseconds below a millisecond,
+/// milliseconds below a second, else seconds, with three decimals.
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 1e-3 {
+        format!("{:.3} µs", secs * 1e6)
+    } else if secs < 1.0 {
+        format!("{:.3} ms", secs * 1e3)
+    } else {
+        format!("{secs:.3} s")
     }
 }
 
@@ -487,7 +581,12 @@ fn run_piped(session: &Session, mut input: impl BufRead) {
 
 /// The terminal front end (rustyline).
 fn run_interactive(session: &Session, out: &ReplOutput) -> rustyline::Result<()> {
-    let config = Config::builder().auto_add_history(false).build();
+    let config = Config::builder()
+        .auto_add_history(false)
+        // Tab completes as far as the candidates agree, then lists them.
+        .completion_type(CompletionType::List)
+        .completion_show_all_if_ambiguous(true)
+        .build();
     let mut editor: Editor<SkeinHelper, rustyline::history::DefaultHistory> =
         Editor::with_config(config)?;
     // Without a printer (stdout is not a terminal, say) goroutine output
@@ -497,6 +596,7 @@ fn run_interactive(session: &Session, out: &ReplOutput) -> rustyline::Result<()>
     }
     editor.set_helper(Some(SkeinHelper {
         vm: Rc::clone(&session.vm),
+        brackets: Cell::new(false),
     }));
     // While an entry runs the terminal is in cooked mode, so Ctrl-C arrives
     // as SIGINT: stop that entry (`Interrupted.`) instead of the session.
@@ -514,22 +614,48 @@ fn run_interactive(session: &Session, out: &ReplOutput) -> rustyline::Result<()>
         "Skein {}. Type :help for commands, Ctrl-D to quit.",
         env!("CARGO_PKG_VERSION")
     );
+    // The entry read so far: its lines, joined with newlines.
+    let mut entry = String::new();
     loop {
+        let prompt = if entry.is_empty() {
+            PROMPT
+        } else {
+            CONTINUATION_PROMPT
+        };
         out.begin_read();
-        let line = editor.readline(PROMPT);
+        let line = editor.readline(prompt);
         out.end_read();
         match line {
-            Ok(entry) => {
-                if !entry.trim().is_empty() {
-                    let _ = editor.add_history_entry(entry.as_str());
+            Ok(line) => {
+                if entry.is_empty() && line.trim().is_empty() {
+                    continue;
                 }
+                if !entry.is_empty() {
+                    entry.push('\n');
+                }
+                entry.push_str(&line);
+                if !entry_is_complete(&entry) {
+                    continue;
+                }
+                let entry = std::mem::take(&mut entry);
+                let _ = editor.add_history_entry(entry.as_str());
                 if session.handle(&entry) == Flow::Quit {
                     break;
                 }
             }
             // Ctrl-C abandons the entry being typed.
-            Err(ReadlineError::Interrupted) => continue,
-            Err(ReadlineError::Eof) => break,
+            Err(ReadlineError::Interrupted) => entry.clear(),
+            // Ctrl-D leaves, except on a continuation line, where it ends
+            // the unfinished entry, which runs (reporting its error) as at
+            // the end of piped input.
+            Err(ReadlineError::Eof) if entry.is_empty() => break,
+            Err(ReadlineError::Eof) => {
+                let entry = std::mem::take(&mut entry);
+                let _ = editor.add_history_entry(entry.as_str());
+                if session.handle(&entry) == Flow::Quit {
+                    break;
+                }
+            }
             Err(e) => {
                 save_history(&mut editor, history.as_ref());
                 return Err(e);
@@ -558,9 +684,14 @@ fn history_path() -> Option<PathBuf> {
         .map(|home| home.join(HISTORY_FILE))
 }
 
-/// rustyline's hooks: completion and multi-line validation.
+/// rustyline's hooks: completion and highlighting. (Entries are grouped
+/// into lines by the loop, not by a validator, so that each further line
+/// gets the continuation prompt.)
 struct SkeinHelper {
     vm: Rc<RefCell<Vm>>,
+    /// Whether to mark the bracket at the cursor and its partner: not on
+    /// the final redraw of an accepted line, which stays on the screen.
+    brackets: Cell<bool>,
 }
 
 impl Completer for SkeinHelper {
@@ -581,21 +712,28 @@ impl Completer for SkeinHelper {
     }
 }
 
-impl Validator for SkeinHelper {
-    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        Ok(if entry_is_complete(ctx.input()) {
-            ValidationResult::Valid(None)
-        } else {
-            ValidationResult::Incomplete
-        })
-    }
-}
+impl Validator for SkeinHelper {}
 
 impl Hinter for SkeinHelper {
     type Hint = String;
 }
 
-impl Highlighter for SkeinHelper {}
+/// Called only when colours are on (stdout is a terminal, `NO_COLOR` is
+/// unset); see `highlight`.
+impl Highlighter for SkeinHelper {
+    fn highlight<'l>(&self, line: &'l str, pos: usize) -> Cow<'l, str> {
+        let cursor = self.brackets.get().then_some(pos);
+        Cow::Owned(highlight::highlight(line, cursor))
+    }
+
+    fn highlight_char(&self, _line: &str, _pos: usize, kind: CmdKind) -> bool {
+        // Colours can change with every key (a word becomes a keyword, a
+        // quote opens a string) and brackets with every move, so every
+        // change redraws the line.
+        self.brackets.set(kind != CmdKind::ForcedRefresh);
+        true
+    }
+}
 
 impl Helper for SkeinHelper {}
 
@@ -685,6 +823,82 @@ mod tests {
     fn completes_commands() {
         assert_eq!(complete(":q"), (0, vec![":quit".into()]));
         assert_eq!(complete(":load fi").1, Vec::<String>::new());
+    }
+
+    #[test]
+    fn unfinished_entries_wait_and_finished_or_wrong_ones_do_not() {
+        for entry in [
+            "1 +",
+            "var y =",
+            "if (c)",
+            "fun f() {",
+            "print \"a",
+            ":time if (c)",
+        ] {
+            assert!(!entry_is_complete(entry), "{entry:?}");
+        }
+        for entry in [
+            "1 + 2",
+            "print 1",
+            "print )",
+            "1 + ;",
+            ":help",
+            ":time 1 + 2",
+            ":time",
+            ":timex (",
+        ] {
+            assert!(entry_is_complete(entry), "{entry:?}");
+        }
+        // A multi-line `:time` entry completes like the entry it times.
+        assert!(entry_is_complete(":time fun f() {\n  return 1;\n}"));
+    }
+
+    #[test]
+    fn completes_the_new_commands() {
+        assert_eq!(
+            complete(":g"),
+            (0, vec![":gc".into(), ":goroutines".into()])
+        );
+        assert_eq!(complete(":ti"), (0, vec![":time".into()]));
+    }
+
+    #[test]
+    fn goroutine_table_shows_id_state_reason_and_place() {
+        use skein_vm::sched::inspect::GoroutineState;
+        let g = |id, state, wait_reason, function: Option<&str>, line| GoroutineInfo {
+            id,
+            state,
+            wait_reason,
+            function: function.map(String::from),
+            line,
+        };
+        let table = goroutine_table(&[
+            g(
+                2,
+                GoroutineState::Waiting,
+                Some("chan_recv"),
+                Some("worker()"),
+                Some(3),
+            ),
+            g(3, GoroutineState::Runnable, None, Some("script"), Some(1)),
+            g(4, GoroutineState::Running, None, None, None),
+            g(5, GoroutineState::Runnable, None, Some("?"), None),
+        ]);
+        assert_eq!(
+            table,
+            "goroutine 2 [waiting: chan_recv] at [line 3] in worker()\n\
+             goroutine 3 [runnable] at [line 1] in script\n\
+             goroutine 4 [running]\n\
+             goroutine 5 [runnable] in ?\n"
+        );
+        assert_eq!(goroutine_table(&[]), "no goroutines\n");
+    }
+
+    #[test]
+    fn durations_use_a_readable_unit() {
+        assert_eq!(format_duration(Duration::from_nanos(1_500)), "1.500 µs");
+        assert_eq!(format_duration(Duration::from_micros(12_345)), "12.345 ms");
+        assert_eq!(format_duration(Duration::from_millis(2_500)), "2.500 s");
     }
 
     #[test]

@@ -1,29 +1,42 @@
-//! REPL tests (SPEC §6): a piped session snapshotted with insta, and a pty
-//! session driven with rexpect.
+//! REPL tests (SPEC §6): piped sessions (one snapshotted with insta) and
+//! pty sessions driven with rexpect.
 //!
-//! The piped test feeds a scripted session on stdin and sends stdout and
-//! stderr into one file (two descriptors sharing one file offset), so the
-//! transcript shows each error where it happened. It checks that globals
-//! persist across entries, that a multi-line function arrives as one entry,
-//! that expression entries print their value (with or without the final
-//! `;`), that compile and runtime errors are reported and the session goes
-//! on, that `:help` works, and that no prompt or banner reaches stdout.
+//! The piped transcript test feeds a scripted session on stdin and sends
+//! stdout and stderr into one file (two descriptors sharing one file
+//! offset), so the transcript shows each error where it happened. It checks
+//! that globals persist across entries, that a multi-line function arrives
+//! as one entry, that unfinished entries (`1 +`, `var y =`, `if (c)`)
+//! continue on the next line while a wrong one (`print )`) is reported at
+//! once, that expression entries print their value (with or without the
+//! final `;`; a string quoted and escaped, `print` still raw), that compile
+//! and runtime errors are reported and the session goes on, that `:help`
+//! works, and that no prompt or banner reaches stdout.
 //!
 //! A second piped test runs the runtime commands: `:procs N` (checked with
-//! `runtime.gomaxprocs(0)`), `:trace on FILE` / `:trace off` (the file must
-//! appear) and `:gc` (it prints the memory statistics).
+//! `runtime.gomaxprocs(0)`) and `:procs` (prints the count), `:trace on
+//! FILE` / `:trace off` (the file must appear), `:time ENTRY` (the entry
+//! runs, a multi-line one too, then its time is printed) and `:gc` (it
+//! prints the memory statistics). A third runs `:goroutines` before any
+//! goroutine exists, with two blocked ones and a finished one, and after
+//! one of them has finished.
 //!
 //! The pty tests type into a real terminal: a function over three lines, a
 //! call, an error, another call, then Ctrl-D (the REPL must exit 0 and
-//! leave its history in `$HOME/.skein_history`); Ctrl-C during a running
-//! entry; a goroutine that prints while the prompt waits (its line must
-//! appear above a redrawn prompt, not after it, and the half-typed entry
-//! must survive); and `:procs 2`. `HOME` points into the target directory
-//! so the tests never touch the user's history.
+//! leave its history in `$HOME/.skein_history`); the `... ` continuation
+//! prompt, with Ctrl-C and Ctrl-D on a continuation line; quoted string
+//! echoes; Tab completing one candidate and listing several; syntax and
+//! bracket highlighting (colours on), and no colours when stdout is a
+//! file; Ctrl-C during a running entry; a goroutine that prints while the
+//! prompt waits (its line must appear above a redrawn prompt, not after
+//! it, and the half-typed entry must survive); and `:procs 2`. The pty
+//! tests other than the colour test set `NO_COLOR`, so echoed text reads as
+//! typed. `HOME` points into the target directory so the tests never touch
+//! the user's history.
 
 use std::fs::File;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 const SKEIN: &str = env!("CARGO_BIN_EXE_skein");
 
@@ -67,6 +80,19 @@ print add(1, 2);
 add(20, 22)
 1 + 2;
 greeting + " world"
+"1"
+1
+"tab\tquote\" back\\slash"
+[1, "two"]
+print "printed raw";
+1 +
+2
+var y =
+  40 + 2;
+y
+if (y > 1)
+  print "continued";
+print )
 print nope;
 var = 1;
 print "still " + greeting;
@@ -122,18 +148,30 @@ fn piped_runtime_commands() {
     let dir = scratch("piped_runtime_commands");
     let trace = dir.join("session.trace");
     let input = format!(
-        ":procs 2\nprint runtime.gomaxprocs(0);\n:procs 0\n:trace on {}\nprint 7;\n:trace off\n:gc\nprint \"after\";\n",
+        ":procs 2\nprint runtime.gomaxprocs(0);\n:procs 0\n:procs\n:trace on {}\nprint 7;\n:trace off\n:time print 6 * 7;\n:time fun slow() {{\n  var i = 0; while (i < 1000) i = i + 1; return i;\n}}\n:time slow()\n:gc\nprint \"after\";\n",
         trace.display()
     );
     let (code, transcript) = piped_session("piped_runtime_commands_session", &input);
     assert_eq!(code, Some(0), "{transcript}");
     let lines: Vec<&str> = transcript.lines().collect();
-    assert!(lines.len() > 3, "{transcript}");
+    assert!(lines.len() > 10, "{transcript}");
     assert_eq!(
-        lines[..3],
-        ["2", "usage: :procs N (N >= 1)", "7"],
+        lines[..4],
+        ["2", "usage: :procs [N] (N >= 1)", "2", "7"],
         "{transcript}"
     );
+    // `:time` runs its entry (a multi-line one too) and then prints the
+    // time; an expression entry echoes its value as usual.
+    let is_time = |l: &str| {
+        l.strip_prefix("time: ")
+            .and_then(|t| t.split_once(' '))
+            .is_some_and(|(n, unit)| n.parse::<f64>().is_ok() && ["µs", "ms", "s"].contains(&unit))
+    };
+    assert_eq!(lines[4], "42", "{transcript}");
+    assert!(is_time(lines[5]), "{transcript}");
+    assert!(is_time(lines[6]), "{transcript}");
+    assert_eq!(lines[7], "1000", "{transcript}");
+    assert!(is_time(lines[8]), "{transcript}");
     assert!(trace.exists(), "no trace file; transcript:\n{transcript}");
     for key in [
         "heap_alloc: ",
@@ -149,17 +187,33 @@ fn piped_runtime_commands() {
     assert_eq!(lines.last(), Some(&"after"), "{transcript}");
 }
 
-/// Starts the REPL on a pseudo-terminal with `home` as its home directory.
+/// Ten seconds per expectation: generous for a loaded two-core machine.
+const PTY_TIMEOUT_MS: u64 = 10_000;
+
+/// Starts the REPL on a pseudo-terminal with `home` as its home directory,
+/// without colours (`NO_COLOR`), so that echoed text can be matched as
+/// typed.
 fn spawn_pty(home: &std::path::Path) -> rexpect::session::PtySession {
-    // Ten seconds per expectation: generous for a loaded two-core machine.
-    spawn_pty_with_timeout(home, 10_000)
+    spawn_pty_with_timeout(home, PTY_TIMEOUT_MS)
 }
 
 /// `spawn_pty` with `timeout_ms` per expectation.
 fn spawn_pty_with_timeout(home: &std::path::Path, timeout_ms: u64) -> rexpect::session::PtySession {
     let mut cmd = Command::new(SKEIN);
-    cmd.env("HOME", home).env("TERM", "xterm");
+    cmd.env("HOME", home)
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1");
     rexpect::session::spawn_command(cmd, Some(timeout_ms)).expect("spawn skein on a pty")
+}
+
+/// Starts the REPL on a pseudo-terminal with colours on (the highlighter
+/// runs).
+fn spawn_pty_in_colour(home: &std::path::Path) -> rexpect::session::PtySession {
+    let mut cmd = Command::new(SKEIN);
+    cmd.env("HOME", home)
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR");
+    rexpect::session::spawn_command(cmd, Some(PTY_TIMEOUT_MS)).expect("spawn skein on a pty")
 }
 
 /// Per-expectation timeout for the goroutine tests: the goroutine sleeps
@@ -366,4 +420,201 @@ fn pty_background_goroutine_error_is_reported_and_the_session_goes_on() {
     p.exp_string("> ").unwrap();
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
+}
+
+#[test]
+fn piped_goroutines_command_lists_live_goroutines() {
+    // `sleep(300)` in the entry lets the goroutines start and park first
+    // (a generous margin on a loaded machine: each needs microseconds).
+    let input = "\
+:goroutines
+var ch = chan();
+fun consumer() {
+  return <-ch;
+}
+fun sleeper() { sleep(1000000); }
+fun quick() { return 1; }
+go consumer(); go sleeper(); go quick(); sleep(300);
+:goroutines
+ch <- 1; sleep(300);
+:goroutines
+";
+    let (code, transcript) = piped_session("piped_goroutines", input);
+    assert_eq!(code, Some(0), "{transcript}");
+    let lines: Vec<&str> = transcript.lines().collect();
+    assert_eq!(lines.len(), 4, "{transcript}");
+    assert_eq!(lines[0], "no goroutines", "{transcript}");
+    // Ids count every goroutine, the entries' own included, so only the
+    // rest of each line is fixed.
+    let rest = |line: &str| {
+        let (head, tail) = line.split_once(" [").expect("goroutine N [...]");
+        let id = head.strip_prefix("goroutine ").expect("goroutine N");
+        assert!(id.parse::<u64>().is_ok(), "{line}");
+        format!("[{tail}")
+    };
+    // Lines count from the start of each entry: `fun consumer() {` and
+    // its body are one entry, `fun sleeper() ...` another.
+    assert_eq!(
+        rest(lines[1]),
+        "[waiting: chan_recv] at [line 2] in consumer()"
+    );
+    assert_eq!(rest(lines[2]), "[waiting: sleep] at [line 1] in sleeper()");
+    // Once the consumer has its value it is done and no longer listed.
+    assert_eq!(rest(lines[3]), "[waiting: sleep] at [line 1] in sleeper()");
+}
+
+#[test]
+fn pty_continuation_prompt_for_unfinished_entries() {
+    let mut p = spawn_pty(&scratch("pty_continuation_home"));
+    p.exp_string("> ").unwrap();
+    // A trailing operator continues on a `... ` line.
+    p.send_line("1 +").unwrap();
+    p.exp_string("... ").unwrap();
+    p.send_line("2").unwrap();
+    p.exp_regex(r"\n3\r?\n").unwrap();
+    p.exp_string("> ").unwrap();
+    // `var y =` and `if (c)` too, over several lines.
+    p.send_line("var y =").unwrap();
+    p.exp_string("... ").unwrap();
+    p.send_line("  40 +").unwrap();
+    p.exp_string("... ").unwrap();
+    p.send_line("  2;").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_line("if (y == 42)").unwrap();
+    p.exp_string("... ").unwrap();
+    p.send_line("print \"forty-two\";").unwrap();
+    p.exp_regex(r"\nforty-two\r?\n").unwrap();
+    p.exp_string("> ").unwrap();
+    // A wrong entry is reported at once, without a continuation line.
+    p.send_line("print );").unwrap();
+    let before = p.exp_string("Expect expression.").unwrap();
+    assert!(!before.contains("..."), "{before:?}");
+    p.exp_string("> ").unwrap();
+    // Ctrl-C on a continuation line drops the whole entry.
+    p.send_line("print 5 *").unwrap();
+    p.exp_string("... ").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_line("print \"fresh\";").unwrap();
+    let (before, _) = p.exp_regex(r"\nfresh\r?\n").unwrap();
+    assert!(!before.contains("Error"), "{before:?}");
+    p.exp_string("> ").unwrap();
+    // Ctrl-D on a continuation line runs the unfinished entry, which
+    // reports its error; the session goes on.
+    p.send_line("print 5 *").unwrap();
+    p.exp_string("... ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_string("Error at end: Expect expression.").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn pty_string_values_are_echoed_quoted() {
+    let mut p = spawn_pty(&scratch("pty_quoted_home"));
+    p.exp_string("> ").unwrap();
+    p.send_line("\"1\"").unwrap();
+    p.exp_regex("\n\"1\"\r?\n").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_line("1").unwrap();
+    p.exp_regex("\n1\r?\n").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_line("\"a\\tb\"").unwrap();
+    p.exp_regex(r#"\n"a\\tb"\r?\n"#).unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn pty_tab_lists_the_candidates_when_there_are_several() {
+    let mut p = spawn_pty(&scratch("pty_tab_list_home"));
+    p.exp_string("> ").unwrap();
+    // Ctrl-U clears the line between tries, so everything is typed into
+    // one `readline` (nothing can be lost between two).
+    // One candidate: Tab completes it.
+    p.send(":goro\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string(":goroutines").unwrap();
+    p.send_control('u').unwrap();
+    // Several: one Tab lists them all below the line.
+    p.send(":g\t").unwrap();
+    p.flush().unwrap();
+    p.exp_regex(r":gc\s+:goroutines").unwrap();
+    p.send_control('u').unwrap();
+    p.send("pu\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("push").unwrap();
+    p.send_control('u').unwrap();
+    p.send("p\t").unwrap();
+    p.flush().unwrap();
+    p.exp_regex(r"panic\s+pop\s+print\s+push").unwrap();
+    p.send_control('u').unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn pty_highlights_syntax_and_matching_brackets() {
+    let mut p = spawn_pty_in_colour(&scratch("pty_highlight_home"));
+    p.exp_string("> ").unwrap();
+    // Keywords, strings, numbers and comments are coloured as they are
+    // typed (the SGR codes of `src/repl/highlight.rs`).
+    p.send("print \"hi\" + 12; // note").unwrap();
+    p.flush().unwrap();
+    p.exp_string("\x1b[1;35mprint\x1b[0m").unwrap();
+    p.exp_string("\x1b[32m\"hi\"\x1b[0m").unwrap();
+    p.exp_string("\x1b[33m12\x1b[0m").unwrap();
+    p.exp_string("\x1b[90m// note\x1b[0m").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string("> ").unwrap();
+    // A closing bracket just typed is marked together with its partner.
+    p.send("print (1 + 2)").unwrap();
+    p.flush().unwrap();
+    p.exp_string("\x1b[1;4m(\x1b[0m").unwrap();
+    p.exp_string("\x1b[1;4m)\x1b[0m").unwrap();
+    p.send_line("").unwrap();
+    p.exp_regex(r"\n3\r?\n").unwrap();
+    p.exp_string("> ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn pty_no_colours_when_stdout_is_not_a_terminal() {
+    // stdin is the pty (so the line editor runs), stdout a file.
+    let dir = scratch("pty_stdout_file");
+    let out = dir.join("stdout.txt");
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("exec \"{SKEIN}\" > \"{}\"", out.display()))
+        .env("HOME", &dir)
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR");
+    let mut p = rexpect::session::spawn_command(cmd, Some(PTY_TIMEOUT_MS)).expect("spawn");
+    // The prompts go to the file too: type only when the editor waits
+    // (before that the terminal is still in cooked mode).
+    let prompts = |n: usize| {
+        let deadline = Instant::now() + Duration::from_millis(PTY_TIMEOUT_MS);
+        while Instant::now() < deadline {
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            if text.matches("> ").count() >= n {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no prompt {n} in the stdout file");
+    };
+    prompts(1);
+    p.send_line("print \"plain\" + \"text\"; // (comment)")
+        .unwrap();
+    prompts(2);
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+    let written = std::fs::read_to_string(&out).expect("stdout file");
+    assert!(written.contains("plaintext"), "{written:?}");
+    for code in ["\x1b[1;35m", "\x1b[32m", "\x1b[90m", "\x1b[1;4m"] {
+        assert!(!written.contains(code), "{code:?} in {written:?}");
+    }
 }

@@ -13,6 +13,21 @@
 //! those locals are boxed in heap cells (DESIGN §2: nothing points into a
 //! goroutine's stack).
 //!
+//! # Chains are flat, nesting is bounded
+//!
+//! Binary and short-circuit operators are left-associative, so
+//! `1 + 2 + ... + n` is a tree whose *left spine* is `n - 1` nodes long even
+//! though nothing in the source is nested. Every pass over the tree walks
+//! such a spine with a loop ([`Expr::spine`]) and recurses only into the
+//! operands hanging off it; an `else if` chain (`If` nodes linked through
+//! their `els`) is walked the same way ([`Stmt::else_chain`]). Both types
+//! implement `Drop` by the same loops, since the compiler's default drop
+//! would recurse once per link. Only real nesting (parentheses, unary
+//! operators, blocks, bodies, arguments, right operands) makes recursion
+//! deeper, and the parser bounds that (see `parser.rs`, "Depth"). The
+//! derived `Clone`, `Debug` and `PartialEq` still recurse per link; they are
+//! for tests and small trees.
+//!
 //! Invariants:
 //! - The parser never fails: a statement it could not parse becomes
 //!   [`Stmt::Error`] and the error is reported as a diagnostic.
@@ -246,5 +261,103 @@ impl Expr {
     /// Builds an expression node.
     pub fn new(kind: ExprKind, line: u32) -> Expr {
         Expr { kind, line }
+    }
+
+    /// A placeholder left behind where a node was moved out of the tree.
+    pub fn placeholder() -> Expr {
+        Expr::new(ExprKind::Nil, 0)
+    }
+
+    /// The operands of a link of a left spine: a binary or short-circuit
+    /// node. `None` for every other node.
+    pub fn link(&self) -> Option<(&Expr, &Expr)> {
+        match &self.kind {
+            ExprKind::Binary { left, right, .. } | ExprKind::Logical { left, right, .. } => {
+                Some((left, right))
+            }
+            _ => None,
+        }
+    }
+
+    /// Splits `self` along its left spine: the leftmost operand (the first
+    /// one evaluated, itself not a link) and the links from the innermost
+    /// (evaluated first) out to `self`. A node that is not a link is its own
+    /// leftmost operand, with no links. Walks the spine with a loop, so a
+    /// chain of any length costs no recursion.
+    pub fn spine(&self) -> (&Expr, Vec<&Expr>) {
+        let mut links = Vec::new();
+        let mut node = self;
+        while let Some((left, _)) = node.link() {
+            links.push(node);
+            node = left;
+        }
+        links.reverse();
+        (node, links)
+    }
+
+    /// Detaches the left operand of a link when it is a link itself, leaving
+    /// a placeholder, so that dropping `self` does not recurse into it.
+    fn take_left_link(&mut self) -> Option<Expr> {
+        match &mut self.kind {
+            ExprKind::Binary { left, .. } | ExprKind::Logical { left, .. }
+                if left.link().is_some() =>
+            {
+                Some(std::mem::replace(&mut **left, Expr::placeholder()))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Expr {
+    /// Drops a left spine link by link (see the module docs); everything
+    /// else is dropped recursively, as deep as the parser allows.
+    fn drop(&mut self) {
+        let mut next = self.take_left_link();
+        while let Some(mut link) = next {
+            next = link.take_left_link();
+        }
+    }
+}
+
+impl Stmt {
+    /// Splits an `if` / `else if` / ... / `else` chain, following `els`
+    /// while it is another `If` with a loop: the `(condition, branch)`
+    /// pairs in order (`self`'s first) and the final `else` branch, if any.
+    /// A statement that is not an `If` gives no pairs.
+    pub fn else_chain(&self) -> (Vec<(&Expr, &Stmt)>, Option<&Stmt>) {
+        let mut branches = Vec::new();
+        let mut node = self;
+        while let Stmt::If { cond, then, els } = node {
+            branches.push((cond, &**then));
+            match els {
+                Some(next) => node = next,
+                None => return (branches, None),
+            }
+        }
+        let otherwise = (!branches.is_empty()).then_some(node);
+        (branches, otherwise)
+    }
+
+    /// Detaches the `else` branch of an `If` when it is another `If`,
+    /// leaving a placeholder, so that dropping `self` does not recurse
+    /// into it.
+    fn take_else_if(&mut self) -> Option<Stmt> {
+        match self {
+            Stmt::If { els: Some(els), .. } if matches!(**els, Stmt::If { .. }) => {
+                Some(std::mem::replace(&mut **els, Stmt::Error))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Stmt {
+    /// Drops an `else if` chain branch by branch (see the module docs).
+    fn drop(&mut self) {
+        let mut next = self.take_else_if();
+        while let Some(mut branch) = next {
+            next = branch.take_else_if();
+        }
     }
 }

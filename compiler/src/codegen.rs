@@ -119,16 +119,15 @@ use crate::resolve::Captured;
 
 /// Compiles a whole script (or one REPL entry) into a [`Program`].
 ///
-/// `repl` marks a REPL entry. Entries compile exactly like scripts: the
-/// caller already turned a lone expression statement into `print`, and
-/// globals persist because the VM binds them by name. The flag is accepted
-/// so that REPL-specific rules can be added without changing the API.
+/// `repl` marks a REPL entry. Entries compile like scripts (globals persist
+/// because the VM binds them by name), except that an entry that is a lone
+/// expression statement echoes its value: `Print` with `b = 1`, which shows
+/// a string quoted.
 pub fn generate(
     stmts: &[Stmt],
     captured: &Captured,
     repl: bool,
 ) -> Result<Program, Vec<Diagnostic>> {
-    let _ = repl;
     let mut g = Gen {
         fns: vec![FnState::new(None, FnKind::Script, None)],
         classes: Vec::new(),
@@ -136,8 +135,13 @@ pub fn generate(
         diags: Vec::new(),
         panic: false,
     };
-    for s in stmts {
-        g.declaration(s);
+    match stmts {
+        [Stmt::Expr(e)] if repl => g.echo(e),
+        _ => {
+            for s in stmts {
+                g.declaration(s);
+            }
+        }
     }
     let line = g.f().line;
     let r = g.alloc(line);

@@ -40,12 +40,11 @@ pub fn compile(src: &str) -> Result<bytecode::Program, Vec<Diagnostic>> {
 }
 
 /// Compiles one REPL entry. Like [`compile`], except that when the entry is a
-/// single expression statement the program prints the expression's value.
+/// single expression statement the program prints the expression's value as
+/// the REPL echoes it: like `print`, but a string is shown quoted (`"1"`,
+/// not `1`), escaped as inside a list.
 pub fn compile_repl(src: &str) -> Result<bytecode::Program, Vec<Diagnostic>> {
-    let (mut stmts, diags) = parse(src);
-    if let [ast::Stmt::Expr(e)] = stmts.as_slice() {
-        stmts = vec![ast::Stmt::Print(e.clone())];
-    }
+    let (stmts, diags) = parse(src);
     generate(&stmts, diags, true)
 }
 
@@ -69,9 +68,11 @@ fn generate(
 }
 
 /// True when `src` is merely unfinished: it ends inside an unterminated
-/// string, or its first error is at the end of input while a `(`, `[` or `{`
-/// is still open. A REPL then keeps reading lines instead of reporting an
-/// error. (A statement that only lacks its `;` is an error, not unfinished.)
+/// string, or its first error is at the end of input and it lacks more than
+/// its final `;` (an open `(`, `[` or `{`, a trailing operator as in `1 +`,
+/// `var y =`, `if (c)`). A REPL then keeps reading lines instead of
+/// reporting an error. A statement that only lacks its `;` is an error, not
+/// unfinished, and so is input whose first error comes before its end.
 pub fn is_incomplete(src: &str) -> bool {
     parser::is_incomplete(src)
 }

@@ -43,12 +43,25 @@
 //! # Depth
 //!
 //! Later passes (resolver, code generator, `Drop` of the tree) recurse over
-//! the AST, so its depth must be bounded. The checker computes the depth of
-//! the tree the grammar would build (1 + the deepest child, for statements
-//! and expressions alike; a left-associative chain `1 + 1 + ... + 1` is as
-//! deep as it is long) and its own recursion level. Past [`MAX_DEPTH`] it
-//! reports `Expression nesting too deep.` at the token it is looking at and
-//! stops; the grammar is then not run at all, so no deep tree ever exists.
+//! the AST, so the depth of their recursion must be bounded; flat code must
+//! not be. The checker computes that depth for the tree the grammar would
+//! build: 1 + the deepest child, for statements and expressions alike,
+//! except for the two shapes that every pass walks with a loop (see
+//! `ast.rs`):
+//!
+//! - A left-associative chain of binary and short-circuit operators
+//!   (`1 + 2 + ... + n`, `a and b or c`) is one level deep plus its deepest
+//!   operand, however long it is. An operator applied to a chain keeps the
+//!   chain's depth, or the right operand's plus one if that is deeper.
+//! - An `if` / `else if` / ... / `else` chain is one level deep plus its
+//!   deepest condition or branch; the checker walks it with a loop too.
+//!
+//! The checker also bounds its own recursion level. Past [`MAX_DEPTH`] it
+//! reports `Expression nesting too deep.` (inside an expression) or
+//! `Statement nesting too deep.` (blocks, bodies, nested statements) at the
+//! token it is looking at and stops; the grammar is then not run at all, so
+//! no deep tree ever exists. The LR parser itself keeps its stack on the
+//! heap, and its actions build one node each without recursion.
 //!
 //! # Lines
 //!
@@ -78,8 +91,8 @@
 //!   `continue` (statement keywords clox does not have).
 //!
 //! Invariants: [`parse`] never panics and never fails; DeclIds are dense
-//! and in source order when there is no diagnostic; every AST node is at
-//! most [`MAX_DEPTH`] levels deep (plus a small constant).
+//! and in source order when there is no diagnostic; no pass recurses more
+//! than [`MAX_DEPTH`] levels (plus a small constant) into the AST.
 
 use std::cell::{Cell, RefCell};
 
@@ -96,10 +109,11 @@ lalrpop_util::lalrpop_mod!(
     grammar
 );
 
-/// The deepest AST (and checker recursion) accepted. The resolver and the
-/// code generator recurse once or twice per level; at a few hundred bytes
-/// per frame (debug builds) 1,000 levels stay well inside the 2 MiB stack
-/// of a Rust test thread, and no hand-written program comes near it.
+/// The deepest nesting (and checker recursion) accepted, counted as the
+/// module docs describe. The resolver and the code generator recurse once
+/// or twice per level; at a few hundred bytes per frame (debug builds)
+/// 1,000 levels stay well inside the 2 MiB stack of a Rust test thread, and
+/// no hand-written program nests anywhere near that deeply.
 pub const MAX_DEPTH: u32 = 1000;
 
 /// Parses `src`. Never fails: statements that do not parse become
@@ -133,8 +147,12 @@ pub fn parse(src: &str) -> (Vec<Stmt>, Vec<Diagnostic>) {
 }
 
 /// True when `src` is merely unfinished, so a REPL should read another
-/// line: the input ends inside a string, or the first error is at the end
-/// of input while a `(`, `[` or `{` is still open.
+/// line: the input ends inside a string, or its first error is at the end
+/// of input and more than a final `;` is missing, because a `(`, `[` or
+/// `{` is still open or because the input followed by a `;` (on a line of
+/// its own, after any comment) still does not parse: `1 +`, `var y =`,
+/// `if (c)`, `fun f()`. An input that only lacks its `;` (`print 1`) or
+/// whose first error comes before its end (`print )`) is not unfinished.
 pub fn is_incomplete(src: &str) -> bool {
     let tokens = lexer::tokenize(src);
     if tokens
@@ -142,6 +160,14 @@ pub fn is_incomplete(src: &str) -> bool {
         .any(|t| t.tok == Tok::Error(LexError::UnterminatedString))
     {
         return true;
+    }
+    let ends_early = Checker::run(&tokens)
+        .diags
+        .iter()
+        .min_by_key(|d| (d.line, d.offset))
+        .is_some_and(|d| d.location == Location::End);
+    if !ends_early {
+        return false;
     }
     let mut open: i64 = 0;
     for t in &tokens {
@@ -151,15 +177,13 @@ pub fn is_incomplete(src: &str) -> bool {
             _ => {}
         }
     }
-    if open <= 0 {
-        return false;
+    if open > 0 {
+        return true;
     }
-    let report = Checker::run(&tokens);
-    report
+    let with_semicolon = format!("{src}\n;");
+    !Checker::run(&lexer::tokenize(&with_semicolon))
         .diags
-        .iter()
-        .min_by_key(|d| (d.line, d.offset))
-        .is_some_and(|d| d.location == Location::End)
+        .is_empty()
 }
 
 /// A position as the grammar sees it: byte offset plus the line clox
@@ -280,10 +304,11 @@ impl<'s> ParseCtx<'s> {
 
     /// `target = value`, where only variables, properties and index
     /// expressions are valid targets (the checker reports the others).
-    pub fn assign(&self, target: Expr, value: Expr, eq: Pos) -> Expr {
+    pub fn assign(&self, mut target: Expr, value: Expr, eq: Pos) -> Expr {
         let value = Box::new(value);
         let line = target.line;
-        match target.kind {
+        // `Expr` has a `Drop`, so its kind is taken rather than moved out.
+        match std::mem::replace(&mut target.kind, ExprKind::Nil) {
             ExprKind::Var(name) => {
                 let line = name.line;
                 Expr::new(ExprKind::Assign { name, value }, line)
@@ -438,10 +463,14 @@ type Check<T> = Result<T, TooDeep>;
 /// What the checker knows about an expression it has parsed.
 #[derive(Clone, Copy)]
 struct ExprInfo {
-    /// Depth of the AST node the grammar would build for it.
+    /// Depth of the AST node the grammar would build for it, counted as
+    /// the later passes recurse (see "Depth" in the module docs).
     depth: u32,
     /// Whether the outermost node is a call (for `go`).
     is_call: bool,
+    /// Whether the outermost node is a link of a left spine (a binary or
+    /// short-circuit operator), which a further operator extends.
+    chain: bool,
 }
 
 impl ExprInfo {
@@ -449,8 +478,16 @@ impl ExprInfo {
         ExprInfo {
             depth: 1,
             is_call: false,
+            chain: false,
         }
     }
+}
+
+/// What was nested too deeply, for the message.
+#[derive(Clone, Copy)]
+enum Nest {
+    Expression,
+    Statement,
 }
 
 /// Binding power of infix operators, loosest first (clox's `Precedence`).
@@ -511,6 +548,8 @@ struct Checker<'t, 's> {
     diags: Vec<Diagnostic>,
     /// Recursion level, bounded by [`MAX_DEPTH`].
     level: u32,
+    /// How many of those levels are expressions (`parse_precedence`).
+    expr_level: u32,
 }
 
 impl<'t, 's> Checker<'t, 's> {
@@ -522,6 +561,7 @@ impl<'t, 's> Checker<'t, 's> {
             panic: false,
             diags: Vec::new(),
             level: 0,
+            expr_level: 0,
         };
         c.skip_error_tokens();
         let mut too_deep = false;
@@ -593,10 +633,20 @@ impl<'t, 's> Checker<'t, 's> {
     }
 
     /// Enters one level of recursion, or stops everything if too deep.
-    fn enter(&mut self) -> Check<()> {
+    /// The message blames expressions when they make up most of the
+    /// levels, statements otherwise.
+    fn enter(&mut self, what: Nest) -> Check<()> {
         self.level += 1;
+        if matches!(what, Nest::Expression) {
+            self.expr_level += 1;
+        }
         if self.level > MAX_DEPTH {
-            return Err(self.too_deep(self.current));
+            let what = if 2 * self.expr_level > self.level {
+                Nest::Expression
+            } else {
+                Nest::Statement
+            };
+            return Err(self.too_deep(self.current, what));
         }
         Ok(())
     }
@@ -605,18 +655,27 @@ impl<'t, 's> Checker<'t, 's> {
         self.level -= 1;
     }
 
-    /// Checks the depth of a node just completed.
+    /// Checks the depth of a statement just completed.
     fn bound(&mut self, depth: u32) -> Check<u32> {
+        self.bound_as(depth, Nest::Statement)
+    }
+
+    /// Checks the depth of a node just completed.
+    fn bound_as(&mut self, depth: u32, what: Nest) -> Check<u32> {
         if depth > MAX_DEPTH {
-            return Err(self.too_deep(self.previous));
+            return Err(self.too_deep(self.previous, what));
         }
         Ok(depth)
     }
 
     /// Reports the nesting error (even in panic mode: it ends checking).
-    fn too_deep(&mut self, index: usize) -> TooDeep {
+    fn too_deep(&mut self, index: usize, what: Nest) -> TooDeep {
         self.panic = false;
-        self.error_at(index, "Expression nesting too deep.");
+        let message = match what {
+            Nest::Expression => "Expression nesting too deep.",
+            Nest::Statement => "Statement nesting too deep.",
+        };
+        self.error_at(index, message);
         TooDeep
     }
 
@@ -684,7 +743,7 @@ impl<'t, 's> Checker<'t, 's> {
 
     /// Parameters and body, after the name (clox's `function`).
     fn function(&mut self) -> Check<u32> {
-        self.enter()?;
+        self.enter(Nest::Statement)?;
         self.consume(&Tok::LParen, "Expect '(' after function name.");
         if !self.check(&Tok::RParen) {
             let mut arity = 0;
@@ -722,7 +781,7 @@ impl<'t, 's> Checker<'t, 's> {
     }
 
     fn statement(&mut self) -> Check<u32> {
-        self.enter()?;
+        self.enter(Nest::Statement)?;
         let depth = if self.eat(&Tok::Print) {
             let d = self.expression()?.depth;
             self.consume(&Tok::Semicolon, "Expect ';' after value.");
@@ -730,12 +789,23 @@ impl<'t, 's> Checker<'t, 's> {
         } else if self.eat(&Tok::For) {
             self.for_statement()?
         } else if self.eat(&Tok::If) {
-            self.consume(&Tok::LParen, "Expect '(' after 'if'.");
-            let c = self.expression()?.depth;
-            self.consume(&Tok::RParen, "Expect ')' after condition.");
-            let mut d = c.max(self.statement()?);
-            if self.eat(&Tok::Else) {
+            // An `else if` chain is one level deep however long it is: a
+            // loop here, as in every later pass. (clox recurses, through
+            // `statement`, into the `if` after `else`; the tokens consumed
+            // and the errors reported are the same.)
+            let mut d = 0;
+            loop {
+                self.consume(&Tok::LParen, "Expect '(' after 'if'.");
+                d = d.max(self.expression()?.depth);
+                self.consume(&Tok::RParen, "Expect ')' after condition.");
                 d = d.max(self.statement()?);
+                if !self.eat(&Tok::Else) {
+                    break;
+                }
+                if !self.eat(&Tok::If) {
+                    d = d.max(self.statement()?);
+                    break;
+                }
             }
             d + 1
         } else if self.eat(&Tok::Return) {
@@ -837,8 +907,9 @@ impl<'t, 's> Checker<'t, 's> {
                     // channel that `<-a` yields.
                     let recv = self.parse_precedence(Prec::Unary)?;
                     let recv = ExprInfo {
-                        depth: self.bound(recv.depth + 1)?,
+                        depth: self.bound_as(recv.depth + 1, Nest::Expression)?,
                         is_call: false,
+                        chain: false,
                     };
                     if self.check(&Tok::Colon) {
                         recv.depth
@@ -891,7 +962,7 @@ impl<'t, 's> Checker<'t, 's> {
     }
 
     fn parse_precedence(&mut self, prec: Prec) -> Check<ExprInfo> {
-        self.enter()?;
+        self.enter(Nest::Expression)?;
         self.advance();
         let can_assign = prec <= Prec::Assignment;
         let info = match self.prefix(can_assign)? {
@@ -901,6 +972,7 @@ impl<'t, 's> Checker<'t, 's> {
                 ExprInfo::leaf()
             }
         };
+        self.expr_level -= 1;
         self.leave();
         Ok(info)
     }
@@ -1001,15 +1073,17 @@ impl<'t, 's> Checker<'t, 's> {
                 self.consume(&Tok::RBracket, "Expect ']' after index.");
                 self.assignment_tail(can_assign, left.depth.max(index.depth) + 1)
             }
-            Tok::And | Tok::Or => {
-                let prec = infix_prec(&self.toks[self.previous].tok);
-                let right = self.parse_precedence(prec)?;
-                self.node(left.depth.max(right.depth) + 1, false)
-            }
+            // clox parses the right operand of `and` / `or` at the
+            // operator's own precedence, which nests `a or b or c` to the
+            // right; one level tighter, as for the other operators, it
+            // nests to the left as the grammar does, so a long chain is a
+            // loop here. The tokens consumed and the errors are the same:
+            // the operand's own loop stops at the next `or` and this loop
+            // takes it instead, and neither may assign.
             ref op => {
                 let prec = infix_prec(op).next();
                 let right = self.parse_precedence(prec)?;
-                self.node(left.depth.max(right.depth) + 1, false)
+                self.link(left, right)
             }
         }
     }
@@ -1026,8 +1100,25 @@ impl<'t, 's> Checker<'t, 's> {
 
     fn node(&mut self, depth: u32, is_call: bool) -> Check<ExprInfo> {
         Ok(ExprInfo {
-            depth: self.bound(depth)?,
+            depth: self.bound_as(depth, Nest::Expression)?,
             is_call,
+            chain: false,
+        })
+    }
+
+    /// A binary or short-circuit node over `left` and `right`. Passes walk
+    /// a left spine with a loop, so a link added to a chain sits at the
+    /// chain's own level; only its right operand is one level further in.
+    fn link(&mut self, left: ExprInfo, right: ExprInfo) -> Check<ExprInfo> {
+        let depth = if left.chain {
+            left.depth.max(right.depth + 1)
+        } else {
+            left.depth.max(right.depth) + 1
+        };
+        Ok(ExprInfo {
+            depth: self.bound_as(depth, Nest::Expression)?,
+            is_call: false,
+            chain: true,
         })
     }
 }

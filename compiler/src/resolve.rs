@@ -33,6 +33,8 @@
 //! that the code generator will resolve, since an unboxed register cannot be
 //! shared with a closure. Both passes therefore use the same scoping rules.
 //! The resolver reports no errors: the code generator reports them all.
+//! Like every pass, it walks left spines and `else if` chains with loops
+//! (`ast.rs`), so its recursion is as deep as the source's real nesting.
 
 use std::collections::HashSet;
 
@@ -179,11 +181,15 @@ impl Resolver {
                 }
                 self.end_scope();
             }
-            Stmt::If { cond, then, els } => {
-                self.expr(cond);
-                self.stmt(then);
-                if let Some(e) = els {
-                    self.stmt(e);
+            Stmt::If { .. } => {
+                // An `else if` chain, branch by branch with a loop.
+                let (branches, otherwise) = s.else_chain();
+                for (cond, then) in branches {
+                    self.expr(cond);
+                    self.stmt(then);
+                }
+                if let Some(last) = otherwise {
+                    self.stmt(last);
                 }
             }
             Stmt::While { cond, body } => {
@@ -309,9 +315,15 @@ impl Resolver {
                 self.use_name(&name.name);
             }
             ExprKind::Unary { operand, .. } => self.expr(operand),
-            ExprKind::Binary { left, right, .. } | ExprKind::Logical { left, right, .. } => {
-                self.expr(left);
-                self.expr(right);
+            ExprKind::Binary { .. } | ExprKind::Logical { .. } => {
+                // A left spine, link by link with a loop.
+                let (first, links) = e.spine();
+                self.expr(first);
+                for link in links {
+                    if let Some((_, right)) = link.link() {
+                        self.expr(right);
+                    }
+                }
             }
             ExprKind::Call { callee, args } => {
                 self.expr(callee);

@@ -1096,7 +1096,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
             }
             Op::Print => {
                 let v = r!(ins.a());
-                cx.print(v);
+                cx.print(v, ins.b() == 1);
             }
             Op::Go => {
                 // SAFETY: registers a..=a+b are within the frame.

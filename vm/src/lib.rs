@@ -489,6 +489,18 @@ impl Vm {
         self.rt.interrupt.clone()
     }
 
+    /// Every user goroutine that is not dead, by id: its state, wait reason
+    /// and where it stands (`sched::inspect` describes how each is read
+    /// safely while the scheduler runs).
+    pub fn goroutines(&self) -> Vec<sched::inspect::GoroutineInfo> {
+        sched::inspect::goroutines(&self.rt)
+    }
+
+    /// The number of processors (Ps) now.
+    pub fn procs(&self) -> usize {
+        self.rt.sched.procs()
+    }
+
     /// Writes the trace recorded so far to `out` (and stops recording).
     pub fn write_trace(&self, format: trace::Format, out: &mut dyn Write) -> std::io::Result<()> {
         let events = self.rt.sched.trace_collect();
@@ -839,10 +851,15 @@ impl<'a> Ctx<'a> {
         l.pop()
     }
 
-    /// Writes `v` and a newline to stdout (buffered).
-    pub fn print(&mut self, v: Value) {
+    /// Writes `v` and a newline to stdout (buffered); `quoted` shows a
+    /// string as inside a list (a REPL entry's echoed value).
+    pub fn print(&mut self, v: Value, quoted: bool) {
         let mut buf = Vec::new();
-        print::write_value(v, &mut buf);
+        if quoted {
+            print::write_quoted_value(v, &mut buf);
+        } else {
+            print::write_value(v, &mut buf);
+        }
         buf.push(b'\n');
         self.rt.write_out(&buf);
     }

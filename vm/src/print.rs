@@ -1,4 +1,5 @@
-//! Printing values: `print`, `str()` and the REPL all use [`write_value`].
+//! Printing values: `print`, `str()` and the REPL all use [`write_value`];
+//! the REPL echoes an entry's value with [`write_quoted_value`].
 //!
 //! Rules (SPEC §1.4, §2.13):
 //! - Numbers: the shortest text that reads back to the same double;
@@ -76,6 +77,13 @@ pub fn format_number(n: f64, out: &mut Vec<u8>) {
 pub fn write_value(v: Value, out: &mut Vec<u8>) {
     let mut seen = Vec::new();
     write_inner(v, out, false, &mut seen);
+}
+
+/// Appends the form of `v` it has inside a list: a string is quoted and
+/// escaped (the REPL echoes an entry's value this way).
+pub fn write_quoted_value(v: Value, out: &mut Vec<u8>) {
+    let mut seen = Vec::new();
+    write_inner(v, out, true, &mut seen);
 }
 
 /// The printed form of `v` as a byte vector.

@@ -14,6 +14,11 @@
 //!   temporary (`protect`) when a later operand may assign that local
 //!   (`may_assign`), so `a + (a = 2)` adds the old `a`.
 //!
+//! Left-associative chains of binary and short-circuit operators are
+//! compiled link by link with a loop (`chain`), in O(1) registers, and
+//! `a and b and c` as a condition likewise; so are the recursive helpers'
+//! walks over them (`may_assign`). Recursion follows only real nesting.
+//!
 //! `expr_to` and `cond_false` release every temporary they allocated before
 //! they return. Number literals, negated or grouped, are folded (neither can
 //! fail at run time on a number) to pick `LoadI` and the immediate forms.
@@ -48,6 +53,15 @@ fn number_literal(e: &Expr) -> Option<f64> {
     }
 }
 
+/// The left operand of one link of a chain.
+#[derive(Clone, Copy)]
+enum Left<'e> {
+    /// The chain's first operand, not evaluated yet.
+    Expr(&'e Expr),
+    /// A temporary holding the value of the links so far.
+    Reg(u16),
+}
+
 /// Strips grouping parentheses.
 pub(super) fn ungroup(e: &Expr) -> &Expr {
     match &e.kind {
@@ -69,12 +83,26 @@ impl<'a> Gen<'a> {
             ExprKind::True | ExprKind::Number(_) | ExprKind::Str(_) => Vec::new(),
             ExprKind::Nil | ExprKind::False => vec![self.emit_jump(Op::Jmp, 0, 0, line)],
             ExprKind::Logical {
-                op: LogicalOp::And,
-                left,
-                right,
+                op: LogicalOp::And, ..
             } => {
-                let mut j = self.cond_false(left);
-                j.extend(self.cond_false(right));
+                // `a and b and c` falls through when every operand holds:
+                // each operand's own false jumps, in order, found with a
+                // loop down the left spine (parentheses do not matter).
+                let mut rights = Vec::new();
+                let mut node = cond;
+                while let ExprKind::Logical {
+                    op: LogicalOp::And,
+                    left,
+                    right,
+                } = &node.kind
+                {
+                    rights.push(&**right);
+                    node = ungroup(left);
+                }
+                let mut j = self.cond_false(node);
+                for right in rights.into_iter().rev() {
+                    j.extend(self.cond_false(right));
+                }
                 j
             }
             ExprKind::Unary {
@@ -158,8 +186,13 @@ impl<'a> Gen<'a> {
             | ExprKind::Super { .. } => false,
             ExprKind::Assign { name, value } => hit(&name.name) || self.may_assign(value, reg),
             ExprKind::Unary { operand, .. } => self.may_assign(operand, reg),
-            ExprKind::Binary { left, right, .. } | ExprKind::Logical { left, right, .. } => {
-                self.may_assign(left, reg) || self.may_assign(right, reg)
+            ExprKind::Binary { .. } | ExprKind::Logical { .. } => {
+                let (first, links) = e.spine();
+                self.may_assign(first, reg)
+                    || links
+                        .iter()
+                        .filter_map(|l| l.link())
+                        .any(|(_, right)| self.may_assign(right, reg))
             }
             ExprKind::Call { callee, args } => {
                 self.may_assign(callee, reg) || args.iter().any(|a| self.may_assign(a, reg))
@@ -291,26 +324,7 @@ impl<'a> Gen<'a> {
                     self.emit(Instr::abc(code, dst, r, 0), line);
                 }
             }
-            ExprKind::Binary { op, left, right } => self.binary(*op, left, right, dst, line),
-            ExprKind::Logical { op, left, right } => {
-                let t = if self.is_temp(dst) {
-                    dst
-                } else {
-                    self.alloc(line)
-                };
-                self.expr_to(left, t);
-                let jop = if *op == LogicalOp::And {
-                    Op::JmpFalse
-                } else {
-                    Op::JmpTrue
-                };
-                let j = self.emit_jump(jop, t, 0, line);
-                self.expr_to(right, t);
-                self.patch_here(j);
-                if t != dst {
-                    self.emit(Instr::abc(Op::Move, dst, t, 0), line);
-                }
-            }
+            ExprKind::Binary { .. } | ExprKind::Logical { .. } => self.chain(e, dst),
             ExprKind::Call { callee, args } => self.call(callee, args, dst, line),
             ExprKind::Get { object, name } => {
                 let o = self.expr_any(object);
@@ -450,25 +464,82 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn binary(&mut self, op: BinaryOp, left: &Expr, right: &Expr, dst: u16, line: u32) {
-        if matches!(
-            op,
-            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Mod
-        ) {
-            if let Some(imm) = int_literal(right, IMM24) {
-                let l = self.expr_any(left);
-                let code = match op {
-                    BinaryOp::Add => Op::AddI,
-                    BinaryOp::Sub => Op::SubI,
-                    BinaryOp::Mul => Op::MulI,
-                    _ => Op::ModI,
-                };
-                self.emit(Instr::absc(code, dst, l, imm), line);
-                return;
+    /// A left spine of binary and short-circuit operators (a single
+    /// operator is a spine of one link), evaluated link by link with a
+    /// loop, in O(1) registers however long it is. The running value lives
+    /// in `acc`: `dst` itself when it is a temporary, else one temporary
+    /// (not even that for a lone binary operator), so only the last link
+    /// writes a local's `dst`. Each link frees its operand's temporaries.
+    fn chain(&mut self, e: &Expr, dst: u16) {
+        let (first, links) = e.spine();
+        let count = links.len();
+        let any_logical = links
+            .iter()
+            .any(|l| matches!(l.kind, ExprKind::Logical { .. }));
+        let acc = if self.is_temp(dst) || (count == 1 && !any_logical) {
+            dst
+        } else {
+            self.alloc(e.line)
+        };
+        let base = self.mark();
+        let mut left = Left::Expr(first);
+        for (i, link) in links.into_iter().enumerate() {
+            let last = i + 1 == count;
+            let line = link.line;
+            match &link.kind {
+                ExprKind::Binary { op, right, .. } => {
+                    let target = if last { dst } else { acc };
+                    self.binary(*op, left, right, target, line);
+                }
+                ExprKind::Logical { op, right, .. } => {
+                    if let Left::Expr(first) = left {
+                        self.expr_to(first, acc);
+                    }
+                    let jop = if *op == LogicalOp::And {
+                        Op::JmpFalse
+                    } else {
+                        Op::JmpTrue
+                    };
+                    let j = self.emit_jump(jop, acc, 0, line);
+                    self.expr_to(right, acc);
+                    self.patch_here(j);
+                    if last && acc != dst {
+                        self.emit(Instr::abc(Op::Move, dst, acc, 0), line);
+                    }
+                }
+                _ => unreachable!("a spine holds only links"),
             }
+            left = Left::Reg(acc);
+            self.free_to(base);
         }
-        let l = self.expr_any(left);
-        let l = self.protect(l, &[right], line);
+    }
+
+    /// One binary operator into `dst`: `left` is either the chain's first
+    /// operand, not yet evaluated, or the register holding the value so far.
+    fn binary(&mut self, op: BinaryOp, left: Left<'_>, right: &Expr, dst: u16, line: u32) {
+        let imm_code = match op {
+            BinaryOp::Add => Some(Op::AddI),
+            BinaryOp::Sub => Some(Op::SubI),
+            BinaryOp::Mul => Some(Op::MulI),
+            BinaryOp::Mod => Some(Op::ModI),
+            _ => None,
+        };
+        if let (Some(code), Some(imm)) = (imm_code, int_literal(right, IMM24)) {
+            let l = match left {
+                Left::Expr(e) => self.expr_any(e),
+                Left::Reg(r) => r,
+            };
+            self.emit(Instr::absc(code, dst, l, imm), line);
+            return;
+        }
+        let l = match left {
+            Left::Expr(e) => {
+                let l = self.expr_any(e);
+                self.protect(l, &[right], line)
+            }
+            // The value so far is in a temporary: `right` cannot assign it.
+            Left::Reg(r) => r,
+        };
         let r = self.expr_any(right);
         let code = match op {
             BinaryOp::Add => Op::Add,

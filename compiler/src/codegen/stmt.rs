@@ -50,23 +50,7 @@ impl<'a> Gen<'a> {
                 }
                 self.end_scope();
             }
-            Stmt::If { cond, then, els } => {
-                let exits = self.cond_false(cond);
-                self.stmt(then);
-                if let Some(els) = els {
-                    let line = self.fr().line;
-                    let skip = self.emit_jump(Op::Jmp, 0, 0, line);
-                    for j in exits {
-                        self.patch_here(j);
-                    }
-                    self.stmt(els);
-                    self.patch_here(skip);
-                } else {
-                    for j in exits {
-                        self.patch_here(j);
-                    }
-                }
-            }
+            Stmt::If { .. } => self.if_chain(s),
             Stmt::While { cond, body } => {
                 let start = self.pc();
                 let exits = self.cond_false(cond);
@@ -132,6 +116,43 @@ impl<'a> Gen<'a> {
         // Statement boundary: every temporary is free again.
         let top = self.fr().locals_top;
         self.f().next_reg = top;
+    }
+
+    /// An `if` with its `else if` branches and final `else`, compiled with
+    /// a loop over the chain (see `ast.rs`). Each branch but the last ends
+    /// with a jump past the whole chain; a false condition jumps to the
+    /// next branch.
+    fn if_chain(&mut self, s: &Stmt) {
+        let (branches, otherwise) = s.else_chain();
+        let count = branches.len();
+        let mut skips = Vec::new();
+        for (i, (cond, then)) in branches.into_iter().enumerate() {
+            let exits = self.cond_false(cond);
+            self.stmt(then);
+            if i + 1 < count || otherwise.is_some() {
+                let line = self.fr().line;
+                skips.push(self.emit_jump(Op::Jmp, 0, 0, line));
+            }
+            for j in exits {
+                self.patch_here(j);
+            }
+        }
+        if let Some(last) = otherwise {
+            self.stmt(last);
+        }
+        for j in skips {
+            self.patch_here(j);
+        }
+    }
+
+    /// A REPL entry that is one expression: its value, echoed (`Print` with
+    /// `b = 1`: a string shows quoted).
+    pub(super) fn echo(&mut self, e: &Expr) {
+        let r = self.expr_any(e);
+        self.emit(Instr::abc(Op::Print, r, 1, 0), e.line);
+        let top = self.fr().locals_top;
+        self.f().next_reg = top;
+        self.panic = false;
     }
 
     /// `go CALL;`: the callee and arguments in a fresh call window, then

@@ -1061,3 +1061,30 @@ fn go_without_a_call_is_an_error() {
         vec!["[line 3] Error at 'go': Expect function call after 'go'."]
     );
 }
+
+#[test]
+fn a_repl_expression_entry_echoes_its_value_quoted() {
+    let echoes = |src: &str| -> Vec<usize> {
+        let p = crate::compile_repl(src).expect("compiles");
+        check_proto(&p.main, None);
+        p.main
+            .code
+            .iter()
+            .filter(|i| i.op() == Op::Print)
+            .map(|i| i.b())
+            .collect()
+    };
+    // A lone expression (an assignment too) is echoed: `Print` with b = 1.
+    assert_eq!(echoes("\"1\";"), [1]);
+    assert_eq!(echoes("x = 1 + 2;"), [1]);
+    assert!(crate::compile_repl("\"1\";")
+        .expect("compiles")
+        .main
+        .disassemble()
+        .contains("quoted"));
+    // A `print` statement, several statements and scripts print plainly.
+    assert_eq!(echoes("print \"1\";"), [0]);
+    assert_eq!(echoes("1; 2;"), Vec::<usize>::new());
+    let script = crate::compile("\"1\";").expect("compiles");
+    assert!(script.main.code.iter().all(|i| i.op() != Op::Print));
+}

@@ -12,14 +12,17 @@ fn errors(src: &str) -> Vec<String> {
 /// The statements of `src`, which must parse without diagnostics.
 fn ok(src: &str) -> Vec<Stmt> {
     let (stmts, diags) = parse(src);
-    assert!(diags.is_empty(), "{src:?}: {diags:?}");
+    // Generated sources run to megabytes; their start is enough to tell.
+    let start: String = src.chars().take(200).collect();
+    assert!(diags.is_empty(), "{start:?}...: {diags:?}");
     stmts
 }
 
 /// The expression of the single expression statement `src`.
 fn expr(src: &str) -> Expr {
-    match ok(src).pop() {
-        Some(Stmt::Expr(e)) | Some(Stmt::Print(e)) => e,
+    match ok(src).last_mut() {
+        // `Stmt` has a `Drop`, so the expression is taken, not moved out.
+        Some(Stmt::Expr(e)) | Some(Stmt::Print(e)) => std::mem::replace(e, Expr::placeholder()),
         other => panic!("not an expression statement: {other:?}"),
     }
 }
@@ -37,19 +40,19 @@ fn var(name: &str, line: u32) -> Expr {
 #[test]
 fn binary_operators_carry_the_operator_line_and_associate_left() {
     let e = expr("a\n-\nb\n*\nc\n%\nd\n-\ne;");
-    let ExprKind::Binary { op, left, right } = e.kind else {
+    let ExprKind::Binary { op, left, right } = &e.kind else {
         panic!("{e:?}")
     };
-    assert_eq!((op, e.line), (BinaryOp::Sub, 8));
-    assert_eq!(*right, var("e", 9));
-    let ExprKind::Binary { op, right, .. } = left.kind else {
+    assert_eq!((*op, e.line), (BinaryOp::Sub, 8));
+    assert_eq!(**right, var("e", 9));
+    let ExprKind::Binary { op, right, .. } = &left.kind else {
         panic!()
     };
-    assert_eq!((op, left.line), (BinaryOp::Sub, 2));
-    let ExprKind::Binary { op, left, .. } = right.kind else {
+    assert_eq!((*op, left.line), (BinaryOp::Sub, 2));
+    let ExprKind::Binary { op, left, .. } = &right.kind else {
         panic!()
     };
-    assert_eq!((op, right.line), (BinaryOp::Mod, 6));
+    assert_eq!((*op, right.line), (BinaryOp::Mod, 6));
     assert!(matches!(
         left.kind,
         ExprKind::Binary {
@@ -67,7 +70,7 @@ fn precedence_ladder() {
         op: LogicalOp::Or,
         right,
         ..
-    } = e.kind
+    } = &e.kind
     else {
         panic!()
     };
@@ -75,7 +78,7 @@ fn precedence_ladder() {
         op: LogicalOp::And,
         right,
         ..
-    } = right.kind
+    } = &right.kind
     else {
         panic!()
     };
@@ -83,7 +86,7 @@ fn precedence_ladder() {
         op: BinaryOp::Eq,
         right,
         ..
-    } = right.kind
+    } = &right.kind
     else {
         panic!()
     };
@@ -91,7 +94,7 @@ fn precedence_ladder() {
         op: BinaryOp::Lt,
         right,
         ..
-    } = right.kind
+    } = &right.kind
     else {
         panic!()
     };
@@ -99,7 +102,7 @@ fn precedence_ladder() {
         op: BinaryOp::Add,
         right,
         ..
-    } = right.kind
+    } = &right.kind
     else {
         panic!()
     };
@@ -107,7 +110,7 @@ fn precedence_ladder() {
         op: BinaryOp::Mul,
         right,
         ..
-    } = right.kind
+    } = &right.kind
     else {
         panic!()
     };
@@ -123,11 +126,11 @@ fn precedence_ladder() {
 #[test]
 fn receive_binds_like_unary_minus() {
     let e = expr("<-a + <-b.c;");
-    let ExprKind::Binary { left, right, .. } = e.kind else {
+    let ExprKind::Binary { left, right, .. } = &e.kind else {
         panic!()
     };
     assert!(matches!(left.kind, ExprKind::Recv(_)));
-    let ExprKind::Recv(inner) = right.kind else {
+    let ExprKind::Recv(inner) = &right.kind else {
         panic!()
     };
     assert!(matches!(inner.kind, ExprKind::Get { .. }));
@@ -137,12 +140,12 @@ fn receive_binds_like_unary_minus() {
 fn calls_carry_the_closing_paren_line_and_properties_the_name_line() {
     let e = expr("f(\n1,\n2\n).\nx;");
     assert_eq!(e.line, 5);
-    let ExprKind::Get { object, name } = e.kind else {
+    let ExprKind::Get { object, name } = &e.kind else {
         panic!()
     };
     assert_eq!(name.line, 5);
     assert_eq!(object.line, 4);
-    let ExprKind::Call { args, .. } = object.kind else {
+    let ExprKind::Call { args, .. } = &object.kind else {
         panic!()
     };
     assert_eq!(args.len(), 2);
@@ -151,7 +154,7 @@ fn calls_carry_the_closing_paren_line_and_properties_the_name_line() {
 #[test]
 fn assignment_targets() {
     let e = expr("a = b = 1;");
-    let ExprKind::Assign { name, value } = e.kind else {
+    let ExprKind::Assign { name, value } = &e.kind else {
         panic!()
     };
     assert_eq!(name.name, "a");
@@ -162,7 +165,7 @@ fn assignment_targets() {
     assert!(matches!(e.kind, ExprKind::Set { .. }));
 
     let e = expr("xs[i][j] = v;");
-    let ExprKind::IndexSet { object, .. } = e.kind else {
+    let ExprKind::IndexSet { object, .. } = &e.kind else {
         panic!()
     };
     assert!(matches!(object.kind, ExprKind::Index { .. }));
@@ -285,7 +288,7 @@ fn for_loops() {
 fn braces_are_blocks_at_statement_start_and_maps_elsewhere() {
     assert!(matches!(ok("{}").as_slice(), [Stmt::Block(b)] if b.is_empty()));
     let e = expr("({});");
-    assert!(matches!(e.kind, ExprKind::Grouping(m) if matches!(m.kind, ExprKind::Map(_))));
+    assert!(matches!(&e.kind, ExprKind::Grouping(m) if matches!(m.kind, ExprKind::Map(_))));
     let stmts = ok("var m = {\"k\": 1, 2: [true, nil]}; print {};");
     let Stmt::Var { init: Some(m), .. } = &stmts[0] else {
         panic!()
@@ -602,16 +605,35 @@ fn incomplete_input() {
         "var l = [1,",
         "print \"abc",
         "select {",
+        "1 +",
+        "var y =",
+        "if (c)",
+        "if (c) print 1; else",
+        "while (x)",
+        "for (var i = 0; i < 3; i = i + 1)",
+        "fun f()",
+        "class A < B",
+        "x.",
+        "print 1 + // a comment",
+        "a = b =",
+        "go",
     ] {
         assert!(is_incomplete(src), "{src:?}");
     }
     for src in [
         "print 1",
         "print 1;",
+        "1 + 2",
+        "var x",
+        "var y = 2",
         "print (1;",
         "}",
         "{ print 1 2 ",
         "print )(",
+        "1 + ;",
+        "if c",
+        "var 1",
+        "// only a comment",
         "",
     ] {
         assert!(!is_incomplete(src), "{src:?}");
@@ -626,18 +648,110 @@ fn nesting_limit() {
     assert_eq!(diags.len(), 1);
     assert_eq!(diags[0].message, "Expression nesting too deep.");
 
-    // A long left-associative chain is as deep as it is long.
-    let chain = format!("print {}1;", "1 + ".repeat(5_000));
-    assert_eq!(errors(&chain).len(), 1);
-
     let nested_ok = format!("print {}1{};", "(".repeat(900), ")".repeat(900));
     ok(&nested_ok);
     let blocks_ok = format!("{}{}", "{".repeat(450), "}".repeat(450));
     ok(&blocks_ok);
+    let blocks = format!("{}{}", "{".repeat(2_000), "}".repeat(2_000));
+    assert_eq!(
+        errors(&blocks),
+        ["[line 1] Error at '{': Statement nesting too deep."]
+    );
+    // The limit is met inside the condition of the 1,000th `if`, but what
+    // nests is the statements.
     let ifs = format!("{}print 1;", "if (x) ".repeat(5_000));
-    assert_eq!(errors(&ifs).len(), 1);
+    assert_eq!(
+        errors(&ifs),
+        ["[line 1] Error at 'x': Statement nesting too deep."]
+    );
     let unary = format!("print {}1;", "-".repeat(5_000));
-    assert_eq!(errors(&unary).len(), 1);
+    assert_eq!(
+        errors(&unary),
+        ["[line 1] Error at '-': Expression nesting too deep."]
+    );
+}
+
+#[test]
+fn flat_chains_are_not_nesting() {
+    // Left-associative chains of any operators, mixed, are one level deep.
+    let sum = format!("print {}1;", "1 + ".repeat(20_000));
+    ok(&sum);
+    let mixed = format!("print {}x;", "x * 2 - 1 < y and z or ".repeat(3_000));
+    ok(&mixed);
+    let branches: String = (0..5_000)
+        .map(|i| format!("if (x == {i}) print {i}; else "))
+        .collect();
+    ok(&format!("{branches}print -1;"));
+    ok(&format!("{branches}{{}}"));
+    let without_else = format!("{}print 0;", branches.trim_end_matches("else "));
+    assert!(!without_else.ends_with("else print 0;"));
+}
+
+#[test]
+fn a_chain_is_as_deep_as_its_deepest_operand_plus_one() {
+    // An operand of a chain nests only as deep as itself: 990 parentheses
+    // (a few levels under the limit, which also counts the statement and
+    // the chain) are fine anywhere in a long chain, 1,000 are not.
+    let operand = |n: usize| format!("{}1{}", "(".repeat(n), ")".repeat(n));
+    let chain = |n: usize| format!("print 1 + {} + 2 + {} + 3;", operand(n), operand(n));
+    ok(&chain(990));
+    let errs = errors(&chain(1_000));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].ends_with("Expression nesting too deep."),
+        "{errs:?}"
+    );
+    // The leftmost operand counts the same way.
+    ok(&format!("print {} + 2 + 3;", operand(990)));
+    // A branch of an `else if` chain is one level inside the chain.
+    let blocks = |n: usize| format!("{}{}", "{".repeat(n), "}".repeat(n));
+    ok(&format!("if (a) 1; else if (b) {} else 2;", blocks(450)));
+    let errs = errors(&format!("if (a) 1; else if (b) {} else 2;", blocks(2_000)));
+    assert_eq!(
+        errs,
+        ["[line 1] Error at '{': Statement nesting too deep."],
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn an_else_if_chain_keeps_its_shape() {
+    let stmts = ok("if (a) print 1; else if (b) print 2; else if (c) print 3; else print 4;");
+    let (branches, otherwise) = stmts[0].else_chain();
+    let conds: Vec<_> = branches
+        .iter()
+        .map(|(c, _)| match &c.kind {
+            ExprKind::Var(v) => v.name.as_str(),
+            _ => "?",
+        })
+        .collect();
+    assert_eq!(conds, ["a", "b", "c"]);
+    assert!(matches!(otherwise, Some(Stmt::Print(_))));
+    let stmts = ok("if (a) print 1; else if (b) print 2;");
+    let (branches, otherwise) = stmts[0].else_chain();
+    assert_eq!(branches.len(), 2);
+    assert!(otherwise.is_none());
+}
+
+#[test]
+fn a_spine_lists_its_links_innermost_first() {
+    let e = expr("a - b and c + d or e;");
+    let (first, links) = e.spine();
+    assert_eq!(*first, var("a", 1));
+    let ops: Vec<_> = links
+        .iter()
+        .map(|l| match &l.kind {
+            ExprKind::Binary { op, .. } => format!("{op:?}"),
+            ExprKind::Logical { op, .. } => format!("{op:?}"),
+            _ => "?".into(),
+        })
+        .collect();
+    assert_eq!(ops, ["Sub", "And", "Or"]);
+    // Parentheses end a spine: they are real nesting.
+    let e = expr("(a - b) + c;");
+    let (first, links) = e.spine();
+    assert!(matches!(first.kind, ExprKind::Grouping(_)));
+    assert_eq!(links.len(), 1);
 }
 
 /// A tiny deterministic generator (xorshift) for the robustness tests.

@@ -332,7 +332,8 @@ ops! {
     /// string, received value) and advance the cursor; otherwise `pc += sc`.
     /// A safepoint.
     IterNext,
-    /// Print `R[a]` and a newline.
+    /// Print `R[a]` and a newline. With `b = 1` (a REPL entry's value) a
+    /// string is shown quoted and escaped, as inside a list.
     Print,
     /// `go R[a](R[a+1] ..= R[a+b])`: evaluate nothing more; start the call in
     /// a new goroutine and continue at once. The callee is checked when the
@@ -421,6 +422,7 @@ impl Proto {
             }
             LoadK | Class => format!("{name:<12} r{a} k{c} ; {}", self.konst(c)),
             LoadI => format!("{name:<12} r{a} {sc}"),
+            Print if b == 1 => format!("{name:<12} r{a} quoted"),
             LoadNil | LoadTrue | LoadFalse | Print | Return | IterPrep => {
                 format!("{name:<12} r{a}")
             }

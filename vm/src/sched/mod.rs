@@ -19,9 +19,10 @@
 //! - [`timer`]: per-P timer heaps (`sleep`, `time.after`).
 //! - [`chan`]: channels and `select`.
 //! - [`sim`]: deterministic mode (`--sim SEED`): one thread drives every P.
-//! - [`syscall`]: `blocking`, the entry point for natives that block their
-//!   OS thread in the kernel (for now it only runs the call; the P stays
-//!   with the M).
+//! - [`syscall`]: blocking system calls: the P hand-off while a goroutine
+//!   blocks in the kernel (Go's `entersyscall` / `exitsyscall`).
+//! - [`inspect`]: a snapshot of the user's goroutines (the REPL's
+//!   `:goroutines`).
 //!
 //! Ownership (who may touch what):
 //! - A P's local state ([`PLocal`]: allocation cache, free Gs, trace
@@ -43,6 +44,7 @@
 
 pub mod chan;
 pub mod g;
+pub mod inspect;
 pub mod park;
 pub mod proc;
 pub mod runq;

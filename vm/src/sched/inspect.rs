@@ -42,6 +42,8 @@ pub enum GoroutineState {
     Running,
     /// Blocked (see the wait reason).
     Waiting,
+    /// In a blocking system call (reading stdin, a pipe, a file).
+    Syscall,
 }
 
 impl GoroutineState {
@@ -51,6 +53,7 @@ impl GoroutineState {
             GoroutineState::Runnable => "runnable",
             GoroutineState::Running => "running",
             GoroutineState::Waiting => "waiting",
+            GoroutineState::Syscall => "syscall",
         }
     }
 }
@@ -84,7 +87,7 @@ fn inspect(g: GRef) -> Option<GoroutineInfo> {
         let s = g.status();
         match s {
             Status::Idle | Status::Dead => return None,
-            Status::Runnable | Status::Running | Status::Waiting => {
+            Status::Runnable | Status::Running | Status::Waiting | Status::Syscall => {
                 if g.try_scan(s) {
                     break s;
                 }
@@ -98,6 +101,7 @@ fn inspect(g: GRef) -> Option<GoroutineInfo> {
         let state = match status {
             Status::Runnable => GoroutineState::Runnable,
             Status::Waiting => GoroutineState::Waiting,
+            Status::Syscall => GoroutineState::Syscall,
             _ => GoroutineState::Running,
         };
         let wait_reason = match status {

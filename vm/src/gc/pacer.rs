@@ -344,7 +344,8 @@ impl Pacer {
                 let actual = st.heap_mark_end as f64 / last as f64 - 1.0;
                 let ratio = Self::ratio(&st);
                 let err = (goal_growth - actual) / goal_growth;
-                st.ratio = Some((ratio + TRIGGER_GAIN * err * ratio).clamp(TRIGGER_MIN, TRIGGER_MAX));
+                st.ratio =
+                    Some((ratio + TRIGGER_GAIN * err * ratio).clamp(TRIGGER_MIN, TRIGGER_MAX));
             }
         }
         self.set_paced_base(heap, marked as usize);

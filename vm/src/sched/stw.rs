@@ -94,8 +94,7 @@ pub fn stop_the_world(cx: &mut Ctx, reason: &'static str) {
     while l.stopwait > 0 {
         // Wake up now and then to re-arm preempt flags (a P may have been
         // between Gs when they were first set).
-        s.stop_cond
-            .wait_for(&mut l, STOP_REARM);
+        s.stop_cond.wait_for(&mut l, STOP_REARM);
         for i in 0..procs as u32 {
             if i != cx.p().id && stop_or_preempt(s.p(i)) {
                 l.stopwait -= 1;

@@ -82,6 +82,9 @@ pub struct Options {
     /// Print the program's bytecode to stdout before running it
     /// (`--disasm`).
     pub disasm: bool,
+    /// The program's arguments, the command-line words after the script
+    /// (`os.args`; the REPL has none).
+    pub args: Vec<String>,
 }
 
 impl Default for Options {
@@ -99,6 +102,7 @@ impl Default for Options {
             gccheckmark: false,
             gcstress: false,
             disasm: false,
+            args: Vec::new(),
         }
     }
 }
@@ -181,6 +185,12 @@ impl Options {
     /// Turns printing the disassembly before running on or off.
     pub fn disasm(mut self, on: bool) -> Self {
         self.disasm = on;
+        self
+    }
+
+    /// Sets the program's arguments (`os.args`).
+    pub fn args<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.args = args.into_iter().map(Into::into).collect();
         self
     }
 

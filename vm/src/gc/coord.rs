@@ -358,6 +358,7 @@ fn park_outcome(f: Flow) -> Outcome {
         }),
         Flow::Gosched => Outcome::Gosched,
         Flow::Error(e) => panic!("collector: {e}"),
+        Flow::TailCall(..) | Flow::Exit(_) => unreachable!("only natives call and exit"),
     }
 }
 

@@ -83,6 +83,14 @@ impl Chan {
         self.len() == 0
     }
 
+    /// How many values a send could place now without waiting: the
+    /// buffer's free slots plus the receivers waiting (an upper bound: a
+    /// waiting `select` may already have been claimed elsewhere).
+    pub fn room(&self) -> usize {
+        let st = self.state.lock();
+        self.cap.saturating_sub(st.buf.len()) + st.recvq.len()
+    }
+
     /// Calls `f` on every value the channel holds (for the collector).
     pub fn for_each_value(&self, mut f: impl FnMut(Value)) {
         let st = self.state.lock();
@@ -198,6 +206,57 @@ pub fn recv(cx: &mut Ctx, chv: Value, resume: Resume) -> Result<(Value, bool), F
         unlock: Unlock::guard(st),
         resume,
     }))
+}
+
+/// Sends `vals` in order under one lock, for a producer that has many
+/// values ready (`io.lines`'s reader): each goes to a waiting receiver or
+/// into the buffer, until one would have to wait. Returns how many were
+/// sent. When not even the first can go, the goroutine parks sending
+/// `vals[0]` exactly as [`send`] does, and `vals[0]` counts as sent. A
+/// closed channel is `Send on closed channel.`. Receivers are readied once
+/// the lock is free, as everywhere in this module.
+pub fn send_many(cx: &mut Ctx, chv: Value, vals: &[Value]) -> Result<usize, Flow> {
+    let Some(ch) = as_chan(chv) else {
+        return Err("Can only send on a channel.".into());
+    };
+    let mut st = ch.state.lock();
+    let mut woken = Vec::new();
+    let mut sent = 0;
+    let mut failed = None;
+    for &v in vals {
+        match try_send(ch, &mut st, v) {
+            Ok(Sent::Handed(r)) => woken.push(r),
+            Ok(Sent::Buffered) => {}
+            Ok(Sent::No) => break,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+        sent += 1;
+    }
+    if sent == 0 && failed.is_none() {
+        if let Some(&v) = vals.first() {
+            st.sendq.push_back(Sudog {
+                g: me(cx),
+                elem: v,
+                sel: None,
+            });
+            return Err(Flow::Park(Park {
+                reason: WaitReason::ChanSend,
+                unlock: Unlock::guard(st),
+                resume: Resume::Sent,
+            }));
+        }
+    }
+    drop(st);
+    for g in woken {
+        ready(cx, g);
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(sent),
+    }
 }
 
 /// What a send that must not block did on a locked channel.

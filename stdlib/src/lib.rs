@@ -17,6 +17,12 @@
 //! receiving their instance; each instance keeps its state in a hidden
 //! `sema` object (a field named `_state`).
 
+mod io;
+mod os;
+mod sort;
+mod strings;
+
+use skein_vm::bytecode::Const;
 use skein_vm::native::Flow;
 use skein_vm::object::*;
 use skein_vm::print;
@@ -55,6 +61,7 @@ fn build(vm: &mut Ctx) -> Vec<(&'static str, Value)> {
         ("close", Some(1), close_),
         ("recv", Some(1), recv_),
         ("sleep", Some(1), sleep_),
+        ("sort", None, sort::sort),
     ];
     for (name, arity, f) in fns {
         let v = vm.new_native(name, *arity, *f);
@@ -117,7 +124,69 @@ fn build(vm: &mut Ctx) -> Vec<(&'static str, Value)> {
     let m = make_module(vm, "sync", sync, &[]);
     globals.push(("sync", m));
     let _ = (wg_class, mu_class);
+
+    let m = make_module(vm, "strings", strings::FUNCTIONS, &[]);
+    globals.push(("strings", m));
+    let args = os::args(vm);
+    let m = make_module(vm, "os", os::FUNCTIONS, &[("args", args)]);
+    globals.push(("os", m));
+    let m = make_module(vm, "io", io::FUNCTIONS, &[]);
+    globals.push(("io", m));
+
+    skein_builtin(
+        vm,
+        sort::MERGE_KEY,
+        &sort::merge_sort_source(),
+        "merge_sort",
+    );
+    let finish = vm.new_native("sort", Some(2), sort::finish);
+    vm.keep_builtin(sort::FINISH_KEY, finish);
+    skein_builtin(vm, io::FILLER_KEY, io::FILLER, "lines");
+    let fill = vm.new_native("lines", Some(2), io::fill);
+    vm.keep_builtin(io::FILL_KEY, fill);
     globals
+}
+
+/// Compiles `src`, a built-in written in Skein, and keeps its top-level
+/// function `name` under `key` (`Runtime::builtin`) as a closure whose
+/// frames never show in stack traces (`loader::load_hidden`). The function
+/// must capture nothing and use no global (a program may redefine any
+/// global): what it needs comes in its arguments.
+fn skein_builtin(vm: &mut Ctx, key: &str, src: &str, name: &str) {
+    let program = skein_compiler::compile(src).expect("a built-in's Skein source compiles");
+    let proto = program
+        .main
+        .consts
+        .iter()
+        .find_map(|k| match k {
+            Const::Proto(p) if p.name.as_deref() == Some(name) => Some(p),
+            _ => None,
+        })
+        .expect("the built-in's function is in its source");
+    assert!(proto.captures.is_empty(), "a built-in captures nothing");
+    let f = skein_vm::loader::load_hidden(vm, proto);
+    let closure = vm.alloc(
+        Kind::Closure,
+        Closure {
+            function: f.as_obj() as *const Obj<Function>,
+            upvals: Box::new([]),
+        },
+        0,
+    );
+    vm.keep_builtin(key, closure);
+}
+
+/// A file name or environment variable name from a Skein string's bytes.
+fn os_str(bytes: &[u8]) -> std::ffi::OsString {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        std::ffi::OsStr::from_bytes(bytes).to_os_string()
+    }
+    #[cfg(not(unix))]
+    {
+        String::from_utf8_lossy(bytes).into_owned().into()
+    }
 }
 
 fn make_module(
@@ -301,8 +370,13 @@ fn num(_vm: &mut Ctx, a: &[Value]) -> R {
 }
 
 fn type_(vm: &mut Ctx, a: &[Value]) -> R {
-    let v = a[0];
-    let name: &str = if v.is_number() {
+    let name = type_name(a[0]);
+    Ok(vm.intern(name.as_bytes()))
+}
+
+/// The name of `v`'s type, as `type()` gives it.
+fn type_name(v: Value) -> &'static str {
+    if v.is_number() {
         "number"
     } else if v.is_nil() {
         "nil"
@@ -320,8 +394,7 @@ fn type_(vm: &mut Ctx, a: &[Value]) -> R {
             Some(Kind::Chan) => "channel",
             _ => "nil",
         }
-    };
-    Ok(vm.intern(name.as_bytes()))
+    }
 }
 
 fn panic_(_vm: &mut Ctx, a: &[Value]) -> R {

@@ -1,17 +1,36 @@
-//! Skein's built-in functions and modules (SPEC §2.11–§2.12).
+//! Skein's built-in functions and modules (SPEC §2.11–§2.12, issue 11).
 //!
 //! [`install`] binds every built-in as a global of a [`Vm`]: the functions
-//! (`clock len push pop slice keys has delete str num type panic cap`) and the
-//! modules `math`, `time` and `runtime`. Each native is a plain Rust function
+//! (`clock len push pop slice keys has delete str num type panic cap chan
+//! close recv sleep sort`) and the modules `math`, `time`, `runtime`,
+//! `sync`, `strings`, `os` and `io`. Each native is a plain Rust function
 //! over the VM and its arguments (see `skein_vm::native`). A wrong argument
 //! type is a runtime error naming the function, e.g. `push() expects a
 //! list.`; the message table lives in `tests/corpus/README.md`.
 //!
+//! Files: this one holds the core built-ins and `math`, `time`, `runtime`
+//! and `sync`; `strings.rs`, `sort.rs`, `os.rs` and `io.rs` hold the rest,
+//! each with its own essay.
+//!
 //! Natives never collect: `runtime.gc()` only asks for a collection, which the
-//! interpreter runs at the safepoint right after the call returns. Natives
-//! that wait (`recv`, `sleep`, `sync`'s `lock`/`wait`, and the runtime
-//! functions that stop the world) park the goroutine through
-//! `skein_vm::sched` and never block the OS thread.
+//! interpreter runs at the safepoint right after the call returns. So a
+//! native may keep the values it makes in Rust locals until it returns;
+//! anything that must outlive the call lives in heap objects or registers.
+//! Natives that wait (`recv`, `sleep`, `sync`'s `lock`/`wait`, the runtime
+//! functions that stop the world, a full `io.lines` channel) park the
+//! goroutine through `skein_vm::sched` and never block the OS thread;
+//! natives that block in the kernel (stdin, files) go through
+//! `skein_vm::sched::syscall::blocking`.
+//!
+//! Built-ins written in Skein. A native cannot call Skein code (the
+//! interpreter is not re-entrant), so the two built-ins that must, `sort`
+//! with a `less` function and the goroutine behind `io.lines`, are Skein
+//! functions compiled here at install time ([`skein_builtin`]), loaded
+//! *hidden* (their frames never show in stack traces, so they look like
+//! natives) and kept alive under a name (`Runtime::builtin`). They use no
+//! global (a program may redefine any): natives hand them everything they
+//! need as arguments, `sort` by finishing with a tail call
+//! (`Flow::TailCall`), `io.lines` by starting a goroutine on one.
 //!
 //! `sync.WaitGroup` and `sync.Mutex` are classes whose methods are natives
 //! receiving their instance; each instance keeps its state in a hidden

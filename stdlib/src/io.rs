@@ -33,16 +33,19 @@
 //! built-in written in Skein ([`FILLER`], loaded hidden: its frames never
 //! show in a stack trace) that calls the native [`fill`] until it returns
 //! false. Each call of `fill`:
-//! 1. reads one block of [`BLOCK`] bytes if no whole line is buffered (the
+//! 1. waits, while the channel still holds lines, until a receive takes
+//!    the last one (`chan::wait_drained`); parking as a sender on the full
+//!    channel instead would wake the reader at every receive, and with two
+//!    processors the reader and the consumer would then trade the channel
+//!    back and forth a few lines at a time;
+//! 2. reads one block of [`BLOCK`] bytes if no whole line is buffered (the
 //!    buffer doubles when one line is longer than it), so one call never
 //!    blocks the goroutine's P for more than one read;
-//! 2. makes strings of as many buffered lines as the channel has room for
-//!    (at least one, at most [`LINES_CAP`]) and sends them with one lock
-//!    (`chan::send_many`): the consumer still receives one line per
-//!    receive, but the reader and the consumer switch once per batch, not
-//!    once per line;
-//! 3. when the channel is full, parks sending the first line (the send
-//!    completes when the consumer takes a line), and its next call goes on;
+//! 3. makes strings of as many buffered lines as the channel has room for
+//!    (its capacity plus any receivers waiting) and sends them with one
+//!    lock (`chan::send_many`): the consumer still receives one line per
+//!    receive, but the two goroutines switch once per batch of up to
+//!    [`LINES_CAP`] lines, not once per line;
 //! 4. at end of file, closes the file and the channel and returns false.
 //!
 //! The reader's state (the open file, its buffer and the read position) is
@@ -50,7 +53,8 @@
 //! drops it once the goroutine is done with it. The lines made by one call
 //! live in a Rust vector only until the call returns, and no collection
 //! runs inside a native. A consumer that stops early leaves the goroutine
-//! parked on its send, as an abandoned sender is in Go.
+//! parked, waiting for a drain that never comes, as an abandoned sender is
+//! in Go.
 
 use std::io::{BufRead, Read, Write};
 
@@ -80,8 +84,9 @@ pub(crate) const FILLER_KEY: &str = "io.lines.filler";
 pub(crate) const FILL_KEY: &str = "io.lines.fill";
 
 /// The `io.lines` goroutine, in Skein: it calls `fill` until the file is
-/// done. (A `fill` that parks on a full channel leaves the callee in its
-/// result register, which is not `false`, so the loop goes on.)
+/// done. (A `fill` that parks returns `true` when it wakes, or, parked as a
+/// sender, leaves the callee in its result register: neither is `false`,
+/// so the loop goes on.)
 pub(crate) const FILLER: &str = r#"
 fun lines(ch, reader, fill) {
   while (fill(ch, reader)) {}
@@ -276,6 +281,8 @@ fn lines(vm: &mut Ctx, a: &[Value]) -> R {
 /// docs); false once the file is done and the channel closed.
 pub(crate) fn fill(vm: &mut Ctx, a: &[Value]) -> R {
     let (ch, h) = (a[0], as_handle(a[1]).expect("fill gets its reader"));
+    // One batch per drained buffer: while the consumer has lines, wait.
+    chan::wait_drained(vm, ch)?;
     let mut data = h.data.lock();
     let r = data
         .downcast_mut::<LineReader>()
@@ -283,9 +290,7 @@ pub(crate) fn fill(vm: &mut Ctx, a: &[Value]) -> R {
     if !r.has_line() && !r.eof {
         r.read_block(vm)?;
     }
-    let room = chan::as_chan(ch)
-        .map_or(1, |c| c.room())
-        .clamp(1, LINES_CAP);
+    let room = chan::as_chan(ch).map_or(1, |c| c.room()).max(1);
     let mut vals = Vec::new();
     let mut ends = Vec::new();
     let mut pos = r.start;

@@ -402,6 +402,33 @@ impl Mcache {
         self.publish(rt, p as *mut Header, size)
     }
 
+    /// A new string of `len` bytes written by `fill` straight into the new
+    /// object (the bytes start zeroed), for results whose pieces are many
+    /// (`strings.join`): no list of pieces, no intermediate buffer.
+    pub fn string_with(
+        &mut self,
+        rt: &crate::Runtime,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Value {
+        let size = Heap::string_size(len);
+        let p = self.alloc_mem(size);
+        let header = self.header(rt, Kind::String, size);
+        // SAFETY: `p` is a fresh allocation of `size` bytes: the object
+        // (header, hash, length) then `len` bytes of text, zeroed before
+        // `fill` sees them and all written here before the object is
+        // published on the all-objects list.
+        unsafe {
+            let data = p.add(std::mem::size_of::<Obj<Str>>());
+            std::ptr::write_bytes(data, 0, len);
+            fill(std::slice::from_raw_parts_mut(data, len));
+            let obj = p as *mut Obj<Str>;
+            std::ptr::addr_of_mut!((*obj).header).write(header);
+            std::ptr::addr_of_mut!((*obj).body).write(Str::new_header(len));
+        }
+        self.publish(rt, p as *mut Header, size)
+    }
+
     /// The head of this cache's all-objects list.
     pub(crate) fn head(&self) -> *mut Header {
         self.head

@@ -717,6 +717,13 @@ impl<'a> Ctx<'a> {
         )
     }
 
+    /// A new string of `len` bytes, written by `fill` in place (they start
+    /// zeroed). `fill` must not allocate from the VM.
+    pub fn new_string_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> Value {
+        let rt = self.rt;
+        self.local().mc.string_with(rt, len, fill)
+    }
+
     /// A new string (not interned).
     pub fn new_string(&mut self, bytes: &[u8]) -> Value {
         let rt = self.rt;

@@ -93,13 +93,17 @@ fun lines(ch, reader, fill) {
 }
 "#;
 
-/// Bytes per read: 256 KiB amortises the system call over thousands of
-/// typical lines, and stays small next to the heap.
-const BLOCK: usize = 256 << 10;
+/// Bytes per read: 1 MiB holds more typical lines than one batch (so a
+/// batch rarely waits for a read), and one read of it from the page cache
+/// takes a fraction of a millisecond.
+const BLOCK: usize = 1 << 20;
 
-/// Capacity of an `io.lines` channel: the reader and the consumer switch
-/// once per this many lines; 1024 lines cost 8 KiB of channel buffer.
-const LINES_CAP: usize = 1024;
+/// Capacity of an `io.lines` channel, the most lines one batch sends: the
+/// reader and the consumer switch once per batch, and with two Ps each
+/// switch is a wake-up of another thread (tens of microseconds), so the
+/// batch is large; 8192 lines cost 64 KiB of channel buffer, and making
+/// them takes a few hundred microseconds without a safepoint.
+const LINES_CAP: usize = 8192;
 
 /// The OS's message for `e`, without Rust's ` (os error N)` suffix.
 fn reason(e: &std::io::Error) -> String {

@@ -91,18 +91,21 @@ fn split(vm: &mut Ctx, a: &[Value]) -> R {
         let items: Vec<Value> = s.iter().map(|&b| vm.rt.one_byte(b)).collect();
         return Ok(vm.new_list(&items));
     }
-    // Counting first sizes the vector exactly (a cheap SIMD pass next to
-    // allocating the pieces).
+    // Counting first lets the pieces go straight into a list of the right
+    // length (a cheap SIMD pass next to allocating the pieces). No
+    // collection runs inside a native, so the list, not yet reachable from
+    // anything, stays alive while it fills.
     let n = memchr::memmem::find_iter(s, sep).count() + 1;
-    let mut items = Vec::with_capacity(n);
+    let list = vm.new_list_nils(n);
+    let l = as_list(list).expect("a new list");
     let mut start = 0;
-    for at in memchr::memmem::find_iter(s, sep) {
+    for (i, at) in memchr::memmem::find_iter(s, sep).enumerate() {
         // Matches never overlap: `find_iter` resumes after each one.
-        items.push(vm.new_string(&s[start..at]));
+        l.set(i, vm.new_string(&s[start..at]));
         start = at + sep.len();
     }
-    items.push(vm.new_string(&s[start..]));
-    Ok(vm.new_list(&items))
+    l.set(n - 1, vm.new_string(&s[start..]));
+    Ok(list)
 }
 
 fn fields(vm: &mut Ctx, a: &[Value]) -> R {
@@ -128,10 +131,16 @@ fn join(vm: &mut Ctx, a: &[Value]) -> R {
     let (Some(list), Some(sep)) = (as_list(a[0]), as_string(a[1])) else {
         return Err("join() expects a list and a string.".into());
     };
-    let items = list.to_vec();
-    let mut len = sep.len() * items.len().saturating_sub(1);
-    for v in &items {
-        match as_string(*v) {
+    // The elements are read in place (a block stays valid while a native
+    // runs: retired blocks are freed only when the world stops). Another
+    // goroutine may change them between the two passes; the second pass
+    // then stays within the length the first one summed (a racy program
+    // gets some string, never a fault).
+    let block = list.block();
+    let slots = &block.slots()[..block.len()];
+    let mut len = sep.len() * slots.len().saturating_sub(1);
+    for slot in slots {
+        match as_string(slot.get()) {
             Some(s) => len += s.len(),
             None => return Err("join() expects a list of strings.".into()),
         }
@@ -139,14 +148,13 @@ fn join(vm: &mut Ctx, a: &[Value]) -> R {
     let sep = sep.bytes();
     Ok(vm.new_string_with(len, |out| {
         let mut at = 0;
-        for (i, v) in items.iter().enumerate() {
-            if i > 0 {
-                out[at..at + sep.len()].copy_from_slice(sep);
-                at += sep.len();
+        for (i, slot) in slots.iter().enumerate() {
+            let piece = as_string(slot.get()).map_or(&[][..], |s| s.bytes());
+            for part in [if i > 0 { sep } else { &[][..] }, piece] {
+                let take = part.len().min(out.len() - at);
+                out[at..at + take].copy_from_slice(&part[..take]);
+                at += take;
             }
-            let piece = as_string(*v).map_or(&[][..], |s| s.bytes());
-            out[at..at + piece.len()].copy_from_slice(piece);
-            at += piece.len();
         }
     }))
 }

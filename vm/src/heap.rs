@@ -373,6 +373,28 @@ impl Mcache {
         self.publish(rt, p as *mut Header, size)
     }
 
+    /// A new list of `n` nils, in one allocation, for a native that fills
+    /// it in place (`strings.split`) rather than gathering the values in a
+    /// vector first.
+    pub fn alloc_list_nils(&mut self, rt: &crate::Runtime, n: usize) -> Value {
+        let size = Heap::list_size(n);
+        let p = self.alloc_mem(size);
+        let header = self.header(rt, Kind::List, size);
+        // SAFETY: as in `alloc_list`: a fresh allocation of `size` bytes,
+        // object and block fully initialised before publication.
+        unsafe {
+            let block = p.add(LIST_BLOCK_OFFSET) as *mut ListBlock;
+            ListBlock::init_nils(block, n, true);
+            (p as *mut Obj<List>).write(Obj {
+                header,
+                body: List {
+                    block: std::sync::atomic::AtomicPtr::new(block),
+                },
+            });
+        }
+        self.publish(rt, p as *mut Header, size)
+    }
+
     /// A new (not interned) string.
     pub fn string(&mut self, rt: &crate::Runtime, bytes: &[u8]) -> Value {
         self.string_parts(rt, &[bytes])

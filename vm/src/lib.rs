@@ -706,6 +706,12 @@ impl<'a> Ctx<'a> {
         self.local().mc.alloc_list(rt, items)
     }
 
+    /// A new list of `n` nils (to be filled with `List::set`).
+    pub fn new_list_nils(&mut self, n: usize) -> Value {
+        let rt = self.rt;
+        self.local().mc.alloc_list_nils(rt, n)
+    }
+
     /// A new empty map.
     pub fn new_map(&mut self) -> Value {
         self.alloc(

@@ -608,6 +608,19 @@ impl ListBlock {
         }
     }
 
+    /// Initialises a block of `n` nil slots with length `n` at `p`.
+    ///
+    /// # Safety
+    /// `p` must point to writable memory laid out as `layout(n)`.
+    pub unsafe fn init_nils(p: *mut ListBlock, n: usize, inline: bool) {
+        // SAFETY: guaranteed by the caller; `init` writes every field and
+        // slot, and the block is not shared yet.
+        unsafe {
+            Self::init(p, n, inline);
+            (*p).set_len(n);
+        }
+    }
+
     /// Initialises a block at `p` holding exactly `items` (length = capacity
     /// = `items.len()`), copying the values in directly: the block is not
     /// yet reachable, so no barrier applies.

@@ -27,7 +27,8 @@
 //!    and run the program. On a runtime error, flush stdout first (so the
 //!    program's output precedes the message, as in clox), print the error's
 //!    message and stack trace to stderr and answer [`EXIT_RUNTIME`] (70).
-//!    Otherwise flush and answer 0.
+//!    A program that called `os.exit(status)` answers that status and
+//!    prints nothing more. Otherwise flush and answer 0.
 //!
 //! The exit codes are the BSD `sysexits.h` ones clox uses (SPEC §1.2):
 //! 64 usage, 65 data (compile) error, 70 software (runtime) error, 74 I/O
@@ -89,7 +90,8 @@ pub fn run_source(src: &str, opts: &Options) -> RunOutput {
 }
 
 /// Compiles and runs `src`, writing program output to `stdout` and errors to
-/// `stderr`; returns the exit code (0, 65 or 70). See the module docs for the
+/// `stderr`; returns the exit code (0, 65, 70, or the status given to
+/// `os.exit`). See the module docs for the
 /// steps.
 pub fn execute(
     src: &str,
@@ -155,6 +157,8 @@ pub(crate) fn execute_recording(
     drop(vm);
     match result {
         Ok(()) => (0, trace),
+        // `os.exit(status)`: stdout is flushed and nothing is printed.
+        Err(e) if e.exit.is_some() => (e.exit.unwrap_or(0), trace),
         Err(e) => {
             let _ = writeln!(stderr, "{e}");
             let _ = stderr.flush();
@@ -196,6 +200,7 @@ pub fn new_vm(opts: &Options, stdout: Box<dyn Write + Send>, interactive: bool) 
         trace: opts.trace.is_some() || opts.record_trace,
         stdout,
         exit_on_output_error: opts.owns_process,
+        args: opts.args.clone(),
     });
     skein_stdlib::install(&mut vm);
     vm

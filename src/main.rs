@@ -3,10 +3,14 @@
 //! Usage:
 //!
 //! ```text
-//! skein [FLAGS]              the REPL
-//! skein [FLAGS] FILE         run a script
-//! skein [FLAGS] run FILE     run a script (flags may also follow `run`)
+//! skein [FLAGS]                    the REPL
+//! skein [FLAGS] FILE [ARGS...]      run a script
+//! skein [FLAGS] run FILE [ARGS...]  run a script (flags may also follow `run`)
 //! ```
+//!
+//! Every word after FILE, flags included, is an argument of the script
+//! (`os.args`): `skein prog.sk --procs 2` hands `["--procs", "2"]` to the
+//! program; Skein's own flags go before FILE.
 //!
 //! Steps:
 //!
@@ -30,6 +34,7 @@
 //! from several threads, which is its strength. Miri cannot run its C code,
 //! so Miri builds keep the system allocator.
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,14 +48,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Skein: Lox with goroutines, channels and select on a Go-style runtime.
 ///
-/// With no FILE, starts the REPL.
+/// With no FILE, starts the REPL. The words after FILE are the script's
+/// arguments (`os.args`).
 #[derive(Parser, Debug)]
 #[command(name = "skein", version, disable_help_subcommand = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
 
-    /// The script to run.
+    /// The script to run; the words after it are its arguments (os.args).
     file: Option<PathBuf>,
 
     #[command(flatten)]
@@ -61,12 +67,13 @@ struct Cli {
 enum Command {
     /// Run a script.
     Run {
-        /// The script to run.
+        /// The script to run; the words after it are its arguments
+        /// (os.args).
         file: PathBuf,
     },
 }
 
-/// Flags accepted before or after `run`.
+/// Flags accepted before FILE (before or after `run`).
 #[derive(Args, Debug)]
 struct Flags {
     /// Number of processors (Ps), 1 to 256; default SKEINMAXPROCS or the
@@ -119,7 +126,8 @@ fn main() -> ExitCode {
     for w in warnings {
         eprintln!("skein: warning: {w}");
     }
-    let cli = match Cli::try_parse() {
+    let (skein_words, script_args) = split_script_args(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(skein_words) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -140,6 +148,12 @@ fn main() -> ExitCode {
             return code(EXIT_USAGE);
         }
     };
+    // Arguments that are not UTF-8 keep their bytes where they are valid
+    // and get U+FFFD elsewhere, as script files do.
+    options.args = script_args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let status = match file {
         None => skein::repl::run(&options),
         Some(path) => match skein::read_script(&path) {
@@ -176,6 +190,49 @@ fn main() -> ExitCode {
     code(status)
 }
 
+/// Skein's flags that take a value as the next word (unless written
+/// `--flag=VALUE`).
+const VALUE_FLAGS: &[&str] = &[
+    "--procs",
+    "--sim",
+    "--trace",
+    "--trace-format",
+    "--max-heap",
+];
+
+/// Splits the command line at FILE: the words up to FILE are Skein's (for
+/// clap), the words after it the script's (`os.args`), whatever they look
+/// like. FILE is the first word that is neither a flag, nor a flag's value,
+/// nor the first `run`; after `--` it is the next word.
+fn split_script_args(argv: Vec<OsString>) -> (Vec<OsString>, Vec<OsString>) {
+    let mut run_seen = false;
+    let mut i = 1;
+    while i < argv.len() {
+        let word = argv[i].to_string_lossy();
+        let file_at = if word == "--" {
+            i + 1
+        } else if word.starts_with('-') && word.len() > 1 {
+            i += if VALUE_FLAGS.contains(&word.as_ref()) {
+                2
+            } else {
+                1
+            };
+            continue;
+        } else if word == "run" && !run_seen {
+            run_seen = true;
+            i += 1;
+            continue;
+        } else {
+            i
+        };
+        let cut = (file_at + 1).min(argv.len());
+        let mut skein = argv;
+        let script = skein.split_off(cut);
+        return (skein, script);
+    }
+    (argv, Vec::new())
+}
+
 /// Lets the command-line flags override what the environment set.
 fn apply_flags(options: &mut Options, flags: &Flags) {
     if let Some(n) = flags.procs {
@@ -201,4 +258,52 @@ fn apply_flags(options: &mut Options, flags: &Flags) {
 /// An exit status from one of Skein's codes (all of which fit in a byte).
 fn code(status: i32) -> ExitCode {
     ExitCode::from(u8::try_from(status).unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_script_args;
+    use std::ffi::OsString;
+
+    fn split(line: &str) -> (String, String) {
+        let argv: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
+        let (skein, script) = split_script_args(argv);
+        let join = |v: Vec<OsString>| {
+            v.iter()
+                .map(|w| w.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        (join(skein), join(script))
+    }
+
+    #[test]
+    fn the_words_after_the_file_belong_to_the_script() {
+        let cases = [
+            ("skein", ("skein", "")),
+            ("skein --procs 2", ("skein --procs 2", "")),
+            ("skein a.sk", ("skein a.sk", "")),
+            ("skein a.sk b --c", ("skein a.sk", "b --c")),
+            (
+                "skein --procs 2 a.sk --procs 3",
+                ("skein --procs 2 a.sk", "--procs 3"),
+            ),
+            (
+                "skein --sim=4 --gctrace a.sk x",
+                ("skein --sim=4 --gctrace a.sk", "x"),
+            ),
+            ("skein run a.sk --disasm", ("skein run a.sk", "--disasm")),
+            (
+                "skein --procs 2 run --disasm a.sk x",
+                ("skein --procs 2 run --disasm a.sk", "x"),
+            ),
+            ("skein run run x", ("skein run run", "x")),
+            ("skein a.sk run b.sk", ("skein a.sk", "run b.sk")),
+            ("skein -- -odd.sk x", ("skein -- -odd.sk", "x")),
+            ("skein --trace t.txt a.sk", ("skein --trace t.txt a.sk", "")),
+        ];
+        for (line, (skein, script)) in cases {
+            assert_eq!(split(line), (skein.into(), script.into()), "{line}");
+        }
+    }
 }

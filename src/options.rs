@@ -93,6 +93,9 @@ pub struct Options {
     /// the program's output ends the process (141 for a closed pipe, 74
     /// otherwise; `VmOptions::exit_on_output_error`).
     pub owns_process: bool,
+    /// The program's arguments, the command-line words after the script
+    /// (`os.args`; the REPL has none).
+    pub args: Vec<String>,
 }
 
 impl Default for Options {
@@ -112,6 +115,7 @@ impl Default for Options {
             line_buffered: false,
             owns_process: false,
             disasm: false,
+            args: Vec::new(),
         }
     }
 }
@@ -194,6 +198,12 @@ impl Options {
     /// Turns printing the disassembly before running on or off.
     pub fn disasm(mut self, on: bool) -> Self {
         self.disasm = on;
+        self
+    }
+
+    /// Sets the program's arguments (`os.args`).
+    pub fn args<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.args = args.into_iter().map(Into::into).collect();
         self
     }
 

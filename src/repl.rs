@@ -59,6 +59,14 @@
 //!   its error is reported rather than dropped. No history is written.
 //!
 //! The session's exit code is 0: errors inside it are reported, not fatal.
+//! `os.exit(status)` is the exception: it ends the session with that status
+//! as soon as the entry running ends (the entry and its goroutines stop at
+//! once); called by a goroutine while the REPL waits for input, it ends the
+//! session when the next line is entered, without running that line.
+//! `os.args` is `[]` in the REPL.
+//!
+//! In a piped session the REPL reads stdin one line at a time, so a program
+//! that reads stdin (`io.read_line`) gets the lines that follow its entry.
 //!
 //! # Output of goroutines that outlive their entry
 //!
@@ -190,17 +198,23 @@ pub fn run(opts: &Options) -> i32 {
         // A background goroutine's error is printed above the prompt too.
         session.vm.borrow().set_error_sink(Box::new(out.clone()));
         match run_interactive(&session, &out) {
-            Ok(()) => return 0,
+            Ok(()) => return session.exit_status(),
             // The terminal could not be set up; fall back to plain reading.
             // Without an external printer `out` writes straight to stdout.
             Err(e) => eprintln!("skein: line editing unavailable ({e})"),
         }
-        run_piped(&session, std::io::stdin().lock());
-        return 0;
+        run_piped(&session, read_stdin_line);
+        return session.exit_status();
     }
     let session = Session::new(opts, Box::new(std::io::stdout()));
-    run_piped(&session, std::io::stdin().lock());
-    0
+    run_piped(&session, read_stdin_line);
+    session.exit_status()
+}
+
+/// Reads one line of stdin into `buf`, holding stdin's lock only for the
+/// line, so that programs run by the session can read stdin too.
+fn read_stdin_line(buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    std::io::stdin().lock().read_until(b'\n', buf)
 }
 
 /// True when `entry` needs no more lines: it is a command (`:time` only
@@ -415,8 +429,21 @@ impl Session {
         }
     }
 
+    /// The session's exit code: the status of `os.exit`, else 0.
+    fn exit_status(&self) -> i32 {
+        self.vm.borrow().exit_status().unwrap_or(0)
+    }
+
+    /// True once a goroutine has called `os.exit`.
+    fn exiting(&self) -> bool {
+        self.vm.borrow().exit_status().is_some()
+    }
+
     /// Handles one complete entry: a command or Skein source.
     fn handle(&self, entry: &str) -> Flow {
+        if self.exiting() {
+            return Flow::Quit;
+        }
         let trimmed = entry.trim();
         if trimmed.is_empty() {
             return Flow::Continue;
@@ -425,6 +452,9 @@ impl Session {
             return self.command(command);
         }
         self.eval(&prepare_entry(entry), true);
+        if self.exiting() {
+            return Flow::Quit;
+        }
         Flow::Continue
     }
 
@@ -456,8 +486,11 @@ impl Session {
             .store(false, std::sync::atomic::Ordering::Relaxed);
         let result = vm.run(&program);
         vm.flush();
-        if let Err(e) = result {
-            eprintln!("{e}");
+        match result {
+            // `os.exit`: the caller ends the session.
+            Err(e) if e.exit.is_some() => {}
+            Err(e) => eprintln!("{e}"),
+            Ok(()) => {}
         }
     }
 
@@ -502,6 +535,9 @@ impl Session {
             _ => eprintln!("Unknown command ':{name}'; type :help for the list."),
         }
         let _ = std::io::stdout().flush();
+        if self.exiting() {
+            return Flow::Quit;
+        }
         Flow::Continue
     }
 }
@@ -543,14 +579,15 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
-/// The non-terminal front end: read lines, group them into entries, run
-/// them. Bytes that are not UTF-8 are replaced, as in script files.
-fn run_piped(session: &Session, mut input: impl BufRead) {
+/// The non-terminal front end: read lines (one `read_line` call each),
+/// group them into entries, run them. Bytes that are not UTF-8 are
+/// replaced, as in script files.
+fn run_piped(session: &Session, mut read_line: impl FnMut(&mut Vec<u8>) -> std::io::Result<usize>) {
     let mut entry = String::new();
     let mut raw = Vec::new();
     loop {
         raw.clear();
-        match input.read_until(b'\n', &mut raw) {
+        match read_line(&mut raw) {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) => {

@@ -1,5 +1,8 @@
-//! Command-line tests: exit codes (SPEC §1.2), `--disasm`, `--max-heap`,
-//! `run FILE` versus `FILE`, and the embedding API's `run_source`.
+//! Command-line tests: exit codes, `--disasm`, `--max-heap`, `run FILE`
+//! versus `FILE`, the script's arguments (`os.args`), `os.exit` statuses,
+//! programs reading stdin (`io.read_line`, `io.read_all`), the order of
+//! stdout and stderr, output buffering, write errors and signals, and the
+//! embedding API's `run_source`.
 //!
 //! Each test writes its script into a scratch directory under Cargo's
 //! target tmpdir and runs the built binary on it.
@@ -64,8 +67,8 @@ fn bad_flag_values_are_usage_errors() {
         &["--trace-format", "xml", "x.sk"],
         &["--sim", "-1", "x.sk"],
         &["run"],
-        &["a.sk", "b.sk"],
-        &["a.sk", "run", "b.sk"],
+        &["--no-such-flag", "a.sk"],
+        &["run", "--no-such-flag", "a.sk"],
     ] {
         let out = skein(args);
         assert_eq!(
@@ -115,8 +118,9 @@ fn missing_file_is_an_io_error() {
 
 #[test]
 fn accepted_flags_reach_the_file_stage() {
-    // Every flag parses, before or after `run` and after the file; the
-    // missing file then gives 74, which proves parsing succeeded.
+    // Every flag parses, before or after `run`; the missing file then
+    // gives 74, which proves parsing succeeded. Words after the file are
+    // the script's, whatever they look like.
     let dir = scratch("flags");
     let path = dir.join("nope.sk");
     let p = path.to_str().unwrap();
@@ -131,6 +135,8 @@ fn accepted_flags_reach_the_file_stage() {
         &["--trace", t, "--trace-format", "chrome", "run", p],
         &["run", "--trace", t, "--trace-format", "text", p],
         &["run", p, "--disasm", "--procs", "2"],
+        &[p, "--no-such-flag", "--procs", "0"],
+        &[p, "run", "b.sk"],
     ] {
         let out = skein(args);
         assert_eq!(
@@ -527,4 +533,156 @@ fn output_is_block_buffered_into_a_file() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(early, "");
+}
+
+fn skein_with_input(name: &str, args: &[&str], input: &str) -> (Option<i32>, String) {
+    let dir = scratch(name);
+    let input_path = dir.join("input.txt");
+    std::fs::write(&input_path, input).unwrap();
+    let out_path = dir.join("transcript.txt");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let err = out.try_clone().unwrap();
+    let status = Command::new(SKEIN)
+        .args(args)
+        .env_remove("SKEINGC")
+        .env_remove("SKEINDEBUG")
+        .env_remove("SKEINMAXPROCS")
+        .stdin(std::fs::File::open(&input_path).unwrap())
+        .stdout(std::process::Stdio::from(out))
+        .stderr(std::process::Stdio::from(err))
+        .status()
+        .expect("spawn skein");
+    (status.code(), std::fs::read_to_string(&out_path).unwrap())
+}
+
+fn words_after_the_script_are_its_arguments() {
+    let path = script("args", "print os.args;\nprint len(os.args);\n");
+    let p = path.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&[p], "[]\n0\n"),
+        (&[p, "a", "b"], "[\"a\", \"b\"]\n2\n"),
+        (
+            &[p, "--x", "-y", "--procs", "2"],
+            "[\"--x\", \"-y\", \"--procs\", \"2\"]\n4\n",
+        ),
+        (&["--procs", "1", p, "one two"], "[\"one two\"]\n1\n"),
+        (
+            &["run", "--sim", "3", p, "run", "--disasm"],
+            "[\"run\", \"--disasm\"]\n2\n",
+        ),
+        (&["--", p, "--"], "[\"--\"]\n1\n"),
+    ];
+    for (args, expected) in cases {
+        let out = skein(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stdout), *expected, "{args:?}");
+    }
+}
+
+fn os_exit_sets_the_status_and_flushes_output() {
+    let path = script(
+        "exit",
+        "print \"out\";\nio.write(\"partial\");\nos.exit(42);\nprint \"never\";\n",
+    );
+    let out = skein(&[path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(42));
+    assert_eq!(text(&out.stdout), "out\npartial");
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    // From a goroutine, with the main goroutine blocked, under --sim too.
+    let path = script(
+        "exit_goroutine",
+        "fun w() { sleep(1); os.exit(5); }\ngo w();\n<-chan();\n",
+    );
+    for extra in [&[][..], &["--sim", "7"]] {
+        let mut args = extra.to_vec();
+        args.push(path.to_str().unwrap());
+        let out = skein(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(5),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    }
+}
+
+fn io_reads_stdin_line_by_line_and_to_the_end() {
+    let src = "\
+var first = io.read_line();
+print \"first: \" + first;
+var second = io.read_line();
+print \"second: [\" + second + \"]\";
+var rest = io.read_all();
+print \"rest: \" + str(len(rest));
+print io.read_line();
+print io.read_all() == \"\";
+";
+    let path = script("stdin", src);
+    let (code, transcript) = skein_with_input(
+        "stdin_run",
+        &[path.to_str().unwrap()],
+        "hello\r\n\nline three\nline four",
+    );
+    assert_eq!(code, Some(0), "{transcript}");
+    assert_eq!(
+        transcript,
+        "first: hello\nsecond: []\nrest: 20\nnil\ntrue\n"
+    );
+}
+
+fn io_read_line_prompts_are_flushed_and_stderr_keeps_its_place() {
+    let src = "\
+io.write(\"name? \");
+var name = io.read_line();
+io.write_err(\"log: got \" + name + \"\\n\");
+print \"hi \" + name;
+io.write(\"a\");
+io.write_err(\"b\");
+io.write(\"c\\n\");
+";
+    let path = script("prompt", src);
+    let (code, transcript) = skein_with_input("prompt_run", &[path.to_str().unwrap()], "ann\n");
+    assert_eq!(code, Some(0), "{transcript}");
+    assert_eq!(transcript, "name? log: got ann\nhi ann\nabc\n");
+}
+
+fn io_lines_reads_a_file_named_on_the_command_line() {
+    let dir = scratch("lines_arg");
+    let data = dir.join("data.txt");
+    let mut numbers = String::new();
+    for i in 0..100_000 {
+        numbers.push_str(&format!("{i}\n"));
+    }
+    std::fs::write(&data, numbers).unwrap();
+    let path = dir.join("count.sk");
+    std::fs::write(
+        &path,
+        "var n = 0;\nvar sum = 0;\nfor (var line in io.lines(os.args[0])) {\n  n = n + 1;\n  sum = sum + num(line);\n}\nprint str(n) + \" \" + str(sum);\n",
+    )
+    .unwrap();
+    for procs in ["1", "2"] {
+        let out = skein(&[
+            "--procs",
+            procs,
+            path.to_str().unwrap(),
+            data.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "100000 4999950000\n");
+    }
+}
+
+fn run_source_reports_the_exit_status() {
+    let out = skein::run_source("print 1;\nos.exit(9);\nprint 2;", &skein::Options::new());
+    assert_eq!(out.exit_code, 9);
+    assert_eq!(out.stdout, "1\n");
+    assert_eq!(out.stderr, "");
+    let args = skein::run_source("print os.args;", &skein::Options::new().args(["x", "y"]));
+    assert_eq!(args.stdout, "[\"x\", \"y\"]\n");
 }

@@ -12,6 +12,10 @@
 //! and runtime errors are reported and the session goes on, that `:help`
 //! works, and that no prompt or banner reaches stdout.
 //!
+//! Two more piped tests check `os.args` (empty), `io.read_line` reading
+//! the session's next input line, and `os.exit` ending the session with its
+//! status, from an entry or from a goroutine.
+//!
 //! A second piped test runs the runtime commands: `:procs N` (checked with
 //! `runtime.gomaxprocs(0)`) and `:procs` (prints the count), `:trace on
 //! FILE` / `:trace off` (the file must appear), `:time ENTRY` (the entry
@@ -141,6 +145,25 @@ fn piped_session_reports_an_unfinished_last_entry() {
         transcript,
         "1\n[line 1] Error at end: Expect '}' after block.\n"
     );
+}
+
+#[test]
+fn piped_session_reads_stdin_and_exits_with_os_exit() {
+    // `os.args` is empty; `io.read_line` in an entry reads the lines after
+    // it; `os.exit` ends the session with its status, and nothing after it
+    // runs.
+    let input = "print os.args;\nvar got = io.read_line();\nfirst data line\nprint \"got \" + got;\nos.exit(4);\nprint \"not reached\";\n";
+    let (code, transcript) = piped_session("piped_exit", input);
+    assert_eq!(code, Some(4), "{transcript}");
+    assert_eq!(transcript, "[]\ngot first data line\n");
+}
+
+#[test]
+fn piped_session_exit_from_a_goroutine_ends_the_session() {
+    let input = "fun w() { os.exit(6); }\ngo w();\nsleep(50);\nprint \"not reached\";\n";
+    let (code, transcript) = piped_session("piped_exit_goroutine", input);
+    assert_eq!(code, Some(6), "{transcript}");
+    assert_eq!(transcript, "");
 }
 
 #[test]
@@ -617,4 +640,23 @@ fn pty_no_colours_when_stdout_is_not_a_terminal() {
     for code in ["\x1b[1;35m", "\x1b[32m", "\x1b[90m", "\x1b[1;4m"] {
         assert!(!written.contains(code), "{code:?} in {written:?}");
     }
+}
+
+#[test]
+fn piped_session_reads_stdin_and_exits_with_os_exit() {
+    // `os.args` is empty; `io.read_line` in an entry reads the lines after
+    // it; `os.exit` ends the session with its status, and nothing after it
+    // runs.
+    let input = "print os.args;\nvar got = io.read_line();\nfirst data line\nprint \"got \" + got;\nos.exit(4);\nprint \"not reached\";\n";
+    let (code, transcript) = piped_session("piped_exit", input);
+    assert_eq!(code, Some(4), "{transcript}");
+    assert_eq!(transcript, "[]\ngot first data line\n");
+}
+
+#[test]
+fn piped_session_exit_from_a_goroutine_ends_the_session() {
+    let input = "fun w() { os.exit(6); }\ngo w();\nsleep(50);\nprint \"not reached\";\n";
+    let (code, transcript) = piped_session("piped_exit_goroutine", input);
+    assert_eq!(code, Some(6), "{transcript}");
+    assert_eq!(transcript, "");
 }

@@ -1,31 +1,58 @@
-//! Skein's built-in functions and modules (SPEC §2.11–§2.12).
+//! Skein's built-in functions and modules (SPEC §2.11–§2.12, issue 11).
 //!
 //! [`install`] binds every built-in as a global of a [`Vm`]: the functions
-//! (`clock len cap push pop slice keys has delete str num type panic chan
-//! close recv sleep`) and the modules `math`, `time`, `runtime` and `sync`.
-//! Each native is a plain Rust function over a [`Ctx`] and its arguments
-//! (see `skein_vm::native`). A wrong argument type is a runtime error
-//! naming the function, e.g. `push() expects a list.`; the message table
-//! lives in `tests/corpus/README.md`.
+//! (`clock len push pop slice keys has delete str num type panic cap chan
+//! close recv sleep sort`) and the modules `math`, `time`, `runtime`,
+//! `sync`, `strings`, `os` and `io`. Each native is a plain Rust function
+//! over the VM and its arguments (see `skein_vm::native`). A wrong argument
+//! type is a runtime error naming the function, e.g. `push() expects a
+//! list.`; the message table lives in `tests/corpus/README.md`.
+//!
+//! Files: this one holds the core built-ins and `math`, `time`, `runtime`
+//! and `sync`; `strings.rs`, `sort.rs`, `os.rs` and `io.rs` hold the rest,
+//! each with its own essay.
 //!
 //! The VM is reached only through its public API: `Ctx` methods
 //! (allocation, tables, printing, random numbers, `Ctx::collect`), the
 //! `Runtime` queries (`now_ms`, `num_goroutine`, `native_class`,
-//! `set_gc_percent`, `memstats`), and `skein_vm::sched::{chan, sema, stw,
-//! timer}`, `native`, `object`, `value` and `print`.
+//! `set_gc_percent`, `memstats`, `args`, `builtin`), and
+//! `skein_vm::sched::{chan, sema, stw, timer, syscall, proc}`, `native`,
+//! `object`, `value` and `print`.
 //!
 //! Natives never collect: allocation only raises requests, which the
 //! interpreter acts on at its next allocation safepoint (`gc::safepoint`).
-//! `runtime.gc()` (`Ctx::collect`) asks the collector's coordinator for a
-//! full cycle and parks the goroutine until that cycle is done. Natives
-//! that wait (`recv`, `sleep`, `sync`'s `lock`/`wait`, `runtime.gc()`, and
-//! the runtime functions that stop the world) park the goroutine through
-//! `skein_vm::sched` and never block the OS thread.
+//! So a native may keep the values it makes in Rust locals until it
+//! returns; anything that must outlive the call lives in heap objects or
+//! registers. `runtime.gc()` (`Ctx::collect`) asks the collector's
+//! coordinator for a full cycle and parks the goroutine until that cycle
+//! is done.
+//! Natives that wait (`recv`, `sleep`, `sync`'s `lock`/`wait`, the runtime
+//! functions that stop the world, a full `io.lines` channel) park the
+//! goroutine through `skein_vm::sched` and never block the OS thread;
+//! natives that may block in the kernel for long (stdin, reading files,
+//! pipes and FIFOs) return `Flow::Syscall`, so the scheduler hands their P
+//! to another M while they block (`skein_vm::sched::syscall`).
+//!
+//! Built-ins written in Skein. A native cannot call Skein code (the
+//! interpreter is not re-entrant), so the two built-ins that must, `sort`
+//! with a `less` function and the goroutine behind `io.lines`, are Skein
+//! functions compiled here at install time ([`skein_builtin`]), loaded
+//! *hidden* (their frames never show in stack traces, so they look like
+//! natives) and kept alive under a name (`Runtime::builtin`). They use no
+//! global (a program may redefine any): natives hand them everything they
+//! need as arguments, `sort` by finishing with a tail call
+//! (`Flow::TailCall`), `io.lines` by starting a goroutine on one.
 //!
 //! `sync.WaitGroup` and `sync.Mutex` are classes whose methods are natives
 //! receiving their instance; each instance keeps its state in a hidden
 //! `sema` object (a field named `_state`).
 
+mod io;
+mod os;
+mod sort;
+mod strings;
+
+use skein_vm::bytecode::Const;
 use skein_vm::native::Flow;
 use skein_vm::object::*;
 use skein_vm::print;
@@ -64,6 +91,7 @@ fn build(vm: &mut Ctx) -> Vec<(&'static str, Value)> {
         ("close", Some(1), close_),
         ("recv", Some(1), recv_),
         ("sleep", Some(1), sleep_),
+        ("sort", None, sort::sort),
     ];
     for (name, arity, f) in fns {
         let v = vm.new_native(name, *arity, *f);
@@ -126,7 +154,69 @@ fn build(vm: &mut Ctx) -> Vec<(&'static str, Value)> {
     let m = make_module(vm, "sync", sync, &[]);
     globals.push(("sync", m));
     let _ = (wg_class, mu_class);
+
+    let m = make_module(vm, "strings", strings::FUNCTIONS, &[]);
+    globals.push(("strings", m));
+    let args = os::args(vm);
+    let m = make_module(vm, "os", os::FUNCTIONS, &[("args", args)]);
+    globals.push(("os", m));
+    let m = make_module(vm, "io", io::FUNCTIONS, &[]);
+    globals.push(("io", m));
+
+    skein_builtin(
+        vm,
+        sort::MERGE_KEY,
+        &sort::merge_sort_source(),
+        "merge_sort",
+    );
+    let finish = vm.new_native("sort", Some(2), sort::finish);
+    vm.keep_builtin(sort::FINISH_KEY, finish);
+    skein_builtin(vm, io::FILLER_KEY, io::FILLER, "lines");
+    let fill = vm.new_native("lines", Some(2), io::fill);
+    vm.keep_builtin(io::FILL_KEY, fill);
     globals
+}
+
+/// Compiles `src`, a built-in written in Skein, and keeps its top-level
+/// function `name` under `key` (`Runtime::builtin`) as a closure whose
+/// frames never show in stack traces (`loader::load_hidden`). The function
+/// must capture nothing and use no global (a program may redefine any
+/// global): what it needs comes in its arguments.
+fn skein_builtin(vm: &mut Ctx, key: &str, src: &str, name: &str) {
+    let program = skein_compiler::compile(src).expect("a built-in's Skein source compiles");
+    let proto = program
+        .main
+        .consts
+        .iter()
+        .find_map(|k| match k {
+            Const::Proto(p) if p.name.as_deref() == Some(name) => Some(p),
+            _ => None,
+        })
+        .expect("the built-in's function is in its source");
+    assert!(proto.captures.is_empty(), "a built-in captures nothing");
+    let f = skein_vm::loader::load_hidden(vm, proto);
+    let closure = vm.alloc(
+        Kind::Closure,
+        Closure {
+            function: f.as_obj() as *const Obj<Function>,
+            upvals: Box::new([]),
+        },
+        0,
+    );
+    vm.keep_builtin(key, closure);
+}
+
+/// A file name or environment variable name from a Skein string's bytes.
+fn os_str(bytes: &[u8]) -> std::ffi::OsString {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        std::ffi::OsStr::from_bytes(bytes).to_os_string()
+    }
+    #[cfg(not(unix))]
+    {
+        String::from_utf8_lossy(bytes).into_owned().into()
+    }
 }
 
 fn make_module(
@@ -310,8 +400,13 @@ fn num(_vm: &mut Ctx, a: &[Value]) -> R {
 }
 
 fn type_(vm: &mut Ctx, a: &[Value]) -> R {
-    let v = a[0];
-    let name: &str = if v.is_number() {
+    let name = type_name(a[0]);
+    Ok(vm.intern(name.as_bytes()))
+}
+
+/// The name of `v`'s type, as `type()` gives it.
+fn type_name(v: Value) -> &'static str {
+    if v.is_number() {
         "number"
     } else if v.is_nil() {
         "nil"
@@ -329,8 +424,7 @@ fn type_(vm: &mut Ctx, a: &[Value]) -> R {
             Some(Kind::Chan) => "channel",
             _ => "nil",
         }
-    };
-    Ok(vm.intern(name.as_bytes()))
+    }
 }
 
 fn panic_(_vm: &mut Ctx, a: &[Value]) -> R {

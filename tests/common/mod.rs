@@ -19,6 +19,8 @@
 //!   exactly, in order (used to pin whole stack traces).
 //! - `// flags: ARGS` (Skein) — command-line flags placed before the file.
 //! - `// env: K=V ...` (Skein) — environment variables for the run.
+//! - `// exit: N` (Skein) — the program ends with exit status N (`os.exit`);
+//!   stderr must then be empty unless `// stderr:` says otherwise.
 //! - `// nontest` — the file is not a test.
 //!
 //! Algorithm of [`check_file`]:
@@ -71,15 +73,19 @@ pub struct Expectations {
     pub flags: Vec<String>,
     /// Environment variables for the run.
     pub env: Vec<(String, String)>,
+    /// `// exit: N`: the exit status the program ends with.
+    pub exit: Option<i32>,
     /// `// nontest`: not a test at all.
     pub nontest: bool,
 }
 
 impl Expectations {
     /// The exit code the expectations imply: 65 for compile errors, 70 for a
-    /// runtime error, else 0.
+    /// runtime error, the `// exit:` status, else 0.
     pub fn exit_code(&self) -> i32 {
-        if !self.compile_errors.is_empty() {
+        if let Some(code) = self.exit {
+            code
+        } else if !self.compile_errors.is_empty() {
             65
         } else if self.runtime_error.is_some() {
             70
@@ -132,6 +138,8 @@ pub fn parse_expectations(source: &str) -> Expectations {
                 let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
                 exp.env.push((key.to_string(), value.to_string()));
             }
+        } else if let Some(rest) = after(line, "// exit:") {
+            exp.exit = rest.trim().parse().ok();
         } else if let Some(rest) = after(line, "// expect:") {
             let text = rest.strip_prefix(' ').unwrap_or(rest);
             exp.stdout.push(text.to_string());

@@ -424,6 +424,28 @@ impl Mcache {
         self.publish(rt, p as *mut Header, size)
     }
 
+    /// A new list of `n` nils, in one allocation, for a native that fills
+    /// it in place (`strings.split`) rather than gathering the values in a
+    /// vector first.
+    pub fn alloc_list_nils(&mut self, rt: &crate::Runtime, n: usize) -> Value {
+        let size = Heap::list_size(n);
+        let p = self.alloc_mem(size);
+        let header = self.header(rt, Kind::List, size);
+        // SAFETY: as in `alloc_list`: a fresh allocation of `size` bytes,
+        // object and block fully initialised before publication.
+        unsafe {
+            let block = p.add(LIST_BLOCK_OFFSET) as *mut ListBlock;
+            ListBlock::init_nils(block, n, true);
+            (p as *mut Obj<List>).write(Obj {
+                header,
+                body: List {
+                    block: std::sync::atomic::AtomicPtr::new(block),
+                },
+            });
+        }
+        self.publish(rt, p as *mut Header, size)
+    }
+
     /// A new (not interned) string.
     pub fn string(&mut self, rt: &crate::Runtime, bytes: &[u8]) -> Value {
         self.string_parts(rt, &[bytes])
@@ -446,6 +468,33 @@ impl Mcache {
                 std::ptr::copy_nonoverlapping(part.as_ptr(), data.add(at), part.len());
                 at += part.len();
             }
+            let obj = p as *mut Obj<Str>;
+            std::ptr::addr_of_mut!((*obj).header).write(header);
+            std::ptr::addr_of_mut!((*obj).body).write(Str::new_header(len));
+        }
+        self.publish(rt, p as *mut Header, size)
+    }
+
+    /// A new string of `len` bytes written by `fill` straight into the new
+    /// object (the bytes start zeroed), for results whose pieces are many
+    /// (`strings.join`): no list of pieces, no intermediate buffer.
+    pub fn string_with(
+        &mut self,
+        rt: &crate::Runtime,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Value {
+        let size = Heap::string_size(len);
+        let p = self.alloc_mem(size);
+        let header = self.header(rt, Kind::String, size);
+        // SAFETY: `p` is a fresh allocation of `size` bytes: the object
+        // (header, hash, length) then `len` bytes of text, zeroed before
+        // `fill` sees them and all written here before the object is
+        // published on the all-objects list.
+        unsafe {
+            let data = p.add(std::mem::size_of::<Obj<Str>>());
+            std::ptr::write_bytes(data, 0, len);
+            fill(std::slice::from_raw_parts_mut(data, len));
             let obj = p as *mut Obj<Str>;
             std::ptr::addr_of_mut!((*obj).header).write(header);
             std::ptr::addr_of_mut!((*obj).body).write(Str::new_header(len));

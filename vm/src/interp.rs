@@ -329,11 +329,19 @@ impl Exec {
             .collect()
     }
 
-    /// Builds the stack trace, innermost frame first.
+    /// Builds the stack trace, innermost frame first. Frames of hidden
+    /// functions (built-ins written in Skein) are left out, as natives add
+    /// no frame.
     pub fn trace(&self) -> Vec<String> {
-        let n = self.frames.len();
+        let frames: Vec<&Frame> = self
+            .frames
+            .iter()
+            .rev()
+            .filter(|fr| !closure_fn(fr.closure).hidden)
+            .collect();
+        let n = frames.len();
         let mut out = Vec::new();
-        for (i, fr) in self.frames.iter().rev().enumerate() {
+        for (i, fr) in frames.into_iter().enumerate() {
             if n > TRACE_HEAD + TRACE_TAIL && i == TRACE_HEAD {
                 out.push(format!(
                     "...({} frames elided)...",
@@ -1269,10 +1277,7 @@ fn grow(cx: &mut Ctx, g: &mut Exec, need: usize) {
 /// Builds a runtime error with `g`'s current trace.
 #[cold]
 pub fn error_at(g: &Exec, msg: String) -> RuntimeError {
-    RuntimeError {
-        message: msg,
-        trace: g.trace(),
-    }
+    RuntimeError::new(msg, g.trace())
 }
 
 /// What a non-value end of an operation means for `run`: a runtime error,
@@ -1284,6 +1289,8 @@ fn flow_outcome(g: &Exec, flow: Flow) -> Outcome {
         Flow::Park(pk) => Outcome::Park(pk),
         Flow::Gosched => Outcome::Gosched,
         Flow::Syscall(sc) => Outcome::Syscall(sc),
+        Flow::Exit(status) => Outcome::Error(RuntimeError::exit(status)),
+        Flow::TailCall(..) => unreachable!("call_value makes a native's tail call"),
     }
 }
 
@@ -1377,6 +1384,19 @@ pub fn call_value(
                     // The result comes when the call returns.
                     sc.slot = at;
                     Err(Flow::Syscall(sc))
+                }
+                Err(Flow::TailCall(callee, args)) => {
+                    // The callee takes the native's place: it is called at
+                    // the same slot, its arguments right above it. Slots
+                    // above a call's window are free (a closure called
+                    // there would use them for its registers).
+                    let need = at + 1 + args.len();
+                    if need > g.stack.len() {
+                        grow(cx, g, need);
+                    }
+                    g.stack[at] = callee;
+                    g.stack[at + 1..need].copy_from_slice(&args);
+                    call_value(cx, g, at, args.len(), callee)
                 }
                 Err(e) => Err(e),
             }

@@ -106,6 +106,9 @@ pub struct VmOptions {
     /// `skein: cannot write output: REASON` on stderr and status 74. When
     /// false (embedding), write errors are ignored.
     pub exit_on_output_error: bool,
+    /// The program's command-line arguments, those after the script
+    /// (`os.args`).
+    pub args: Vec<String>,
 }
 
 impl Default for VmOptions {
@@ -125,6 +128,7 @@ impl Default for VmOptions {
             trace: false,
             stdout: Box::new(std::io::stdout()),
             exit_on_output_error: false,
+            args: Vec::new(),
         }
     }
 }
@@ -135,6 +139,29 @@ impl Default for VmOptions {
 pub struct RuntimeError {
     pub message: String,
     pub trace: Vec<String>,
+    /// `Some(status)`: not an error but `os.exit(status)`, which ends the
+    /// program with that exit status and prints nothing.
+    pub exit: Option<i32>,
+}
+
+impl RuntimeError {
+    /// A runtime error with this message and stack trace.
+    pub fn new(message: String, trace: Vec<String>) -> RuntimeError {
+        RuntimeError {
+            message,
+            trace,
+            exit: None,
+        }
+    }
+
+    /// The end of a program that called `os.exit(status)`.
+    pub fn exit(status: i32) -> RuntimeError {
+        RuntimeError {
+            message: format!("exit status {status}"),
+            trace: Vec::new(),
+            exit: Some(status),
+        }
+    }
 }
 
 impl std::fmt::Display for RuntimeError {
@@ -337,9 +364,14 @@ pub struct Runtime {
     /// Set (from any thread, e.g. a Ctrl-C handler) to stop the main
     /// goroutine at its next time-slice boundary with `Interrupted.`.
     pub(crate) interrupt: Arc<AtomicBool>,
-    /// Classes of the `sync` module's objects (set by the stdlib), kept
-    /// alive as roots.
-    pub(crate) extra_roots: Mutex<Vec<Value>>,
+    /// Values the stdlib keeps alive as roots, by name: the classes of the
+    /// `sync` module's objects and the built-ins written in Skein.
+    pub(crate) extra_roots: Mutex<Vec<(String, Value)>>,
+    /// The program's command-line arguments (`os.args`).
+    args: Vec<String>,
+    /// The status of the first `os.exit` (read by the REPL, which ends the
+    /// session with it).
+    exit_status: Mutex<Option<i32>>,
     /// Where the REPL wants a background goroutine's runtime error (its
     /// external printer); stderr when unset.
     pub(crate) error_sink: Mutex<Option<Box<dyn Write + Send>>>,
@@ -394,6 +426,8 @@ impl Vm {
             rng: std::sync::atomic::AtomicU64::new(seed),
             interrupt: Default::default(),
             extra_roots: Mutex::new(Vec::new()),
+            args: options.args,
+            exit_status: Mutex::new(None),
             error_sink: Mutex::new(None),
         };
         {
@@ -478,6 +512,11 @@ impl Vm {
         self.rt.flush();
     }
 
+    /// The status passed to `os.exit`, once a goroutine has called it.
+    pub fn exit_status(&self) -> Option<i32> {
+        self.rt.exit_status()
+    }
+
     /// Sends the runtime errors of goroutines other than the main one (the
     /// REPL: the session goes on) to `sink` instead of stderr.
     pub fn set_error_sink(&self, sink: Box<dyn Write + Send>) {
@@ -549,6 +588,59 @@ impl Runtime {
         self.out.lock().closed = false;
     }
 
+    /// Writes raw bytes to the program's stderr (`io.write_err`): stdout is
+    /// flushed first, so the two streams keep the program's order. In the
+    /// REPL the bytes go where background goroutines' errors go (above the
+    /// prompt). Dropped once the program has ended, as stdout is.
+    pub fn write_err(&self, bytes: &[u8]) {
+        {
+            let mut o = self.out.lock();
+            if o.closed {
+                return;
+            }
+            let _ = o.out.flush();
+        }
+        match self.error_sink.lock().as_mut() {
+            Some(w) => {
+                let _ = w.write_all(bytes);
+                let _ = w.flush();
+            }
+            None => {
+                let _ = std::io::stderr().lock().write_all(bytes);
+            }
+        }
+    }
+
+    /// The interned one-byte string holding byte `b`.
+    pub fn one_byte(&self, b: u8) -> Value {
+        self.one_byte[b as usize]
+    }
+
+    /// The program's command-line arguments, those after the script.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// Records `os.exit(status)` (the first call wins).
+    pub(crate) fn request_exit(&self, status: i32) {
+        self.exit_status.lock().get_or_insert(status);
+    }
+
+    /// The status of the first `os.exit`, if any goroutine has called it.
+    pub fn exit_status(&self) -> Option<i32> {
+        *self.exit_status.lock()
+    }
+
+    /// The value kept under `name` by [`Ctx::keep_builtin`] (or a class made
+    /// by [`Ctx::new_native_class`]).
+    pub fn builtin(&self, name: &str) -> Option<Value> {
+        self.extra_roots
+            .lock()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+    }
+
     /// Writes raw bytes to the program's stdout.
     pub fn write_out(&self, bytes: &[u8]) {
         let mut o = self.out.lock();
@@ -601,11 +693,7 @@ impl Runtime {
 
     /// The class made by [`Ctx::new_native_class`] under this name.
     pub fn native_class(&self, name: &str) -> Option<Value> {
-        self.extra_roots.lock().iter().copied().find(|c| {
-            as_class(*c)
-                .and_then(|k| as_string(k.name))
-                .is_some_and(|n| n.bytes() == name.as_bytes())
-        })
+        self.builtin(name).filter(|c| c.is_kind(Kind::Class))
     }
 
     /// Writes one line of runtime debug output (`gctrace`) to stderr.
@@ -719,6 +807,12 @@ impl<'a> Ctx<'a> {
         self.local().mc.alloc_list(rt, items)
     }
 
+    /// A new list of `n` nils (to be filled with `List::set`).
+    pub fn new_list_nils(&mut self, n: usize) -> Value {
+        let rt = self.rt;
+        self.local().mc.alloc_list_nils(rt, n)
+    }
+
     /// A new empty map.
     pub fn new_map(&mut self) -> Value {
         self.alloc(
@@ -728,6 +822,13 @@ impl<'a> Ctx<'a> {
             },
             0,
         )
+    }
+
+    /// A new string of `len` bytes, written by `fill` in place (they start
+    /// zeroed). `fill` must not allocate from the VM.
+    pub fn new_string_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> Value {
+        let rt = self.rt;
+        self.local().mc.string_with(rt, len, fill)
     }
 
     /// A new string (not interned).
@@ -813,8 +914,15 @@ impl<'a> Ctx<'a> {
             let key = self.intern(k.as_bytes());
             self.table_insert(c, &as_class(c).expect("class").methods, key, *v);
         }
-        self.rt.extra_roots.lock().push(c);
+        self.rt.extra_roots.lock().push((name.to_string(), c));
         c
+    }
+
+    /// Keeps `v` alive for the VM's life under `name`, where natives find
+    /// it with [`Runtime::builtin`] (the stdlib's built-ins written in
+    /// Skein).
+    pub fn keep_builtin(&mut self, name: &str, v: Value) {
+        self.rt.extra_roots.lock().push((name.to_string(), v));
     }
 
     /// Inserts into a table owned by object `owner`, under the owner's

@@ -20,13 +20,23 @@ use crate::Ctx;
 
 /// Loads `proto` (and everything nested in it) and returns its function.
 pub fn load(vm: &mut Ctx, proto: &Proto) -> Value {
+    load_with(vm, proto, false)
+}
+
+/// Loads a built-in written in Skein: as [`load`], but the functions are
+/// `hidden` (left out of stack traces, as natives are).
+pub fn load_hidden(vm: &mut Ctx, proto: &Proto) -> Value {
+    load_with(vm, proto, true)
+}
+
+fn load_with(vm: &mut Ctx, proto: &Proto, hidden: bool) -> Value {
     let consts: Box<[Value]> = proto
         .consts
         .iter()
         .map(|k| match k {
             Const::Num(n) => Value::number(*n),
             Const::Str(s) => vm.intern(s.as_bytes()),
-            Const::Proto(p) => load(vm, p),
+            Const::Proto(p) => load_with(vm, p, hidden),
         })
         .collect();
     let code: Box<[_]> = proto
@@ -59,6 +69,7 @@ pub fn load(vm: &mut Ctx, proto: &Proto) -> Value {
             lines: proto.lines.clone().into_boxed_slice(),
             consts,
             caches,
+            hidden,
         },
         extra,
     )

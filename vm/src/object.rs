@@ -46,6 +46,8 @@ pub enum Kind {
     Chan,
     /// The state behind a `sync.WaitGroup` or `sync.Mutex` (`sched::sema`).
     Sema,
+    /// An opaque native resource ([`Handle`]): an open file, say.
+    Handle,
 }
 
 /// The header every heap object starts with.
@@ -179,6 +181,10 @@ pub struct Function {
     /// One inline-cache hint per instruction (an index guess for a field or
     /// method table lookup; always validated, so races are harmless).
     pub caches: Box<[AtomicU32]>,
+    /// A built-in written in Skein (`loader::load_hidden`): its frames are
+    /// left out of stack traces, so a built-in looks like a native to the
+    /// program, whatever language it is written in.
+    pub hidden: bool,
 }
 
 /// A function plus its captured cells.
@@ -239,6 +245,29 @@ pub struct Native {
     /// A method of a native class: it receives its receiver as the first
     /// argument (not counted in `arity`).
     pub receiver: bool,
+}
+
+/// An opaque native resource: Rust state that holds no Skein values (the
+/// collector has nothing to trace in it), dropped when the object is swept.
+/// The state sits behind a lock, so a handle may be shared by goroutines;
+/// its owner downcasts it to the type it stored (`Handle::with`).
+pub struct Handle {
+    pub data: Mutex<Box<dyn std::any::Any + Send>>,
+}
+
+impl Handle {
+    /// A handle holding `data`.
+    pub fn new<T: std::any::Any + Send>(data: T) -> Handle {
+        Handle {
+            data: Mutex::new(Box::new(data)),
+        }
+    }
+
+    /// Runs `f` on the state, if it is a `T`.
+    pub fn with<T: 'static, R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let mut d = self.data.lock();
+        d.downcast_mut::<T>().map(f)
+    }
 }
 
 /// A module: named read-only members.
@@ -580,6 +609,19 @@ impl ListBlock {
         }
     }
 
+    /// Initialises a block of `n` nil slots with length `n` at `p`.
+    ///
+    /// # Safety
+    /// `p` must point to writable memory laid out as `layout(n)`.
+    pub unsafe fn init_nils(p: *mut ListBlock, n: usize, inline: bool) {
+        // SAFETY: guaranteed by the caller; `init` writes every field and
+        // slot, and the block is not shared yet.
+        unsafe {
+            Self::init(p, n, inline);
+            (*p).set_len(n);
+        }
+    }
+
     /// Initialises a block at `p` holding exactly `items` (length = capacity
     /// = `items.len()`), copying the values in directly: the block is not
     /// yet reachable, so no barrier applies.
@@ -822,6 +864,7 @@ accessor!(as_list, List, List);
 accessor!(as_map, Map, Map);
 accessor!(as_native, Native, Native);
 accessor!(as_module, Module, Module);
+accessor!(as_handle, Handle, Handle);
 
 /// Borrows the body of an object whose kind the caller has already checked.
 ///

@@ -207,6 +207,7 @@ fn write_inner(v: Value, out: &mut Vec<u8>, nested: bool, seen: &mut Vec<*mut He
         Kind::Cell => out.extend_from_slice(b"<cell>"),
         Kind::Chan => out.extend_from_slice(b"<chan>"),
         Kind::Sema => out.extend_from_slice(b"<sync>"),
+        Kind::Handle => out.extend_from_slice(b"<handle>"),
     }
 }
 

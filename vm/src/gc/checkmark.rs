@@ -48,7 +48,7 @@ pub(crate) fn verify(cx: &mut Ctx) {
     rt.globals
         .for_each_value(|v| push(v, "a global", &mut stack));
     push(rt.init_name, "the VM", &mut stack);
-    for v in rt.extra_roots.lock().iter() {
+    for (_, v) in rt.extra_roots.lock().iter() {
         push(*v, "the VM", &mut stack);
     }
     for v in rt.heap.interned.lock().values() {

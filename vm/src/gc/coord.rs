@@ -360,6 +360,7 @@ fn park_outcome(f: Flow) -> Outcome {
         Flow::Gosched => Outcome::Gosched,
         Flow::Syscall(_) => unreachable!("the collector makes no system calls"),
         Flow::Error(e) => panic!("collector: {e}"),
+        Flow::TailCall(..) | Flow::Exit(_) => unreachable!("only natives call and exit"),
     }
 }
 

@@ -67,7 +67,7 @@ pub(crate) fn has_children(p: *mut Header) -> bool {
     // SAFETY: as in `try_mark`.
     !matches!(
         unsafe { (*p).kind },
-        Kind::String | Kind::Native | Kind::Sema
+        Kind::String | Kind::Native | Kind::Sema | Kind::Handle
     )
 }
 
@@ -78,7 +78,7 @@ pub(crate) fn for_each_child(p: *mut Header, mut f: impl FnMut(Value)) {
     // SAFETY: (every arm) the kind was read from the header of a live
     // object, and selects the body type it was written with.
     match unsafe { (*p).kind } {
-        Kind::String | Kind::Native | Kind::Sema => {}
+        Kind::String | Kind::Native | Kind::Sema | Kind::Handle => {}
         Kind::Function => {
             // SAFETY: the kind matched selects the body type.
             let fun = unsafe { body::<Function>(v) };
@@ -334,7 +334,7 @@ fn run_root_job(cx: &mut Ctx, w: &mut Gcw, job: usize) {
         0 => {
             rt.globals.for_each_value(|v| w.shade(v));
             w.shade(rt.init_name);
-            for v in rt.extra_roots.lock().iter() {
+            for (_, v) in rt.extra_roots.lock().iter() {
                 w.shade(*v);
             }
             for v in rt.heap.interned.lock().values() {

@@ -329,6 +329,10 @@ pub unsafe fn drop_object(p: *mut Header) -> usize {
                 drop_in_place(p as *mut Obj<crate::sched::sema::SemaCore>);
                 size_of::<Obj<crate::sched::sema::SemaCore>>()
             }
+            Kind::Handle => {
+                drop_in_place(p as *mut Obj<Handle>);
+                size_of::<Obj<Handle>>()
+            }
         }
     }
 }

@@ -26,6 +26,12 @@
 //! loses drops the (stale) sudog and looks for the next waiter. The woken G
 //! removes its remaining sudogs from the other channels before it goes on.
 //!
+//! A producer that refills a buffered channel in batches (`io.lines`'s
+//! reader) does not park as a sender when the buffer is full, which would
+//! wake it at the very next receive and make it run once per value: it
+//! parks in [`wait_drained`] until a receive takes the buffer's last value,
+//! then sends the next batch ([`send_many`]) under one lock.
+//!
 //! Invariants: a sudog is on a queue only while its G is parked on it (or
 //! is a stale select entry that no CAS can claim); a G is readied at most
 //! once per park; values a channel holds (buffer, queued sends) are traced
@@ -58,6 +64,9 @@ pub struct ChanState {
     pub closed: bool,
     pub recvq: VecDeque<Sudog>,
     pub sendq: VecDeque<Sudog>,
+    /// A producer parked in [`wait_drained`], woken (with `true`) by the
+    /// receive that empties the buffer, or by `close`.
+    pub drain_waiter: Option<GRef>,
 }
 
 impl ChanState {
@@ -109,6 +118,14 @@ impl Chan {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many values a send could place now without waiting: the
+    /// buffer's free slots plus the receivers waiting (an upper bound: a
+    /// waiting `select` may already have been claimed elsewhere).
+    pub fn room(&self) -> usize {
+        let st = self.state.lock();
+        self.cap.saturating_sub(st.buf.len()) + st.recvq.len()
     }
 
     /// Calls `f` on every value the channel holds (for the collector).
@@ -235,6 +252,78 @@ pub fn recv(cx: &mut Ctx, chv: Value, resume: Resume) -> Result<(Value, bool), F
     }))
 }
 
+/// Sends `vals` in order under one lock, for a producer that has many
+/// values ready (`io.lines`'s reader): each goes to a waiting receiver or
+/// into the buffer, until one would have to wait. Returns how many were
+/// sent. When not even the first can go, the goroutine parks sending
+/// `vals[0]` exactly as [`send`] does, and `vals[0]` counts as sent. A
+/// closed channel is `Send on closed channel.`. Receivers are readied once
+/// the lock is free, as everywhere in this module.
+pub fn send_many(cx: &mut Ctx, chv: Value, vals: &[Value]) -> Result<usize, Flow> {
+    let Some(ch) = as_chan(chv) else {
+        return Err("Can only send on a channel.".into());
+    };
+    let mut st = ch.state.lock();
+    let mut woken = Vec::new();
+    let mut sent = 0;
+    let mut failed = None;
+    for &v in vals {
+        match try_send(ch, &mut st, v) {
+            Ok(Sent::Handed(r)) => woken.push(r),
+            Ok(Sent::Buffered) => {}
+            Ok(Sent::No) => break,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+        sent += 1;
+    }
+    if sent == 0 && failed.is_none() {
+        if let Some(&v) = vals.first() {
+            st.sendq.push_back(Sudog {
+                g: me(cx),
+                elem: v,
+                sel: None,
+            });
+            return Err(Flow::Park(Park {
+                reason: WaitReason::ChanSend,
+                unlock: Unlock::guard(st),
+                resume: Resume::Sent,
+            }));
+        }
+    }
+    drop(st);
+    for g in woken {
+        ready(cx, g);
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(sent),
+    }
+}
+
+/// Parks the running goroutine until a receive takes the last value out
+/// of `chv`'s buffer, or the channel is closed; returns at once when the
+/// buffer is already empty or the channel closed. The call's result (when
+/// it parked) is `true`. One producer may wait at a time (`io.lines`'s
+/// reader, the only caller, owns its channel's sending side).
+pub fn wait_drained(cx: &mut Ctx, chv: Value) -> Result<(), Flow> {
+    let Some(ch) = as_chan(chv) else {
+        return Err("Can only send on a channel.".into());
+    };
+    let mut st = ch.state.lock();
+    if st.closed || st.buf.is_empty() {
+        return Ok(());
+    }
+    st.drain_waiter = Some(me(cx));
+    Err(Flow::Park(Park {
+        reason: WaitReason::ChanSend,
+        unlock: Unlock::guard(st),
+        resume: Resume::Store(usize::MAX),
+    }))
+}
+
 /// What a send that must not block did on a locked channel.
 enum Sent {
     /// A parked receiver took the value: ready it once the lock is free.
@@ -268,8 +357,9 @@ fn try_send(ch: &Chan, st: &mut ChanState, v: Value) -> Result<Sent, Flow> {
 
 /// Receives from the locked channel if that needs no waiting: from a
 /// parked sender (claimed; returned to be readied once the lock is free),
-/// else the buffer, else a closed channel's `nil` (not ok). `None`: the
-/// receiver would have to wait.
+/// else the buffer (returning, to be readied, a producer waiting for the
+/// buffer to drain when this takes the last value), else a closed
+/// channel's `nil` (not ok). `None`: the receiver would have to wait.
 fn try_recv(ch: &Chan, st: &mut ChanState) -> Option<(Value, bool, Option<GRef>)> {
     if let Some(s) = pop_claimed(&mut st.sendq) {
         let v = take_from_sender(ch, st, s.elem);
@@ -279,7 +369,14 @@ fn try_recv(ch: &Chan, st: &mut ChanState) -> Option<(Value, bool, Option<GRef>)
     }
     if let Some(v) = st.buf.pop_front() {
         crate::gc::shade(v);
-        return Some((v, true, None));
+        let drained = match st.buf.is_empty() {
+            true => st.drain_waiter.take(),
+            false => None,
+        };
+        if let Some(w) = drained {
+            w.deliver(Value::TRUE, true, -1);
+        }
+        return Some((v, true, drained));
     }
     if st.closed {
         return Some((Value::NIL, false, None));
@@ -324,6 +421,10 @@ pub fn close(cx: &mut Ctx, chv: Value) -> Result<(), Flow> {
         while let Some(s) = pop_claimed(&mut st.sendq) {
             s.g.deliver(Value::NIL, false, case_of(&s));
             w.push(s.g);
+        }
+        if let Some(g) = st.drain_waiter.take() {
+            g.deliver(Value::TRUE, true, -1);
+            w.push(g);
         }
         w
     };

@@ -233,6 +233,16 @@ pub enum Flow {
     /// Run a blocking system call outside the interpreter (see
     /// `sched::syscall`); its `finish` makes the call's result.
     Syscall(Syscall),
+    /// (Natives only.) Finish by calling `callee(args)` in the native's
+    /// place: its result becomes the native's result. A native cannot run
+    /// Skein code itself (the interpreter is not re-entrant), so a built-in
+    /// that calls back into Skein (`sort` with a `less` function) hands
+    /// the call to the interpreter this way, and errors, stack traces and
+    /// parking in the callee work as in any call.
+    TailCall(Value, Vec<Value>),
+    /// End the whole program with this exit status (`os.exit`): stdout is
+    /// flushed and nothing is printed.
+    Exit(i32),
 }
 
 impl From<String> for Flow {

@@ -143,7 +143,7 @@ pub fn run_main(rt: &Arc<Runtime>, program: &Program) -> Result<(), RuntimeError
             },
             0,
         );
-        let g = new_g(&mut cx);
+        let g = new_g(&mut cx, false);
         // SAFETY: `g` is Idle (fresh from `new_g`): its creator owns it.
         unsafe {
             *g.kind.get() = GKind::Main;
@@ -263,10 +263,7 @@ fn interrupt_parked_main(rt: &Runtime) {
     finish_main(
         rt,
         Some(g),
-        Err(RuntimeError {
-            message: "Interrupted.".into(),
-            trace,
-        }),
+        Err(RuntimeError::new("Interrupted.".into(), trace)),
     );
 }
 
@@ -309,8 +306,10 @@ fn finish_main(rt: &Runtime, g: Option<GRef>, result: Result<(), RuntimeError>) 
 // Creating and ending goroutines.
 
 /// A G for a new goroutine: from this P's free list, the global one, or
-/// fresh (registered in `allgs`).
-fn new_g(cx: &mut Ctx) -> GRef {
+/// fresh (registered in `allgs`). Its id comes from the user range, or
+/// from the system range for a runtime goroutine (`system`), so user ids
+/// do not depend on when the collector starts its goroutines.
+fn new_g(cx: &mut Ctx, system: bool) -> GRef {
     let s = &cx.rt.sched;
     let g = match cx.local().gfree.pop() {
         Some(g) => g,
@@ -328,10 +327,8 @@ fn new_g(cx: &mut Ctx) -> GRef {
     if g.status() == Status::Dead {
         g.cas_status(Status::Dead, Status::Idle);
     }
-    g.id.store(
-        s.next_gid.fetch_add(1, Ordering::Relaxed),
-        Ordering::Relaxed,
-    );
+    let ids = if system { &s.next_sys_gid } else { &s.next_gid };
+    g.id.store(ids.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
     // SAFETY: the G is Idle and only its creator knows it.
     unsafe { *g.kind.get() = GKind::User };
     g
@@ -339,7 +336,7 @@ fn new_g(cx: &mut Ctx) -> GRef {
 
 /// `go f(args)`: starts a goroutine that calls `vals[0]` with `vals[1..]`.
 pub fn newproc(cx: &mut Ctx, vals: &[Value]) {
-    let g = new_g(cx);
+    let g = new_g(cx, false);
     // SAFETY: `g` is Idle: its creator owns it.
     let exec = unsafe { g.exec() };
     exec.init_call(vals);
@@ -358,11 +355,7 @@ pub fn newproc(cx: &mut Ctx, vals: &[Value]) {
 /// A G for a runtime goroutine (`gc`): ids from the system range, not
 /// counted by `numgoroutine`. Traced `GoCreate kind=...`.
 pub(crate) fn new_system_g(cx: &mut Ctx, kind: GKind) -> GRef {
-    let g = new_g(cx);
-    g.id.store(
-        cx.rt.sched.next_sys_gid.fetch_add(1, Ordering::Relaxed),
-        Ordering::Relaxed,
-    );
+    let g = new_g(cx, true);
     // SAFETY: the G is Idle and only its creator knows it.
     unsafe {
         *g.kind.get() = kind;
@@ -430,10 +423,18 @@ fn gfput(cx: &mut Ctx, g: GRef) {
     }
 }
 
-/// A runtime error ended `g`: the program ends with it (the REPL prints a
-/// background goroutine's error and goes on).
+/// A runtime error (or `os.exit`) ended `g`: the program ends with it (the
+/// REPL prints a background goroutine's error and goes on).
 fn fail(cx: &mut Ctx, g: GRef, mut e: RuntimeError) {
     let main = g.kind() == GKind::Main;
+    if let Some(status) = e.exit {
+        // `os.exit` from any goroutine ends the program (in the REPL, the
+        // running entry and the session), printing nothing.
+        end_g(cx, g);
+        cx.rt.request_exit(status);
+        finish_main(cx.rt, if main { Some(g) } else { None }, Err(e));
+        return;
+    }
     if !main {
         e.trace.push(format!("[goroutine {}]", g.id()));
     }
@@ -1033,10 +1034,10 @@ pub(crate) fn report_deadlock(rt: &Runtime) {
     finish_main(
         rt,
         Some(main),
-        Err(RuntimeError {
-            message: "fatal error: all goroutines are asleep - deadlock!".into(),
+        Err(RuntimeError::new(
+            "fatal error: all goroutines are asleep - deadlock!".into(),
             trace,
-        }),
+        )),
     );
 }
 
@@ -1108,8 +1109,13 @@ pub(crate) fn begin(cx: &mut Ctx, g: GRef, inherit: bool) -> Next {
                 park_commit(cx, g, pk);
                 return Next::Left;
             }
+            Err(Flow::Exit(status)) => {
+                fail(cx, g, RuntimeError::exit(status));
+                return Next::Left;
+            }
             Err(Flow::Gosched) => {}
             Err(Flow::Syscall(sc)) => return syscall(cx, g, sc),
+            Err(Flow::TailCall(..)) => unreachable!("call_value makes a native's tail call"),
         }
     } else if let Err(msg) = exec.resume(cx, g) {
         let e = interp::error_at(exec, msg);

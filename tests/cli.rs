@@ -535,6 +535,9 @@ fn output_is_block_buffered_into_a_file() {
     assert_eq!(early, "");
 }
 
+/// Runs the binary with `args` and `input` on stdin; stdout and stderr go
+/// to one file (two descriptors sharing one offset), so the transcript
+/// shows their real order.
 fn skein_with_input(name: &str, args: &[&str], input: &str) -> (Option<i32>, String) {
     let dir = scratch(name);
     let input_path = dir.join("input.txt");
@@ -555,6 +558,7 @@ fn skein_with_input(name: &str, args: &[&str], input: &str) -> (Option<i32>, Str
     (status.code(), std::fs::read_to_string(&out_path).unwrap())
 }
 
+#[test]
 fn words_after_the_script_are_its_arguments() {
     let path = script("args", "print os.args;\nprint len(os.args);\n");
     let p = path.to_str().unwrap();
@@ -584,6 +588,7 @@ fn words_after_the_script_are_its_arguments() {
     }
 }
 
+#[test]
 fn os_exit_sets_the_status_and_flushes_output() {
     let path = script(
         "exit",
@@ -612,6 +617,7 @@ fn os_exit_sets_the_status_and_flushes_output() {
     }
 }
 
+#[test]
 fn io_reads_stdin_line_by_line_and_to_the_end() {
     let src = "\
 var first = io.read_line();
@@ -636,6 +642,7 @@ print io.read_all() == \"\";
     );
 }
 
+#[test]
 fn io_read_line_prompts_are_flushed_and_stderr_keeps_its_place() {
     let src = "\
 io.write(\"name? \");
@@ -652,6 +659,7 @@ io.write(\"c\\n\");
     assert_eq!(transcript, "name? log: got ann\nhi ann\nabc\n");
 }
 
+#[test]
 fn io_lines_reads_a_file_named_on_the_command_line() {
     let dir = scratch("lines_arg");
     let data = dir.join("data.txt");
@@ -678,6 +686,7 @@ fn io_lines_reads_a_file_named_on_the_command_line() {
     }
 }
 
+#[test]
 fn run_source_reports_the_exit_status() {
     let out = skein::run_source("print 1;\nos.exit(9);\nprint 2;", &skein::Options::new());
     assert_eq!(out.exit_code, 9);

@@ -641,22 +641,3 @@ fn pty_no_colours_when_stdout_is_not_a_terminal() {
         assert!(!written.contains(code), "{code:?} in {written:?}");
     }
 }
-
-#[test]
-fn piped_session_reads_stdin_and_exits_with_os_exit() {
-    // `os.args` is empty; `io.read_line` in an entry reads the lines after
-    // it; `os.exit` ends the session with its status, and nothing after it
-    // runs.
-    let input = "print os.args;\nvar got = io.read_line();\nfirst data line\nprint \"got \" + got;\nos.exit(4);\nprint \"not reached\";\n";
-    let (code, transcript) = piped_session("piped_exit", input);
-    assert_eq!(code, Some(4), "{transcript}");
-    assert_eq!(transcript, "[]\ngot first data line\n");
-}
-
-#[test]
-fn piped_session_exit_from_a_goroutine_ends_the_session() {
-    let input = "fun w() { os.exit(6); }\ngo w();\nsleep(50);\nprint \"not reached\";\n";
-    let (code, transcript) = piped_session("piped_exit_goroutine", input);
-    assert_eq!(code, Some(6), "{transcript}");
-    assert_eq!(transcript, "");
-}

@@ -1,4 +1,4 @@
-//! Command-line tests: exit codes (SPEC §1.2), `--disasm`, `--max-heap`,
+//! Command-line tests: exit codes (`docs/language.md`), `--disasm`, `--max-heap`,
 //! `run FILE` versus `FILE`, the script's arguments (`os.args`), `os.exit`
 //! statuses, programs reading stdin (`io.read_line`, `io.read_all`), the
 //! order of stdout and stderr, and the embedding API's `run_source`.

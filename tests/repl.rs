@@ -1,4 +1,4 @@
-//! REPL tests (SPEC §6): a piped session snapshotted with insta, and a pty
+//! REPL tests (the README's "REPL"): a piped session snapshotted with insta, and a pty
 //! session driven with rexpect.
 //!
 //! The piped test feeds a scripted session on stdin and sends stdout and

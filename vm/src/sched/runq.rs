@@ -1,8 +1,7 @@
 //! The per-P run queue: a lock-free ring of runnable goroutines with one
 //! producer (the P that owns it) and many consumers (the owner and thieves),
 //! plus a one-entry `runnext` slot, after Go's `runqput`/`runqget`/
-//! `runqgrab`/`runqsteal`/`runqdrain` (see `shared/reference/go-runtime.md`
-//! §1.3).
+//! `runqgrab`/`runqsteal`/`runqdrain` (Go's `runtime/proc.go`).
 //!
 //! The queue is generic over `T` and stores only `NonNull<T>`: it never
 //! dereferences, frees or drops a `T`. Whoever receives a pointer from it

@@ -17,8 +17,9 @@
 #                latency, trees, heap; e.g. 'latency|heap'
 #
 # Environment: SKEIN (the binary; default $CARGO_TARGET_DIR/release/skein,
-# or target/release/skein), PEERS (the peer programs; default
-# ../shared/bench/peers beside the repository root), GO (default go on
+# or target/release/skein), PEERS (the peer programs, which are not
+# part of this repository; default, when it exists, ../shared/bench/peers
+# beside the repository root), GO (default go on
 # PATH, else /usr/lib/go-1.19/bin/go), PYTHON (default python3),
 # HEAP_MIN_GOAL_MB (default 4; see "heap").
 #

@@ -17,7 +17,8 @@
 #                'fib|loop'; the parked measurement's name is "parked"
 #
 # Environment:
-#   PEERS   directory of the peer programs (default: ../shared/bench/peers
+#   PEERS   directory of the peer programs, which are not part of this
+#           repository (default, when it exists: ../shared/bench/peers
 #           relative to the repository root)
 #   SKEIN   the Skein binary (default: $CARGO_TARGET_DIR/release/skein, or
 #           target/release/skein at the repository root)

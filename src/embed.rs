@@ -5,7 +5,7 @@
 //!
 //! - [`run`] compiles and runs a source with [`Options`] and returns a
 //!   [`Run`]: stdout, stderr, the exit code the binary would use, and, when
-//!   [`Options::record_trace`] is set, the text trace (SPEC §4) recorded in
+//!   [`Options::record_trace`] is set, the text trace (`docs/runtime.md`) recorded in
 //!   memory from the first event to the end of the program.
 //! - [`Runner`] is a builder over the same thing, for one-line set-ups such
 //!   as `Runner::new(src).procs(4).sim(7).trace(true).run()`; it produces
@@ -36,7 +36,7 @@
 //! The trace's text form is `<tick> P<p> G<g> <Event> key=value ...`, with
 //! `P-`/`G-` where no P or G applies. [`Trace::parse`] accepts exactly
 //! that: a decimal tick, a `P` field, a `G` field, an event name, then zero
-//! or more `key=value` words (values hold no spaces; SPEC §4's vocabulary
+//! or more `key=value` words (values hold no spaces; the runtime's vocabulary
 //! has none). Blank lines are skipped.
 //!
 //! Invariants: for any text `t` the runtime wrote,
@@ -64,7 +64,7 @@ pub struct Run {
     /// [`EXIT_COMPILE`](crate::EXIT_COMPILE) or
     /// [`EXIT_RUNTIME`](crate::EXIT_RUNTIME).
     pub exit_code: i32,
-    /// The text trace (SPEC §4) when [`Options::record_trace`] was set.
+    /// The text trace (`docs/runtime.md`) when [`Options::record_trace`] was set.
     pub trace: Option<String>,
 }
 

@@ -30,7 +30,7 @@
 //!    A program that called `os.exit(status)` answers that status and
 //!    prints nothing more. Otherwise flush and answer 0.
 //!
-//! The exit codes are the BSD `sysexits.h` ones clox uses (SPEC §1.2):
+//! The exit codes are the BSD `sysexits.h` ones clox uses (`docs/language.md`):
 //! 64 usage, 65 data (compile) error, 70 software (runtime) error, 74 I/O
 //! error.
 //!

@@ -1,4 +1,4 @@
-//! The `skein` command (SPEC §6).
+//! The `skein` command (the README's "Command line").
 //!
 //! Usage:
 //!
@@ -18,7 +18,7 @@
 //!    [`Options`]; print each warning it produced to stderr.
 //! 2. Parse the command line with clap and let the flags override the
 //!    environment. clap exits with 2 on a bad command line; Skein uses 64
-//!    (`EX_USAGE`, SPEC §1.2), so errors are caught and mapped. `--help` and
+//!    (`EX_USAGE`), so errors are caught and mapped. `--help` and
 //!    `--version` still exit 0.
 //! 3. No script: run the REPL. A script: read it (74 with clox's message if
 //!    it cannot be read), then compile and run it through

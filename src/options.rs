@@ -45,7 +45,7 @@ pub const DEFAULT_GC_PERCENT: u32 = 100;
 /// How a recorded trace is written (`--trace-format`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TraceFormat {
-    /// One event per line (SPEC §4), stable for snapshot tests.
+    /// One event per line (`docs/runtime.md`), stable for snapshot tests.
     #[default]
     Text,
     /// Chrome trace-event JSON, viewable in Perfetto.

@@ -1,4 +1,4 @@
-//! The interactive loop behind a bare `skein` (SPEC §6).
+//! The interactive loop behind a bare `skein` (the README's "REPL").
 //!
 //! One [`Vm`] lives for the whole session, so globals defined by one entry
 //! are visible to the next. Each entry goes through these steps:

@@ -1025,7 +1025,7 @@ fn check_mark_done_readies_coordinator(trace: &Trace) -> Result<(), String> {
 }
 
 /// No `STWStart reason=gomaxprocs` between a `GCStart` and its `GCDone`
-/// (SPEC §3: `gomaxprocs` waits for the cycle in progress).
+/// (`gomaxprocs` waits for the cycle in progress).
 fn check_gomaxprocs_outside_cycles(trace: &Trace) -> Result<(), String> {
     let mut errors = Vec::new();
     for (s, end) in cycles(trace) {

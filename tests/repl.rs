@@ -1,5 +1,5 @@
-//! REPL tests (SPEC §6): piped sessions (one snapshotted with insta) and
-//! pty sessions driven with rexpect.
+//! REPL tests (the README's "REPL"): a piped session snapshotted with insta, and a pty
+//! session driven with rexpect.
 //!
 //! The piped transcript test feeds a scripted session on stdin and sends
 //! stdout and stderr into one file (two descriptors sharing one file

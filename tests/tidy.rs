@@ -2,7 +2,9 @@
 //! test: every Rust file starts with a `//!` essay, every `unsafe` block is
 //! preceded by a `// SAFETY:` comment, no file contains a `dbg` macro call
 //! or an `ignore` / `should_panic` test attribute, and `ARCHITECTURE.md`'s
-//! code map names every source file and only files that exist.
+//! code map names every source file and only files that exist, and neither
+//! the sources nor the documentation point at documents outside the
+//! repository (a user has only the clone).
 //!
 //! The code map check, step by step:
 //! 1. Collect the files the map must name: every `.rs` file under `src/`,
@@ -230,4 +232,41 @@ fn code_map_names_every_source_file() {
         ));
     }
     assert!(report.is_empty(), "{report}");
+
+#[test]
+fn no_references_outside_the_repository() {
+    // Spelled in pieces so that this file does not match itself.
+    let needles = [
+        concat!("../", "shared"),
+        concat!("SPEC", ".md"),
+        concat!("DESIGN", ".md"),
+        concat!("SPEC", " §"),
+        concat!("DESIGN", " §"),
+    ];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = sources();
+    for doc in [
+        "README.md",
+        "ARCHITECTURE.md",
+        "tests/corpus/README.md",
+        "compiler/src/grammar.lalrpop",
+    ] {
+        files.push(root.join(doc));
+    }
+    if let Ok(entries) = std::fs::read_dir(root.join("docs")) {
+        files.extend(entries.flatten().map(|e| e.path()));
+    }
+    let mut bad = Vec::new();
+    for p in files {
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        for (i, line) in text.lines().enumerate() {
+            if let Some(n) = needles.iter().find(|n| line.contains(*n)) {
+                bad.push(format!("{}:{}: {n}", p.display(), i + 1));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "references to documents outside the repository: {bad:#?}"
+    );
 }

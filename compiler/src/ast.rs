@@ -10,7 +10,7 @@
 //! `class` name, a `for-in` variable, a `select` binding) carries a [`DeclId`]
 //! that is unique within one parse. The resolver uses it to tell the code
 //! generator which declarations are captured by closures, so that exactly
-//! those locals are boxed in heap cells (DESIGN §2: nothing points into a
+//! those locals are boxed in heap cells (nothing points into a
 //! goroutine's stack).
 //!
 //! # Chains are flat, nesting is bounded
@@ -73,7 +73,7 @@ pub struct Class {
     pub methods: Vec<Function>,
 }
 
-/// One arm of a `select` statement. Each body is one statement (SPEC §2.9).
+/// One arm of a `select` statement. Each body is one statement.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SelectCase {
     /// `case var v = <-ch: body` (binding present) or `case <-ch: body`.

@@ -1,4 +1,5 @@
-//! Compile-time diagnostics in clox's format (SPEC §1.2).
+//! Compile-time diagnostics in clox's format (`docs/language.md`, "Errors
+//! and exit codes").
 //!
 //! A [`Diagnostic`] is data; its `Display` is exactly the line clox prints:
 //! `[line N] Error at 'TOKEN': MESSAGE`, `[line N] Error at end: MESSAGE`, or

@@ -4,7 +4,7 @@
 //! module adds what clox's scanner does by hand:
 //!
 //! 1. Strings are scanned by a callback, so they may span lines, their
-//!    escapes (`\n \t \r \" \\ \0`, SPEC §2.6) are decoded, and the two ways
+//!    escapes (`\n \t \r \" \\ \0`, `docs/language.md`) are decoded, and the two ways
 //!    a string can be wrong (`Unterminated string.`, `Invalid escape
 //!    sequence.`) become error tokens instead of aborting the scan.
 //! 2. Every input byte sequence that no rule matches becomes an error token
@@ -32,13 +32,13 @@ pub enum LexError {
     UnexpectedChar,
     /// A string literal without its closing quote.
     UnterminatedString,
-    /// A string literal with a backslash sequence outside SPEC §2.6; the
+    /// A string literal with a backslash sequence other than the six escapes; the
     /// payload is the byte offset of the backslash.
     InvalidEscape(usize),
 }
 
 impl LexError {
-    /// The scanner message clox (and SPEC §2.6) prints for this error.
+    /// The scanner message clox (and Skein, for escapes) prints for this error.
     pub fn message(self) -> &'static str {
         match self {
             LexError::UnexpectedChar => "Unexpected character.",

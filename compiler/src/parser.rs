@@ -74,7 +74,7 @@
 //! their keyword's (`return`, `go`, `select`, `for`, `case`, `default`,
 //! `break`, `continue`), a send its `<-`.
 //!
-//! # The language accepted beyond clox (SPEC §2)
+//! # The language accepted beyond clox (`docs/language.md`)
 //!
 //! - `{` in expression position starts a map literal, except as the first
 //!   token of an expression statement or of a `for` clause, where clox

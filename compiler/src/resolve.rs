@@ -1,8 +1,9 @@
 //! The resolver: finds which declarations closures capture.
 //!
 //! Skein never lets anything point into a goroutine's register stack
-//! (DESIGN §2), so a local variable that a nested function refers to must
-//! live in a heap cell from the moment it is declared. The code generator
+//! (invariant 2 of `ARCHITECTURE.md`), so a local variable that a nested
+//! function refers to must live in a heap cell from the moment it is
+//! declared. The code generator
 //! emits code in one forward pass and has to know *at the declaration*
 //! whether a later closure will capture the variable; this pass answers that
 //! question ahead of time.

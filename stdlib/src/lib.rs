@@ -1,4 +1,4 @@
-//! Skein's built-in functions and modules (SPEC §2.11–§2.12, issue 11).
+//! Skein's built-in functions and modules (`docs/stdlib.md`).
 //!
 //! [`install`] binds every built-in as a global of a [`Vm`]: the functions
 //! (`clock len push pop slice keys has delete str num type panic cap chan

@@ -10,7 +10,7 @@
 //!    mimalloc when the list is empty).
 //! 2. Write the header (kind, the current mark epoch, size) and the body, and
 //!    push the object on the P's all-objects list, so the sweeper can reach
-//!    it from the moment it exists (DESIGN §2).
+//!    it from the moment it exists.
 //! 3. Charge the bytes to the P's local count; every [`FLUSH_BYTES`] (or on
 //!    every allocation under `gcstress`) publish the count to the shared
 //!    `live_bytes` and, in [`Mcache::flush`]: add the bytes to the P's

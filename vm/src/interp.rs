@@ -1,6 +1,6 @@
 //! The interpreter: runs one goroutine for a budget and returns.
 //!
-//! `run(cx, g, budget) -> Outcome` (DESIGN §3, "stackless execution"):
+//! `run(cx, g, budget) -> Outcome` ("stackless execution"):
 //! 1. Load the innermost frame of `g` into locals: the instruction pointer,
 //!    the register base, the constants.
 //! 2. Fetch, decode, execute, in one `match` (the dispatch loop). Hot paths

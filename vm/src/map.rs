@@ -1,12 +1,12 @@
 //! Skein maps: insertion-ordered hash maps with Skein key semantics.
 //!
-//! Keys (SPEC §2.2): `nil`, booleans, numbers and strings compare by value;
-//! every other object by identity. Numbers hash by their value with `-0`
+//! Keys (`docs/language.md`, "Maps"): `nil`, booleans, numbers and strings
+//! compare by value; every other object by identity. Numbers hash by their value with `-0`
 //! folded into `0` (they are `==`); a NaN key is never equal to itself, so it
 //! can be inserted but never found again (as in Go).
 //!
-//! A map is guarded by a short per-map lock (DESIGN §2 allows it); values
-//! are `Slot`s so that every heap write goes through the barrier.
+//! A map is guarded by a short per-map lock (lists and tables stay
+//! lock-free for readers); values are `Slot`s so that every heap write goes through the barrier.
 //! Iteration order is insertion order; deleting preserves the order of the
 //! remaining entries.
 
@@ -125,7 +125,7 @@ impl MapTable {
 
 /// A fixed, deterministic hasher (FxHash-style multiply-rotate): map
 /// iteration is insertion ordered anyway, and nothing may depend on a random
-/// seed (SPEC §5).
+/// seed (deterministic mode, `docs/runtime.md`).
 #[derive(Default, Clone, Copy)]
 pub struct FxBuild;
 

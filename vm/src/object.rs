@@ -7,7 +7,7 @@
 //! header; [`Header::kind`] says which body follows, and the typed accessors
 //! (`as_string`, `as_list`, …) cast after checking the kind.
 //!
-//! Publishing rule (DESIGN §2): tables and list storage that can grow live in
+//! Publishing rule: tables and list storage that can grow live in
 //! a separately allocated *block*. Growing allocates a bigger block, copies,
 //! and publishes it with one atomic pointer store; the old block goes on the
 //! heap's retire list and is freed at a later stop-the-world pause (the
@@ -882,9 +882,10 @@ pub fn str_text(s: &Str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A fast deterministic string hash (determinism matters: nothing
-/// observable may depend on a random hash seed, SPEC §5). It consumes eight
-/// bytes per step with FxHash's rotate-xor-multiply (the multiplier is the
-/// 64-bit golden-ratio constant FxHash uses), then mixes in the length.
+/// observable may depend on a random hash seed, or deterministic mode
+/// would not repeat). It consumes eight bytes per step with FxHash's
+/// rotate-xor-multiply (the multiplier is the 64-bit golden-ratio constant
+/// FxHash uses), then mixes in the length.
 pub fn hash_bytes(bytes: &[u8]) -> u64 {
     const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
     let mut h: u64 = 0;

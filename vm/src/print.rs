@@ -1,7 +1,7 @@
 //! Printing values: `print`, `str()` and the REPL all use [`write_value`];
 //! the REPL echoes an entry's value with [`write_quoted_value`].
 //!
-//! Rules (SPEC §1.4, §2.13):
+//! Rules (`docs/language.md`, "Printing"):
 //! - Numbers: the shortest text that reads back to the same double;
 //!   integral values without a fraction; exponent form only when the decimal
 //!   exponent is ≥ 21 or ≤ −7 (JavaScript's rule: `1e+21`, `1e-7`); `-0`,
@@ -19,7 +19,7 @@ use crate::value::Value;
 /// for any readable output, shallow enough for the host stack.
 pub const MAX_DEPTH: usize = 256;
 
-/// Formats a number per SPEC §1.4.
+/// Formats a number (the rules above).
 pub fn format_number(n: f64, out: &mut Vec<u8>) {
     use std::io::Write;
     if n.is_nan() {

@@ -1,5 +1,5 @@
 //! The runtime event trace: what the scheduler and the collector record, and
-//! the two forms it is written in (SPEC §4, DESIGN §5).
+//! the two forms it is written in (`docs/runtime.md` describes both for users).
 //!
 //! # Recording: one buffer per P, no lock
 //!
@@ -182,7 +182,7 @@ pub struct Buffer {
 /// Which form a trace is written in (`--trace-format text|chrome`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// One event a line (SPEC §4).
+    /// One event a line (`docs/runtime.md`).
     Text,
     /// Chrome trace-event JSON, for Perfetto.
     Chrome,

@@ -1,7 +1,7 @@
 //! Values: one NaN-boxed 64-bit word, and `Slot`, the only way to write one
 //! into the heap.
 //!
-//! Encoding (DESIGN §2):
+//! Encoding:
 //! - A double is stored as its own bits. Every double the VM produces is either
 //!   a non-NaN or a NaN whose quiet-NaN bits do not include all of [`QNAN`]
 //!   (hardware default NaNs are `0x7ff8…`/`0xfff8…`); [`Value::number`]

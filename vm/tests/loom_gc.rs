@@ -13,7 +13,7 @@
 //! function names the real function it mirrors; when the real code
 //! changes, its model here must change with it.
 //!
-//! Protocol 1, the wake record (`gc::coord`, DESIGN §4 step 2): one
+//! Protocol 1, the wake record (`gc::coord`, step 2 of `gc/mod.rs`): one
 //! `{lock, g, wake}` record and one `done_claimed` flag per cycle.
 //! 1. `gcStart` resets `done_claimed` before it starts the world, so no
 //!    completer of the new cycle can run before the reset.
@@ -40,7 +40,7 @@
 //! `WakeRecord::wake`, and step 1 is `stw1`'s reset with the world
 //! stopped.
 //!
-//! Protocol 2, the start hand-off (`gc::worker`, DESIGN §4 step 4, as
+//! Protocol 2, the start hand-off (`gc::worker`, step 2 of `gc/mod.rs`, as
 //! Go 1.22's `gcBgMarkStartWorkers`): for each worker still missing, the
 //! coordinator (the issue's `start_workers`; in the code,
 //! `gc::worker::start_one` in the coordinator's `Workers` state) makes a

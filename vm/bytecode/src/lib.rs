@@ -17,7 +17,7 @@
 //! is written to the caller's `R[a]`. Registers above `R[a+n]` are free at a
 //! call.
 //!
-//! Captured variables never live in registers by value (DESIGN §2): a local
+//! Captured variables never live in registers by value: a local
 //! that some closure captures holds a *cell* (a heap box) in its register and
 //! is read and written with `GetCell`/`SetCell`; a closure keeps the cells it
 //! captured as its upvalues. Nothing points into a stack.
@@ -28,7 +28,7 @@
 //! (`u16`), 24..40 operand `b` (`u16`), 40..64 operand `c` (24 bits, read
 //! unsigned as `c` or sign-extended as `sc`). Sixteen-bit register fields mean
 //! no 256-register ceiling; 24-bit constant and jump fields mean no 256-constant
-//! or 64 KiB jump limit (SPEC §1.3). Jump offsets are relative to the
+//! or 64 KiB jump limit. Jump offsets are relative to the
 //! instruction *after* the jump.
 //!
 //! # Globals

@@ -1,5 +1,5 @@
-//! The coordinator: the system G that drives each cycle (DESIGN §4 steps
-//! 2–3), and `runtime.gc()`.
+//! The coordinator: the system G that drives each cycle (`gc/mod.rs` steps
+//! 1–5), and `runtime.gc()`.
 //!
 //! Its life is a state machine (one state per resumption point, so it can
 //! park or yield between any two steps):

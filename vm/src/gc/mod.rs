@@ -1,4 +1,4 @@
-//! The garbage collector: Go's concurrent tri-color mark-sweep (DESIGN §4).
+//! The garbage collector: Go's concurrent tri-color mark-sweep.
 //!
 //! Phases run `Off -> Mark -> Off`; sweeping runs lazily and concurrently
 //! while the phase is `Off`. Tri-color: an object whose header `mark` byte
@@ -49,7 +49,7 @@
 //! time) that is flushed to the global list at every chunk boundary, when
 //! the M gives its P up, and by the ragged barrier.
 //!
-//! Invariants (DESIGN §6):
+//! Invariants (see also `ARCHITECTURE.md`):
 //! - while the phase is `Mark`, every heap pointer store shades old and new;
 //! - each G stack is scanned at most once per cycle (`G::scan_cycle` is won
 //!   by one CAS), never while the G runs;

@@ -1,4 +1,4 @@
-//! Concurrent, lazy sweeping (DESIGN §4 step 10).
+//! Concurrent, lazy sweeping (step 6 of `gc/mod.rs`).
 //!
 //! At mark termination (world stopped) every P's all-objects list, and the
 //! outside P's, is detached whole and put on the unswept list of the

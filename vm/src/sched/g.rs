@@ -6,7 +6,7 @@
 //! reused by the next `go` statement, so spawning costs no allocation once
 //! the pool is warm and `allgs` only grows.
 //!
-//! The status word is the lock on the G's execution state (DESIGN §3):
+//! The status word is the lock on the G's execution state:
 //! - `Runnable`: on exactly one run queue (or about to be put on one);
 //!   nobody touches its stack.
 //! - `Running`: one M runs it and owns its stack and frames.

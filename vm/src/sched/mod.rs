@@ -1,4 +1,4 @@
-//! The Go-style G/M/P scheduler (DESIGN §3): goroutines (G) run on OS
+//! The Go-style G/M/P scheduler (`docs/runtime.md`): goroutines (G) run on OS
 //! threads (M), each holding a processor (P) with a local run queue; idle
 //! Ps steal work.
 //!
@@ -37,7 +37,7 @@
 //!   bookkeeping sit behind `Sched::lock`.
 //! - A G's stack belongs to whoever its status word says (see [`g`]).
 //!
-//! Invariants (DESIGN §6): a G is in exactly one place (running on one M,
+//! Invariants (`ARCHITECTURE.md`): a G is in exactly one place (running on one M,
 //! on one run queue, or parked on wait lists); no lock is held across a
 //! park except the one the park itself releases; no M blocks while holding
 //! a P except to stop the world or to hand the P back.

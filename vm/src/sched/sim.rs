@@ -1,4 +1,4 @@
-//! Deterministic mode (`--sim SEED`, SPEC §5) and the runtime's clock.
+//! Deterministic mode (`--sim SEED`, `docs/runtime.md`) and the runtime's clock.
 //!
 //! The same scheduler code runs, but one OS thread drives every P:
 //! 1. If no P has anything to do (no G in any run queue or mid-slice, no

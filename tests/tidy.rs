@@ -232,6 +232,7 @@ fn code_map_names_every_source_file() {
         ));
     }
     assert!(report.is_empty(), "{report}");
+}
 
 #[test]
 fn no_references_outside_the_repository() {

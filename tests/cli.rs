@@ -695,3 +695,48 @@ fn run_source_reports_the_exit_status() {
     let args = skein::run_source("print os.args;", &skein::Options::new().args(["x", "y"]));
     assert_eq!(args.stdout, "[\"x\", \"y\"]\n");
 }
+
+#[test]
+fn a_goroutine_blocked_on_a_fifo_does_not_stop_the_others() {
+    // At one processor, a goroutine blocks reading a FIFO that has no
+    // writer yet; the ticker goroutine keeps counting meanwhile, because
+    // sysmon takes the P from the blocked system call and hands it on.
+    // The writer comes a second later: by then the ticker has run many
+    // times.
+    let dir = scratch("fifo");
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let src = format!(
+        "var ticks = 0;\n\
+         var done = chan();\n\
+         fun reader() {{\n  done <- io.read_file(\"{}\");\n}}\n\
+         fun ticker() {{\n  while (true) {{\n    sleep(20);\n    ticks = ticks + 1;\n  }}\n}}\n\
+         go reader();\n\
+         go ticker();\n\
+         var got = <-done;\n\
+         print got;\n\
+         print ticks >= 10;\n",
+        fifo.display()
+    );
+    let path = dir.join("prog.sk");
+    std::fs::write(&path, src).unwrap();
+    let trace = dir.join("trace.txt");
+    let child = Command::new(SKEIN)
+        .args(["--procs", "1", "--trace"])
+        .arg(&trace)
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn skein");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // Opening for writing waits for the reader, which has the FIFO open.
+    std::fs::write(&fifo, "hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "hello\n\ntrue\n");
+    let events = std::fs::read_to_string(&trace).unwrap();
+    for kind in ["GoSyscall", "ProcSteal", "GoSysExit"] {
+        assert!(events.contains(kind), "no {kind} in the trace");
+    }
+}

@@ -21,9 +21,13 @@
 //! `io::Error` text without its ` (os error N)` suffix). Wrong argument
 //! types are errors naming the function (`read_file() expects a string.`).
 //!
-//! Every call that can block in the kernel (stdin, file reads and writes,
-//! opening a file) runs through `sched::syscall::blocking`, which is where
-//! the scheduler hands the P to another M while the call blocks.
+//! Reads that may block in the kernel for long (stdin, files, pipes and
+//! FIFOs: `read_line`, `read_all`, `read_file`, `io.lines`' open and block
+//! reads) return `Flow::Syscall`: the goroutine leaves the interpreter and
+//! its M makes the call while sysmon hands the P to another M, so other
+//! goroutines run on (`sched::syscall`); a `finish` function makes the
+//! result when the goroutine runs again. Writes go through
+//! `sched::syscall::blocking`, in place.
 //!
 //! # `io.lines`
 //!
@@ -114,8 +118,8 @@ fn reason(e: &std::io::Error) -> String {
     }
 }
 
-fn read_error(path: &str, e: &std::io::Error) -> Flow {
-    format!("Could not read file \"{path}\": {}.", reason(e)).into()
+fn read_error_text(path: &str, e: &std::io::Error) -> String {
+    format!("Could not read file \"{path}\": {}.", reason(e))
 }
 
 fn write_error(path: &str, e: &std::io::Error) -> Flow {
@@ -148,34 +152,74 @@ fn chomp(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-fn stdin_error(e: &std::io::Error) -> Flow {
-    format!("Could not read standard input: {}.", reason(e)).into()
+fn stdin_error_text(e: &std::io::Error) -> String {
+    format!("Could not read standard input: {}.", reason(e))
+}
+
+/// What a read that may block for long hands its `finish`: the bytes
+/// (`None` at end of input) or the error message.
+type ReadOutput = Result<Option<Vec<u8>>, String>;
+
+/// Runs `read` as a system call (`sched::syscall`: the goroutine's P goes
+/// to another M while it blocks) and makes its result with `finish`.
+fn read_syscall(
+    read: impl FnOnce() -> ReadOutput + Send + 'static,
+    finish: syscall::FinishFn,
+) -> R {
+    Err(Flow::Syscall(syscall::Syscall::new(
+        move || Box::new(read()),
+        finish,
+    )))
+}
+
+/// The output of a `read_syscall`.
+fn read_output(out: syscall::SysOutput) -> ReadOutput {
+    *out.downcast::<ReadOutput>().expect("a read's output")
 }
 
 fn read_line(vm: &mut Ctx, _a: &[Value]) -> R {
     vm.rt.flush();
-    let mut buf = Vec::new();
-    let n = syscall::blocking(vm, || std::io::stdin().lock().read_until(b'\n', &mut buf))
-        .map_err(|e| stdin_error(&e))?;
-    if n == 0 {
-        return Ok(Value::NIL);
-    }
-    Ok(vm.new_string(chomp(&buf)))
+    read_syscall(
+        || {
+            let mut buf = Vec::new();
+            match std::io::stdin().lock().read_until(b'\n', &mut buf) {
+                Ok(0) => Ok(None),
+                Ok(_) => Ok(Some(buf)),
+                Err(e) => Err(stdin_error_text(&e)),
+            }
+        },
+        |vm, _, out| {
+            Ok(match read_output(out)? {
+                Some(line) => vm.new_string(chomp(&line)),
+                None => Value::NIL,
+            })
+        },
+    )
 }
 
 fn read_all(vm: &mut Ctx, _a: &[Value]) -> R {
     vm.rt.flush();
-    let mut buf = Vec::new();
-    syscall::blocking(vm, || std::io::stdin().lock().read_to_end(&mut buf))
-        .map_err(|e| stdin_error(&e))?;
-    Ok(vm.new_string(&buf))
+    read_syscall(
+        || {
+            let mut buf = Vec::new();
+            match std::io::stdin().lock().read_to_end(&mut buf) {
+                Ok(_) => Ok(Some(buf)),
+                Err(e) => Err(stdin_error_text(&e)),
+            }
+        },
+        |vm, _, out| Ok(vm.new_string(&read_output(out)?.unwrap_or_default())),
+    )
 }
 
-fn read_file(vm: &mut Ctx, a: &[Value]) -> R {
+fn read_file(_vm: &mut Ctx, a: &[Value]) -> R {
     let (text, path) = path_arg(a[0], "read_file() expects a string.")?;
-    let bytes =
-        syscall::blocking(vm, || std::fs::read(&path)).map_err(|e| read_error(&text, &e))?;
-    Ok(vm.new_string(&bytes))
+    read_syscall(
+        move || match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) => Err(read_error_text(&text, &e)),
+        },
+        |vm, _, out| Ok(vm.new_string(&read_output(out)?.unwrap_or_default())),
+    )
 }
 
 /// `write_file` and `append_file`: writes `a[1]` to the file `a[0]`.
@@ -221,7 +265,7 @@ struct LineReader {
 impl LineReader {
     /// Reads one block after the unread bytes (moved to the front first;
     /// the buffer doubles when they fill it, i.e. one line is longer).
-    fn read_block(&mut self, vm: &mut Ctx) -> Result<(), Flow> {
+    fn read_block(&mut self) -> Result<(), String> {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -235,13 +279,13 @@ impl LineReader {
             return Ok(());
         };
         let into = &mut self.buf[self.end..];
-        let n = syscall::blocking(vm, || loop {
+        let n = loop {
             match file.read(into) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 r => break r,
             }
-        })
-        .map_err(|e| read_error(&self.path, &e))?;
+        }
+        .map_err(|e| read_error_text(&self.path, &e))?;
         if n == 0 {
             self.eof = true;
             self.file = None;
@@ -257,19 +301,43 @@ impl LineReader {
     }
 }
 
-fn lines(vm: &mut Ctx, a: &[Value]) -> R {
+/// What the system calls of `io.lines` hand their `finish`: the reader
+/// (moved out of its handle for the call) and the read's outcome.
+type LinesOutput = (LineReader, Result<(), String>);
+
+fn lines(_vm: &mut Ctx, a: &[Value]) -> R {
     let (text, path) = path_arg(a[0], "lines() expects a string.")?;
-    let file =
-        syscall::blocking(vm, || std::fs::File::open(&path)).map_err(|e| read_error(&text, &e))?;
-    let mut reader = LineReader {
-        path: text,
-        file: Some(file),
-        buf: vec![0; BLOCK],
-        start: 0,
-        end: 0,
-        eof: false,
-    };
-    reader.read_block(vm)?;
+    // Opening a FIFO blocks until a writer opens it, and the first read
+    // until data comes: both run as a system call.
+    Err(Flow::Syscall(syscall::Syscall::new(
+        move || {
+            let mut reader = LineReader {
+                path: text.clone(),
+                file: None,
+                buf: Vec::new(),
+                start: 0,
+                end: 0,
+                eof: false,
+            };
+            let r = std::fs::File::open(&path)
+                .map_err(|e| read_error_text(&text, &e))
+                .and_then(|file| {
+                    reader.file = Some(file);
+                    reader.buf = vec![0; BLOCK];
+                    reader.read_block()
+                });
+            let out: LinesOutput = (reader, r);
+            Box::new(out)
+        },
+        lines_opened,
+    )))
+}
+
+/// `io.lines`, once the file is open and its first block read: the channel
+/// and the goroutine that fills it.
+fn lines_opened(vm: &mut Ctx, _: Value, out: syscall::SysOutput) -> Result<Value, String> {
+    let (reader, r) = *out.downcast::<LinesOutput>().expect("io.lines' output");
+    r?;
     let ch = vm.alloc(Kind::Chan, chan::Chan::new(LINES_CAP), LINES_CAP * 8);
     let handle = vm.alloc(Kind::Handle, Handle::new(reader), BLOCK);
     let filler = vm
@@ -279,6 +347,18 @@ fn lines(vm: &mut Ctx, a: &[Value]) -> R {
     let fill = vm.rt.builtin(FILL_KEY).expect("the stdlib keeps fill");
     proc::newproc(vm, &[filler, ch, handle, fill]);
     Ok(ch)
+}
+
+/// A reader's state while a system call of `fill` has it.
+struct Lent;
+
+/// `fill`, once its read returned: the reader goes back into its handle,
+/// and the filler goroutine calls `fill` again (the result `true`).
+fn block_read(_vm: &mut Ctx, handle: Value, out: syscall::SysOutput) -> Result<Value, String> {
+    let (reader, r) = *out.downcast::<LinesOutput>().expect("fill's output");
+    let h = as_handle(handle).expect("fill's reader");
+    *h.data.lock() = Box::new(reader);
+    r.map(|()| Value::TRUE)
 }
 
 /// `fill(ch, reader)`: one step of an `io.lines` goroutine (see the module
@@ -292,7 +372,23 @@ pub(crate) fn fill(vm: &mut Ctx, a: &[Value]) -> R {
         .downcast_mut::<LineReader>()
         .expect("fill gets its reader");
     if !r.has_line() && !r.eof {
-        r.read_block(vm)?;
+        // The read may block (a pipe, a FIFO): the reader leaves its
+        // handle for the system call, and comes back with the block.
+        let lent = std::mem::replace(&mut *data, Box::new(Lent));
+        drop(data);
+        let reader = *lent.downcast::<LineReader>().expect("fill gets its reader");
+        return Err(Flow::Syscall(
+            syscall::Syscall::new(
+                move || {
+                    let mut reader = reader;
+                    let r = reader.read_block();
+                    let out: LinesOutput = (reader, r);
+                    Box::new(out)
+                },
+                block_read,
+            )
+            .with_arg(a[1]),
+        ));
     }
     let room = chan::as_chan(ch).map_or(1, |c| c.room()).max(1);
     let mut vals = Vec::new();

@@ -94,6 +94,7 @@ pub struct Exec {
     /// result from it, until the goroutine resumes (`Resume::Syscall`).
     sys: Option<(
         crate::sched::syscall::FinishFn,
+        Value,
         crate::sched::syscall::SysOutput,
     )>,
 }
@@ -145,10 +146,11 @@ impl Exec {
     pub(crate) fn set_syscall_output(
         &mut self,
         finish: crate::sched::syscall::FinishFn,
+        arg: Value,
         out: crate::sched::syscall::SysOutput,
         slot: usize,
     ) {
-        self.sys = Some((finish, out));
+        self.sys = Some((finish, arg, out));
         self.resume = Resume::Syscall(slot);
     }
 
@@ -184,6 +186,10 @@ impl Exec {
     /// Calls `f` on every root: live registers and frame closures (or the
     /// whole small stack of a goroutine that has not started).
     pub fn for_each_root(&self, mut f: impl FnMut(Value)) {
+        // A system call's argument (the object its `finish` works on).
+        if let Some((_, arg, _)) = &self.sys {
+            f(*arg);
+        }
         if self.frames.is_empty() {
             for v in &self.stack {
                 f(*v);
@@ -281,8 +287,8 @@ impl Exec {
             }
             Resume::Syscall(slot) => {
                 cx.trace(crate::trace::EventKind::GoSysExit, &[]);
-                let (finish, out) = self.sys.take().expect("a system call's output");
-                self.stack[slot] = finish(cx, out)?;
+                let (finish, arg, out) = self.sys.take().expect("a system call's output");
+                self.stack[slot] = finish(cx, arg, out)?;
             }
             Resume::Select { base } => {
                 let (nrecv, _) = self.select_shape();

@@ -56,8 +56,9 @@ pub const RETAKE_NS: u64 = 20_000;
 pub type SysOutput = Box<dyn std::any::Any + Send>;
 
 /// Turns a system call's output into the native's result (on resumption,
-/// with a P): a value, or the message of a runtime error.
-pub type FinishFn = fn(&mut Ctx, SysOutput) -> Result<Value, String>;
+/// with a P), given the call's argument value (`Syscall::arg`): a value,
+/// or the message of a runtime error.
+pub type FinishFn = fn(&mut Ctx, Value, SysOutput) -> Result<Value, String>;
 
 /// A blocking system call asked for by a native (see the module docs).
 pub struct Syscall {
@@ -66,6 +67,10 @@ pub struct Syscall {
     pub call: Box<dyn FnOnce() -> SysOutput + Send>,
     /// Makes the native's result from the call's output.
     pub finish: FinishFn,
+    /// A value `finish` receives (the object whose state the call works
+    /// on, e.g. a reader handle; nil by default). It is a root while the
+    /// call runs.
+    pub arg: Value,
     /// The stack slot that receives the result; natives leave `usize::MAX`
     /// and the interpreter fills in the call's result slot.
     pub slot: usize,
@@ -77,8 +82,15 @@ impl Syscall {
         Syscall {
             call: Box::new(call),
             finish,
+            arg: Value::NIL,
             slot: usize::MAX,
         }
+    }
+
+    /// The same call, with `arg` handed to `finish`.
+    pub fn with_arg(mut self, arg: Value) -> Syscall {
+        self.arg = arg;
+        self
     }
 }
 
@@ -106,7 +118,7 @@ pub(crate) fn run(cx: &mut Ctx, g: GRef, sc: Syscall) -> After {
     let exec = unsafe { g.exec() };
     if s.is_sim() {
         let out = (sc.call)();
-        exec.set_syscall_output(sc.finish, out, sc.slot);
+        exec.set_syscall_output(sc.finish, sc.arg, out, sc.slot);
         return After::Continue;
     }
     // entersyscall.
@@ -131,7 +143,7 @@ pub(crate) fn run(cx: &mut Ctx, g: GRef, sc: Syscall) -> After {
         p.set_status(PStatus::Running);
         g.cas_status(Status::Syscall, Status::Running);
         // SAFETY: the G is Running on this M again.
-        unsafe { g.exec() }.set_syscall_output(sc.finish, out, sc.slot);
+        unsafe { g.exec() }.set_syscall_output(sc.finish, sc.arg, out, sc.slot);
         return After::Continue;
     }
     // The P was retaken or stopped: another P, or the global queue.
@@ -142,7 +154,7 @@ pub(crate) fn run(cx: &mut Ctx, g: GRef, sc: Syscall) -> After {
             cx.trace(EventKind::ProcStart, &[]);
             g.cas_status(Status::Syscall, Status::Running);
             // SAFETY: the G is Running on this M again.
-            unsafe { g.exec() }.set_syscall_output(sc.finish, out, sc.slot);
+            unsafe { g.exec() }.set_syscall_output(sc.finish, sc.arg, out, sc.slot);
             After::Continue
         }
         None => {
@@ -151,7 +163,7 @@ pub(crate) fn run(cx: &mut Ctx, g: GRef, sc: Syscall) -> After {
             // scan in progress.
             g.cas_status(Status::Syscall, Status::Running);
             // SAFETY: the G is Running on this M until it is queued.
-            unsafe { g.exec() }.set_syscall_output(sc.finish, out, sc.slot);
+            unsafe { g.exec() }.set_syscall_output(sc.finish, sc.arg, out, sc.slot);
             g.cas_status(Status::Running, Status::Runnable);
             proc::globrunqput(rt, g);
             proc::wakep(rt);

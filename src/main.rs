@@ -154,22 +154,22 @@ fn main() -> ExitCode {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    if let Some(trace) = &options.trace {
+        // An unwritable trace fails before the program (or the REPL)
+        // runs, not after it (the file is written again at the end).
+        if let Err(e) = std::fs::File::create(trace) {
+            eprintln!(
+                "Could not write trace \"{}\": {}.",
+                trace.display(),
+                skein_vm::os_reason(&e)
+            );
+            return code(EXIT_IO);
+        }
+    }
     let status = match file {
         None => skein::repl::run(&options),
         Some(path) => match skein::read_script(&path) {
             Ok(src) => {
-                if let Some(trace) = &options.trace {
-                    // An unwritable trace fails before the program runs,
-                    // not after it (the file is written again at the end).
-                    if let Err(e) = std::fs::File::create(trace) {
-                        eprintln!(
-                            "Could not write trace \"{}\": {}.",
-                            trace.display(),
-                            skein_vm::os_reason(&e)
-                        );
-                        return code(EXIT_IO);
-                    }
-                }
                 options.line_buffered = std::io::stdout().is_terminal();
                 options.owns_process = true;
                 skein::signals::install();

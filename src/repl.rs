@@ -198,17 +198,17 @@ pub fn run(opts: &Options) -> i32 {
         // A background goroutine's error is printed above the prompt too.
         session.vm.borrow().set_error_sink(Box::new(out.clone()));
         match run_interactive(&session, &out) {
-            Ok(()) => return session.exit_status(),
+            Ok(()) => return session.finish(),
             // The terminal could not be set up; fall back to plain reading.
             // Without an external printer `out` writes straight to stdout.
             Err(e) => eprintln!("skein: line editing unavailable ({e})"),
         }
         run_piped(&session, read_stdin_line);
-        return session.exit_status();
+        return session.finish();
     }
     let session = Session::new(opts, Box::new(std::io::stdout()));
     run_piped(&session, read_stdin_line);
-    session.exit_status()
+    session.finish()
 }
 
 /// Reads one line of stdin into `buf`, holding stdin's lock only for the
@@ -417,6 +417,9 @@ enum Flow {
 struct Session {
     vm: Rc<RefCell<Vm>>,
     disasm: bool,
+    /// `--trace FILE`: the session's event trace is written there when
+    /// the session ends.
+    trace: Option<(std::path::PathBuf, crate::TraceFormat)>,
 }
 
 impl Session {
@@ -426,7 +429,34 @@ impl Session {
         Session {
             vm: Rc::new(RefCell::new(vm)),
             disasm: opts.disasm,
+            trace: opts.trace.clone().map(|p| (p, opts.trace_format)),
         }
+    }
+
+    /// Ends the session: writes the `--trace` file, if one was asked for,
+    /// and returns the exit code.
+    fn finish(&self) -> i32 {
+        if let Some((path, format)) = &self.trace {
+            let format = match format {
+                crate::TraceFormat::Text => skein_vm::trace::Format::Text,
+                crate::TraceFormat::Chrome => skein_vm::trace::Format::Chrome,
+            };
+            let vm = self.vm.borrow();
+            let written = std::fs::File::create(path).and_then(|f| {
+                let mut w = std::io::BufWriter::new(f);
+                vm.write_trace(format, &mut w)?;
+                w.flush()
+            });
+            if let Err(e) = written {
+                eprintln!(
+                    "Could not write trace \"{}\": {}.",
+                    path.display(),
+                    skein_vm::os_reason(&e)
+                );
+                return crate::EXIT_IO;
+            }
+        }
+        self.exit_status()
     }
 
     /// The session's exit code: the status of `os.exit`, else 0.

@@ -740,3 +740,29 @@ fn a_goroutine_blocked_on_a_fifo_does_not_stop_the_others() {
         assert!(events.contains(kind), "no {kind} in the trace");
     }
 }
+
+#[test]
+fn the_repl_writes_the_trace_it_was_asked_for() {
+    use std::io::Write as _;
+    let dir = scratch("repl_trace");
+    let trace = dir.join("trace.txt");
+    let mut child = Command::new(SKEIN)
+        .arg("--trace")
+        .arg(&trace)
+        .env_remove("SKEINDEBUG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the REPL");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"var c = chan(1);\nc <- 1;\nprint <-c;\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "1\n");
+    let events = std::fs::read_to_string(&trace).expect("the trace file");
+    assert!(events.contains("GoCreate g=1 kind=main"), "{events}");
+}

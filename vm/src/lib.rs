@@ -38,6 +38,7 @@
 //! two live borrows of it. `Vm` owns the Arc and, on drop, stops and joins
 //! the scheduler's threads before the heap is freed.
 
+pub mod exec;
 pub mod gc;
 pub mod heap;
 pub mod interp;

@@ -52,6 +52,7 @@ fn env(vm: &mut Ctx, a: &[Value]) -> R {
 }
 
 fn exit(vm: &mut Ctx, a: &[Value]) -> R {
+    // A process's exit status is one byte.
     match a[0].as_integer() {
         Some(status @ 0..=255) => {
             vm.rt.flush();

@@ -7,7 +7,7 @@
 //!    plainly, once with `SKEINDEBUG=gcstress=1`, which asks for a cycle
 //!    at every allocation, and once with `SKEINDEBUG=gccheckmark=1`, which
 //!    verifies every concurrent mark; neither may change any observable
-//!    output.
+//!    output. A fourth test runs the checks at 1 and at 4 Ps (see it).
 //! 3. Report every failure together: file, command, and a line diff.
 //!
 //! Invariant: the corpus passes never overlap (a lock serialises them),
@@ -37,6 +37,23 @@ fn corpus_under_gcstress() {
 #[test]
 fn corpus_under_gccheckmark() {
     run_corpus(&[("SKEINDEBUG", "gccheckmark=1")]);
+}
+
+/// The collector checks at other processor counts than the machine's (the
+/// passes above): gccheckmark at one P (the collector's goroutines
+/// serialised with the program's), both checks at four (more Ps than the
+/// machine has cores). gcstress at one P is left out: it serialises a
+/// cycle per allocation flush with the program, and `memory/large_objects.sk`
+/// then needs about a minute, three times the per-file time limit.
+#[test]
+fn corpus_under_gc_checks_at_1_and_4_procs() {
+    for (procs, debug) in [
+        ("1", "gccheckmark=1"),
+        ("4", "gcstress=1"),
+        ("4", "gccheckmark=1"),
+    ] {
+        run_corpus(&[("SKEINDEBUG", debug), ("SKEINMAXPROCS", procs)]);
+    }
 }
 
 #[test]

@@ -673,6 +673,12 @@ impl Runtime {
                 if goal == usize::MAX { 0.0 } else { goal as f64 },
             ),
             ("total_alloc", h.total_alloc.load(Ordering::Relaxed) as f64),
+            ("heap_sys", h.mheap.sys.load(Ordering::Relaxed) as f64),
+            ("heap_inuse", h.mheap.in_use.load(Ordering::Relaxed) as f64),
+            (
+                "heap_released",
+                h.mheap.released.load(Ordering::Relaxed) as f64,
+            ),
             ("num_gc", st.num_gc as f64),
             ("pause_total_ns", st.pause_total_ns as f64),
             ("last_pause_ns", st.last_pause_ns as f64),

@@ -59,16 +59,18 @@ pub struct Header {
     /// so that a grow retires the old storage exactly once. Sits in what
     /// would be padding.
     pub lock: AtomicU8,
-    /// The mark epoch this object was last marked in (see `gc`).
-    pub mark: AtomicU8,
     /// The checkmark pass's separate mark (`gc::checkmark`); sits in what
-    /// would be padding.
+    /// would be padding. (The collector's own mark bit is in the object's
+    /// span, `heap::span`.)
     pub cmark: AtomicU8,
-    /// Bytes charged to the heap for this object (body plus owned buffers).
+    /// Bytes charged to the heap for this object (its slot plus owned
+    /// buffers).
     pub size: AtomicU32,
-    /// Next object in the heap's all-objects list (owned by the heap).
-    pub next: *mut Header,
 }
+
+/// The header is one word: objects are 8-byte aligned slots of at least
+/// 16 bytes (`heap::sizeclass::MIN_SIZE`).
+const _: () = assert!(std::mem::size_of::<Header>() == 8);
 
 /// Holds an object's writer lock (see [`Header::lock`]); released on drop.
 pub struct ObjGuard<'a>(&'a AtomicU8);

@@ -5,7 +5,7 @@
 //! swept, the whole heap is marked again from the roots, this time into a
 //! separate byte of the header (`Header::cmark`) and with a plain
 //! depth-first traversal that no mutator can disturb. Every object this
-//! second mark reaches must already carry the cycle's mark: one that does
+//! second mark reaches must already have its mark bit set: one that does
 //! not is a reachable object the concurrent mark missed (a missing barrier,
 //! a stack scanned too early, a lost grey object), which the sweep would
 //! free while still in use. The run then aborts with a description of the
@@ -31,7 +31,6 @@ static CEPOCH: AtomicU8 = AtomicU8::new(1);
 pub(crate) fn verify(cx: &mut Ctx) {
     cx.trace(EventKind::STWStart, &[("reason", Arg::S("checkmark"))]);
     let rt = cx.rt;
-    let epoch = rt.heap.epoch.load(Ordering::Acquire);
     let cepoch = CEPOCH.fetch_add(1, Ordering::AcqRel).wrapping_add(1).max(1);
     let mut stack: Vec<(*mut Header, &'static str)> = Vec::new();
     let push = |v: Value, from: &'static str, stack: &mut Vec<(*mut Header, &'static str)>| {
@@ -70,7 +69,7 @@ pub(crate) fn verify(cx: &mut Ctx) {
     while let Some((p, from)) = stack.pop() {
         // SAFETY: as above.
         let h = unsafe { &*p };
-        if h.mark.load(Ordering::Relaxed) != epoch {
+        if !mark::is_marked(p) {
             eprintln!(
                 "fatal error: checkmark: a reachable {:?} object ({} bytes, reached from {}) was not marked by the concurrent mark of cycle {}",
                 h.kind,

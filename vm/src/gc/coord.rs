@@ -11,8 +11,8 @@
 //! 3. `GcSema`: take `gcsema` (parks while `gomaxprocs` or a trace
 //!    start/stop holds it). Trace `GCStart`.
 //! 4. `Workers`: create missing mark workers one at a time (`worker`).
-//! 5. `Stw1`: take `worldsema`, stop the world (`sweep_termination`), flip
-//!    the epoch, phase `Mark`, barrier on, root jobs, worker budgets,
+//! 5. `Stw1`: take `worldsema`, stop the world (`sweep_termination`),
+//!    phase `Mark`, barrier on, root jobs, worker budgets,
 //!    pacer; start the world; release `worldsema` only.
 //! 6. `MarkWait`: park (`gc_mark_wait`) until the completion point readies
 //!    it (behaviour 4). The wake record (`sched::sema::WakeRecord`,
@@ -368,7 +368,6 @@ fn park_outcome(f: Flow) -> Outcome {
 fn stw1(cx: &mut Ctx) {
     let rt = cx.rt;
     let gc = &rt.gc;
-    let heap = &rt.heap;
     stw::stop_the_world(cx, "sweep_termination");
     stw::flush_all(cx);
     // The coordinator finished the sweep before stopping the world, and
@@ -377,8 +376,6 @@ fn stw1(cx: &mut Ctx) {
     // the coordinator waits out).
     while sweep::sweep_chunk(cx) {}
     free_retired(cx);
-    let epoch = super::next_epoch(heap.epoch.load(Ordering::Relaxed));
-    heap.epoch.store(epoch, Ordering::Release);
     gc.cycle.fetch_add(1, Ordering::AcqRel);
     let gs: Vec<GRef> = rt
         .sched

@@ -6,8 +6,8 @@
 //! that P (a background worker or an assist), and the global list of full
 //! buffers in `GcState::work`. Drain, step by step:
 //! 1. Pop a grey object from the local buffer and scan it: shade each
-//!    child (a white child's mark byte is swapped to the epoch; the one
-//!    swap that wins queues it locally). The object is now black.
+//!    child (a white child's mark bit, in its span, is set by an atomic OR;
+//!    the one OR that sets it queues the child locally). The object is now black.
 //! 2. When the local buffer holds more than two buffers' worth, move one
 //!    buffer to the global list so other Ps can help; when the global list
 //!    is empty, give it half of a local buffer of more than a few objects
@@ -29,7 +29,7 @@
 //! pieces (Go's oblets). A buffer entry is an object address with the
 //! oblet number in its top bits; scanning oblet `k` queues oblet `k + 1`.
 //!
-//! Invariants: a grey object is in exactly one buffer (the swap that marks
+//! Invariants: a grey object is in exactly one buffer (the OR that marks
 //! it queues it), and its oblets after the first are queued one at a time
 //! by the scan of the one before; strings, natives and semaphores have no
 //! children and are never queued; stacks are read only under the rules
@@ -45,20 +45,37 @@ use crate::sched::{GRef, Status};
 use crate::value::Value;
 use crate::Ctx;
 
-/// Marks `p` with `epoch` if it is not marked yet; returns its size when
-/// this call marked it.
+/// Sets `p`'s mark bit if it is not set yet; returns the object's size
+/// when this call set it.
 #[inline]
-pub(crate) fn try_mark(p: *mut Header, epoch: u8) -> Option<u64> {
+pub(crate) fn try_mark(p: *mut Header) -> Option<u64> {
     if p.is_null() {
         return None;
     }
-    // SAFETY: `p` is a live object: reachable from a root, a marked object
-    // or a value the mutator holds.
-    let h = unsafe { &*p };
-    if h.mark.load(Ordering::Relaxed) == epoch || h.mark.swap(epoch, Ordering::AcqRel) == epoch {
+    // SAFETY: `p` is a live object (reachable from a root, a marked object
+    // or a value the mutator holds), so its span is in use and its page
+    // map entry set.
+    let span = unsafe { &*crate::heap::arena::span_of(p as usize) };
+    if !span.mark_index(span.index(p as usize)) {
         return None;
     }
-    Some(u64::from(h.size.load(Ordering::Relaxed)))
+    // SAFETY: as above.
+    Some(u64::from(unsafe { (*p).size.load(Ordering::Relaxed) }))
+}
+
+/// Marks an object allocated while the collector marks (allocate black).
+#[inline]
+pub(crate) fn mark_new(p: *mut Header) {
+    // SAFETY: `p` was just allocated in a span in use.
+    let span = unsafe { &*crate::heap::arena::span_of(p as usize) };
+    span.mark_index(span.index(p as usize));
+}
+
+/// Is `p`'s mark bit set?
+pub(crate) fn is_marked(p: *mut Header) -> bool {
+    // SAFETY: `p` is a live object, as in `try_mark`.
+    let span = unsafe { &*crate::heap::arena::span_of(p as usize) };
+    span.is_marked_index(span.index(p as usize))
 }
 
 /// Does an object of this kind reference other objects?
@@ -241,7 +258,6 @@ fn oblet(w: &mut Gcw, p: *mut Header, k: usize, len: usize) -> std::ops::Range<u
 /// A drainer's view of its P's local buffer.
 pub(crate) struct Gcw {
     pub buf: Vec<*mut Header>,
-    pub epoch: u8,
     /// Bytes this drainer shaded (for the pacer's marked-heap count).
     pub marked: u64,
 }
@@ -251,7 +267,6 @@ impl Gcw {
     pub fn get(cx: &mut Ctx) -> Gcw {
         Gcw {
             buf: std::mem::take(&mut cx.local().gcw),
-            epoch: cx.rt.heap.epoch.load(Ordering::Relaxed),
             marked: 0,
         }
     }
@@ -270,7 +285,7 @@ impl Gcw {
     pub fn shade(&mut self, v: Value) {
         if v.is_obj() {
             let p = v.as_obj();
-            if let Some(size) = try_mark(p, self.epoch) {
+            if let Some(size) = try_mark(p) {
                 self.marked += size;
                 if has_children(p) {
                     self.buf.push(p);

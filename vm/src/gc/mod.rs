@@ -1,10 +1,11 @@
 //! The garbage collector: Go's concurrent tri-color mark-sweep.
 //!
 //! Phases run `Off -> Mark -> Off`; sweeping runs lazily and concurrently
-//! while the phase is `Off`. Tri-color: an object whose header `mark` byte
-//! differs from the heap's epoch is white; one whose byte equals it is grey
-//! (queued in a work buffer) or black (scanned). Flipping the epoch at the
-//! start of a cycle makes every object white at once.
+//! while the phase is `Off`. Tri-color: an object whose mark bit (in its
+//! span's mark bitmap, `heap::span`) is clear is white; one whose bit is
+//! set is grey (queued in a work buffer) or black (scanned). The sweep
+//! clears every span's mark bitmap, so every object is white when the
+//! next cycle starts.
 //!
 //! One cycle, step by step (the coordinator G drives it, `coord`):
 //! 1. **Trigger.** An allocation flush finds the paced heap past the
@@ -16,7 +17,7 @@
 //!    starts any missing background mark worker one at a time through a
 //!    channel hand-off (`worker::start_one`), takes `worldsema` and
 //!    stops the world (`sweep_termination`): retired storage is freed, the
-//!    epoch flips, the phase becomes `Mark`, the write barrier turns on,
+//!    phase becomes `Mark`, the write barrier turns on,
 //!    root jobs are prepared (globals, timers, every G's stack), and the
 //!    worker budgets for the 25% goal are set. It starts the world,
 //!    releases `worldsema` only, and parks (`gc_mark_wait`) on its wake
@@ -35,9 +36,11 @@
 //!    the coordinator takes `worldsema`, stops the world
 //!    (`mark_termination`), re-checks that nothing grey raced in (else back
 //!    to marking), optionally verifies the mark (`checkmark`), turns the
-//!    barrier off, sets the phase to `Off`, hands every P's object list to
+//!    barrier off, sets the phase to `Off`, hands the heap to
 //!    the sweeper, sets the next goal and trigger, starts the world and
-//!    releases `worldsema`, then `gcsema`.
+//!    releases `worldsema`, then `gcsema`. Handing the heap to the sweeper
+//!    is O(P): the sweep generation grows by 2 and every mcache gives its
+//!    spans back to the central lists.
 //! 6. **Sweep** (`sweep`): concurrently and lazily, by allocating Ps
 //!    (proportionally to their allocation) and by a background sweeper G.
 //!
@@ -56,7 +59,7 @@
 //! - objects allocated during `Mark` are black and their children grey, so
 //!   no black object points to a white one at mark termination (checkmark
 //!   verifies it);
-//! - sweeping of cycle N ends before cycle N+1 flips the epoch.
+//! - sweeping of cycle N ends before cycle N+1 starts marking.
 
 pub mod checkmark;
 pub mod coord;
@@ -95,22 +98,6 @@ pub enum Phase {
 /// of scanning: short enough for prompt preemption, long enough that the
 /// global list's lock is rare.
 pub const WORK_BUF: usize = 256;
-
-/// The mark epochs a cycle alternates between. Zero is neither, so a
-/// header whose mark byte was never set is white in every cycle.
-const EPOCHS: (u8, u8) = (1, 2);
-
-/// The epoch that follows `e` (flipped at the start of every cycle).
-pub(crate) fn next_epoch(e: u8) -> u8 {
-    if e == EPOCHS.0 {
-        EPOCHS.1
-    } else {
-        EPOCHS.0
-    }
-}
-
-/// The epoch of a new heap.
-pub(crate) const FIRST_EPOCH: u8 = EPOCHS.0;
 
 /// The collector's shared state (one per VM).
 pub struct GcState {
@@ -349,8 +336,7 @@ fn shade_slow(p: *mut Header) {
         if !rt.gc.marking() {
             return;
         }
-        let epoch = rt.heap.epoch.load(Ordering::Relaxed);
-        if let Some(size) = mark::try_mark(p, epoch) {
+        if let Some(size) = mark::try_mark(p) {
             w.bytes += size;
             if mark::has_children(p) {
                 w.buf.push(p);

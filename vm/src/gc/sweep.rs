@@ -1,34 +1,44 @@
-//! Concurrent, lazy sweeping (step 6 of `gc/mod.rs`).
+//! Concurrent, lazy sweeping of spans (step 6 of `gc/mod.rs`), with Go's
+//! `sweepgen` protocol.
 //!
-//! At mark termination (world stopped) every P's all-objects list, and the
-//! outside P's, is detached whole and put on the unswept list of the
-//! [`Sweeper`] (`start`), which owns the sweep's state (the unswept
-//! segments, whether any are pending, the epoch being kept, the chunks in
-//! progress): O(P) work, so the pause does not grow with the heap. Then,
-//! with the world running:
-//! 1. A sweeper claims a segment (a list head) under the unswept lock,
-//!    walks at most [`CHUNK`] objects, frees the white ones onto its own
-//!    P's free lists (so allocation reuses them at once), links the
-//!    survivors onto its own P's all-objects list, and puts the rest of the
-//!    segment back.
-//! 2. Sweepers are: allocating Ps, a chunk for every flush of their
-//!    allocation counts (`Mcache::flush`, proportional sweeping: a chunk
-//!    per 16 KiB allocated); the background sweeper G, which sweeps a chunk
-//!    per step until nothing is left and parks (`gc_sweep_wait`); and the
-//!    coordinator, which finishes the sweep before the next cycle starts.
-//! 3. The G that finds the list empty with no chunk in progress records
-//!    `GCSweepDone` (once per cycle).
+//! At mark termination (world stopped), `start` adds 2 to the heap's sweep
+//! generation `sg` and makes every mcache give its spans back to the
+//! central lists: every span in use now has `sweepgen == sg - 2`, "needs
+//! sweeping", and sits on an unswept central list (the lists' swept and
+//! unswept sets swap meaning with `sg`, see `heap::central`). That is O(P)
+//! work, so the pause does not grow with the heap. Then, with the world
+//! running:
+//! 1. A sweeper pops an unswept span from a central list and claims it by
+//!    compare-and-swap of its `sweepgen` from `sg - 2` to `sg - 1`
+//!    ([`claim`]; exactly one claimer wins).
+//! 2. It sweeps it ([`sweep_span`]): each allocated, unmarked slot is freed
+//!    (dropping what the object owns, unless the span's objects own
+//!    nothing, when the slots are only counted), the mark bitmap becomes
+//!    the allocation bitmap, and `sweepgen` becomes `sg`, "swept".
+//! 3. A span left empty goes back to the page heap; otherwise it goes on
+//!    its central list's swept set (or stays with the mcache that swept it
+//!    to allocate from it).
 //!
-//! Invariants: an object is on exactly one list (a P's, or one unswept
-//! segment); sweeping of a cycle ends before the next cycle flips the
-//! epoch; white objects are unreachable, so freeing them races with
+//! Sweepers are: allocating Ps that need a span (`central::cache_span`
+//! sweeps before it reuses), allocating Ps proportionally to their
+//! allocation (a chunk of [`CHUNK`] spans per flush of 16 KiB,
+//! `Mcache::flush`); the background sweeper G, which sweeps a chunk per
+//! step until nothing is left and parks (`gc_sweep_wait`); and the
+//! coordinator, which finishes the sweep before the next cycle starts.
+//! The G that sees the count of unswept spans reach zero records
+//! `GCSweepDone` (once per cycle).
+//!
+//! Invariants: a span is swept at most once per cycle (the claim); every
+//! span in use at mark termination is swept before the next cycle starts
+//! marking; unmarked objects are unreachable, so freeing them races with
 //! nothing.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::heap::{Heap, Mcache};
+use crate::heap::span::Span;
+use crate::heap::NUM_SPAN_CLASSES;
 use crate::object::*;
 use crate::sched::park::Outcome;
 use crate::sched::sema::WakeRecord;
@@ -37,67 +47,44 @@ use crate::trace::EventKind;
 use crate::Ctx;
 use crate::Runtime;
 
-/// Objects swept per chunk: tens of microseconds, so a sweeping G reaches
-/// its next safepoint promptly.
-pub const CHUNK: usize = 1024;
+/// Spans swept per chunk: at most 8 × 512 slots, tens of microseconds, so
+/// a sweeping G reaches its next safepoint promptly.
+pub const CHUNK: usize = 8;
 
 /// What a sweep chunk costs against a runtime goroutine's budget, in
-/// safepoints: one safepoint per sixteen objects, so a chunk counts as
-/// about as much time as 64 safepoints of bytecode (tens of microseconds)
-/// on the deterministic clock and against the time slice.
-pub(crate) const CHUNK_COST: u32 = (CHUNK / 16) as u32;
+/// safepoints: about as much time as 64 safepoints of bytecode (tens of
+/// microseconds) on the deterministic clock and against the time slice.
+pub(crate) const CHUNK_COST: u32 = 64;
 
-/// The sweep's state and progress, and the background sweeper.
+/// The sweep's progress, and the background sweeper.
 #[derive(Default)]
 pub struct Sweeper {
     g: Mutex<Option<GRef>>,
     record: WakeRecord,
     /// `GCSweepDone` has been recorded for the current sweep.
     done: AtomicBool,
-    /// Object lists waiting to be swept: segments of the Ps' all-objects
-    /// lists, each owned by whichever sweeper pops it under the lock.
-    unswept: Mutex<Vec<*mut Header>>,
-    /// `unswept` is not empty (read without the lock).
-    pending: AtomicBool,
-    /// The epoch the sweep keeps (the mark epoch of the cycle it sweeps).
-    epoch: AtomicU8,
-    /// Sweep chunks in progress.
-    active: AtomicUsize,
+    /// Spans that still need sweeping in this cycle (claimed or not).
+    unswept: AtomicUsize,
+    /// The span class the background and proportional sweepers look at
+    /// next (classes below it have no unswept span left).
+    cursor: AtomicUsize,
 }
 
 impl Sweeper {
-    /// Is there something left to claim? (Read without the lock, by every
+    /// Is some span still unswept? (Read without a lock, by every
     /// allocation flush.)
     #[inline]
     pub(crate) fn pending(&self) -> bool {
-        self.pending.load(Ordering::Relaxed)
+        self.unswept.load(Ordering::Relaxed) > 0
     }
 }
 
-impl Drop for Sweeper {
-    fn drop(&mut self) {
-        for seg in self.unswept.get_mut().drain(..) {
-            let mut p = seg;
-            while !p.is_null() {
-                // SAFETY: the VM is being dropped; unswept segments hold
-                // objects on no other list, and each is freed once, here.
-                unsafe {
-                    let next = (*p).next;
-                    drop_object(p);
-                    crate::raw::free(p as *mut u8);
-                    p = next;
-                }
-            }
-        }
-    }
-}
-
-/// Detaches every P's object list for sweeping (world stopped, outside
-/// lock held).
+/// Hands the heap to the sweeper (world stopped, outside lock held).
 pub(crate) fn start(cx: &mut Ctx) {
     let rt = cx.rt;
-    let sw = &rt.gc.sweeper;
-    let mut segs = sw.unswept.lock();
+    let (heap, sw) = (&rt.heap, &rt.gc.sweeper);
+    debug_assert!(!sw.pending(), "a cycle ended before the last sweep did");
+    heap.sweepgen.fetch_add(2, Ordering::AcqRel);
     for p in rt
         .sched
         .all_created()
@@ -105,104 +92,138 @@ pub(crate) fn start(cx: &mut Ctx) {
     {
         // SAFETY: the world is stopped and the outside lock is held: the
         // collector owns every mcache.
-        let mc = &mut unsafe { p.local() }.mc;
-        let head = mc.head();
-        if !head.is_null() {
-            segs.push(head);
-            mc.set_head(std::ptr::null_mut());
-        }
+        unsafe { p.local() }.mc.release_all(heap);
     }
-    sw.epoch
-        .store(rt.heap.epoch.load(Ordering::Relaxed), Ordering::Release);
-    sw.pending.store(!segs.is_empty(), Ordering::Release);
+    sw.cursor.store(0, Ordering::Release);
+    sw.unswept
+        .store(heap.mheap.spans.load(Ordering::Acquire), Ordering::Release);
     sw.done.store(false, Ordering::Release);
-    drop(segs);
     cx.trace(EventKind::GCSweepStart, &[]);
 }
 
-/// Sweeps one chunk into `mc`; false when nothing was left to sweep.
-pub(crate) fn sweep_into(rt: &Runtime, mc: &mut Mcache) -> bool {
-    let (heap, sw) = (&rt.heap, &rt.gc.sweeper);
-    let active = &sw.active;
-    if !sw.pending.load(Ordering::Acquire) {
-        return false;
+/// Claims span `s` for sweeping in generation `sg`: true for the one
+/// caller that moves its `sweepgen` from `sg - 2` to `sg - 1`.
+#[inline]
+pub(crate) fn claim(s: *mut Span, sg: u32) -> bool {
+    // SAFETY: `s` is a span in use (popped from a central list).
+    let span = unsafe { &*s };
+    span.sweepgen
+        .compare_exchange(sg - 2, sg - 1, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
+}
+
+/// Sweeps the claimed span `s` (step 2 of the module comment). With
+/// `keep`, a span left with a free slot is kept by the caller (an mcache
+/// about to allocate from it) and true is returned; otherwise it goes to
+/// its central list, or to the page heap when empty.
+///
+/// # Safety
+/// The caller won `claim(s, sg)` for the current generation.
+pub(crate) unsafe fn sweep_span(rt: &Runtime, s: *mut Span, keep: bool) -> bool {
+    let heap = &rt.heap;
+    let sg = heap.sweepgen();
+    // SAFETY: the claim made the caller the span's only owner.
+    let span = unsafe { &mut *s };
+    let mut bytes = 0isize;
+    let mut runtime = 0usize;
+    let freed = span.sweep_bits(|h| {
+        // SAFETY: `h` was allocated and is unmarked, so unreachable; it
+        // is dropped exactly once, here, with the kind it was written with.
+        unsafe {
+            bytes += (*h).size.load(Ordering::Relaxed) as isize;
+            if (*h).kind == Kind::Chan {
+                runtime += (*(h as *const Obj<crate::sched::chan::Chan>))
+                    .body
+                    .charged();
+            }
+            drop_object(h);
+        }
+    });
+    if span.class.nodrop() {
+        // Objects that own nothing were charged exactly their slot.
+        bytes = (freed * span.elemsize) as isize;
     }
-    let seg = {
-        let mut segs = sw.unswept.lock();
-        match segs.pop() {
+    if freed > 0 {
+        heap.live_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        heap.objects.fetch_sub(freed as isize, Ordering::Relaxed);
+        heap.runtime_bytes
+            .fetch_sub(runtime as isize, Ordering::Relaxed);
+    }
+    span.sweepgen.store(sg, Ordering::Release);
+    let sw = &rt.gc.sweeper;
+    let kept = if keep && span.has_free() {
+        true
+    } else if span.alloc_count == 0 {
+        // SAFETY: the span holds no object and is owned here.
+        unsafe { heap.mheap.free_span(s) };
+        false
+    } else {
+        heap.central[span.class.index()].push(s, sg);
+        false
+    };
+    sw.unswept.fetch_sub(1, Ordering::AcqRel);
+    kept
+}
+
+/// Claims and sweeps one unswept span, looking at span classes from the
+/// sweeper's cursor on; false when none is left to claim.
+fn sweep_one(rt: &Runtime) -> bool {
+    let (heap, sw) = (&rt.heap, &rt.gc.sweeper);
+    let sg = heap.sweepgen();
+    loop {
+        let c = sw.cursor.load(Ordering::Acquire);
+        if c >= NUM_SPAN_CLASSES {
+            return false;
+        }
+        match heap.central[c].pop_unswept(sg) {
             Some(s) => {
-                active.fetch_add(1, Ordering::AcqRel);
-                if segs.is_empty() {
-                    sw.pending.store(false, Ordering::Release);
+                if claim(s, sg) {
+                    // SAFETY: the claim was won just now.
+                    unsafe { sweep_span(rt, s, false) };
+                    return true;
                 }
-                s
             }
             None => {
-                sw.pending.store(false, Ordering::Release);
-                return false;
+                // Nothing joins an unswept list after `start`, so this
+                // class is done for the cycle.
+                let _ = sw
+                    .cursor
+                    .compare_exchange(c, c + 1, Ordering::AcqRel, Ordering::Relaxed);
             }
         }
-    };
-    let epoch = sw.epoch.load(Ordering::Acquire);
-    let mut p = seg;
-    let mut n = 0;
-    let mut freed_bytes = 0isize;
-    let mut freed_objects = 0isize;
-    let mut freed_runtime = 0usize;
-    while !p.is_null() && n < CHUNK {
-        // SAFETY: `p` is on the claimed segment, owned by this sweeper.
-        let h = unsafe { &mut *p };
-        let next = h.next;
-        if h.mark.load(Ordering::Relaxed) == epoch {
-            h.next = mc.head();
-            mc.set_head(p);
-        } else {
-            freed_bytes += h.size.load(Ordering::Relaxed) as isize;
-            freed_objects += 1;
-            if h.kind == Kind::Chan {
-                // SAFETY: the kind says the body is a channel, still intact.
-                let ch = unsafe { &(*(p as *const Obj<crate::sched::chan::Chan>)).body };
-                freed_runtime += ch.charged();
-            }
-            // SAFETY: the object is white, so unreachable; it is unlinked
-            // and freed exactly once, with the size it was allocated with.
-            unsafe {
-                let size = drop_object(p);
-                mc.free_mem(p as *mut u8, size);
-            }
-        }
-        p = next;
-        n += 1;
     }
-    if !p.is_null() {
-        sw.unswept.lock().push(p);
-        sw.pending.store(true, Ordering::Release);
-    }
-    heap.live_bytes.fetch_sub(freed_bytes, Ordering::Relaxed);
-    heap.objects.fetch_sub(freed_objects, Ordering::Relaxed);
-    heap.runtime_bytes
-        .fetch_sub(freed_runtime as isize, Ordering::Relaxed);
-    active.fetch_sub(1, Ordering::AcqRel);
-    true
 }
 
-/// Sweeps one chunk on this P; false when nothing was left.
+/// Sweeps one chunk; false when nothing was left to claim.
+pub(crate) fn sweep_into(rt: &Runtime) -> bool {
+    if !rt.gc.sweeper.pending() {
+        return false;
+    }
+    let mut any = false;
+    for _ in 0..CHUNK {
+        if !sweep_one(rt) {
+            break;
+        }
+        any = true;
+    }
+    any
+}
+
+/// Sweeps one chunk on this P; false when nothing was left to claim.
 pub(crate) fn sweep_chunk(cx: &mut Ctx) -> bool {
-    let rt = cx.rt;
-    sweep_into(rt, &mut cx.local().mc)
+    sweep_into(cx.rt)
 }
 
-/// Is another sweeper in the middle of a chunk? It puts the rest of its
-/// segment back when it finishes, so "nothing to claim" does not yet mean
-/// "swept".
+/// Is a span claimed by another sweeper still being swept? Nothing is left
+/// to claim, but the sweep is not over until it finishes.
 pub(crate) fn chunk_in_progress(rt: &Runtime) -> bool {
-    rt.gc.sweeper.active.load(Ordering::Acquire) > 0
+    rt.gc.sweeper.pending()
 }
 
-/// Sweeps everything left on this P, waiting out chunks other sweepers
-/// have claimed, then records `GCSweepDone` (the stop-the-world users that
-/// wait for whole cycles need the sweep finished; the coordinator does the
-/// same a chunk per step).
+/// Sweeps everything left, waiting out spans other sweepers have claimed,
+/// then records `GCSweepDone` (the stop-the-world users that wait for whole
+/// cycles need the sweep finished; the coordinator does the same a chunk
+/// per step).
 pub(crate) fn finish(cx: &mut Ctx) {
     loop {
         if sweep_chunk(cx) {
@@ -211,7 +232,7 @@ pub(crate) fn finish(cx: &mut Ctx) {
         if !chunk_in_progress(cx.rt) {
             break;
         }
-        // A chunk is a bounded amount of work on another M, with no
+        // A span's sweep is a bounded amount of work on another M, with no
         // blocking point inside.
         std::thread::yield_now();
     }
@@ -222,7 +243,7 @@ pub(crate) fn finish(cx: &mut Ctx) {
 pub(crate) fn note_done(cx: &mut Ctx) {
     let rt = cx.rt;
     let sw = &rt.gc.sweeper;
-    if sw.pending.load(Ordering::Acquire) || sw.active.load(Ordering::Acquire) > 0 {
+    if sw.pending() {
         return;
     }
     if rt.gc.completed.load(Ordering::Acquire) == 0 && rt.gc.cycle.load(Ordering::Acquire) == 0 {
@@ -261,78 +282,34 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
     }
 }
 
-/// Drops one object's body according to its kind (releasing what it owns)
-/// and returns the size of the object's own allocation, which the caller
-/// then frees.
+/// Drops one object's body according to its kind, releasing what it owns
+/// (its slot itself is freed by the sweep's bitmap).
 ///
 /// # Safety
-/// `p` must be an unlinked object allocated by `Mcache::alloc` or
-/// `Mcache::alloc_list` that nothing will touch again.
-pub unsafe fn drop_object(p: *mut Header) -> usize {
-    use std::mem::size_of;
+/// `p` must be an object allocated by the heap that nothing will touch
+/// again.
+pub unsafe fn drop_object(p: *mut Header) {
+    use crate::sched::{chan::Chan, sema::SemaCore};
     use std::ptr::drop_in_place;
     // SAFETY: the caller guarantees `p` is a valid object; the kind selects
     // the body type it was written with.
     unsafe {
         match (*p).kind {
-            // A string owns nothing beyond its own allocation.
-            Kind::String => Heap::string_size((*(p as *mut Obj<Str>)).body.len()),
-            Kind::Function => {
-                drop_in_place(p as *mut Obj<Function>);
-                size_of::<Obj<Function>>()
-            }
-            Kind::Closure => {
-                drop_in_place(p as *mut Obj<Closure>);
-                size_of::<Obj<Closure>>()
-            }
-            Kind::Cell => {
-                drop_in_place(p as *mut Obj<Cell>);
-                size_of::<Obj<Cell>>()
-            }
-            Kind::Class => {
-                drop_in_place(p as *mut Obj<Class>);
-                size_of::<Obj<Class>>()
-            }
-            Kind::Instance => {
-                drop_in_place(p as *mut Obj<Instance>);
-                size_of::<Obj<Instance>>()
-            }
-            Kind::BoundMethod => {
-                drop_in_place(p as *mut Obj<BoundMethod>);
-                size_of::<Obj<BoundMethod>>()
-            }
-            Kind::List => {
-                // The inline first block shares the object's allocation; its
-                // capacity gives the allocation size back.
-                let block = (p as *mut u8).add(crate::heap::LIST_BLOCK_OFFSET) as *mut ListBlock;
-                let cap = (*block).cap();
-                drop_in_place(p as *mut Obj<List>);
-                Heap::list_size(cap)
-            }
-            Kind::Map => {
-                drop_in_place(p as *mut Obj<Map>);
-                size_of::<Obj<Map>>()
-            }
-            Kind::Native => {
-                drop_in_place(p as *mut Obj<Native>);
-                size_of::<Obj<Native>>()
-            }
-            Kind::Module => {
-                drop_in_place(p as *mut Obj<Module>);
-                size_of::<Obj<Module>>()
-            }
-            Kind::Chan => {
-                drop_in_place(p as *mut Obj<crate::sched::chan::Chan>);
-                size_of::<Obj<crate::sched::chan::Chan>>()
-            }
-            Kind::Sema => {
-                drop_in_place(p as *mut Obj<crate::sched::sema::SemaCore>);
-                size_of::<Obj<crate::sched::sema::SemaCore>>()
-            }
-            Kind::Handle => {
-                drop_in_place(p as *mut Obj<Handle>);
-                size_of::<Obj<Handle>>()
-            }
+            // These own nothing beyond their slot (nodrop span classes).
+            Kind::String | Kind::Cell | Kind::BoundMethod => {}
+            Kind::Function => drop_in_place(p as *mut Obj<Function>),
+            Kind::Closure => drop_in_place(p as *mut Obj<Closure>),
+            Kind::Class => drop_in_place(p as *mut Obj<Class>),
+            Kind::Instance => drop_in_place(p as *mut Obj<Instance>),
+            // A grown list frees its separate block; the inline first block
+            // is part of the slot.
+            Kind::List => drop_in_place(p as *mut Obj<List>),
+            Kind::Map => drop_in_place(p as *mut Obj<Map>),
+            Kind::Native => drop_in_place(p as *mut Obj<Native>),
+            Kind::Module => drop_in_place(p as *mut Obj<Module>),
+            Kind::Chan => drop_in_place(p as *mut Obj<Chan>),
+            Kind::Sema => drop_in_place(p as *mut Obj<SemaCore>),
+            Kind::Handle => drop_in_place(p as *mut Obj<Handle>),
         }
     }
 }

@@ -156,7 +156,7 @@ pub(crate) fn start_one(cx: &mut Ctx) -> Result<bool, crate::sched::park::Flow> 
     // The hand-off channel (capacity 1, so a worker that runs before the
     // coordinator parks does not block). It is referenced only from here
     // and the pool until the worker has signalled, all before this cycle's
-    // epoch flips, so it needs no rooting.
+    // marking starts, so it needs no rooting.
     let ch = cx.alloc(
         crate::object::Kind::Chan,
         crate::sched::chan::Chan::new(1),

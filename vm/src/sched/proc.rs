@@ -1253,11 +1253,18 @@ pub fn timer_added(rt: &Runtime, when: u64) {
     }
 }
 
-/// Sysmon: preempts long-running Gs, and wakes an idle P for due timers.
+/// How often sysmon runs the heap's scavenger: often enough that freed
+/// memory returns within a fraction of a second of its release age, rarely
+/// enough that walking the free runs costs nothing measurable.
+const SCAVENGE_PERIOD_NS: u64 = 100_000_000;
+
+/// Sysmon: preempts long-running Gs, wakes an idle P for due timers, and
+/// runs the heap's scavenger.
 fn sysmon(rt: Arc<Runtime>) {
     let s = &rt.sched;
     // Per P: the last schedtick seen and when it was first seen.
     let mut seen: Vec<(u64, u64)> = Vec::new();
+    let mut scavenged_at = 0;
     while !s.shutdown_flag.load(Ordering::Acquire) {
         let now = s.now();
         let next_timer = timer::earliest(s);
@@ -1291,6 +1298,11 @@ fn sysmon(rt: Arc<Runtime>) {
         }
         let now = s.now();
         super::syscall::retake(&rt, now);
+        if now.saturating_sub(scavenged_at) >= SCAVENGE_PERIOD_NS {
+            // Give pages that stayed free long enough back to the system.
+            rt.heap.mheap.scavenge();
+            scavenged_at = now;
+        }
         let procs = s.procs();
         seen.resize(procs.max(seen.len()), (0, now));
         for (i, entry) in seen.iter_mut().enumerate().take(procs) {

@@ -293,7 +293,7 @@ fn resize(cx: &mut Ctx, n: usize) {
                 // SAFETY: the world is stopped; the stopper owns both Ps'
                 // local state, and they are distinct.
                 let (from, to) = unsafe { (p.local(), p0.local()) };
-                to.mc.absorb(&mut from.mc);
+                to.mc.absorb(&cx.rt.heap, &mut from.mc);
                 s.gfree.lock().append(&mut from.gfree);
                 p.set_status(PStatus::Dead);
             }
@@ -310,7 +310,7 @@ fn resize(cx: &mut Ctx, n: usize) {
                 g.cas_status(super::Status::Running, super::Status::Runnable);
                 proc::globrunqput(cx.rt, g);
             }
-            to.mc.absorb(&mut from.mc);
+            to.mc.absorb(&cx.rt.heap, &mut from.mc);
             s.gfree.lock().append(&mut from.gfree);
             own.set_status(PStatus::Dead);
             p0.set_status(PStatus::Running);

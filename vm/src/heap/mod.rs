@@ -1,22 +1,30 @@
-//! The heap: allocation, the all-objects lists, byte accounting, interning.
+//! The heap: Go's span heap (`mheap`, `mspan`, `mcentral`, `mcache`),
+//! byte accounting, interning.
 //!
-//! The heap is shared by every P; allocation itself is P-local (Go's mcache):
-//! each P owns an [`Mcache`] with its own free lists, its own all-objects list
-//! and its own not-yet-published byte count, so the allocation fast path
-//! takes no lock and touches no shared cache line.
+//! Memory comes from the system in 64 MiB arenas (`arena`), is handed out
+//! in runs of 8 KiB pages (`mheap`) to spans (`span`) that each hold
+//! objects of one size class (`sizeclass`). Each P owns an [`Mcache`]
+//! holding one span per span class; spans it has used up go to their
+//! class's central lists (`central`), where the sweeper finds them.
 //!
 //! Steps of one allocation:
-//! 1. Take a block of the object's size class from the P's free list (or from
-//!    mimalloc when the list is empty).
-//! 2. Write the header (kind, the current mark epoch, size) and the body, and
-//!    push the object on the P's all-objects list, so the sweeper can reach
-//!    it from the moment it exists.
-//! 3. Charge the bytes to the P's local count; every [`FLUSH_BYTES`] (or on
-//!    every allocation under `gcstress`) publish the count to the shared
-//!    `live_bytes` and, in [`Mcache::flush`]: add the bytes to the P's
-//!    assist debt while the collector marks, sweep one chunk while a sweep
-//!    is pending (proportional sweeping), and ask the pacer for a cycle when
-//!    its paced heap crosses the trigger (`gc::pacer`).
+//! 1. Round the object's size up to its size class, and take the next free
+//!    slot of the mcache's span for that class (`Span::next_free`: count
+//!    trailing zeros of a cached bitmap word, no lock). When the span is
+//!    full, hand it to its central list and take another one with a free
+//!    slot (`central::cache_span`: a swept partial span, else one swept on
+//!    the spot, else fresh pages). Objects over 32 KiB get a span of
+//!    their own from the page heap.
+//! 2. Write the header (kind, bytes charged) and the body. While the
+//!    collector marks, set the object's mark bit (allocate black) and
+//!    shade what it was initialised with.
+//! 3. Charge the bytes (the slot's size plus any owned storage) to the
+//!    P's local count; every [`FLUSH_BYTES`] (or on every allocation under
+//!    `gcstress`) publish the count to the shared `live_bytes` and, in
+//!    [`Mcache::flush`]: add the bytes to the P's assist debt while the
+//!    collector marks, sweep a few spans while a sweep is pending
+//!    (proportional sweeping), and ask the pacer for a cycle when its
+//!    paced heap crosses the trigger (`gc::pacer`).
 //!
 //! Allocation never starts a cycle or marks by itself: it only raises
 //! requests, which the interpreter acts on at its next *allocation
@@ -28,36 +36,31 @@
 //! strong roots: property lookup compares their pointers, so one name must
 //! keep one address for the life of the VM.
 //!
-//! Invariants: a P's mcache is touched only by the thread that owns the P,
-//! or by the collector while the world is stopped; shared counters are
-//! atomics or sit behind a lock.
+//! Invariants: a P's mcache (and the spans it holds) is touched only by the
+//! thread that owns the P, or by the collector while the world is stopped;
+//! at mark termination every mcache gives its spans back (`release_all`),
+//! so the sweeper can reach every span; shared counters are atomics or sit
+//! behind a lock.
+
+pub mod arena;
+pub mod central;
+pub mod mheap;
+pub mod sizeclass;
+pub mod span;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicIsize, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use self::central::Central;
+use self::mheap::Mheap;
+use self::sizeclass::{MAX_SMALL, NUM_CLASSES, PAGE_SIZE};
+use self::span::{Span, SpanClass};
 
 use parking_lot::Mutex;
 
 use crate::map::FxBuild;
 use crate::object::*;
 use crate::value::Value;
-
-/// Small allocations are rounded up to a multiple of this, one free list per
-/// multiple (Go's size classes, simplified). Eight bytes matches mimalloc's
-/// smallest bins and every object's alignment.
-const CLASS_STEP: usize = 8;
-/// Largest size served from the free lists; lists, closures, cells,
-/// instances and most strings are below it.
-const SMALL_MAX: usize = 256;
-const CLASSES: usize = SMALL_MAX / CLASS_STEP + 1;
-/// Most bytes kept on the free lists; beyond this, freed memory goes back to
-/// mimalloc. Big enough to recycle a cycle's garbage for heaps of tens of
-/// MiB, small enough not to pin much memory after a burst.
-const CACHE_LIMIT: usize = 64 << 20;
-
-/// A freed small block on a free list.
-struct FreeBlock {
-    next: *mut FreeBlock,
-}
 
 /// Where a list object's inline first block starts (right after the object;
 /// both are 8-byte aligned, so no padding is needed).
@@ -82,10 +85,18 @@ pub struct GcStats {
     pub(crate) gc_ns_total: u64,
 }
 
-/// The shared heap: byte and object counters, the mark epoch, statistics,
-/// interning, retired storage. (Pacing lives in `gc::pacer`, the sweep's
-/// state in `gc::sweep`.)
+/// The shared heap: the page heap, the central span lists, the sweep
+/// generation, byte and object counters, statistics, interning, retired
+/// storage. (Pacing lives in `gc::pacer`, the sweep's progress in
+/// `gc::sweep`.)
 pub struct Heap {
+    /// The page heap.
+    pub(crate) mheap: Mheap,
+    /// One set of central lists per span class.
+    pub(crate) central: Box<[Central]>,
+    /// The sweep generation (see `span`): grows by 2 at every mark
+    /// termination, with the world stopped.
+    pub(crate) sweepgen: AtomicU32,
     /// Bytes charged to live-or-not-yet-swept objects, as published by the
     /// mcaches (each may hold up to `FLUSH_BYTES` more).
     pub(crate) live_bytes: AtomicIsize,
@@ -98,23 +109,21 @@ pub struct Heap {
     pub(crate) runtime_bytes: AtomicIsize,
     /// Bytes allocated since the VM started, as published by the mcaches.
     pub(crate) total_alloc: AtomicU64,
-    /// The mark epoch (see `gc`); changes only with the world stopped.
-    pub(crate) epoch: AtomicU8,
     pub(crate) stats: Mutex<GcStats>,
     pub(crate) started: std::time::Instant,
     pub(crate) retired: Mutex<Vec<Retired>>,
     pub(crate) interned: Mutex<HashMap<Box<[u8]>, Value, FxBuild>>,
 }
 
-/// A P's allocation cache: free lists, its all-objects list, and bytes not
-/// yet published to the shared heap.
+/// Span classes: every size class, with and without objects to drop.
+pub const NUM_SPAN_CLASSES: usize = NUM_CLASSES * 2;
+
+/// A P's allocation cache: one span per span class to allocate from, and
+/// bytes not yet published to the shared heap.
 pub struct Mcache {
-    head: *mut Header,
-    /// Free lists of small blocks, by size class (sweep pushes, allocation
-    /// pops: recycling within the VM is cheaper than a malloc/free pair).
-    free_lists: [*mut FreeBlock; CLASSES],
-    /// Bytes on the free lists.
-    cached: usize,
+    /// The span each class allocates from (null until the first
+    /// allocation, and after `release_all`).
+    alloc: [*mut Span; NUM_SPAN_CLASSES],
     /// Bytes charged here and not yet added to `Heap::live_bytes`.
     pub(crate) unflushed: isize,
     /// Runtime memory charged here and not yet added to
@@ -154,16 +163,25 @@ impl Default for Heap {
 impl Heap {
     pub fn new() -> Heap {
         Heap {
+            mheap: Mheap::default(),
+            central: (0..NUM_SPAN_CLASSES).map(|_| Central::default()).collect(),
+            // Starts at 2 so that "sweepgen - 2" never wraps.
+            sweepgen: AtomicU32::new(2),
             live_bytes: AtomicIsize::new(0),
             objects: AtomicIsize::new(0),
             runtime_bytes: AtomicIsize::new(0),
             total_alloc: AtomicU64::new(0),
-            epoch: AtomicU8::new(crate::gc::FIRST_EPOCH),
             stats: Mutex::new(GcStats::default()),
             started: std::time::Instant::now(),
             retired: Mutex::new(Vec::new()),
             interned: Mutex::new(HashMap::default()),
         }
+    }
+
+    /// The current sweep generation.
+    #[inline]
+    pub(crate) fn sweepgen(&self) -> u32 {
+        self.sweepgen.load(Ordering::Acquire)
     }
 
     /// The published live bytes (never negative).
@@ -206,9 +224,7 @@ impl Heap {
 impl Mcache {
     pub fn new() -> Mcache {
         Mcache {
-            head: std::ptr::null_mut(),
-            free_lists: [std::ptr::null_mut(); CLASSES],
-            cached: 0,
+            alloc: [std::ptr::null_mut(); NUM_SPAN_CLASSES],
             unflushed: 0,
             unflushed_objects: 0,
             unflushed_runtime: 0,
@@ -280,7 +296,7 @@ impl Mcache {
         // Proportional sweeping: a chunk of the unswept heap for every
         // flush of allocation, so the sweep ends well before the trigger.
         if grew && rt.gc.sweeper.pending() {
-            crate::gc::sweep::sweep_into(rt, self);
+            crate::gc::sweep::sweep_into(rt);
         }
         self.unflushed = 0;
         self.unflushed_objects = 0;
@@ -290,47 +306,71 @@ impl Mcache {
         }
     }
 
-    /// Memory for an object of `size` bytes: small sizes come from the free
-    /// list of their class (or a fresh block of the class's size).
-    #[inline]
-    fn alloc_mem(&mut self, size: usize) -> *mut u8 {
-        if size <= SMALL_MAX {
-            let c = size.div_ceil(CLASS_STEP);
-            let head = self.free_lists[c];
-            if !head.is_null() {
-                // SAFETY: blocks on a free list are unused memory of this
-                // class whose first word links the list.
-                self.free_lists[c] = unsafe { (*head).next };
-                self.cached -= c * CLASS_STEP;
-                return head as *mut u8;
+    /// A slot for an object of `size` bytes, and the bytes the slot takes
+    /// (its size class's size, or whole pages for a large object).
+    /// `nodrop`: the object owns nothing a sweep must drop (see
+    /// `span::SpanClass`).
+    #[inline(always)]
+    fn alloc_mem(&mut self, rt: &crate::Runtime, size: usize, nodrop: bool) -> (*mut u8, usize) {
+        if size <= MAX_SMALL {
+            let c = sizeclass::class_of(size);
+            let sc = SpanClass::new(c, nodrop);
+            let s = self.alloc[sc.index()];
+            if !s.is_null() {
+                // SAFETY: the mcache owns the spans it holds.
+                if let Some(p) = unsafe { (*s).next_free() } {
+                    return (p, sizeclass::CLASSES[c].size as usize);
+                }
             }
-            return crate::raw::alloc(c * CLASS_STEP);
+            return self.refill(rt, sc);
         }
-        crate::raw::alloc(size)
+        self.alloc_large(rt, size, nodrop)
     }
 
-    /// Releases memory of an object of `size` bytes (as passed to
-    /// `alloc_mem`).
-    ///
-    /// # Safety
-    /// `p` came from `alloc_mem(size)` and is not used afterwards.
-    #[inline]
-    pub(crate) unsafe fn free_mem(&mut self, p: *mut u8, size: usize) {
-        if size <= SMALL_MAX && self.cached < CACHE_LIMIT {
-            let c = size.div_ceil(CLASS_STEP);
-            let b = p as *mut FreeBlock;
-            // SAFETY: the block is unused and at least 16 bytes long.
-            unsafe {
-                b.write(FreeBlock {
-                    next: self.free_lists[c],
-                })
-            };
-            self.free_lists[c] = b;
-            self.cached += c * CLASS_STEP;
-        } else {
-            // SAFETY: guaranteed by the caller; all sizes come from
-            // `raw::alloc`.
-            unsafe { crate::raw::free(p) };
+    /// Replaces class `sc`'s used-up span with one that has a free slot,
+    /// and allocates from it.
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self, rt: &crate::Runtime, sc: SpanClass) -> (*mut u8, usize) {
+        let old = std::mem::replace(&mut self.alloc[sc.index()], std::ptr::null_mut());
+        if !old.is_null() {
+            rt.heap.central[sc.index()].push(old, rt.heap.sweepgen());
+        }
+        let s = central::cache_span(rt, sc);
+        self.alloc[sc.index()] = s;
+        // SAFETY: `cache_span` hands over a span with a free slot, now
+        // owned by this mcache.
+        let span = unsafe { &mut *s };
+        let p = span.next_free().expect("cache_span returned a full span");
+        (p, span.elemsize)
+    }
+
+    /// A large object's own span.
+    #[cold]
+    #[inline(never)]
+    fn alloc_large(&mut self, rt: &crate::Runtime, size: usize, nodrop: bool) -> (*mut u8, usize) {
+        let sc = SpanClass::new(0, nodrop);
+        let heap = &rt.heap;
+        let sg = heap.sweepgen();
+        let s = heap.mheap.alloc_span(size.div_ceil(PAGE_SIZE), sc, sg);
+        // SAFETY: the span is fresh and owned here until it goes to its
+        // central list, right after its one slot is taken.
+        let span = unsafe { &mut *s };
+        let p = span.next_free().expect("a fresh span has a free slot");
+        let bytes = span.elemsize;
+        heap.central[sc.index()].push(s, sg);
+        (p, bytes)
+    }
+
+    /// Gives every span this mcache holds back to its central list (mark
+    /// termination, with the world stopped, so that the sweeper reaches
+    /// them; or a P being destroyed).
+    pub(crate) fn release_all(&mut self, heap: &Heap) {
+        let sg = heap.sweepgen();
+        for (i, s) in self.alloc.iter_mut().enumerate() {
+            if !s.is_null() {
+                heap.central[i].push(std::mem::replace(s, std::ptr::null_mut()), sg);
+            }
         }
     }
 
@@ -354,25 +394,23 @@ impl Mcache {
     }
 
     #[inline(always)]
-    fn header(&self, rt: &crate::Runtime, kind: Kind, size: usize) -> Header {
+    fn header(kind: Kind, size: usize) -> Header {
         Header {
             kind,
             lock: AtomicU8::new(0),
-            mark: AtomicU8::new(rt.heap.epoch.load(Ordering::Relaxed)),
             cmark: AtomicU8::new(0),
             size: AtomicU32::new(size.min(u32::MAX as usize) as u32),
-            next: self.head,
         }
     }
 
     #[inline(always)]
     fn publish(&mut self, rt: &crate::Runtime, p: *mut Header, size: usize) -> Value {
-        // Allocate black: the object carries the epoch already; what it
-        // was initialised with must be shaded while the collector marks.
-        if crate::gc::barrier_enabled() {
+        // Allocate black: while the collector marks, a new object is
+        // marked, and what it was initialised with is shaded.
+        if crate::gc::barrier_enabled() && rt.gc.marking() {
+            crate::gc::mark::mark_new(p);
             crate::gc::shade_children(p);
         }
-        self.head = p;
         self.unflushed_objects += 1;
         self.charge(rt, size);
         Value::object(p)
@@ -391,11 +429,15 @@ impl Mcache {
 
     /// Allocates an object with `extra` bytes of owned storage.
     pub fn alloc<T>(&mut self, rt: &crate::Runtime, kind: Kind, body: T, extra: usize) -> Value {
-        let size = std::mem::size_of::<Obj<T>>() + extra;
-        let p = self.alloc_mem(std::mem::size_of::<Obj<T>>()) as *mut Obj<T>;
-        let header = self.header(rt, kind, size);
-        // SAFETY: `p` is a fresh allocation of the object's size with
-        // mimalloc's 16-byte alignment, which covers `Obj<T>`.
+        let nodrop = matches!(kind, Kind::String | Kind::Cell | Kind::BoundMethod);
+        debug_assert!(!nodrop || (extra == 0 && !std::mem::needs_drop::<T>()));
+        let (p, slot) = self.alloc_mem(rt, std::mem::size_of::<Obj<T>>(), nodrop);
+        let p = p as *mut Obj<T>;
+        let size = slot + extra;
+        let header = Self::header(kind, size);
+        // SAFETY: `p` is a fresh slot of at least the object's size, 8-byte
+        // aligned (slots are multiples of 8 from a page boundary), which
+        // covers `Obj<T>`.
         unsafe { p.write(Obj { header, body }) };
         self.publish(rt, p as *mut Header, size)
     }
@@ -404,10 +446,9 @@ impl Mcache {
     /// first block (sized exactly) are laid out together.
     pub fn alloc_list(&mut self, rt: &crate::Runtime, items: &[Value]) -> Value {
         let cap = items.len();
-        let size = Heap::list_size(cap);
-        let p = self.alloc_mem(size);
-        let header = self.header(rt, Kind::List, size);
-        // SAFETY: `p` is a fresh allocation of `size` bytes: the object at
+        let (p, size) = self.alloc_mem(rt, Heap::list_size(cap), false);
+        let header = Self::header(Kind::List, size);
+        // SAFETY: `p` is a fresh slot of at least the object's bytes: the object at
         // offset 0, the block at `LIST_BLOCK_OFFSET`; both are fully
         // initialised here before the object is published on the
         // all-objects list.
@@ -428,9 +469,8 @@ impl Mcache {
     /// it in place (`strings.split`) rather than gathering the values in a
     /// vector first.
     pub fn alloc_list_nils(&mut self, rt: &crate::Runtime, n: usize) -> Value {
-        let size = Heap::list_size(n);
-        let p = self.alloc_mem(size);
-        let header = self.header(rt, Kind::List, size);
+        let (p, size) = self.alloc_mem(rt, Heap::list_size(n), false);
+        let header = Self::header(Kind::List, size);
         // SAFETY: as in `alloc_list`: a fresh allocation of `size` bytes,
         // object and block fully initialised before publication.
         unsafe {
@@ -455,12 +495,11 @@ impl Mcache {
     /// into the new object (concatenation needs no intermediate buffer).
     pub fn string_parts(&mut self, rt: &crate::Runtime, parts: &[&[u8]]) -> Value {
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        let size = Heap::string_size(len);
-        let p = self.alloc_mem(size);
-        let header = self.header(rt, Kind::String, size);
-        // SAFETY: `p` is a fresh allocation of `size` bytes: the object
+        let (p, size) = self.alloc_mem(rt, Heap::string_size(len), true);
+        let header = Self::header(Kind::String, size);
+        // SAFETY: `p` is a fresh slot of at least the object's bytes: the object
         // (header, hash, length) then `len` bytes of text, all written here
-        // before the object is published on the all-objects list.
+        // before the object is published.
         unsafe {
             let data = p.add(std::mem::size_of::<Obj<Str>>());
             let mut at = 0;
@@ -484,13 +523,12 @@ impl Mcache {
         len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> Value {
-        let size = Heap::string_size(len);
-        let p = self.alloc_mem(size);
-        let header = self.header(rt, Kind::String, size);
-        // SAFETY: `p` is a fresh allocation of `size` bytes: the object
+        let (p, size) = self.alloc_mem(rt, Heap::string_size(len), true);
+        let header = Self::header(Kind::String, size);
+        // SAFETY: `p` is a fresh slot of at least the object's bytes: the object
         // (header, hash, length) then `len` bytes of text, zeroed before
         // `fill` sees them and all written here before the object is
-        // published on the all-objects list.
+        // published.
         unsafe {
             let data = p.add(std::mem::size_of::<Obj<Str>>());
             std::ptr::write_bytes(data, 0, len);
@@ -502,51 +540,16 @@ impl Mcache {
         self.publish(rt, p as *mut Header, size)
     }
 
-    /// The head of this cache's all-objects list.
-    pub(crate) fn head(&self) -> *mut Header {
-        self.head
-    }
-    pub(crate) fn set_head(&mut self, h: *mut Header) {
-        self.head = h;
-    }
-
-    /// Moves every object of `other` onto this cache's list (a P being
-    /// destroyed hands its objects over); `other`'s free lists are released.
-    pub(crate) fn absorb(&mut self, other: &mut Mcache) {
-        let mut p = other.head;
-        while !p.is_null() {
-            // SAFETY: `p` is on `other`'s list; the world is stopped.
-            let next = unsafe { (*p).next };
-            // SAFETY: as above; relinking keeps every object on one list.
-            unsafe { (*p).next = self.head };
-            self.head = p;
-            p = next;
-        }
-        other.head = std::ptr::null_mut();
+    /// Takes over the counts of a P being destroyed, whose spans go back
+    /// to their central lists (world stopped).
+    pub(crate) fn absorb(&mut self, heap: &Heap, other: &mut Mcache) {
+        other.release_all(heap);
         self.unflushed += other.unflushed;
         self.unflushed_objects += other.unflushed_objects;
         self.unflushed_total += other.unflushed_total;
         other.unflushed = 0;
         other.unflushed_objects = 0;
         other.unflushed_total = 0;
-        other.release_free_lists();
-    }
-
-    fn release_free_lists(&mut self) {
-        for c in 0..CLASSES {
-            let mut b = self.free_lists[c];
-            while !b.is_null() {
-                // SAFETY: free-list blocks came from `raw::alloc` and are
-                // unused; each is freed once.
-                unsafe {
-                    let next = (*b).next;
-                    crate::raw::free(b as *mut u8);
-                    b = next;
-                }
-            }
-            self.free_lists[c] = std::ptr::null_mut();
-        }
-        self.cached = 0;
     }
 }
 
@@ -556,24 +559,19 @@ impl Drop for Heap {
             // SAFETY: the heap is being dropped; no mutator remains.
             unsafe { r.free() };
         }
-    }
-}
-
-impl Drop for Mcache {
-    fn drop(&mut self) {
-        let mut p = self.head;
-        while !p.is_null() {
-            // SAFETY: every object on the list was allocated by this cache
-            // (or absorbed from another) and is freed exactly once, here or
-            // by the sweeper (which unlinks it).
-            let next = unsafe { (*p).next };
-            // SAFETY: as above; the memory came from `raw::alloc`.
+        // Drop what the objects own, then the span descriptors; the page
+        // heap unmaps the arenas after this.
+        let mut spans = Vec::new();
+        self.mheap.for_each_span(|s| spans.push(s));
+        for s in spans {
+            // SAFETY: the VM is being dropped: every span in use and every
+            // object in it is reached once, here, and nothing else runs.
             unsafe {
-                crate::gc::drop_object(p);
-                crate::raw::free(p as *mut u8);
+                if !(*s).class.nodrop() {
+                    (*s).for_each_allocated(|h| crate::gc::drop_object(h));
+                }
+                drop(Box::from_raw(s));
             }
-            p = next;
         }
-        self.release_free_lists();
     }
 }

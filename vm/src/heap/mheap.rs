@@ -1,0 +1,394 @@
+//! The page heap (Go's `mheap`): hands runs of pages to spans, takes them
+//! back, and returns long-free pages to the operating system (the
+//! scavenger).
+//!
+//! Steps of `alloc_span(n)`:
+//! 1. Take the smallest free run of at least `n` pages (best fit), split
+//!    off the rest; pages of the run that the scavenger had released are
+//!    counted back in.
+//! 2. Else, for an object bigger than an arena, map an arena of its own.
+//! 3. Else take `n` untouched pages from the current arena, mapping a new
+//!    arena when it has too few (its untouched rest becomes a free run,
+//!    released from the start).
+//! 4. Build the span and point the page map at it.
+//!
+//! `free_span` puts the pages back, merging the run with free neighbours
+//! (a huge object's arena is unmapped at once). The scavenger (`scavenge`,
+//! called by sysmon) gives back the pages of runs that have stayed free
+//! for [`SCAVENGE_AGE_NS`], so the resident size follows the live heap
+//! some time after a burst is freed, while pages freed and reused within
+//! a few GC cycles are not faulted in again.
+//!
+//! Statistics: `sys` is the bytes of arena pages handed to the page heap
+//! (Go's `heap_sys`; the untouched rest of an arena is not counted),
+//! `released` the part of it given back to the system (`heap_released`),
+//! `in_use` the bytes in spans.
+//!
+//! Invariants: every page of an arena past its page map is in exactly one
+//! of: a span in use, a free run, or the current arena's untouched tail;
+//! free runs never touch one another (they are merged) and never cross
+//! an arena's end. All of it is behind one lock; spans are allocated from
+//! here a page-run at a time, not an object at a time.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use super::arena::{self, ARENA_PAGES, ARENA_SIZE, META_PAGES};
+use super::sizeclass::PAGE_SIZE;
+use super::span::{Span, SpanClass};
+
+/// How long a free run must stay free before the scavenger releases it:
+/// long enough that a program's steady GC cycles (milliseconds to a few
+/// hundred milliseconds apart) reuse their pages without faulting them in
+/// again, short enough that memory returns within a couple of seconds of
+/// a burst being freed.
+pub const SCAVENGE_AGE_NS: u64 = 1_000_000_000;
+
+/// At most this much is released per scavenger call, so sysmon (which
+/// calls it between its other duties) never holds the page lock long.
+const SCAVENGE_MAX_BYTES: usize = 64 << 20;
+
+/// A run of free pages.
+#[derive(Clone, Copy)]
+struct Run {
+    pages: usize,
+    /// When the run last grew (nanoseconds since the heap started).
+    freed_at: u64,
+}
+
+/// An arena and which of its pages are released.
+struct ArenaInfo {
+    base: usize,
+    bytes: usize,
+    /// One bit per page of the first `ARENA_SIZE` bytes: the page was given
+    /// back to the system (or never touched) and is free.
+    released: Vec<u64>,
+    /// Holds one huge object (unmapped when it is freed).
+    huge: bool,
+}
+
+impl ArenaInfo {
+    /// Sets (or clears) the released bits of `n` pages from `first`;
+    /// returns how many changed.
+    fn mark_released(&mut self, first: usize, n: usize, on: bool) -> usize {
+        let mut changed = 0;
+        for page in first..(first + n).min(ARENA_PAGES) {
+            let (w, bit) = (page / 64, 1u64 << (page % 64));
+            if (self.released[w] & bit != 0) != on {
+                self.released[w] ^= bit;
+                changed += 1;
+            }
+        }
+        changed
+    }
+}
+
+/// The state behind the page heap's lock.
+#[derive(Default)]
+struct Pages {
+    /// Every arena, sorted by address.
+    arenas: Vec<ArenaInfo>,
+    /// The arena being carved and its first untouched page.
+    bump: Option<(usize, usize)>,
+    /// Free runs by address.
+    free: BTreeMap<usize, Run>,
+    /// Free runs by (pages, address), for best fit.
+    by_size: BTreeSet<(usize, usize)>,
+    /// Span descriptors no longer in use, for reuse.
+    spare: Vec<Box<Span>>,
+}
+
+impl Pages {
+    fn arena(&mut self, addr: usize) -> &mut ArenaInfo {
+        let i = self
+            .arenas
+            .partition_point(|a| a.base <= addr)
+            .checked_sub(1)
+            .expect("an address outside every arena");
+        &mut self.arenas[i]
+    }
+
+    fn add_arena(&mut self, info: ArenaInfo) {
+        let i = self.arenas.partition_point(|a| a.base < info.base);
+        self.arenas.insert(i, info);
+    }
+
+    fn insert_run(&mut self, addr: usize, run: Run) {
+        self.free.insert(addr, run);
+        self.by_size.insert((run.pages, addr));
+    }
+
+    fn remove_run(&mut self, addr: usize) -> Run {
+        let run = self.free.remove(&addr).expect("a free run");
+        self.by_size.remove(&(run.pages, addr));
+        run
+    }
+}
+
+/// The page heap.
+pub struct Mheap {
+    pages: Mutex<Pages>,
+    /// Bytes of arena pages handed to the page heap (`heap_sys`).
+    pub(crate) sys: AtomicUsize,
+    /// Bytes of free pages given back to the system (`heap_released`).
+    pub(crate) released: AtomicUsize,
+    /// Bytes in spans in use (`heap_inuse`).
+    pub(crate) in_use: AtomicUsize,
+    /// Spans in use.
+    pub(crate) spans: AtomicUsize,
+    started: std::time::Instant,
+}
+
+// SAFETY: the raw span pointers behind the lock are owned by the page heap
+// or by whoever it handed them to; the lock serialises every change.
+unsafe impl Send for Mheap {}
+// SAFETY: as above.
+unsafe impl Sync for Mheap {}
+
+impl Default for Mheap {
+    fn default() -> Self {
+        Mheap {
+            pages: Mutex::new(Pages::default()),
+            sys: AtomicUsize::new(0),
+            released: AtomicUsize::new(0),
+            in_use: AtomicUsize::new(0),
+            spans: AtomicUsize::new(0),
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Mheap {
+    fn now_ns(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
+    }
+
+    /// A new span of `npages` pages for span class `class`, born swept in
+    /// generation `sweepgen`. Aborts, like the standard allocator, when the
+    /// system has no memory left.
+    pub(crate) fn alloc_span(&self, npages: usize, class: SpanClass, sweepgen: u32) -> *mut Span {
+        let mut pg = self.pages.lock();
+        let addr = self
+            .alloc_pages(&mut pg, npages)
+            .unwrap_or_else(|| oom(npages * PAGE_SIZE));
+        let span = Span::new(addr, npages, class, sweepgen);
+        let p = match pg.spare.pop() {
+            Some(mut b) => {
+                *b = span;
+                Box::into_raw(b)
+            }
+            None => Box::into_raw(Box::new(span)),
+        };
+        let base = addr & !(ARENA_SIZE - 1);
+        // SAFETY: the arena at `base` is mapped and the lock is held.
+        unsafe { arena::set_pages(base, (addr - base) / PAGE_SIZE, npages, p) };
+        drop(pg);
+        self.in_use.fetch_add(npages * PAGE_SIZE, Ordering::Relaxed);
+        self.spans.fetch_add(1, Ordering::Relaxed);
+        p
+    }
+
+    fn alloc_pages(&self, pg: &mut Pages, n: usize) -> Option<usize> {
+        // 1. Best fit among the free runs.
+        if let Some(&(pages, addr)) = pg.by_size.range((n, 0)..).next() {
+            let run = pg.remove_run(addr);
+            if pages > n {
+                pg.insert_run(
+                    addr + n * PAGE_SIZE,
+                    Run {
+                        pages: pages - n,
+                        freed_at: run.freed_at,
+                    },
+                );
+            }
+            let first = (addr & (ARENA_SIZE - 1)) / PAGE_SIZE;
+            let back = pg.arena(addr).mark_released(first, n, false);
+            self.released.fetch_sub(back * PAGE_SIZE, Ordering::Relaxed);
+            return Some(addr);
+        }
+        // 2. An arena of its own for a huge object.
+        if n > ARENA_PAGES - META_PAGES {
+            let bytes = ((META_PAGES + n) * PAGE_SIZE).next_multiple_of(ARENA_SIZE);
+            let base = arena::map(bytes)?;
+            pg.add_arena(ArenaInfo {
+                base,
+                bytes,
+                released: vec![0; ARENA_PAGES / 64],
+                huge: true,
+            });
+            self.sys.fetch_add(n * PAGE_SIZE, Ordering::Relaxed);
+            return Some(base + META_PAGES * PAGE_SIZE);
+        }
+        // 3. Untouched pages of the current arena, or of a new one.
+        let (base, next) = match pg.bump {
+            Some((base, next)) if next + n <= ARENA_PAGES => (base, next),
+            old => {
+                let base = arena::map(ARENA_SIZE)?;
+                if let Some((ob, onext)) = old {
+                    // The old arena's untouched tail becomes a free run that
+                    // costs no memory: it is released from the start.
+                    let rest = ARENA_PAGES - onext;
+                    if rest > 0 {
+                        self.sys.fetch_add(rest * PAGE_SIZE, Ordering::Relaxed);
+                        self.released.fetch_add(rest * PAGE_SIZE, Ordering::Relaxed);
+                        pg.arena(ob).mark_released(onext, rest, true);
+                        pg.insert_run(
+                            ob + onext * PAGE_SIZE,
+                            Run {
+                                pages: rest,
+                                freed_at: 0,
+                            },
+                        );
+                    }
+                }
+                pg.add_arena(ArenaInfo {
+                    base,
+                    bytes: ARENA_SIZE,
+                    released: vec![0; ARENA_PAGES / 64],
+                    huge: false,
+                });
+                (base, META_PAGES)
+            }
+        };
+        pg.bump = Some((base, next + n));
+        self.sys.fetch_add(n * PAGE_SIZE, Ordering::Relaxed);
+        Some(base + next * PAGE_SIZE)
+    }
+
+    /// Gives a span's pages back (its objects are gone) and recycles its
+    /// descriptor.
+    ///
+    /// # Safety
+    /// `s` came from [`alloc_span`](Self::alloc_span), is owned by the
+    /// caller, and no pointer into it is used again.
+    pub(crate) unsafe fn free_span(&self, s: *mut Span) {
+        // SAFETY: guaranteed by the caller.
+        let mut b = unsafe { Box::from_raw(s) };
+        let (addr, n) = (b.base, b.npages);
+        b.in_use = false;
+        self.in_use.fetch_sub(n * PAGE_SIZE, Ordering::Relaxed);
+        self.spans.fetch_sub(1, Ordering::Relaxed);
+        let now = self.now_ns();
+        let mut pg = self.pages.lock();
+        let base = addr & !(ARENA_SIZE - 1);
+        // SAFETY: the arena is mapped and the lock is held.
+        unsafe { arena::set_pages(base, (addr - base) / PAGE_SIZE, n, std::ptr::null_mut()) };
+        pg.spare.push(b);
+        if pg.arena(addr).huge {
+            let i = pg.arenas.partition_point(|a| a.base < base);
+            let info = pg.arenas.remove(i);
+            self.sys.fetch_sub(n * PAGE_SIZE, Ordering::Relaxed);
+            // SAFETY: the arena held only this object, which is gone.
+            unsafe { arena::unmap(info.base, info.bytes) };
+            return;
+        }
+        let (mut start, mut pages) = (addr, n);
+        if let Some((&pa, &prev)) = pg.free.range(..addr).next_back() {
+            if pa + prev.pages * PAGE_SIZE == addr {
+                pg.remove_run(pa);
+                start = pa;
+                pages += prev.pages;
+            }
+        }
+        let after = addr + n * PAGE_SIZE;
+        if let Some(&next) = pg.free.get(&after) {
+            pg.remove_run(after);
+            pages += next.pages;
+        }
+        pg.insert_run(
+            start,
+            Run {
+                pages,
+                freed_at: now,
+            },
+        );
+    }
+
+    /// Releases the pages of runs free for at least [`SCAVENGE_AGE_NS`]
+    /// (at most [`SCAVENGE_MAX_BYTES`] per call); returns the bytes
+    /// released.
+    pub(crate) fn scavenge(&self) -> usize {
+        let now = self.now_ns();
+        let mut pg = self.pages.lock();
+        let old: Vec<(usize, usize)> = pg
+            .free
+            .iter()
+            .filter(|(_, r)| now.saturating_sub(r.freed_at) >= SCAVENGE_AGE_NS)
+            .map(|(&a, r)| (a, r.pages))
+            .collect();
+        let mut done = 0;
+        for (addr, pages) in old {
+            if done >= SCAVENGE_MAX_BYTES {
+                break;
+            }
+            let first = (addr & (ARENA_SIZE - 1)) / PAGE_SIZE;
+            let info = pg.arena(addr);
+            // Release each stretch of pages not released yet.
+            let mut page = first;
+            while page < first + pages {
+                let is_rel = |p: usize| info.released[p / 64] & (1u64 << (p % 64)) != 0;
+                if is_rel(page) {
+                    page += 1;
+                    continue;
+                }
+                let from = page;
+                while page < first + pages && !is_rel(page) {
+                    page += 1;
+                }
+                // SAFETY: the run is free (the lock is held), inside its
+                // arena and page-aligned.
+                unsafe { arena::release(info.base + from * PAGE_SIZE, (page - from) * PAGE_SIZE) };
+                info.mark_released(from, page - from, true);
+                done += (page - from) * PAGE_SIZE;
+            }
+        }
+        drop(pg);
+        self.released.fetch_add(done, Ordering::Relaxed);
+        done
+    }
+
+    /// Calls `f` on every span in use (the heap is being torn down, or the
+    /// world is stopped).
+    pub(crate) fn for_each_span(&self, mut f: impl FnMut(*mut Span)) {
+        let pg = self.pages.lock();
+        for a in &pg.arenas {
+            let mut page = META_PAGES;
+            let end = ARENA_PAGES.min(a.bytes / PAGE_SIZE);
+            while page < end {
+                let addr = a.base + page * PAGE_SIZE;
+                // SAFETY: the arena is mapped; the page map covers `page`.
+                let s = unsafe { arena::span_of(addr) };
+                // SAFETY: a non-null entry points to a span in use.
+                if !s.is_null() && unsafe { (*s).base } == addr {
+                    f(s);
+                    // SAFETY: as above.
+                    page += unsafe { (*s).npages };
+                } else {
+                    page += 1;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Mheap {
+    fn drop(&mut self) {
+        let pg = self.pages.get_mut();
+        for a in pg.arenas.drain(..) {
+            // SAFETY: the heap is being dropped; its objects were dropped
+            // first (`Heap::drop`) and nothing points into the arena.
+            unsafe { arena::unmap(a.base, a.bytes) };
+        }
+    }
+}
+
+/// Ends the process when the system refuses memory, as the standard
+/// allocator does.
+#[cold]
+fn oom(bytes: usize) -> ! {
+    let layout = std::alloc::Layout::from_size_align(bytes.max(1), PAGE_SIZE)
+        .unwrap_or(std::alloc::Layout::new::<u8>());
+    std::alloc::handle_alloc_error(layout)
+}

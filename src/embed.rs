@@ -156,7 +156,8 @@ impl Runner {
         self
     }
 
-    /// Asks for a cycle at every allocation (`SKEINDEBUG=gcstress=1`).
+    /// Asks for a concurrent cycle at every allocation
+    /// (`SKEINDEBUG=gcstress=1`); see [`Options::gcstress`] for level 2.
     pub fn gcstress(mut self, on: bool) -> Self {
         self.opts = self.opts.gcstress(on);
         self

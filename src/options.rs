@@ -10,7 +10,8 @@
 //!      non-negative integer nor `off` is reported and ignored (Go silently
 //!      falls back to 100; a warning catches typos sooner).
 //!    - `SKEINDEBUG=name=val,...` is `GODEBUG`: `gctrace`, `gcstoptheworld`,
-//!      `gccheckmark` and `gcstress`, each `0` or `1`. Unknown names and bad
+//!      `gccheckmark` and `gcstress`, each `0` or `1` (`gcstress` also
+//!      takes `2`, see [`Options::gcstress`]). Unknown names and bad
 //!      values are reported with a warning and ignored, so a script that sets
 //!      a setting a newer Skein knows still runs on an older one.
 //!    - `SKEINMAXPROCS=N` is `GOMAXPROCS`: a positive integer, at most
@@ -80,8 +81,13 @@ pub struct Options {
     /// Verify the concurrent mark after each cycle
     /// (`SKEINDEBUG=gccheckmark=1`).
     pub gccheckmark: bool,
-    /// Ask for a cycle at every allocation (`SKEINDEBUG=gcstress=1`).
-    pub gcstress: bool,
+    /// The GC stress level (`SKEINDEBUG=gcstress=N`): `0` off; `1` every
+    /// allocation asks for a concurrent cycle, which starts at the next
+    /// allocation safepoint unless one is already under way; `2` every
+    /// allocation safepoint runs a full stop-the-world collection (mark and
+    /// sweep) and waits for it, as clox's stress mode collects at every
+    /// allocation.
+    pub gcstress: u8,
     /// Print the program's bytecode to stdout before running it
     /// (`--disasm`).
     pub disasm: bool,
@@ -111,7 +117,7 @@ impl Default for Options {
             gctrace: false,
             gcstoptheworld: false,
             gccheckmark: false,
-            gcstress: false,
+            gcstress: 0,
             line_buffered: false,
             owns_process: false,
             disasm: false,
@@ -189,9 +195,16 @@ impl Options {
         self
     }
 
-    /// Turns the collect-at-every-safepoint stress mode on or off.
+    /// Turns the stress mode on (level 1, a cycle requested at every
+    /// allocation) or off.
     pub fn gcstress(mut self, on: bool) -> Self {
-        self.gcstress = on;
+        self.gcstress = u8::from(on);
+        self
+    }
+
+    /// Sets the stress level (see the `gcstress` field; above 2 is 2).
+    pub fn gcstress_level(mut self, level: u8) -> Self {
+        self.gcstress = level.min(2);
         self
     }
 
@@ -248,6 +261,10 @@ impl Options {
                 ));
                 continue;
             };
+            if name.trim() == "gcstress" && val.trim() == "2" {
+                self.gcstress = 2;
+                continue;
+            }
             let on = match val.trim() {
                 "0" => false,
                 "1" => true,
@@ -262,7 +279,7 @@ impl Options {
                 "gctrace" => self.gctrace = on,
                 "gcstoptheworld" => self.gcstoptheworld = on,
                 "gccheckmark" => self.gccheckmark = on,
-                "gcstress" => self.gcstress = on,
+                "gcstress" => self.gcstress = u8::from(on),
                 other => warnings.push(format!("unknown SKEINDEBUG setting {other:?} ignored")),
             }
         }
@@ -385,8 +402,12 @@ mod tests {
         ]));
         assert!(w.is_empty(), "{w:?}");
         assert_eq!(o.gc_percent, None);
-        assert!(o.gcstress && o.gctrace && !o.gccheckmark);
+        assert!(o.gcstress == 1 && o.gctrace && !o.gccheckmark);
         assert_eq!(o.procs, Some(3));
+
+        let mut o = Options::new();
+        assert!(o.apply_env(env(&[("SKEINDEBUG", "gcstress=2")])).is_empty());
+        assert_eq!(o.gcstress, 2);
 
         let mut o = Options::new();
         assert!(o.apply_env(env(&[("SKEINGC", "250")])).is_empty());
@@ -398,13 +419,13 @@ mod tests {
         let mut o = Options::new();
         let w = o.apply_env(env(&[
             ("SKEINGC", "lots"),
-            ("SKEINDEBUG", "gcstress=2,bogus=1,novalue,gccheckmark=1"),
+            ("SKEINDEBUG", "gcstress=3,bogus=1,novalue,gccheckmark=1"),
             ("SKEINMAXPROCS", "0"),
         ]));
         assert_eq!(w.len(), 5, "{w:?}");
         assert!(w.iter().any(|m| m.contains("\"bogus\"")));
         assert_eq!(o.gc_percent, Some(DEFAULT_GC_PERCENT));
-        assert!(!o.gcstress && o.gccheckmark);
+        assert!(o.gcstress == 0 && o.gccheckmark);
         assert_eq!(o.procs, None);
     }
 }

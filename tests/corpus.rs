@@ -7,7 +7,10 @@
 //!    plainly, once with `SKEINDEBUG=gcstress=1`, which asks for a cycle
 //!    at every allocation, and once with `SKEINDEBUG=gccheckmark=1`, which
 //!    verifies every concurrent mark; neither may change any observable
-//!    output. A fourth test runs the checks at 1 and at 4 Ps (see it).
+//!    output. A fourth test runs the checks at 1 and at 4 Ps (see it), a
+//!    fifth under `SKEINDEBUG=gcstress=2` (a full stop-the-world
+//!    collection at every allocation safepoint), leaving out the files
+//!    that mark themselves `// gcstress2: skip` with the reason.
 //! 3. Report every failure together: file, command, and a line diff.
 //!
 //! Invariant: the corpus passes never overlap (a lock serialises them),
@@ -54,6 +57,41 @@ fn corpus_under_gc_checks_at_1_and_4_procs() {
     ] {
         run_corpus(&[("SKEINDEBUG", debug), ("SKEINMAXPROCS", procs)]);
     }
+}
+
+/// A full stop-the-world collection at every allocation safepoint, with
+/// the concurrent mark verified too. A full collection costs the whole live
+/// heap, so a file that allocates hundreds of thousands of objects over a
+/// large live heap is quadratic here; such a file says so on a line
+/// `// gcstress2: skip (reason)` and is left out of this pass only.
+#[test]
+fn corpus_under_gcstress_2() {
+    let _pass = ONE_PASS_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir: PathBuf = common::package_root().join("tests/corpus");
+    let all = common::sk_files(&dir);
+    let files: Vec<PathBuf> = all
+        .iter()
+        .filter(|f| {
+            !std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .contains("// gcstress2: skip")
+        })
+        .cloned()
+        .collect();
+    assert!(
+        files.len() + 3 >= all.len(),
+        "more than three corpus files skip gcstress=2"
+    );
+    let failures = common::check_all(&files, &[("SKEINDEBUG", "gcstress=2,gccheckmark=1")]);
+    assert!(
+        failures.is_empty(),
+        "{} of {} corpus files failed:\n\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]

@@ -72,10 +72,12 @@ pub struct VmOptions {
     /// GOGC-style percentage (`SKEINGC`); `None` disables the collector's
     /// automatic trigger.
     pub gc_percent: Option<u32>,
-    /// `SKEINDEBUG=gcstress=1`: every allocation publishes its counts and
-    /// asks for a cycle; the next allocation safepoint wakes the
-    /// coordinator for it unless a cycle is already under way.
-    pub gcstress: bool,
+    /// `SKEINDEBUG=gcstress=N`: at 1, every allocation publishes its counts
+    /// and asks for a cycle; the next allocation safepoint wakes the
+    /// coordinator for it unless a cycle is already under way. At 2, every
+    /// allocation safepoint runs a full stop-the-world collection and waits
+    /// for it (the collector runs in `gcstoptheworld` mode).
+    pub gcstress: u8,
     /// `SKEINDEBUG=gctrace=1` / `--gctrace`: one line per cycle on stderr,
     /// in Go's `gctrace` layout.
     pub gctrace: bool,
@@ -117,7 +119,7 @@ impl Default for VmOptions {
         VmOptions {
             max_heap: None,
             gc_percent: Some(100),
-            gcstress: false,
+            gcstress: 0,
             gctrace: false,
             gcstoptheworld: false,
             gccheckmark: false,
@@ -402,7 +404,7 @@ impl Vm {
         let mut rt = Runtime {
             heap: heap::Heap::new(),
             gc: gc::GcState::new(
-                options.gcstoptheworld,
+                options.gcstoptheworld || options.gcstress >= 2,
                 options.gccheckmark,
                 gc::pacer::Pacer::new(gc::pacer::PacerConfig {
                     gc_percent: options.gc_percent,

@@ -45,10 +45,21 @@ use crate::sched::{GRef, Status};
 use crate::value::Value;
 use crate::Ctx;
 
-/// Sets `p`'s mark bit if it is not set yet; returns the object's size
-/// when this call set it.
+/// What marking an object found (see [`try_mark`]).
+pub(crate) struct Marked {
+    /// The bytes charged for the object.
+    pub size: u64,
+    /// The object may reference others, so it must be queued and scanned.
+    pub scan: bool,
+}
+
+/// Sets `p`'s mark bit if it is not set yet; when this call set it,
+/// returns the object's size and whether it needs scanning. Only the
+/// span is read: an object that owns nothing was charged its slot, and a
+/// string (a noscan span) is never queued, so marking touches the object
+/// itself only later, when it is scanned.
 #[inline]
-pub(crate) fn try_mark(p: *mut Header) -> Option<u64> {
+pub(crate) fn try_mark(p: *mut Header) -> Option<Marked> {
     if p.is_null() {
         return None;
     }
@@ -56,11 +67,35 @@ pub(crate) fn try_mark(p: *mut Header) -> Option<u64> {
     // or a value the mutator holds), so its span is in use and its page
     // map entry set.
     let span = unsafe { &*crate::heap::arena::span_of(p as usize) };
-    if !span.mark_index(span.index(p as usize)) {
+    let idx = span.index(p as usize);
+    if !span.mark_index(idx) {
         return None;
     }
-    // SAFETY: as above.
-    Some(u64::from(unsafe { (*p).size.load(Ordering::Relaxed) }))
+    let size = if span.owns_index(idx) {
+        // SAFETY: as above.
+        u64::from(unsafe { (*p).size.load(Ordering::Relaxed) })
+    } else {
+        span.elemsize as u64
+    };
+    Some(Marked {
+        size,
+        scan: !span.class.noscan(),
+    })
+}
+
+/// Asks the processor to start loading the object at `p` into the cache: a
+/// queued object is scanned a little later, and by then its header and
+/// body are there.
+#[inline(always)]
+pub(crate) fn prefetch(p: *mut Header) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults, whatever the
+    // address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Marks an object allocated while the collector marks (allocate black).
@@ -285,9 +320,10 @@ impl Gcw {
     pub fn shade(&mut self, v: Value) {
         if v.is_obj() {
             let p = v.as_obj();
-            if let Some(size) = try_mark(p) {
-                self.marked += size;
-                if has_children(p) {
+            if let Some(m) = try_mark(p) {
+                self.marked += m.size;
+                if m.scan {
+                    prefetch(p);
                     self.buf.push(p);
                 }
             }
@@ -550,13 +586,7 @@ fn balance(cx: &mut Ctx, w: &mut Gcw) {
     let rest = w.buf.split_off(w.buf.len() / 2);
     let oldest = std::mem::replace(&mut w.buf, rest);
     cx.rt.gc.put_work(oldest);
-    let s = &cx.rt.sched;
-    if !s.is_sim()
-        && s.npidle.load(Ordering::Acquire) > 0
-        && s.nmspinning.load(Ordering::Acquire) == 0
-    {
-        crate::sched::proc::wakep(cx.rt);
-    }
+    crate::sched::proc::enlist_worker(cx.rt);
 }
 
 /// Drains everything with the world stopped (`gcstoptheworld`, and the

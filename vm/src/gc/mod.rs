@@ -336,9 +336,9 @@ fn shade_slow(p: *mut Header) {
         if !rt.gc.marking() {
             return;
         }
-        if let Some(size) = mark::try_mark(p) {
-            w.bytes += size;
-            if mark::has_children(p) {
+        if let Some(m) = mark::try_mark(p) {
+            w.bytes += m.size;
+            if m.scan {
                 w.buf.push(p);
                 if w.buf.len() >= WORK_BUF {
                     flush_tls(&mut w);
@@ -377,6 +377,12 @@ pub fn safepoint(cx: &mut Ctx) -> Result<(), crate::sched::park::Flow> {
         return pacer::out_of_memory(cx);
     }
     if let Some(forced) = rt.gc.pacer.take_request() {
+        if rt.gc.pacer.gcstress_full && cx.g.is_some() {
+            // `gcstress=2`: a full collection here, waited for (the
+            // goroutine resumes after this safepoint, so the next
+            // allocation asks again).
+            return coord::gc_wait(cx);
+        }
         if coord::request_cycle(cx, forced) {
             // Let the coordinator (now in `runnext`) start the cycle at
             // once, as Go's allocating goroutine runs `gcStart` itself.

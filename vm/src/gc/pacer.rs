@@ -8,10 +8,14 @@
 //! Goal: `marked * (1 + GOGC/100)`, at least the minimum heap scaled by
 //! GOGC ([`MIN_HEAP`]). Trigger: ahead of the goal, at
 //! `marked + (goal - marked) * ratio`, where `ratio` (a fraction of the
-//! goal's growth) is adjusted after every cycle by half the error between
-//! the growth the cycle reached and the growth it aimed for, and clamped
-//! to [0.6, 0.95] so marking always starts before the goal and never
-//! absurdly early. The heap compared with the trigger is the paced heap
+//! runway from the live heap to the goal) is adjusted after every cycle by
+//! half of Go 1.5's trigger error, `1 - ratio - load * (reached - ratio)`
+//! (`reached`: where in the runway the heap was when the mark ended,
+//! `load`: the mark's CPU over the 25% goal, counting assists beyond it),
+//! and clamped to [0.6, 0.95] so
+//! marking always starts before the goal and never absurdly early. A mark
+//! that the mutator paid for in assists thus starts earlier next time,
+//! leaving the work to the background workers. The heap compared with the trigger is the paced heap
 //! ([`Pacer::paced_live`]: the live heap this pacer computed plus the bytes
 //! allocated since), so garbage the sweep has not freed yet never starts
 //! a cycle. `--max-heap` caps the trigger. Before the first cycle, and
@@ -87,8 +91,12 @@ pub struct Pacer {
     gc_percent: AtomicI64,
     /// `--max-heap`: the limit on the live heap.
     max_heap: Option<usize>,
-    /// `SKEINDEBUG=gcstress=1`: every allocation flush asks for a cycle.
+    /// `SKEINDEBUG=gcstress=1` (or 2): every allocation flush asks for a
+    /// cycle.
     pub(crate) gcstress: bool,
+    /// `SKEINDEBUG=gcstress=2`: every allocation safepoint collects in full
+    /// and waits (`gc::safepoint`).
+    pub(crate) gcstress_full: bool,
     /// Print Go's `gctrace` line after each cycle.
     gctrace: bool,
     /// Collect when [`Pacer::paced_live`] reaches this.
@@ -116,7 +124,8 @@ pub struct Pacer {
 pub struct PacerConfig {
     pub gc_percent: Option<u32>,
     pub max_heap: Option<usize>,
-    pub gcstress: bool,
+    /// The stress level (`VmOptions::gcstress`).
+    pub gcstress: u8,
     pub gctrace: bool,
 }
 
@@ -142,7 +151,8 @@ impl Pacer {
             assist_ratio: AtomicU64::new(0),
             gc_percent: AtomicI64::new(cfg.gc_percent.map_or(-1, i64::from)),
             max_heap: cfg.max_heap,
-            gcstress: cfg.gcstress,
+            gcstress: cfg.gcstress >= 1,
+            gcstress_full: cfg.gcstress >= 2,
             gctrace: cfg.gctrace,
             trigger: AtomicUsize::new(0),
             goal: AtomicUsize::new(0),
@@ -337,22 +347,58 @@ impl Pacer {
         let marked = gc.marked_bytes.load(Ordering::Acquire) + allocated;
         st.heap_mark_end = heap.live() as u64;
         let last = self.last_marked() as u64;
-        // Feedback: how far the heap grew over the last live heap, against
-        // the growth GOGC allows.
-        if let Some(p) = self.gc_percent() {
-            let goal_growth = f64::from(p) / PERCENT;
-            if last > 0 && goal_growth > 0.0 && !self.cycle_forced.load(Ordering::Relaxed) {
-                let actual = st.heap_mark_end as f64 / last as f64 - 1.0;
-                let ratio = Self::ratio(&st);
-                let err = (goal_growth - actual) / goal_growth;
-                st.ratio =
-                    Some((ratio + TRIGGER_GAIN * err * ratio).clamp(TRIGGER_MIN, TRIGGER_MAX));
-            }
+        // Feedback (Go 1.5's trigger controller), in fractions of the
+        // runway from the last live heap to this cycle's goal (the goal
+        // with its minimum, so a tiny live heap does not read as a huge
+        // growth): how far the heap got by the end of the mark, weighed by
+        // how much CPU the mark took against the 25% goal.
+        let runway = st.cycle_goal.saturating_sub(last) as f64;
+        if last > 0
+            && runway > 0.0
+            && self.gc_percent().is_some_and(|p| p > 0)
+            && !self.cycle_forced.load(Ordering::Relaxed)
+        {
+            let reached = (st.heap_mark_end as f64 - last as f64) / runway;
+            let load = self.mark_load(rt.sched.procs(), rt.sched.is_sim());
+            st.ratio = Some(Self::next_ratio(Self::ratio(&st), reached, load));
         }
         self.set_paced_base(heap, marked as usize);
         let (goal, trigger) = self.targets(marked as usize, Self::ratio(&st), gc.stw_mode);
         self.goal.store(goal, Ordering::Relaxed);
         self.trigger.store(trigger, Ordering::Relaxed);
+    }
+
+    /// The mark's CPU use over the 25% goal (Go's `u_a / u_g`). The
+    /// background workers are scheduled to use the goal (dedicated and
+    /// fractional workers; idle workers use time nobody wanted), so what
+    /// the mark took beyond it is its assists: the load is
+    /// `1 + assists / (goal * procs * mark time)`. (Counting the workers'
+    /// own time as well made a mark of a tiny heap, whose few microseconds
+    /// a fractional worker covers alone, look four times over budget, and
+    /// pulled the trigger of allocation-heavy programs down to a cycle per
+    /// 2 MB.) In deterministic mode the clocks are real time, which must
+    /// not steer the run, so the load counts as exactly on goal.
+    fn mark_load(&self, procs: usize, sim: bool) -> f64 {
+        let c = &self.clock;
+        let budget = c.mark_ns.load(Ordering::Relaxed) as f64
+            * procs as f64
+            * super::worker::BACKGROUND_UTILIZATION;
+        if sim || budget <= 0.0 {
+            return 1.0;
+        }
+        1.0 + c.assist_ns.load(Ordering::Relaxed) as f64 / budget
+    }
+
+    /// The next trigger ratio (Go 1.5's controller, in fractions of the
+    /// runway): with `ratio` where the trigger sat and `reached` where the
+    /// heap was when the mark ended, the error is
+    /// `1 - ratio - load * (reached - ratio)`: a mark that took more CPU
+    /// than its goal (assists doing the work) or ran past the goal moves
+    /// the trigger earlier, one that finished cheaply and early moves it
+    /// later. Half the error is applied, within the clamping bounds.
+    fn next_ratio(ratio: f64, reached: f64, load: f64) -> f64 {
+        let err = 1.0 - ratio - load * (reached - ratio);
+        (ratio + TRIGGER_GAIN * err).clamp(TRIGGER_MIN, TRIGGER_MAX)
     }
 
     /// Updates statistics and prints the `gctrace` line.

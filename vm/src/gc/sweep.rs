@@ -12,9 +12,11 @@
 //!    compare-and-swap of its `sweepgen` from `sg - 2` to `sg - 1`
 //!    ([`claim`]; exactly one claimer wins).
 //! 2. It sweeps it ([`sweep_span`]): each allocated, unmarked slot is freed
-//!    (dropping what the object owns, unless the span's objects own
-//!    nothing, when the slots are only counted), the mark bitmap becomes
-//!    the allocation bitmap, and `sweepgen` becomes `sg`, "swept".
+//!    (an object whose owns bit is set is dropped, releasing what it owns,
+//!    and its size read; the others are only counted, so a span of dead
+//!    inline lists or strings is swept without touching one), the mark
+//!    bitmap becomes the allocation bitmap, and `sweepgen` becomes `sg`,
+//!    "swept".
 //! 3. A span left empty goes back to the page heap; otherwise it goes on
 //!    its central list's swept set (or stays with the mcache that swept it
 //!    to allocate from it).
@@ -126,7 +128,7 @@ pub(crate) unsafe fn sweep_span(rt: &Runtime, s: *mut Span, keep: bool) -> bool 
     let span = unsafe { &mut *s };
     let mut bytes = 0isize;
     let mut runtime = 0usize;
-    let freed = span.sweep_bits(|h| {
+    let (freed, plain) = span.sweep_bits(|h| {
         // SAFETY: `h` was allocated and is unmarked, so unreachable; it
         // is dropped exactly once, here, with the kind it was written with.
         unsafe {
@@ -139,10 +141,8 @@ pub(crate) unsafe fn sweep_span(rt: &Runtime, s: *mut Span, keep: bool) -> bool 
             drop_object(h);
         }
     });
-    if span.class.nodrop() {
-        // Objects that own nothing were charged exactly their slot.
-        bytes = (freed * span.elemsize) as isize;
-    }
+    // Objects that own nothing were charged exactly their slot.
+    bytes += (plain * span.elemsize) as isize;
     if freed > 0 {
         heap.live_bytes.fetch_sub(bytes, Ordering::Relaxed);
         heap.objects.fetch_sub(freed as isize, Ordering::Relaxed);
@@ -295,7 +295,7 @@ pub unsafe fn drop_object(p: *mut Header) {
     // the body type it was written with.
     unsafe {
         match (*p).kind {
-            // These own nothing beyond their slot (nodrop span classes).
+            // These own nothing beyond their slot (no owns bit is set).
             Kind::String | Kind::Cell | Kind::BoundMethod => {}
             Kind::Function => drop_in_place(p as *mut Obj<Function>),
             Kind::Closure => drop_in_place(p as *mut Obj<Closure>),

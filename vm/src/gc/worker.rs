@@ -90,7 +90,7 @@ mod state {
 }
 
 /// The 25% goal (Go's `gcBackgroundUtilization`).
-const BACKGROUND_UTILIZATION: f64 = 0.25;
+pub(crate) const BACKGROUND_UTILIZATION: f64 = 0.25;
 /// Largest relative error of rounding the goal to dedicated workers before
 /// fractional workers take the remainder (Go's `maxUtilError`).
 const MAX_UTIL_ERROR: f64 = 0.3;

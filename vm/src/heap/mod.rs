@@ -308,13 +308,12 @@ impl Mcache {
 
     /// A slot for an object of `size` bytes, and the bytes the slot takes
     /// (its size class's size, or whole pages for a large object).
-    /// `nodrop`: the object owns nothing a sweep must drop (see
-    /// `span::SpanClass`).
+    /// `noscan`: the object references nothing (see `span::SpanClass`).
     #[inline(always)]
-    fn alloc_mem(&mut self, rt: &crate::Runtime, size: usize, nodrop: bool) -> (*mut u8, usize) {
+    fn alloc_mem(&mut self, rt: &crate::Runtime, size: usize, noscan: bool) -> (*mut u8, usize) {
         if size <= MAX_SMALL {
             let c = sizeclass::class_of(size);
-            let sc = SpanClass::new(c, nodrop);
+            let sc = SpanClass::new(c, noscan);
             let s = self.alloc[sc.index()];
             if !s.is_null() {
                 // SAFETY: the mcache owns the spans it holds.
@@ -324,7 +323,7 @@ impl Mcache {
             }
             return self.refill(rt, sc);
         }
-        self.alloc_large(rt, size, nodrop)
+        self.alloc_large(rt, size, noscan)
     }
 
     /// Replaces class `sc`'s used-up span with one that has a free slot,
@@ -348,8 +347,8 @@ impl Mcache {
     /// A large object's own span.
     #[cold]
     #[inline(never)]
-    fn alloc_large(&mut self, rt: &crate::Runtime, size: usize, nodrop: bool) -> (*mut u8, usize) {
-        let sc = SpanClass::new(0, nodrop);
+    fn alloc_large(&mut self, rt: &crate::Runtime, size: usize, noscan: bool) -> (*mut u8, usize) {
+        let sc = SpanClass::new(0, noscan);
         let heap = &rt.heap;
         let sg = heap.sweepgen();
         let s = heap.mheap.alloc_span(size.div_ceil(PAGE_SIZE), sc, sg);
@@ -375,10 +374,13 @@ impl Mcache {
     }
 
     /// Adjusts accounting when an object's owned storage grows or shrinks.
+    /// The object is marked as owning storage (`span::Span::set_owns_index`),
+    /// so the sweep drops it and reads its size.
     pub fn adjust(&mut self, rt: &crate::Runtime, obj: Value, delta: isize) {
         if delta == 0 {
             return;
         }
+        set_owns(obj.as_obj());
         // SAFETY: `obj` is a live object.
         let h = unsafe { &*obj.as_obj() };
         let size = h.size.load(Ordering::Relaxed) as isize;
@@ -429,9 +431,11 @@ impl Mcache {
 
     /// Allocates an object with `extra` bytes of owned storage.
     pub fn alloc<T>(&mut self, rt: &crate::Runtime, kind: Kind, body: T, extra: usize) -> Value {
-        let nodrop = matches!(kind, Kind::String | Kind::Cell | Kind::BoundMethod);
-        debug_assert!(!nodrop || (extra == 0 && !std::mem::needs_drop::<T>()));
-        let (p, slot) = self.alloc_mem(rt, std::mem::size_of::<Obj<T>>(), nodrop);
+        debug_assert!(kind != Kind::String, "strings are made by `string_parts`");
+        let (p, slot) = self.alloc_mem(rt, std::mem::size_of::<Obj<T>>(), false);
+        if std::mem::needs_drop::<T>() || extra > 0 {
+            set_owns(p as *mut Header);
+        }
         let p = p as *mut Obj<T>;
         let size = slot + extra;
         let header = Self::header(kind, size);
@@ -553,6 +557,15 @@ impl Mcache {
     }
 }
 
+/// Marks the object at `p` as owning storage outside its slot, or as
+/// charged more than its slot: the sweep drops it and reads its size.
+#[inline]
+pub(crate) fn set_owns(p: *mut Header) {
+    // SAFETY: `p` is a live object of this heap, so its span is in use.
+    let span = unsafe { &*arena::span_of(p as usize) };
+    span.set_owns_index(span.index(p as usize));
+}
+
 impl Drop for Heap {
     fn drop(&mut self) {
         for r in self.retired.get_mut().drain(..) {
@@ -567,9 +580,7 @@ impl Drop for Heap {
             // SAFETY: the VM is being dropped: every span in use and every
             // object in it is reached once, here, and nothing else runs.
             unsafe {
-                if !(*s).class.nodrop() {
-                    (*s).for_each_allocated(|h| crate::gc::drop_object(h));
-                }
+                (*s).for_each_owner(|h| crate::gc::drop_object(h));
                 drop(Box::from_raw(s));
             }
         }

@@ -2,24 +2,33 @@
 //! with their allocation and mark bitmaps.
 //!
 //! A span of a small class is cut into `nelems` slots of `elemsize` bytes;
-//! a large span holds one object. Two bitmaps say what each slot holds:
-//! - `alloc_bits`: the slot holds an object (set when the slot is handed
-//!   out, or by the sweep for the objects that survived).
+//! a large span holds one object. Three bitmaps describe the slots:
+//! - `alloc_bits`: the slot held an object at the last sweep (the sweep
+//!   writes it; allocation does not, see below).
 //! - `mark_bits`: the object was reached by the current mark (set by
 //!   markers with an atomic OR; allocation sets it too while marking,
 //!   so new objects are black).
+//! - `owns_bits`: the object owns memory outside its slot (a table, a
+//!   grown list's block, a closure's upvalue array) or was charged more
+//!   than its slot, so the sweep must drop it and read its size; set at
+//!   allocation or when the object's storage first grows.
 //!
-//! Allocation (`next_free`, Go's `nextFreeFast`) keeps one 64-bit word of
-//! the inverted allocation bitmap in `alloc_cache` and takes its lowest
-//! set bit with count-trailing-zeros; when the word is used up it moves to
-//! the next word with a free slot. Finding a pointer's span and slot is
-//! arithmetic: the arena's page map gives the span (`arena::span_of`),
-//! and a multiply-shift the index ([`Class::index_of`]).
+//! Allocation (`next_free`, Go's `nextFreeFast`) keeps the free slots of
+//! one 64-bit word of `alloc_bits` in `alloc_cache` (word `alloc_word`)
+//! and takes the lowest with count-trailing-zeros; when the word is used
+//! up it moves to the next word with a free slot. Allocation writes
+//! nothing else, so which slots hold objects is derived
+//! (`allocated_word`): every valid slot of a word before `alloc_word`, the
+//! slots of `alloc_word` not left in the cache, and `alloc_bits` after it
+//! (Go's `freeindex` plays the same role). Finding a pointer's span and
+//! slot is arithmetic: the arena's page map gives the span
+//! (`arena::span_of`), and a multiply-shift the index
+//! ([`Class::index_of`]).
 //!
-//! Sweeping (`gc::sweep`) frees every slot allocated and not marked (dropping
-//! what the object owns when its span class says it owns anything), then
-//! makes the mark bitmap the allocation bitmap and clears the mark bitmap
-//! (Go's `gcmarkBits` swap).
+//! Sweeping (`gc::sweep`) frees every slot allocated and not marked,
+//! visiting only those whose owns bit is set (to drop what they own),
+//! then makes the mark bitmap the allocation bitmap and clears the mark
+//! bitmap (Go's `gcmarkBits` swap).
 //!
 //! `sweepgen` (Go's protocol, with the heap's generation `sg`, which grows
 //! by 2 at every mark termination): `sg - 2` means the span still needs
@@ -29,8 +38,9 @@
 //! Ownership: a span in use belongs to exactly one of an mcache (which
 //! allocates from it), its central list (under the central's lock), or
 //! the sweeper that claimed it; the allocation state (`alloc_bits`,
-//! `alloc_cache`, `alloc_count`) is touched only by that owner. Mark bits
-//! are shared by all markers, through atomics.
+//! `alloc_word`, `alloc_cache`) is touched only by that owner. Mark and
+//! owns bits are shared with markers and with the mutators of live
+//! objects, through atomics.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -40,28 +50,27 @@ use crate::object::Header;
 /// Words in a span's bitmaps: enough for the class with the most slots.
 pub const BITMAP_WORDS: usize = MAX_NELEMS / 64;
 
-/// A span class: the size class in the upper bits, and whether the span's
-/// objects own nothing that a sweep must drop (`nodrop`: strings, cells,
-/// bound methods) in the lowest bit, as Go's `spanClass` carries `noscan`.
-/// A nodrop span is swept by bitmap arithmetic alone, without visiting its
-/// dead objects.
+/// A span class: the size class in the upper bits, and in the lowest bit
+/// whether the span's objects reference nothing (`noscan`: strings), as
+/// Go's `spanClass` carries it. A marker sets a noscan object's mark bit
+/// without queueing it or touching it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpanClass(pub u8);
 
 impl SpanClass {
     /// The span class of size class `class`.
     #[inline(always)]
-    pub fn new(class: usize, nodrop: bool) -> SpanClass {
-        SpanClass((class as u8) << 1 | nodrop as u8)
+    pub fn new(class: usize, noscan: bool) -> SpanClass {
+        SpanClass((class as u8) << 1 | noscan as u8)
     }
     /// The size class (0: a large object).
     #[inline(always)]
     pub fn size_class(self) -> usize {
         (self.0 >> 1) as usize
     }
-    /// Objects in this span own nothing to drop.
+    /// Objects in this span reference no other object.
     #[inline(always)]
-    pub fn nodrop(self) -> bool {
+    pub fn noscan(self) -> bool {
         self.0 & 1 != 0
     }
     /// The index of this span class among all of them.
@@ -88,11 +97,14 @@ pub struct Span {
     alloc_word: usize,
     /// The free slots of word `alloc_word` not yet handed out.
     alloc_cache: u64,
-    /// Slots allocated (as of the last sweep, plus what was handed out
-    /// since).
+    /// The address of slot `alloc_word * 64`.
+    word_base: usize,
+    /// Slots that held an object after the last sweep (see the module
+    /// comment for the slots allocated since).
     pub(crate) alloc_count: usize,
-    pub(crate) alloc_bits: [u64; BITMAP_WORDS],
-    pub(crate) mark_bits: [AtomicU64; BITMAP_WORDS],
+    alloc_bits: [u64; BITMAP_WORDS],
+    mark_bits: [AtomicU64; BITMAP_WORDS],
+    owns_bits: [AtomicU64; BITMAP_WORDS],
     /// See the module comment.
     pub(crate) sweepgen: AtomicU32,
     /// The span is in use (holds objects); false once its pages are free.
@@ -119,9 +131,11 @@ impl Span {
             class,
             alloc_word: 0,
             alloc_cache: 0,
+            word_base: base,
             alloc_count: 0,
             alloc_bits: [0; BITMAP_WORDS],
             mark_bits: Default::default(),
+            owns_bits: Default::default(),
             sweepgen: AtomicU32::new(sweepgen),
             in_use: true,
         };
@@ -150,6 +164,7 @@ impl Span {
     /// (after a sweep rebuilt `alloc_bits`).
     pub(crate) fn reset_cache(&mut self) {
         self.alloc_word = 0;
+        self.word_base = self.base;
         self.alloc_cache = !self.alloc_bits[0] & self.valid(0);
         if self.alloc_cache == 0 {
             self.refill_cache();
@@ -166,6 +181,7 @@ impl Span {
             let free = !self.alloc_bits[self.alloc_word] & self.valid(self.alloc_word);
             if free != 0 {
                 self.alloc_cache = free;
+                self.word_base = self.base + self.alloc_word * 64 * self.elemsize;
                 return true;
             }
         }
@@ -182,15 +198,31 @@ impl Span {
         }
         let bit = self.alloc_cache.trailing_zeros() as usize;
         self.alloc_cache &= self.alloc_cache - 1;
-        self.alloc_bits[self.alloc_word] |= 1u64 << bit;
-        self.alloc_count += 1;
-        let idx = self.alloc_word * 64 + bit;
-        Some((self.base + idx * self.elemsize) as *mut u8)
+        Some((self.word_base + bit * self.elemsize) as *mut u8)
     }
 
-    /// Has the span a free slot (as of its bitmap)?
+    /// The slots of word `w` that hold objects (see the module comment).
+    #[inline]
+    fn allocated_word(&self, w: usize) -> u64 {
+        match w.cmp(&self.alloc_word) {
+            std::cmp::Ordering::Less => self.valid(w),
+            std::cmp::Ordering::Equal => self.valid(w) & !self.alloc_cache,
+            std::cmp::Ordering::Greater => self.alloc_bits[w],
+        }
+    }
+
+    /// Slots that hold objects.
+    #[cfg(test)]
+    pub(crate) fn allocated(&self) -> usize {
+        (0..self.words())
+            .map(|w| self.allocated_word(w).count_ones() as usize)
+            .sum()
+    }
+
+    /// Has the span a free slot?
     pub(crate) fn has_free(&self) -> bool {
-        self.alloc_count < self.nelems
+        self.alloc_cache != 0
+            || (self.alloc_word + 1..self.words()).any(|w| !self.alloc_bits[w] & self.valid(w) != 0)
     }
 
     /// The slot index of the object at `p` (inside this span).
@@ -213,10 +245,25 @@ impl Span {
         self.mark_bits[idx / 64].load(Ordering::Acquire) & (1u64 << (idx % 64)) != 0
     }
 
-    /// Calls `f` with every allocated slot's object.
-    pub(crate) fn for_each_allocated(&self, mut f: impl FnMut(*mut Header)) {
+    /// Sets the owns bit of slot `idx` (see the module comment).
+    #[inline]
+    pub(crate) fn set_owns_index(&self, idx: usize) {
+        let (w, bit) = (idx / 64, 1u64 << (idx % 64));
+        if self.owns_bits[w].load(Ordering::Relaxed) & bit == 0 {
+            self.owns_bits[w].fetch_or(bit, Ordering::AcqRel);
+        }
+    }
+
+    /// Is slot `idx`'s owns bit set?
+    #[inline(always)]
+    pub(crate) fn owns_index(&self, idx: usize) -> bool {
+        self.owns_bits[idx / 64].load(Ordering::Acquire) & (1u64 << (idx % 64)) != 0
+    }
+
+    /// Calls `f` with every allocated slot's object whose owns bit is set.
+    pub(crate) fn for_each_owner(&self, mut f: impl FnMut(*mut Header)) {
         for w in 0..self.words() {
-            let mut bits = self.alloc_bits[w];
+            let mut bits = self.allocated_word(w) & self.owns_bits[w].load(Ordering::Acquire);
             while bits != 0 {
                 let b = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
@@ -226,23 +273,27 @@ impl Span {
     }
 
     /// Sweeps the span's bitmaps: calls `dead` with each allocated and
-    /// unmarked object (only for spans whose objects own something; a
-    /// nodrop span's dead objects are only counted), makes the mark bits
-    /// the allocation bits and clears the mark bits. Returns the number of
-    /// objects freed. The caller owns the span (it claimed it).
-    pub(crate) fn sweep_bits(&mut self, mut dead: impl FnMut(*mut Header)) -> usize {
-        let mut freed = 0;
+    /// unmarked object whose owns bit is set (the others are only
+    /// counted), makes the mark bits the allocation bits and clears the
+    /// mark bits. Returns the number of objects freed and how many of them
+    /// were not visited. The caller owns the span (it claimed it).
+    pub(crate) fn sweep_bits(&mut self, mut dead: impl FnMut(*mut Header)) -> (usize, usize) {
+        let (mut freed, mut plain) = (0, 0);
         let mut count = 0;
-        let visit = !self.class.nodrop();
         for w in 0..self.words() {
             let marked = self.mark_bits[w].swap(0, Ordering::AcqRel);
-            let alloc = self.alloc_bits[w];
-            let mut gone = alloc & !marked;
-            freed += gone.count_ones() as usize;
-            if visit {
-                while gone != 0 {
-                    let b = gone.trailing_zeros() as usize;
-                    gone &= gone - 1;
+            let alloc = self.allocated_word(w);
+            let gone = alloc & !marked;
+            if gone != 0 {
+                // Only live objects gain owns bits, so clearing the dead
+                // ones' races with nothing but other slots' updates.
+                let owners = self.owns_bits[w].fetch_and(!gone, Ordering::AcqRel) & gone;
+                freed += gone.count_ones() as usize;
+                plain += (gone & !owners).count_ones() as usize;
+                let mut visit = owners;
+                while visit != 0 {
+                    let b = visit.trailing_zeros() as usize;
+                    visit &= visit - 1;
                     dead((self.base + (w * 64 + b) * self.elemsize) as *mut Header);
                 }
             }
@@ -254,7 +305,7 @@ impl Span {
         }
         self.alloc_count = count;
         self.reset_cache();
-        freed
+        (freed, plain)
     }
 }
 
@@ -284,6 +335,7 @@ mod tests {
                 assert_eq!(off % s.elemsize, 0);
                 assert!(off / s.elemsize < s.nelems);
                 assert!(seen.insert(off), "slot handed out twice");
+                assert_eq!(s.allocated(), seen.len());
             }
             assert_eq!(seen.len(), s.nelems, "size {size}");
             assert!(!s.has_free());
@@ -304,12 +356,20 @@ mod tests {
                 assert!(!s.mark_index(s.index(*p)), "marked twice");
             }
         }
+        // Every object owns something, so the sweep visits every dead one.
+        for p in &objs {
+            s.set_owns_index(s.index(*p));
+        }
         let mut dead = Vec::new();
-        let freed = s.sweep_bits(|h| dead.push(h as usize));
+        let (freed, plain) = s.sweep_bits(|h| dead.push(h as usize));
         let kept = objs.len().div_ceil(3);
         assert_eq!(freed, objs.len() - kept);
-        assert_eq!(dead.len(), freed);
+        assert_eq!((dead.len(), plain), (freed, 0));
         assert_eq!(s.alloc_count, kept);
+        assert_eq!(s.allocated(), kept);
+        assert!(objs
+            .iter()
+            .all(|p| s.owns_index(s.index(*p)) == (s.index(*p) % 3 == 0)));
         assert!((0..s.nelems).all(|i| !s.is_marked_index(i)));
         // The freed slots, and only those, are handed out again.
         let mut again = Vec::new();
@@ -322,13 +382,15 @@ mod tests {
     }
 
     #[test]
-    fn a_nodrop_span_is_swept_without_visiting_its_objects() {
-        let mut s = span_for(32, true);
-        for _ in 0..100 {
-            s.next_free();
-        }
-        let freed = s.sweep_bits(|_| panic!("visited a nodrop object"));
-        assert_eq!(freed, 100);
+    fn objects_that_own_nothing_are_freed_without_a_visit() {
+        let mut s = span_for(32, false);
+        let objs: Vec<usize> = (0..100).map(|_| s.next_free().unwrap() as usize).collect();
+        s.set_owns_index(s.index(objs[7]));
+        let mut visited = Vec::new();
+        let (freed, plain) = s.sweep_bits(|h| visited.push(h as usize));
+        assert_eq!((freed, plain), (100, 99));
+        assert_eq!(visited, vec![objs[7]]);
         assert_eq!(s.alloc_count, 0);
+        assert!(!s.owns_index(s.index(objs[7])));
     }
 }

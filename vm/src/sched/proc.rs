@@ -611,6 +611,20 @@ pub fn wakep(rt: &Runtime) {
     startm(rt, None, true);
 }
 
+/// Puts an idle P to work on the collector's mark (Go's `enlistWorker`):
+/// mark work became available to other Ps while one is idle. Unlike
+/// [`wakep`], it does not wait for a spinning M to find the work: a
+/// spinning M looks for goroutines and gives up before mark work appears,
+/// so the idle P stayed idle while the mutator's P did the whole mark in
+/// assists.
+pub fn enlist_worker(rt: &Runtime) {
+    let s = &rt.sched;
+    if s.is_sim() || s.npidle.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    startm(rt, None, false);
+}
+
 /// Hands a P (`pid`, or an idle one) to an idle M, or to a new one.
 pub(crate) fn startm(rt: &Runtime, pid: Option<u32>, spinning: bool) {
     let s = &rt.sched;

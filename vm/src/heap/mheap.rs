@@ -50,6 +50,11 @@ pub const SCAVENGE_AGE_NS: u64 = 1_000_000_000;
 /// calls it between its other duties) never holds the page lock long.
 const SCAVENGE_MAX_BYTES: usize = 64 << 20;
 
+/// Span descriptors kept for reuse: enough to absorb a cycle's churn of
+/// small spans without going to the allocator, few enough (about 70 KiB)
+/// that freeing a burst does not pin a descriptor per freed span.
+const SPARE_SPANS: usize = 256;
+
 /// A run of free pages.
 #[derive(Clone, Copy)]
 struct Run {
@@ -275,7 +280,9 @@ impl Mheap {
         let base = addr & !(ARENA_SIZE - 1);
         // SAFETY: the arena is mapped and the lock is held.
         unsafe { arena::set_pages(base, (addr - base) / PAGE_SIZE, n, std::ptr::null_mut()) };
-        pg.spare.push(b);
+        if pg.spare.len() < SPARE_SPANS {
+            pg.spare.push(b);
+        }
         if pg.arena(addr).huge {
             let i = pg.arenas.partition_point(|a| a.base < base);
             let info = pg.arenas.remove(i);

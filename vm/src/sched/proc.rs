@@ -1313,8 +1313,15 @@ fn sysmon(rt: Arc<Runtime>) {
         let now = s.now();
         super::syscall::retake(&rt, now);
         if now.saturating_sub(scavenged_at) >= SCAVENGE_PERIOD_NS {
-            // Give pages that stayed free long enough back to the system.
-            rt.heap.mheap.scavenge();
+            // Give pages that stayed free long enough back to the system,
+            // and, when there were some, ask mimalloc (which holds the
+            // list and table blocks) to return its free pages as well: it
+            // purges only when allocation calls into it, which an idle
+            // program never does.
+            if rt.heap.mheap.scavenge() > 0 {
+                // SAFETY: `mi_collect` has no preconditions.
+                unsafe { libmimalloc_sys::mi_collect(true) };
+            }
             scavenged_at = now;
         }
         let procs = s.procs();

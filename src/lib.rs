@@ -191,6 +191,7 @@ pub fn new_vm(opts: &Options, stdout: Box<dyn Write + Send>, interactive: bool) 
         gcstress: opts.gcstress,
         gctrace: opts.gctrace,
         gcstoptheworld: opts.gcstoptheworld,
+        greenteagc: opts.greenteagc,
         gccheckmark: opts.gccheckmark,
         seed: opts.sim_seed,
         sim: opts.sim_seed,

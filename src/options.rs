@@ -10,7 +10,7 @@
 //!      non-negative integer nor `off` is reported and ignored (Go silently
 //!      falls back to 100; a warning catches typos sooner).
 //!    - `SKEINDEBUG=name=val,...` is `GODEBUG`: `gctrace`, `gcstoptheworld`,
-//!      `gccheckmark` and `gcstress`, each `0` or `1` (`gcstress` also
+//!      `gccheckmark`, `greenteagc` and `gcstress`, each `0` or `1` (`gcstress` also
 //!      takes `2`, see [`Options::gcstress`]). Unknown names and bad
 //!      values are reported with a warning and ignored, so a script that sets
 //!      a setting a newer Skein knows still runs on an older one.
@@ -78,6 +78,9 @@ pub struct Options {
     pub gctrace: bool,
     /// Make every cycle stop-the-world (`SKEINDEBUG=gcstoptheworld=1`).
     pub gcstoptheworld: bool,
+    /// Mark a span at a time (Green Tea, `SKEINDEBUG=greenteagc=1`) or an
+    /// object at a time (`0`).
+    pub greenteagc: bool,
     /// Verify the concurrent mark after each cycle
     /// (`SKEINDEBUG=gccheckmark=1`).
     pub gccheckmark: bool,
@@ -116,6 +119,7 @@ impl Default for Options {
             gc_percent: Some(DEFAULT_GC_PERCENT),
             gctrace: false,
             gcstoptheworld: false,
+            greenteagc: false,
             gccheckmark: false,
             gcstress: 0,
             line_buffered: false,
@@ -278,6 +282,7 @@ impl Options {
             match name.trim() {
                 "gctrace" => self.gctrace = on,
                 "gcstoptheworld" => self.gcstoptheworld = on,
+                "greenteagc" => self.greenteagc = on,
                 "gccheckmark" => self.gccheckmark = on,
                 "gcstress" => self.gcstress = u8::from(on),
                 other => warnings.push(format!("unknown SKEINDEBUG setting {other:?} ignored")),

@@ -45,7 +45,7 @@ fn corpus_under_gccheckmark() {
 /// The collector checks at other processor counts than the machine's (the
 /// passes above): gccheckmark at one P (the collector's goroutines
 /// serialised with the program's), both checks at four (more Ps than the
-/// machine has cores). gcstress at one P is left out: it serialises a
+/// machine has cores); and Green Tea marking under gccheckmark at two. gcstress at one P is left out: it serialises a
 /// cycle per allocation flush with the program, and `memory/large_objects.sk`
 /// then needs about a minute, three times the per-file time limit.
 #[test]
@@ -54,6 +54,7 @@ fn corpus_under_gc_checks_at_1_and_4_procs() {
         ("1", "gccheckmark=1"),
         ("4", "gcstress=1"),
         ("4", "gccheckmark=1"),
+        ("2", "greenteagc=1,gccheckmark=1"),
     ] {
         run_corpus(&[("SKEINDEBUG", debug), ("SKEINMAXPROCS", procs)]);
     }

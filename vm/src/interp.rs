@@ -610,6 +610,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                         methods: Table::new(),
                         init: crate::value::Slot::new(Value::NIL),
                         shadowed: std::sync::atomic::AtomicBool::new(false),
+                        field_hint: std::sync::atomic::AtomicU32::new(0),
                     },
                     0,
                 );
@@ -1092,14 +1093,7 @@ pub fn call_value(
         }
         Kind::Class => {
             let class = as_class(callee).expect("kind checked");
-            let inst = cx.alloc(
-                Kind::Instance,
-                Instance {
-                    class: callee.as_obj() as *const Obj<Class>,
-                    fields: Table::new(),
-                },
-                0,
-            );
+            let inst = cx.alloc_instance(callee);
             g.stack[at] = inst;
             let init = class.init.get();
             if init.is_nil() {

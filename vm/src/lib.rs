@@ -87,6 +87,9 @@ pub struct VmOptions {
     /// `SKEINDEBUG=gccheckmark=1`: after each concurrent mark, re-mark with
     /// the world stopped and abort on any reachable object left white.
     pub gccheckmark: bool,
+    /// `SKEINDEBUG=greenteagc=1`: Green Tea marking, a span at a time
+    /// (`gc::mark`); `0` marks an object at a time.
+    pub greenteagc: bool,
     /// Seed for `math.random` (deterministic mode passes its seed).
     pub seed: Option<u64>,
     /// Deterministic mode (`--sim SEED`): one OS thread drives every P.
@@ -122,6 +125,7 @@ impl Default for VmOptions {
             gcstress: 0,
             gctrace: false,
             gcstoptheworld: false,
+            greenteagc: false,
             gccheckmark: false,
             seed: None,
             sim: None,
@@ -406,6 +410,7 @@ impl Vm {
             gc: gc::GcState::new(
                 options.gcstoptheworld || options.gcstress >= 2,
                 options.gccheckmark,
+                options.greenteagc,
                 gc::pacer::Pacer::new(gc::pacer::PacerConfig {
                     gc_percent: options.gc_percent,
                     max_heap: options.max_heap,
@@ -784,6 +789,14 @@ impl<'a> Ctx<'a> {
         self.local().mc.alloc(rt, kind, body, extra)
     }
 
+    /// A new instance of `class` with an inline field table
+    /// (`Mcache::alloc_instance`).
+    #[inline(always)]
+    pub fn alloc_instance(&mut self, class: Value) -> Value {
+        let rt = self.rt;
+        self.local().mc.alloc_instance(rt, class)
+    }
+
     #[inline(always)]
     pub fn adjust(&mut self, obj: Value, delta: isize) {
         if delta != 0 {
@@ -916,6 +929,7 @@ impl<'a> Ctx<'a> {
                 methods: Table::new(),
                 init: Slot::new(Value::NIL),
                 shadowed: AtomicBool::new(false),
+                field_hint: std::sync::atomic::AtomicU32::new(0),
             },
             0,
         );
@@ -943,8 +957,19 @@ impl<'a> Ctx<'a> {
             let _g = lock_obj(owner);
             t.insert(key.as_obj(), v)
         };
-        self.rt.heap.retire(retired);
-        self.adjust(owner, delta);
+        if delta != 0 {
+            self.rt.heap.retire(retired);
+            self.adjust(owner, delta);
+            if let Some(inst) = as_instance(owner) {
+                // Later instances of the class get room for this many
+                // fields inline.
+                // SAFETY: an instance's class is a live class object.
+                let class = unsafe { &(*inst.class).body };
+                class
+                    .field_hint
+                    .fetch_max(t.len() as u32, Ordering::Relaxed);
+            }
+        }
         i
     }
 

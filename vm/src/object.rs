@@ -213,6 +213,11 @@ pub struct Class {
     /// Methods are only added while the class declaration runs, before any
     /// instance can exist, so the flag never misses a shadowing field.
     pub shadowed: std::sync::atomic::AtomicBool,
+    /// The most fields an instance of this class has had: new instances
+    /// get that many entries in their inline table (`Mcache::alloc_instance`),
+    /// so a class whose constructor sets its fields allocates one slot per
+    /// instance and nothing else.
+    pub field_hint: AtomicU32,
 }
 
 /// An instance of a class.
@@ -294,6 +299,9 @@ pub struct Table {
 pub struct TableBlock {
     len: AtomicUsize,
     cap: usize,
+    /// True for an instance's first block, which lives inside the instance
+    /// object's slot (`Mcache::alloc_instance`) and is freed with it.
+    inline: bool,
     entries: [Entry; 0],
 }
 
@@ -315,11 +323,28 @@ impl TableBlock {
 
     fn alloc(cap: usize) -> *mut TableBlock {
         let p = crate::raw::alloc(Self::layout(cap).size()) as *mut TableBlock;
-        // SAFETY: `p` is fresh and laid out as `layout(cap)`; every field and
-        // entry is initialised before the block is shared.
+        // SAFETY: `p` is fresh and laid out as `layout(cap)`.
+        unsafe { Self::init(p, cap, false) };
+        p
+    }
+
+    /// The bytes of a block of `cap` entries (for an inline block).
+    pub fn size(cap: usize) -> usize {
+        Self::layout(cap).size()
+    }
+
+    /// Initialises an empty block of `cap` entries at `p`.
+    ///
+    /// # Safety
+    /// `p` points to writable memory laid out as `layout(cap)`, not yet
+    /// shared.
+    pub unsafe fn init(p: *mut TableBlock, cap: usize, inline: bool) {
+        // SAFETY: guaranteed by the caller; every field and entry is
+        // initialised before the block is shared.
         unsafe {
             std::ptr::addr_of_mut!((*p).len).write(AtomicUsize::new(0));
             std::ptr::addr_of_mut!((*p).cap).write(cap);
+            std::ptr::addr_of_mut!((*p).inline).write(inline);
             let e = std::ptr::addr_of_mut!((*p).entries) as *mut Entry;
             for i in 0..cap {
                 e.add(i).write(Entry {
@@ -328,14 +353,19 @@ impl TableBlock {
                 });
             }
         }
-        p
     }
 
     /// # Safety
-    /// `p` came from `alloc` and nothing uses it any more.
+    /// `p` came from `alloc` or `init` and nothing uses it any more.
     unsafe fn free(p: *mut TableBlock) {
-        // SAFETY: guaranteed by the caller; the block came from `raw::alloc`.
-        unsafe { crate::raw::free(p as *mut u8) }
+        // SAFETY: guaranteed by the caller; a separate block came from
+        // `raw::alloc`. An inline block belongs to its instance and is
+        // freed with it.
+        unsafe {
+            if !(*p).inline {
+                crate::raw::free(p as *mut u8)
+            }
+        }
     }
 
     #[inline(always)]
@@ -367,6 +397,13 @@ impl Default for Table {
 }
 
 impl Table {
+    /// A table whose first block is `block` (an inline block).
+    pub fn with_block(block: *mut TableBlock) -> Table {
+        Table {
+            block: AtomicPtr::new(block),
+        }
+    }
+
     pub fn new() -> Table {
         Table {
             block: AtomicPtr::new(std::ptr::null_mut()),
@@ -520,7 +557,9 @@ impl Table {
             .key
             .store(key as *mut Header, Ordering::Relaxed);
         nb.len.store(len + 1, Ordering::Relaxed);
-        let delta = nb.bytes() as isize - old_ref.map_or(0, |b| b.bytes() as isize);
+        // An inline block stays part of its instance's slot (and charge).
+        let delta = nb.bytes() as isize
+            - old_ref.map_or(0, |b| if b.inline { 0 } else { b.bytes() as isize });
         self.block.store(np, Ordering::Release);
         let retired = if old.is_null() {
             None

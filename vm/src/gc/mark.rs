@@ -40,6 +40,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 
 use super::WORK_BUF;
+use crate::heap::span::Span;
 use crate::object::*;
 use crate::sched::{GRef, Status};
 use crate::value::Value;
@@ -51,6 +52,8 @@ pub(crate) struct Marked {
     pub size: u64,
     /// The object may reference others, so it must be queued and scanned.
     pub scan: bool,
+    /// Its span, when it is a small-object span (Green Tea queues it).
+    pub small: Option<&'static Span>,
 }
 
 /// Sets `p`'s mark bit if it is not set yet; when this call set it,
@@ -80,7 +83,62 @@ pub(crate) fn try_mark(p: *mut Header) -> Option<Marked> {
     Some(Marked {
         size,
         scan: !span.class.noscan(),
+        small: (span.class.size_class() != 0).then_some(span),
     })
+}
+
+/// Queues a grey object for scanning: with Green Tea, its span (unless the
+/// span is queued already), else the object itself.
+#[inline]
+pub(crate) fn enqueue(buf: &mut Vec<*mut Header>, p: *mut Header, m: &Marked, greentea: bool) {
+    match m.small {
+        Some(span) if greentea => {
+            if span.try_queue() {
+                buf.push(span_entry(span));
+            }
+        }
+        _ => {
+            prefetch(p);
+            buf.push(p);
+        }
+    }
+}
+
+/// A work-buffer entry naming a whole span (Green Tea). Objects are 8-byte
+/// aligned, so bit 0 tells a span entry from an object entry.
+fn span_entry(span: &Span) -> *mut Header {
+    (span as *const Span as usize | SPAN_TAG) as *mut Header
+}
+
+/// The tag bit of [`span_entry`].
+const SPAN_TAG: usize = 1;
+
+/// Green Tea's span scan (Go 1.26's `greenteagc`): every grey object of the
+/// span (marked, not yet scanned) is scanned in address order, so objects
+/// that share cache lines and pages are scanned together; then the span
+/// leaves the queue, unless objects were greyed meanwhile (`unqueue`).
+fn scan_span(span: &Span, w: &mut Gcw) -> u64 {
+    let mut work = 0;
+    loop {
+        for wi in 0..span.bitmap_words() {
+            let mut grey = span.take_grey(wi);
+            // Start loading every grey object of the word before scanning
+            // the first, so their cache misses overlap.
+            let mut ahead = grey;
+            while ahead != 0 {
+                prefetch(span.slot(wi, ahead.trailing_zeros() as usize));
+                ahead &= ahead - 1;
+            }
+            while grey != 0 {
+                let b = grey.trailing_zeros() as usize;
+                grey &= grey - 1;
+                work += scan_entry(span.slot(wi, b), w);
+            }
+        }
+        if !span.unqueue() {
+            return work;
+        }
+    }
 }
 
 /// Asks the processor to start loading the object at `p` into the cache: a
@@ -98,12 +156,13 @@ pub(crate) fn prefetch(p: *mut Header) {
     let _ = p;
 }
 
-/// Marks an object allocated while the collector marks (allocate black).
+/// Marks an object allocated while the collector marks (allocate black:
+/// marked and, for Green Tea, already scanned).
 #[inline]
 pub(crate) fn mark_new(p: *mut Header) {
     // SAFETY: `p` was just allocated in a span in use.
     let span = unsafe { &*crate::heap::arena::span_of(p as usize) };
-    span.mark_index(span.index(p as usize));
+    span.mark_black_index(span.index(p as usize));
 }
 
 /// Is `p`'s mark bit set?
@@ -239,6 +298,12 @@ fn oblet_entry(p: *mut Header, k: usize) -> *mut Header {
 /// by one, and shades the entries that cross an oblet boundary
 /// (`MapTable::remove`).
 fn scan_entry(e: *mut Header, w: &mut Gcw) -> u64 {
+    if e as usize & SPAN_TAG != 0 {
+        // SAFETY: span entries are made by `span_entry` from a span in use;
+        // a queued span is not swept before the mark ends.
+        let span = unsafe { &*((e as usize & !SPAN_TAG) as *const Span) };
+        return scan_span(span, w);
+    }
     let p = (e as usize & ADDR_MASK) as *mut Header;
     let k = e as usize >> OBLET_SHIFT;
     let v = Value::object(p);
@@ -293,6 +358,8 @@ fn oblet(w: &mut Gcw, p: *mut Header, k: usize, len: usize) -> std::ops::Range<u
 /// A drainer's view of its P's local buffer.
 pub(crate) struct Gcw {
     pub buf: Vec<*mut Header>,
+    /// Green Tea marking is on (`SKEINDEBUG=greenteagc=1`).
+    pub greentea: bool,
     /// Bytes this drainer shaded (for the pacer's marked-heap count).
     pub marked: u64,
 }
@@ -302,6 +369,7 @@ impl Gcw {
     pub fn get(cx: &mut Ctx) -> Gcw {
         Gcw {
             buf: std::mem::take(&mut cx.local().gcw),
+            greentea: cx.rt.gc.greentea,
             marked: 0,
         }
     }
@@ -323,8 +391,7 @@ impl Gcw {
             if let Some(m) = try_mark(p) {
                 self.marked += m.size;
                 if m.scan {
-                    prefetch(p);
-                    self.buf.push(p);
+                    enqueue(&mut self.buf, p, &m, self.greentea);
                 }
             }
         }

@@ -110,6 +110,9 @@ pub struct GcState {
     pub(crate) stw_mode: bool,
     /// `SKEINDEBUG=gccheckmark=1`.
     pub(crate) checkmark: bool,
+    /// Green Tea marking (`SKEINDEBUG=greenteagc=1`): small-object spans
+    /// are queued and scanned whole instead of single objects (`mark`).
+    pub(crate) greentea: bool,
     /// Full work buffers (grey objects), shared by every P.
     pub(crate) work: Mutex<Vec<Vec<*mut Header>>>,
     /// Buffers in `work` (read without the lock by "is there work?").
@@ -152,7 +155,7 @@ unsafe impl Sync for GcState {}
 impl GcState {
     /// The collector's state before any cycle; `pacer` holds the knobs
     /// (GOGC, `--max-heap`, `gcstress`, `gctrace`).
-    pub fn new(stw_mode: bool, checkmark: bool, pacer: pacer::Pacer) -> GcState {
+    pub fn new(stw_mode: bool, checkmark: bool, greentea: bool, pacer: pacer::Pacer) -> GcState {
         pacer.set_goal(0, stw_mode);
         GcState {
             phase: AtomicU8::new(Phase::Off as u8),
@@ -160,6 +163,7 @@ impl GcState {
             completed: AtomicU32::new(0),
             stw_mode,
             checkmark,
+            greentea,
             work: Mutex::new(Vec::new()),
             work_bufs: AtomicUsize::new(0),
             roots: mark::Roots::default(),
@@ -339,7 +343,7 @@ fn shade_slow(p: *mut Header) {
         if let Some(m) = mark::try_mark(p) {
             w.bytes += m.size;
             if m.scan {
-                w.buf.push(p);
+                mark::enqueue(&mut w.buf, p, &m, rt.gc.greentea);
                 if w.buf.len() >= WORK_BUF {
                     flush_tls(&mut w);
                 }

@@ -67,6 +67,10 @@ use crate::value::Value;
 pub const LIST_BLOCK_OFFSET: usize = std::mem::size_of::<Obj<List>>();
 const _: () = assert!(LIST_BLOCK_OFFSET.is_multiple_of(std::mem::align_of::<ListBlock>()));
 
+/// Fields an instance's inline table holds at least: as many as a table's
+/// first separate block would (`Table::insert`), which covers most objects.
+pub const INSTANCE_FIELDS: usize = 4;
+
 /// Bytes an mcache charges locally before publishing them to the shared
 /// count: small enough that the pacer's trigger is exact to within a few
 /// objects per P next to the 4 MiB minimum heap, large enough that the shared
@@ -443,6 +447,33 @@ impl Mcache {
         // aligned (slots are multiples of 8 from a page boundary), which
         // covers `Obj<T>`.
         unsafe { p.write(Obj { header, body }) };
+        self.publish(rt, p as *mut Header, size)
+    }
+
+    /// A new instance of `class` in one slot: the object, then its first
+    /// field table block (room for as many fields as the class's instances
+    /// have had, at least [`INSTANCE_FIELDS`]). An instance whose fields
+    /// fit owns nothing outside its slot, so its sweep is bitmap work only.
+    pub fn alloc_instance(&mut self, rt: &crate::Runtime, class: Value) -> Value {
+        let c = as_class(class).expect("alloc_instance needs a class");
+        let cap = (c.field_hint.load(Ordering::Relaxed) as usize).max(INSTANCE_FIELDS);
+        let at = std::mem::size_of::<Obj<Instance>>();
+        let (p, size) = self.alloc_mem(rt, at + TableBlock::size(cap), false);
+        let header = Self::header(Kind::Instance, size);
+        // SAFETY: `p` is a fresh slot holding the object at offset 0 and the
+        // table block at `at` (8-byte aligned, as both need); both are
+        // initialised here before the object is published.
+        unsafe {
+            let block = p.add(at) as *mut TableBlock;
+            TableBlock::init(block, cap, true);
+            (p as *mut Obj<Instance>).write(Obj {
+                header,
+                body: Instance {
+                    class: class.as_obj() as *const Obj<Class>,
+                    fields: Table::with_block(block),
+                },
+            });
+        }
         self.publish(rt, p as *mut Header, size)
     }
 

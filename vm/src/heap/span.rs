@@ -42,7 +42,7 @@
 //! owns bits are shared with markers and with the mutators of live
 //! objects, through atomics.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use super::sizeclass::{Class, MAX_NELEMS, PAGE_SIZE};
 use crate::object::Header;
@@ -105,6 +105,12 @@ pub struct Span {
     alloc_bits: [u64; BITMAP_WORDS],
     mark_bits: [AtomicU64; BITMAP_WORDS],
     owns_bits: [AtomicU64; BITMAP_WORDS],
+    /// Green Tea marking (`gc::mark`): the marked objects a span scan has
+    /// already scanned (black); marked and not scanned is grey.
+    scan_bits: [AtomicU64; BITMAP_WORDS],
+    /// Green Tea marking: the span is on a work list (or being scanned),
+    /// so a marker that greys one of its objects need not queue it.
+    queued: AtomicBool,
     /// See the module comment.
     pub(crate) sweepgen: AtomicU32,
     /// The span is in use (holds objects); false once its pages are free.
@@ -136,6 +142,8 @@ impl Span {
             alloc_bits: [0; BITMAP_WORDS],
             mark_bits: Default::default(),
             owns_bits: Default::default(),
+            scan_bits: Default::default(),
+            queued: AtomicBool::new(false),
             sweepgen: AtomicU32::new(sweepgen),
             in_use: true,
         };
@@ -232,11 +240,72 @@ impl Span {
     }
 
     /// Sets the mark bit of slot `idx`; true when this call set it.
+    /// (Sequentially consistent: Green Tea's queue hand-off, `try_queue`
+    /// and `unqueue`, relies on it; an atomic OR costs the same either way
+    /// on x86.)
     #[inline(always)]
     pub(crate) fn mark_index(&self, idx: usize) -> bool {
         let (w, bit) = (idx / 64, 1u64 << (idx % 64));
         let word = &self.mark_bits[w];
-        word.load(Ordering::Relaxed) & bit == 0 && word.fetch_or(bit, Ordering::AcqRel) & bit == 0
+        word.load(Ordering::Relaxed) & bit == 0 && word.fetch_or(bit, Ordering::SeqCst) & bit == 0
+    }
+
+    /// Marks slot `idx` black at once (an object allocated while the
+    /// collector marks): mark bit and, for Green Tea, scan bit.
+    #[inline]
+    pub(crate) fn mark_black_index(&self, idx: usize) {
+        let (w, bit) = (idx / 64, 1u64 << (idx % 64));
+        self.scan_bits[w].fetch_or(bit, Ordering::AcqRel);
+        self.mark_bits[w].fetch_or(bit, Ordering::SeqCst);
+    }
+
+    /// Green Tea: claims the right to queue this span (true for the one
+    /// caller that finds it unqueued).
+    #[inline]
+    pub(crate) fn try_queue(&self) -> bool {
+        !self.queued.load(Ordering::Relaxed)
+            && self
+                .queued
+                .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Green Tea: takes the grey objects of word `w` (marked, not yet
+    /// scanned) for the caller to scan, making them black.
+    #[inline]
+    pub(crate) fn take_grey(&self, w: usize) -> u64 {
+        let grey =
+            self.mark_bits[w].load(Ordering::SeqCst) & !self.scan_bits[w].load(Ordering::Relaxed);
+        if grey == 0 {
+            return 0;
+        }
+        grey & !self.scan_bits[w].fetch_or(grey, Ordering::AcqRel)
+    }
+
+    /// Green Tea: the scanner is done with the span. Returns true when
+    /// objects were greyed meanwhile and the caller won the queue again
+    /// (so it must scan once more): a marker that greyed one while the
+    /// span was queued did not queue it, and relies on this re-check
+    /// after the flag is cleared (both sides sequentially consistent).
+    pub(crate) fn unqueue(&self) -> bool {
+        self.queued.store(false, Ordering::SeqCst);
+        let grey = (0..self.words()).any(|w| {
+            self.mark_bits[w].load(Ordering::SeqCst) & !self.scan_bits[w].load(Ordering::SeqCst)
+                != 0
+        });
+        grey && self.try_queue()
+    }
+
+    /// Green Tea: the address of slot `w * 64 + b`.
+    #[inline(always)]
+    pub(crate) fn slot(&self, w: usize, b: usize) -> *mut Header {
+        (self.base + (w * 64 + b) * self.elemsize) as *mut Header
+    }
+
+    /// Words of the bitmaps in use (for Green Tea's scan loop).
+    #[inline(always)]
+    pub(crate) fn bitmap_words(&self) -> usize {
+        self.words()
     }
 
     /// Is slot `idx` marked?
@@ -280,8 +349,10 @@ impl Span {
     pub(crate) fn sweep_bits(&mut self, mut dead: impl FnMut(*mut Header)) -> (usize, usize) {
         let (mut freed, mut plain) = (0, 0);
         let mut count = 0;
+        debug_assert!(!self.queued.load(Ordering::Relaxed), "swept a queued span");
         for w in 0..self.words() {
             let marked = self.mark_bits[w].swap(0, Ordering::AcqRel);
+            self.scan_bits[w].store(0, Ordering::Relaxed);
             let alloc = self.allocated_word(w);
             let gone = alloc & !marked;
             if gone != 0 {

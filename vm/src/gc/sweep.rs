@@ -125,10 +125,10 @@ pub(crate) unsafe fn sweep_span(rt: &Runtime, s: *mut Span, keep: bool) -> bool 
     let heap = &rt.heap;
     let sg = heap.sweepgen();
     // SAFETY: the claim made the caller the span's only owner.
-    let span = unsafe { &mut *s };
+    let span = unsafe { &*s };
     let mut bytes = 0isize;
     let mut runtime = 0usize;
-    let (freed, plain) = span.sweep_bits(|h| {
+    let dead = |h: *mut Header| {
         // SAFETY: `h` was allocated and is unmarked, so unreachable; it
         // is dropped exactly once, here, with the kind it was written with.
         unsafe {
@@ -140,7 +140,9 @@ pub(crate) unsafe fn sweep_span(rt: &Runtime, s: *mut Span, keep: bool) -> bool 
             }
             drop_object(h);
         }
-    });
+    };
+    // SAFETY: the caller owns the span (the claim).
+    let (freed, plain) = unsafe { span.sweep_bits(dead) };
     // Objects that own nothing were charged exactly their slot.
     bytes += (plain * span.elemsize) as isize;
     if freed > 0 {
@@ -151,9 +153,10 @@ pub(crate) unsafe fn sweep_span(rt: &Runtime, s: *mut Span, keep: bool) -> bool 
     }
     span.sweepgen.store(sg, Ordering::Release);
     let sw = &rt.gc.sweeper;
-    let kept = if keep && span.has_free() {
+    // SAFETY: (both) the caller still owns the span.
+    let kept = if keep && unsafe { span.has_free() } {
         true
-    } else if span.alloc_count == 0 {
+    } else if unsafe { span.alloc_count() } == 0 {
         // SAFETY: the span holds no object and is owned here.
         unsafe { heap.mheap.free_span(s) };
         false

@@ -67,8 +67,10 @@ impl Central {
         } else {
             1 - swept(sg)
         };
+        // SAFETY: as above, the caller owns the span until the push.
+        let free = unsafe { span.has_free() };
         let mut l = self.lists.lock();
-        if span.has_free() {
+        if free {
             l.partial[set].push(s);
         } else {
             l.full[set].push(s);

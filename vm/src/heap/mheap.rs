@@ -291,6 +291,11 @@ impl Mheap {
             unsafe { arena::unmap(info.base, info.bytes) };
             return;
         }
+        Self::insert_free(&mut pg, addr, n, now);
+    }
+
+    /// Adds a free run, merged with the free runs it touches (lock held).
+    fn insert_free(pg: &mut Pages, addr: usize, n: usize, freed_at: u64) {
         let (mut start, mut pages) = (addr, n);
         if let Some((&pa, &prev)) = pg.free.range(..addr).next_back() {
             if pa + prev.pages * PAGE_SIZE == addr {
@@ -304,22 +309,20 @@ impl Mheap {
             pg.remove_run(after);
             pages += next.pages;
         }
-        pg.insert_run(
-            start,
-            Run {
-                pages,
-                freed_at: now,
-            },
-        );
+        pg.insert_run(start, Run { pages, freed_at });
     }
 
     /// Releases the pages of runs free for at least [`SCAVENGE_AGE_NS`]
     /// (at most [`SCAVENGE_MAX_BYTES`] per call); returns the bytes
-    /// released.
+    /// released. The lock is not held across `madvise`: each run is taken
+    /// off the free lists (so nothing allocates it meanwhile), released
+    /// without the lock, and put back, so an allocating P never waits for
+    /// the system call (and a stop-the-world never waits for that P).
     pub(crate) fn scavenge(&self) -> usize {
         let now = self.now_ns();
-        let mut pg = self.pages.lock();
-        let old: Vec<(usize, usize)> = pg
+        let old: Vec<(usize, usize)> = self
+            .pages
+            .lock()
             .free
             .iter()
             .filter(|(_, r)| now.saturating_sub(r.freed_at) >= SCAVENGE_AGE_NS)
@@ -330,28 +333,43 @@ impl Mheap {
             if done >= SCAVENGE_MAX_BYTES {
                 break;
             }
-            let first = (addr & (ARENA_SIZE - 1)) / PAGE_SIZE;
-            let info = pg.arena(addr);
-            // Release each stretch of pages not released yet.
-            let mut page = first;
-            while page < first + pages {
-                let is_rel = |p: usize| info.released[p / 64] & (1u64 << (p % 64)) != 0;
-                if is_rel(page) {
-                    page += 1;
+            // Take the run (if it is still the same free run) and note the
+            // stretches of it not released yet, marking them released.
+            let mut stretches = Vec::new();
+            let (base, run) = {
+                let mut pg = self.pages.lock();
+                if pg.free.get(&addr).map(|r| r.pages) != Some(pages) {
                     continue;
                 }
-                let from = page;
-                while page < first + pages && !is_rel(page) {
-                    page += 1;
+                let run = pg.remove_run(addr);
+                let first = (addr & (ARENA_SIZE - 1)) / PAGE_SIZE;
+                let info = pg.arena(addr);
+                let is_rel = |p: usize| info.released[p / 64] & (1u64 << (p % 64)) != 0;
+                let mut page = first;
+                while page < first + pages {
+                    if is_rel(page) {
+                        page += 1;
+                        continue;
+                    }
+                    let from = page;
+                    while page < first + pages && !is_rel(page) {
+                        page += 1;
+                    }
+                    stretches.push((from, page - from));
                 }
-                // SAFETY: the run is free (the lock is held), inside its
-                // arena and page-aligned.
-                unsafe { arena::release(info.base + from * PAGE_SIZE, (page - from) * PAGE_SIZE) };
-                info.mark_released(from, page - from, true);
-                done += (page - from) * PAGE_SIZE;
+                for &(from, n) in &stretches {
+                    info.mark_released(from, n, true);
+                }
+                (info.base, run)
+            };
+            for &(from, n) in &stretches {
+                // SAFETY: the run is off the free lists, so no span uses
+                // it; it is inside its arena and page-aligned.
+                unsafe { arena::release(base + from * PAGE_SIZE, n * PAGE_SIZE) };
+                done += n * PAGE_SIZE;
             }
+            Self::insert_free(&mut self.pages.lock(), addr, pages, run.freed_at);
         }
-        drop(pg);
         self.released.fetch_add(done, Ordering::Relaxed);
         done
     }

@@ -343,8 +343,9 @@ impl Mcache {
         self.alloc[sc.index()] = s;
         // SAFETY: `cache_span` hands over a span with a free slot, now
         // owned by this mcache.
-        let span = unsafe { &mut *s };
-        let p = span.next_free().expect("cache_span returned a full span");
+        let span = unsafe { &*s };
+        // SAFETY: as above, this mcache owns the span.
+        let p = unsafe { span.next_free() }.expect("cache_span returned a full span");
         (p, span.elemsize)
     }
 
@@ -358,8 +359,9 @@ impl Mcache {
         let s = heap.mheap.alloc_span(size.div_ceil(PAGE_SIZE), sc, sg);
         // SAFETY: the span is fresh and owned here until it goes to its
         // central list, right after its one slot is taken.
-        let span = unsafe { &mut *s };
-        let p = span.next_free().expect("a fresh span has a free slot");
+        let span = unsafe { &*s };
+        // SAFETY: as above.
+        let p = unsafe { span.next_free() }.expect("a fresh span has a free slot");
         let bytes = span.elemsize;
         heap.central[sc.index()].push(s, sg);
         (p, bytes)

@@ -42,6 +42,7 @@
 //! owns bits are shared with markers and with the mutators of live
 //! objects, through atomics.
 
+use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use super::sizeclass::{Class, MAX_NELEMS, PAGE_SIZE};
@@ -80,6 +81,20 @@ impl SpanClass {
     }
 }
 
+/// What only a span's owner touches.
+struct AllocState {
+    /// The word of `alloc_bits` that `alloc_cache` covers.
+    alloc_word: usize,
+    /// The free slots of word `alloc_word` not yet handed out.
+    alloc_cache: u64,
+    /// The address of slot `alloc_word * 64`.
+    word_base: usize,
+    /// Slots that held an object after the last sweep (see the module
+    /// comment for the slots allocated since).
+    alloc_count: usize,
+    alloc_bits: [u64; BITMAP_WORDS],
+}
+
 /// A span.
 pub struct Span {
     /// Address of the first byte.
@@ -93,16 +108,10 @@ pub struct Span {
     /// See [`Class::div_mul`]; zero for a large span (one slot).
     div_mul: u32,
     pub(crate) class: SpanClass,
-    /// The word of `alloc_bits` that `alloc_cache` covers.
-    alloc_word: usize,
-    /// The free slots of word `alloc_word` not yet handed out.
-    alloc_cache: u64,
-    /// The address of slot `alloc_word * 64`.
-    word_base: usize,
-    /// Slots that held an object after the last sweep (see the module
-    /// comment for the slots allocated since).
-    pub(crate) alloc_count: usize,
-    alloc_bits: [u64; BITMAP_WORDS],
+    /// The allocation state, touched only by the span's owner (see the
+    /// module comment): a cell, because markers and mutators share the
+    /// rest of the span through `&Span` meanwhile.
+    alloc: UnsafeCell<AllocState>,
     mark_bits: [AtomicU64; BITMAP_WORDS],
     owns_bits: [AtomicU64; BITMAP_WORDS],
     /// Green Tea marking (`gc::mark`): the marked objects a span scan has
@@ -117,6 +126,15 @@ pub struct Span {
     pub(crate) in_use: bool,
 }
 
+// SAFETY: the allocation state in the cell is touched only by the span's
+// one owner at a time (an mcache, a central list under its lock, a sweeper
+// that won the claim), and ownership passes through a lock or a
+// stop-the-world, which order the owners' accesses; everything else is
+// atomics or immutable.
+unsafe impl Sync for Span {}
+// SAFETY: as above; a span holds no thread-bound state.
+unsafe impl Send for Span {}
+
 impl Span {
     /// A fresh span of `npages` pages at `base`, with every slot free,
     /// born swept in generation `sweepgen`.
@@ -128,18 +146,20 @@ impl Span {
             let k = super::sizeclass::CLASSES[c];
             (k.size as usize, k.nelems as usize, k.div_mul)
         };
-        let mut s = Span {
+        let s = Span {
             base,
             npages,
             elemsize,
             nelems,
             div_mul,
             class,
-            alloc_word: 0,
-            alloc_cache: 0,
-            word_base: base,
-            alloc_count: 0,
-            alloc_bits: [0; BITMAP_WORDS],
+            alloc: UnsafeCell::new(AllocState {
+                alloc_word: 0,
+                alloc_cache: 0,
+                word_base: base,
+                alloc_count: 0,
+                alloc_bits: [0; BITMAP_WORDS],
+            }),
             mark_bits: Default::default(),
             owns_bits: Default::default(),
             scan_bits: Default::default(),
@@ -147,8 +167,21 @@ impl Span {
             sweepgen: AtomicU32::new(sweepgen),
             in_use: true,
         };
-        s.reset_cache();
+        // SAFETY: the span is new, so this caller owns it.
+        unsafe { s.reset_cache() };
         s
+    }
+
+    /// The allocation state.
+    ///
+    /// # Safety
+    /// The caller owns the span (see the module comment), and holds no
+    /// other reference from this method at the same time.
+    #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
+    unsafe fn own(&self) -> &mut AllocState {
+        // SAFETY: guaranteed by the caller: only the owner reaches the cell.
+        unsafe { &mut *self.alloc.get() }
     }
 
     /// Words of the bitmaps this span uses.
@@ -170,67 +203,96 @@ impl Span {
 
     /// Points the allocation cache at the first word with a free slot
     /// (after a sweep rebuilt `alloc_bits`).
-    pub(crate) fn reset_cache(&mut self) {
-        self.alloc_word = 0;
-        self.word_base = self.base;
-        self.alloc_cache = !self.alloc_bits[0] & self.valid(0);
-        if self.alloc_cache == 0 {
-            self.refill_cache();
+    ///
+    /// # Safety
+    /// The caller owns the span.
+    pub(crate) unsafe fn reset_cache(&self) {
+        // SAFETY: guaranteed by the caller.
+        let o = unsafe { self.own() };
+        o.alloc_word = 0;
+        o.word_base = self.base;
+        o.alloc_cache = !o.alloc_bits[0] & self.valid(0);
+        if o.alloc_cache == 0 {
+            self.refill_cache(o);
         }
     }
 
     /// Moves the cache to the next word with a free slot; false when there
     /// is none (the span is full).
     #[cold]
-    fn refill_cache(&mut self) -> bool {
+    fn refill_cache(&self, o: &mut AllocState) -> bool {
         let words = self.words();
-        while self.alloc_word + 1 < words {
-            self.alloc_word += 1;
-            let free = !self.alloc_bits[self.alloc_word] & self.valid(self.alloc_word);
+        while o.alloc_word + 1 < words {
+            o.alloc_word += 1;
+            let free = !o.alloc_bits[o.alloc_word] & self.valid(o.alloc_word);
             if free != 0 {
-                self.alloc_cache = free;
-                self.word_base = self.base + self.alloc_word * 64 * self.elemsize;
+                o.alloc_cache = free;
+                o.word_base = self.base + o.alloc_word * 64 * self.elemsize;
                 return true;
             }
         }
-        self.alloc_word = words;
+        o.alloc_word = words;
         false
     }
 
     /// The address of a free slot, now allocated; `None` when the span is
     /// full.
+    ///
+    /// # Safety
+    /// The caller owns the span.
     #[inline(always)]
-    pub(crate) fn next_free(&mut self) -> Option<*mut u8> {
-        if self.alloc_cache == 0 && !self.refill_cache() {
+    pub(crate) unsafe fn next_free(&self) -> Option<*mut u8> {
+        // SAFETY: guaranteed by the caller.
+        let o = unsafe { self.own() };
+        if o.alloc_cache == 0 && !self.refill_cache(o) {
             return None;
         }
-        let bit = self.alloc_cache.trailing_zeros() as usize;
-        self.alloc_cache &= self.alloc_cache - 1;
-        Some((self.word_base + bit * self.elemsize) as *mut u8)
+        let bit = o.alloc_cache.trailing_zeros() as usize;
+        o.alloc_cache &= o.alloc_cache - 1;
+        Some((o.word_base + bit * self.elemsize) as *mut u8)
     }
 
     /// The slots of word `w` that hold objects (see the module comment).
     #[inline]
-    fn allocated_word(&self, w: usize) -> u64 {
-        match w.cmp(&self.alloc_word) {
+    fn allocated_word(&self, o: &AllocState, w: usize) -> u64 {
+        match w.cmp(&o.alloc_word) {
             std::cmp::Ordering::Less => self.valid(w),
-            std::cmp::Ordering::Equal => self.valid(w) & !self.alloc_cache,
-            std::cmp::Ordering::Greater => self.alloc_bits[w],
+            std::cmp::Ordering::Equal => self.valid(w) & !o.alloc_cache,
+            std::cmp::Ordering::Greater => o.alloc_bits[w],
         }
     }
 
     /// Slots that hold objects.
+    ///
+    /// # Safety
+    /// The caller owns the span.
     #[cfg(test)]
-    pub(crate) fn allocated(&self) -> usize {
+    pub(crate) unsafe fn allocated(&self) -> usize {
+        // SAFETY: guaranteed by the caller.
+        let o = unsafe { self.own() };
         (0..self.words())
-            .map(|w| self.allocated_word(w).count_ones() as usize)
+            .map(|w| self.allocated_word(o, w).count_ones() as usize)
             .sum()
     }
 
+    /// Slots that held objects after the last sweep.
+    ///
+    /// # Safety
+    /// The caller owns the span.
+    pub(crate) unsafe fn alloc_count(&self) -> usize {
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.own() }.alloc_count
+    }
+
     /// Has the span a free slot?
-    pub(crate) fn has_free(&self) -> bool {
-        self.alloc_cache != 0
-            || (self.alloc_word + 1..self.words()).any(|w| !self.alloc_bits[w] & self.valid(w) != 0)
+    ///
+    /// # Safety
+    /// The caller owns the span.
+    pub(crate) unsafe fn has_free(&self) -> bool {
+        // SAFETY: guaranteed by the caller.
+        let o = unsafe { self.own() };
+        o.alloc_cache != 0
+            || (o.alloc_word + 1..self.words()).any(|w| !o.alloc_bits[w] & self.valid(w) != 0)
     }
 
     /// The slot index of the object at `p` (inside this span).
@@ -330,9 +392,14 @@ impl Span {
     }
 
     /// Calls `f` with every allocated slot's object whose owns bit is set.
-    pub(crate) fn for_each_owner(&self, mut f: impl FnMut(*mut Header)) {
+    ///
+    /// # Safety
+    /// The caller owns the span.
+    pub(crate) unsafe fn for_each_owner(&self, mut f: impl FnMut(*mut Header)) {
+        // SAFETY: guaranteed by the caller.
+        let o = unsafe { self.own() };
         for w in 0..self.words() {
-            let mut bits = self.allocated_word(w) & self.owns_bits[w].load(Ordering::Acquire);
+            let mut bits = self.allocated_word(o, w) & self.owns_bits[w].load(Ordering::Acquire);
             while bits != 0 {
                 let b = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
@@ -345,15 +412,20 @@ impl Span {
     /// unmarked object whose owns bit is set (the others are only
     /// counted), makes the mark bits the allocation bits and clears the
     /// mark bits. Returns the number of objects freed and how many of them
-    /// were not visited. The caller owns the span (it claimed it).
-    pub(crate) fn sweep_bits(&mut self, mut dead: impl FnMut(*mut Header)) -> (usize, usize) {
+    /// were not visited.
+    ///
+    /// # Safety
+    /// The caller owns the span (it claimed it).
+    pub(crate) unsafe fn sweep_bits(&self, mut dead: impl FnMut(*mut Header)) -> (usize, usize) {
+        // SAFETY: guaranteed by the caller.
+        let o = unsafe { self.own() };
         let (mut freed, mut plain) = (0, 0);
         let mut count = 0;
         debug_assert!(!self.queued.load(Ordering::Relaxed), "swept a queued span");
         for w in 0..self.words() {
             let marked = self.mark_bits[w].swap(0, Ordering::AcqRel);
             self.scan_bits[w].store(0, Ordering::Relaxed);
-            let alloc = self.allocated_word(w);
+            let alloc = self.allocated_word(o, w);
             let gone = alloc & !marked;
             if gone != 0 {
                 // Only live objects gain owns bits, so clearing the dead
@@ -371,11 +443,12 @@ impl Span {
             // Allocation marks new objects only while the collector marks,
             // and every marked slot held an allocated object.
             let live = marked & alloc;
-            self.alloc_bits[w] = live;
+            o.alloc_bits[w] = live;
             count += live.count_ones() as usize;
         }
-        self.alloc_count = count;
-        self.reset_cache();
+        o.alloc_count = count;
+        // SAFETY: guaranteed by the caller (`o` is not used after this).
+        unsafe { self.reset_cache() };
         (freed, plain)
     }
 }
@@ -385,39 +458,41 @@ mod tests {
     use super::*;
     use crate::heap::sizeclass::{class_of, CLASSES};
 
-    fn span_for(size: usize, nodrop: bool) -> Span {
+    fn span_for(size: usize, noscan: bool) -> Span {
         let c = class_of(size);
         // The addresses are never dereferenced here.
         Span::new(
             1 << 20,
             CLASSES[c].npages as usize,
-            SpanClass::new(c, nodrop),
+            SpanClass::new(c, noscan),
             2,
         )
     }
 
+    // SAFETY (every `unsafe` below): each test owns the spans it makes.
+
     #[test]
     fn next_free_hands_out_every_slot_once_then_reports_full() {
         for size in [16, 24, 48, 144, 1024, 3072, 32768] {
-            let mut s = span_for(size, false);
+            let s = span_for(size, false);
             let mut seen = std::collections::HashSet::new();
-            while let Some(p) = s.next_free() {
+            while let Some(p) = unsafe { s.next_free() } {
                 let off = p as usize - s.base;
                 assert_eq!(off % s.elemsize, 0);
                 assert!(off / s.elemsize < s.nelems);
                 assert!(seen.insert(off), "slot handed out twice");
-                assert_eq!(s.allocated(), seen.len());
+                assert_eq!(unsafe { s.allocated() }, seen.len());
             }
             assert_eq!(seen.len(), s.nelems, "size {size}");
-            assert!(!s.has_free());
+            assert!(!unsafe { s.has_free() });
         }
     }
 
     #[test]
     fn sweep_keeps_marked_objects_and_frees_the_rest_for_reuse() {
-        let mut s = span_for(48, false);
+        let s = span_for(48, false);
         let mut objs = Vec::new();
-        while let Some(p) = s.next_free() {
+        while let Some(p) = unsafe { s.next_free() } {
             objs.push(p as usize);
         }
         // Mark every third object.
@@ -432,19 +507,19 @@ mod tests {
             s.set_owns_index(s.index(*p));
         }
         let mut dead = Vec::new();
-        let (freed, plain) = s.sweep_bits(|h| dead.push(h as usize));
+        let (freed, plain) = unsafe { s.sweep_bits(|h| dead.push(h as usize)) };
         let kept = objs.len().div_ceil(3);
         assert_eq!(freed, objs.len() - kept);
         assert_eq!((dead.len(), plain), (freed, 0));
-        assert_eq!(s.alloc_count, kept);
-        assert_eq!(s.allocated(), kept);
+        assert_eq!(unsafe { s.alloc_count() }, kept);
+        assert_eq!(unsafe { s.allocated() }, kept);
         assert!(objs
             .iter()
             .all(|p| s.owns_index(s.index(*p)) == (s.index(*p) % 3 == 0)));
         assert!((0..s.nelems).all(|i| !s.is_marked_index(i)));
         // The freed slots, and only those, are handed out again.
         let mut again = Vec::new();
-        while let Some(p) = s.next_free() {
+        while let Some(p) = unsafe { s.next_free() } {
             again.push(p as usize);
         }
         again.sort();
@@ -454,14 +529,16 @@ mod tests {
 
     #[test]
     fn objects_that_own_nothing_are_freed_without_a_visit() {
-        let mut s = span_for(32, false);
-        let objs: Vec<usize> = (0..100).map(|_| s.next_free().unwrap() as usize).collect();
+        let s = span_for(32, false);
+        let objs: Vec<usize> = (0..100)
+            .map(|_| unsafe { s.next_free() }.unwrap() as usize)
+            .collect();
         s.set_owns_index(s.index(objs[7]));
         let mut visited = Vec::new();
-        let (freed, plain) = s.sweep_bits(|h| visited.push(h as usize));
+        let (freed, plain) = unsafe { s.sweep_bits(|h| visited.push(h as usize)) };
         assert_eq!((freed, plain), (100, 99));
         assert_eq!(visited, vec![objs[7]]);
-        assert_eq!(s.alloc_count, 0);
+        assert_eq!(unsafe { s.alloc_count() }, 0);
         assert!(!s.owns_index(s.index(objs[7])));
     }
 }

@@ -115,7 +115,10 @@ pub fn request_cycle(cx: &mut Ctx, forced: bool) -> bool {
     }
     let existing = *c.g.lock();
     match existing {
-        Some(_) => c.record.wake(cx),
+        // The caller yields (an allocation safepoint) or parks
+        // (`runtime.gc()`) right after, so the coordinator runs next on
+        // this P, without a hand-off to another M.
+        Some(_) => c.record.wake_here(cx),
         None => {
             let g = crate::sched::proc::new_system_g(cx, GKind::Coordinator);
             *c.g.lock() = Some(g);

@@ -222,11 +222,22 @@ impl WakeRecord {
     /// Readies the parked G (into `runnext`), or leaves a wake-up for the
     /// next park.
     pub(crate) fn wake(&self, cx: &mut Ctx) {
+        self.wake_with(cx, super::proc::ready);
+    }
+
+    /// [`wake`](Self::wake) for a waker that gives its P up at once (it
+    /// yields or parks right after): the woken G goes to this P's
+    /// `runnext` and no other P is woken for it (`proc::ready_here`).
+    pub(crate) fn wake_here(&self, cx: &mut Ctx) {
+        self.wake_with(cx, super::proc::ready_here);
+    }
+
+    fn wake_with(&self, cx: &mut Ctx, ready: fn(&mut Ctx, GRef)) {
         let mut st = self.st.lock();
         match st.g.take() {
             Some(g) => {
                 drop(st);
-                super::proc::ready(cx, g);
+                ready(cx, g);
             }
             None => st.wake = true,
         }

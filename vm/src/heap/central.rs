@@ -15,7 +15,8 @@
 //!    compare-and-swap, `gc::sweep::claim`), sweep it, and keep it if the
 //!    sweep left a free slot; otherwise it went to the swept full list,
 //!    and the next one is tried (at most [`SWEEP_BUDGET`] of them).
-//! 3. Else get a fresh span from the page heap.
+//! 3. Else get a fresh span from the page heap, after sweeping spans of
+//!    any class until it has a free run that large (`gc::sweep::reclaim`).
 //!
 //! Invariants: a span is on at most one list, and only while no mcache
 //! holds it and no sweeper has claimed it; each class has its own lock,
@@ -111,5 +112,6 @@ pub(crate) fn cache_span(rt: &crate::Runtime, sc: SpanClass) -> *mut Span {
         }
     }
     let npages = super::sizeclass::CLASSES[sc.size_class()].npages as usize;
+    crate::gc::sweep::reclaim(rt, npages);
     heap.mheap.alloc_span(npages, sc, sg)
 }

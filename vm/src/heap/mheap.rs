@@ -101,7 +101,10 @@ struct Pages {
     free: BTreeMap<usize, Run>,
     /// Free runs by (pages, address), for best fit.
     by_size: BTreeSet<(usize, usize)>,
-    /// Span descriptors no longer in use, for reuse.
+    /// Span descriptors no longer in use, for reuse. Boxed: a descriptor in
+    /// use is known by its address (`Box::into_raw`), so each keeps its
+    /// own allocation rather than living in the vector.
+    #[allow(clippy::vec_box)]
     spare: Vec<Box<Span>>,
 }
 
@@ -260,6 +263,16 @@ impl Mheap {
         pg.bump = Some((base, next + n));
         self.sys.fetch_add(n * PAGE_SIZE, Ordering::Relaxed);
         Some(base + next * PAGE_SIZE)
+    }
+
+    /// Is there a free run of at least `npages` pages?
+    pub(crate) fn has_free_run(&self, npages: usize) -> bool {
+        self.pages
+            .lock()
+            .by_size
+            .range((npages, 0)..)
+            .next()
+            .is_some()
     }
 
     /// Gives a span's pages back (its objects are gone) and recycles its

@@ -321,8 +321,11 @@ impl Mcache {
             let s = self.alloc[sc.index()];
             if !s.is_null() {
                 // SAFETY: the mcache owns the spans it holds.
-                if let Some(p) = unsafe { (*s).next_free() } {
-                    return (p, sizeclass::CLASSES[c].size as usize);
+                let span = unsafe { &*s };
+                // SAFETY: as above.
+                if let Some(p) = unsafe { span.next_free() } {
+                    // The span's slot size, already loaded by `next_free`.
+                    return (p, span.elemsize);
                 }
             }
             return self.refill(rt, sc);
@@ -356,7 +359,9 @@ impl Mcache {
         let sc = SpanClass::new(0, noscan);
         let heap = &rt.heap;
         let sg = heap.sweepgen();
-        let s = heap.mheap.alloc_span(size.div_ceil(PAGE_SIZE), sc, sg);
+        let npages = size.div_ceil(PAGE_SIZE);
+        crate::gc::sweep::reclaim(rt, npages);
+        let s = heap.mheap.alloc_span(npages, sc, sg);
         // SAFETY: the span is fresh and owned here until it goes to its
         // central list, right after its one slot is taken.
         let span = unsafe { &*s };

@@ -186,12 +186,15 @@ mod tests {
 
     #[test]
     fn classes_grow_and_bound_their_waste() {
-        assert!(NUM_CLASSES > 40 && NUM_CLASSES <= MAX_CLASSES);
+        const { assert!(NUM_CLASSES > 40 && NUM_CLASSES <= MAX_CLASSES) };
         for c in 1..NUM_CLASSES {
             let k = CLASSES[c];
             let size = k.size as usize;
             let span = k.npages as usize * PAGE_SIZE;
-            assert!(size % 8 == 0 && size >= MIN_SIZE, "class {c}: {size}");
+            assert!(
+                size.is_multiple_of(8) && size >= MIN_SIZE,
+                "class {c}: {size}"
+            );
             assert!(k.nelems as usize <= MAX_NELEMS);
             assert!(span % size <= span / 8, "class {c}: tail waste");
             if c > 1 {
@@ -219,7 +222,7 @@ mod tests {
     fn every_size_maps_to_the_smallest_class_that_holds_it() {
         for size in 1..=MAX_SMALL {
             let c = class_of(size);
-            assert!(c >= 1 && c < NUM_CLASSES);
+            assert!((1..NUM_CLASSES).contains(&c));
             assert!(CLASSES[c].size as usize >= size);
             assert!(c == 1 || (CLASSES[c - 1].size as usize) < size, "{size}");
         }
@@ -227,8 +230,7 @@ mod tests {
 
     #[test]
     fn index_of_finds_every_object_of_every_class() {
-        for c in 1..NUM_CLASSES {
-            let k = CLASSES[c];
+        for (c, k) in CLASSES.iter().enumerate().take(NUM_CLASSES).skip(1) {
             for i in 0..k.nelems as usize {
                 let off = i * k.size as usize;
                 assert_eq!(Class::index_of(k.div_mul, off), i, "class {c}");

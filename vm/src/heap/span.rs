@@ -469,22 +469,43 @@ mod tests {
         )
     }
 
-    // SAFETY (every `unsafe` below): each test owns the spans it makes.
+    // Each test owns the spans it makes, which is what the `unsafe`
+    // methods ask of their callers; these wrappers say so once.
+    fn next(s: &Span) -> Option<*mut u8> {
+        // SAFETY: the test owns `s`.
+        unsafe { s.next_free() }
+    }
+    fn allocated(s: &Span) -> usize {
+        // SAFETY: the test owns `s`.
+        unsafe { s.allocated() }
+    }
+    fn has_free(s: &Span) -> bool {
+        // SAFETY: the test owns `s`.
+        unsafe { s.has_free() }
+    }
+    fn alloc_count(s: &Span) -> usize {
+        // SAFETY: the test owns `s`.
+        unsafe { s.alloc_count() }
+    }
+    fn sweep(s: &Span, dead: impl FnMut(*mut Header)) -> (usize, usize) {
+        // SAFETY: the test owns `s`.
+        unsafe { s.sweep_bits(dead) }
+    }
 
     #[test]
     fn next_free_hands_out_every_slot_once_then_reports_full() {
         for size in [16, 24, 48, 144, 1024, 3072, 32768] {
             let s = span_for(size, false);
             let mut seen = std::collections::HashSet::new();
-            while let Some(p) = unsafe { s.next_free() } {
+            while let Some(p) = next(&s) {
                 let off = p as usize - s.base;
                 assert_eq!(off % s.elemsize, 0);
                 assert!(off / s.elemsize < s.nelems);
                 assert!(seen.insert(off), "slot handed out twice");
-                assert_eq!(unsafe { s.allocated() }, seen.len());
+                assert_eq!(allocated(&s), seen.len());
             }
             assert_eq!(seen.len(), s.nelems, "size {size}");
-            assert!(!unsafe { s.has_free() });
+            assert!(!has_free(&s));
         }
     }
 
@@ -492,7 +513,7 @@ mod tests {
     fn sweep_keeps_marked_objects_and_frees_the_rest_for_reuse() {
         let s = span_for(48, false);
         let mut objs = Vec::new();
-        while let Some(p) = unsafe { s.next_free() } {
+        while let Some(p) = next(&s) {
             objs.push(p as usize);
         }
         // Mark every third object.
@@ -507,19 +528,19 @@ mod tests {
             s.set_owns_index(s.index(*p));
         }
         let mut dead = Vec::new();
-        let (freed, plain) = unsafe { s.sweep_bits(|h| dead.push(h as usize)) };
+        let (freed, plain) = sweep(&s, |h| dead.push(h as usize));
         let kept = objs.len().div_ceil(3);
         assert_eq!(freed, objs.len() - kept);
         assert_eq!((dead.len(), plain), (freed, 0));
-        assert_eq!(unsafe { s.alloc_count() }, kept);
-        assert_eq!(unsafe { s.allocated() }, kept);
+        assert_eq!(alloc_count(&s), kept);
+        assert_eq!(allocated(&s), kept);
         assert!(objs
             .iter()
-            .all(|p| s.owns_index(s.index(*p)) == (s.index(*p) % 3 == 0)));
+            .all(|p| s.owns_index(s.index(*p)) == s.index(*p).is_multiple_of(3)));
         assert!((0..s.nelems).all(|i| !s.is_marked_index(i)));
         // The freed slots, and only those, are handed out again.
         let mut again = Vec::new();
-        while let Some(p) = unsafe { s.next_free() } {
+        while let Some(p) = next(&s) {
             again.push(p as usize);
         }
         again.sort();
@@ -530,15 +551,13 @@ mod tests {
     #[test]
     fn objects_that_own_nothing_are_freed_without_a_visit() {
         let s = span_for(32, false);
-        let objs: Vec<usize> = (0..100)
-            .map(|_| unsafe { s.next_free() }.unwrap() as usize)
-            .collect();
+        let objs: Vec<usize> = (0..100).map(|_| next(&s).unwrap() as usize).collect();
         s.set_owns_index(s.index(objs[7]));
         let mut visited = Vec::new();
-        let (freed, plain) = unsafe { s.sweep_bits(|h| visited.push(h as usize)) };
+        let (freed, plain) = sweep(&s, |h| visited.push(h as usize));
         assert_eq!((freed, plain), (100, 99));
         assert_eq!(visited, vec![objs[7]]);
-        assert_eq!(unsafe { s.alloc_count() }, 0);
+        assert_eq!(alloc_count(&s), 0);
         assert!(!s.owns_index(s.index(objs[7])));
     }
 }

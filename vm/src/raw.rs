@@ -1,9 +1,11 @@
-//! Raw memory for heap objects and their blocks: mimalloc's plain
-//! `mi_malloc`/`mi_free`.
+//! Raw memory for list and table blocks that do not live in their object's
+//! slot (a grown list's or instance's block, a class's method table, a
+//! module's members; the objects themselves live in the span heap):
+//! mimalloc's plain `mi_malloc`/`mi_free`.
 //!
 //! Why not `std::alloc`: the `mimalloc` crate's `GlobalAlloc` always takes
 //! mimalloc's *aligned* entry point, which is several times slower than
-//! `mi_malloc` for the small objects the VM allocates by the million, and
+//! `mi_malloc` for the small blocks the VM allocates by the thousand, and
 //! `dealloc` needs the layout back, which `mi_free` does not. mimalloc
 //! guarantees 16-byte alignment for `mi_malloc`, more than any object needs.
 //!

@@ -23,7 +23,8 @@ use crate::trace::{Arg, EventKind};
 use crate::value::Value;
 use crate::Ctx;
 
-/// The checkmark epoch, flipped per verification (like the mark epoch).
+/// The checkmark epoch, a new value per verification, so every object's
+/// `cmark` byte is stale when a verification starts.
 static CEPOCH: AtomicU8 = AtomicU8::new(1);
 
 /// Re-marks from the roots and aborts on an object the mark missed (world

@@ -492,8 +492,7 @@ impl Mcache {
         let header = Self::header(Kind::List, size);
         // SAFETY: `p` is a fresh slot of at least the object's bytes: the object at
         // offset 0, the block at `LIST_BLOCK_OFFSET`; both are fully
-        // initialised here before the object is published on the
-        // all-objects list.
+        // initialised here before the object is published.
         unsafe {
             let block = p.add(LIST_BLOCK_OFFSET) as *mut ListBlock;
             ListBlock::init_with(block, items, true);

@@ -210,12 +210,12 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
             }
             State::Sweep => {
                 // Finish the previous cycle's sweep, a chunk per step.
-                if sweep::sweep_chunk(cx) {
+                if sweep::sweep_chunk(rt) {
                     return (Outcome::Yield, sweep::CHUNK_COST);
                 }
-                if sweep::chunk_in_progress(rt) {
-                    // Its remainder comes back to the list: sweeping it
-                    // now keeps it out of the stop-the-world pause.
+                if rt.gc.sweeper.pending() {
+                    // Another sweeper is finishing a span it claimed: let
+                    // it run rather than wait in the stop-the-world pause.
                     return (Outcome::Gosched, 1);
                 }
                 sweep::note_done(cx);
@@ -377,7 +377,7 @@ fn stw1(cx: &mut Ctx) {
     // anything allocated since needs no sweeping; this loop only makes
     // sure (it finds nothing unless a sweeper was mid-chunk then, which
     // the coordinator waits out).
-    while sweep::sweep_chunk(cx) {}
+    while sweep::sweep_chunk(cx.rt) {}
     free_retired(cx);
     gc.cycle.fetch_add(1, Ordering::AcqRel);
     let gs: Vec<GRef> = rt

@@ -69,8 +69,7 @@ pub(crate) fn try_mark(p: *mut Header) -> Option<Marked> {
     // SAFETY: `p` is a live object (reachable from a root, a marked object
     // or a value the mutator holds), so its span is in use and its page
     // map entry set.
-    let span = unsafe { &*crate::heap::arena::span_of(p as usize) };
-    let idx = span.index(p as usize);
+    let (span, idx) = unsafe { crate::heap::arena::slot_of(p) };
     if !span.mark_index(idx) {
         return None;
     }
@@ -120,7 +119,7 @@ const SPAN_TAG: usize = 1;
 fn scan_span(span: &Span, w: &mut Gcw) -> u64 {
     let mut work = 0;
     loop {
-        for wi in 0..span.bitmap_words() {
+        for wi in 0..span.words() {
             let mut grey = span.take_grey(wi);
             // Start loading every grey object of the word before scanning
             // the first, so their cache misses overlap.
@@ -161,15 +160,15 @@ pub(crate) fn prefetch(p: *mut Header) {
 #[inline]
 pub(crate) fn mark_new(p: *mut Header) {
     // SAFETY: `p` was just allocated in a span in use.
-    let span = unsafe { &*crate::heap::arena::span_of(p as usize) };
-    span.mark_black_index(span.index(p as usize));
+    let (span, idx) = unsafe { crate::heap::arena::slot_of(p) };
+    span.mark_black_index(idx);
 }
 
 /// Is `p`'s mark bit set?
 pub(crate) fn is_marked(p: *mut Header) -> bool {
     // SAFETY: `p` is a live object, as in `try_mark`.
-    let span = unsafe { &*crate::heap::arena::span_of(p as usize) };
-    span.is_marked_index(span.index(p as usize))
+    let (span, idx) = unsafe { crate::heap::arena::slot_of(p) };
+    span.is_marked_index(idx)
 }
 
 /// Does an object of this kind reference other objects?

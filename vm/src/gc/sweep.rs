@@ -218,7 +218,7 @@ pub(crate) fn reclaim(rt: &Runtime, npages: usize) {
 }
 
 /// Sweeps one chunk; false when nothing was left to claim.
-pub(crate) fn sweep_into(rt: &Runtime) -> bool {
+pub(crate) fn sweep_chunk(rt: &Runtime) -> bool {
     if !rt.gc.sweeper.pending() {
         return false;
     }
@@ -232,27 +232,18 @@ pub(crate) fn sweep_into(rt: &Runtime) -> bool {
     any
 }
 
-/// Sweeps one chunk on this P; false when nothing was left to claim.
-pub(crate) fn sweep_chunk(cx: &mut Ctx) -> bool {
-    sweep_into(cx.rt)
-}
-
-/// Is a span claimed by another sweeper still being swept? Nothing is left
-/// to claim, but the sweep is not over until it finishes.
-pub(crate) fn chunk_in_progress(rt: &Runtime) -> bool {
-    rt.gc.sweeper.pending()
-}
-
 /// Sweeps everything left, waiting out spans other sweepers have claimed,
 /// then records `GCSweepDone` (the stop-the-world users that wait for whole
 /// cycles need the sweep finished; the coordinator does the same a chunk
 /// per step).
 pub(crate) fn finish(cx: &mut Ctx) {
     loop {
-        if sweep_chunk(cx) {
+        if sweep_chunk(cx.rt) {
             continue;
         }
-        if !chunk_in_progress(cx.rt) {
+        // Nothing is left to claim, but a span another sweeper claimed is
+        // still being swept until the count reaches zero.
+        if !cx.rt.gc.sweeper.pending() {
             break;
         }
         // A span's sweep is a bounded amount of work on another M, with no
@@ -293,7 +284,7 @@ pub(crate) fn wake_sweeper(cx: &mut Ctx) {
 
 /// One step of the background sweeper: a chunk, or park when done.
 pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
-    if sweep_chunk(cx) {
+    if sweep_chunk(cx.rt) {
         // Low priority, like Go's `bgsweep`: let other goroutines run
         // between chunks.
         return (Outcome::Gosched, CHUNK_COST);

@@ -44,6 +44,18 @@ pub unsafe fn span_of(p: usize) -> *mut Span {
     unsafe { (*(base as *const AtomicPtr<Span>).add(page)).load(Ordering::Acquire) }
 }
 
+/// The span of the object at `p` and the object's slot index in it.
+///
+/// # Safety
+/// As for [`span_of`]; the span stays in use while the object is live,
+/// which bounds the returned borrow's use.
+#[inline(always)]
+pub unsafe fn slot_of<'a>(p: *const crate::object::Header) -> (&'a Span, usize) {
+    // SAFETY: guaranteed by the caller: the entry points to a span in use.
+    let span = unsafe { &*span_of(p as usize) };
+    (span, span.index(p as usize))
+}
+
 /// Points the page map entries of pages `first..first + n` of the arena at
 /// `base` to `span` (null to clear them). Pages beyond the arena's first
 /// [`ARENA_SIZE`] bytes (a huge object's) have no entries.

@@ -283,9 +283,8 @@ impl Mheap {
     /// caller, and no pointer into it is used again.
     pub(crate) unsafe fn free_span(&self, s: *mut Span) {
         // SAFETY: guaranteed by the caller.
-        let mut b = unsafe { Box::from_raw(s) };
+        let b = unsafe { Box::from_raw(s) };
         let (addr, n) = (b.base, b.npages);
-        b.in_use = false;
         self.in_use.fetch_sub(n * PAGE_SIZE, Ordering::Relaxed);
         self.spans.fetch_sub(1, Ordering::Relaxed);
         let now = self.now_ns();

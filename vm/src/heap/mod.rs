@@ -300,7 +300,7 @@ impl Mcache {
         // Proportional sweeping: a chunk of the unswept heap for every
         // flush of allocation, so the sweep ends well before the trigger.
         if grew && rt.gc.sweeper.pending() {
-            crate::gc::sweep::sweep_into(rt);
+            crate::gc::sweep::sweep_chunk(rt);
         }
         self.unflushed = 0;
         self.unflushed_objects = 0;
@@ -487,36 +487,40 @@ impl Mcache {
     /// A new list holding `items`, in one allocation: the object and its
     /// first block (sized exactly) are laid out together.
     pub fn alloc_list(&mut self, rt: &crate::Runtime, items: &[Value]) -> Value {
-        let cap = items.len();
-        let (p, size) = self.alloc_mem(rt, Heap::list_size(cap), false);
-        let header = Self::header(Kind::List, size);
-        // SAFETY: `p` is a fresh slot of at least the object's bytes: the object at
-        // offset 0, the block at `LIST_BLOCK_OFFSET`; both are fully
-        // initialised here before the object is published.
-        unsafe {
-            let block = p.add(LIST_BLOCK_OFFSET) as *mut ListBlock;
-            ListBlock::init_with(block, items, true);
-            (p as *mut Obj<List>).write(Obj {
-                header,
-                body: List {
-                    block: std::sync::atomic::AtomicPtr::new(block),
-                },
-            });
-        }
-        self.publish(rt, p as *mut Header, size)
+        // SAFETY: `init_with` initialises a block of `items.len()` slots.
+        unsafe { self.new_list(rt, items.len(), |b| ListBlock::init_with(b, items, true)) }
     }
 
     /// A new list of `n` nils, in one allocation, for a native that fills
     /// it in place (`strings.split`) rather than gathering the values in a
     /// vector first.
     pub fn alloc_list_nils(&mut self, rt: &crate::Runtime, n: usize) -> Value {
-        let (p, size) = self.alloc_mem(rt, Heap::list_size(n), false);
+        // SAFETY: `init_nils` initialises a block of `n` slots.
+        unsafe { self.new_list(rt, n, |b| ListBlock::init_nils(b, n, true)) }
+    }
+
+    /// A list object and its inline first block of `cap` slots in one
+    /// slot; `init` initialises the block.
+    ///
+    /// # Safety
+    /// `init` initialises the whole block of `cap` slots it is given, as
+    /// an inline block.
+    #[inline(always)]
+    unsafe fn new_list(
+        &mut self,
+        rt: &crate::Runtime,
+        cap: usize,
+        init: impl FnOnce(*mut ListBlock),
+    ) -> Value {
+        let (p, size) = self.alloc_mem(rt, Heap::list_size(cap), false);
         let header = Self::header(Kind::List, size);
-        // SAFETY: as in `alloc_list`: a fresh allocation of `size` bytes,
-        // object and block fully initialised before publication.
+        // SAFETY: `p` is a fresh slot of at least the object's bytes: the
+        // object at offset 0, the block at `LIST_BLOCK_OFFSET`; both are
+        // fully initialised here (the block by `init`, as the caller
+        // guarantees) before the object is published.
         unsafe {
             let block = p.add(LIST_BLOCK_OFFSET) as *mut ListBlock;
-            ListBlock::init_nils(block, n, true);
+            init(block);
             (p as *mut Obj<List>).write(Obj {
                 header,
                 body: List {
@@ -536,23 +540,16 @@ impl Mcache {
     /// into the new object (concatenation needs no intermediate buffer).
     pub fn string_parts(&mut self, rt: &crate::Runtime, parts: &[&[u8]]) -> Value {
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        let (p, size) = self.alloc_mem(rt, Heap::string_size(len), true);
-        let header = Self::header(Kind::String, size);
-        // SAFETY: `p` is a fresh slot of at least the object's bytes: the object
-        // (header, hash, length) then `len` bytes of text, all written here
-        // before the object is published.
-        unsafe {
-            let data = p.add(std::mem::size_of::<Obj<Str>>());
+        let write = |data: *mut u8| {
             let mut at = 0;
             for part in parts {
-                std::ptr::copy_nonoverlapping(part.as_ptr(), data.add(at), part.len());
+                // SAFETY: `data` has room for `len` bytes, the parts' sum.
+                unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), data.add(at), part.len()) };
                 at += part.len();
             }
-            let obj = p as *mut Obj<Str>;
-            std::ptr::addr_of_mut!((*obj).header).write(header);
-            std::ptr::addr_of_mut!((*obj).body).write(Str::new_header(len));
-        }
-        self.publish(rt, p as *mut Header, size)
+        };
+        // SAFETY: `write` writes all `len` bytes.
+        unsafe { self.new_string(rt, len, write) }
     }
 
     /// A new string of `len` bytes written by `fill` straight into the new
@@ -564,16 +561,38 @@ impl Mcache {
         len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> Value {
+        let write = |data: *mut u8| {
+            // SAFETY: `data` has room for `len` bytes, zeroed here before
+            // `fill` sees them.
+            unsafe {
+                std::ptr::write_bytes(data, 0, len);
+                fill(std::slice::from_raw_parts_mut(data, len));
+            }
+        };
+        // SAFETY: `write` writes all `len` bytes.
+        unsafe { self.new_string(rt, len, write) }
+    }
+
+    /// A string object of `len` bytes whose text `write` puts at the
+    /// pointer it is given.
+    ///
+    /// # Safety
+    /// `write` initialises all `len` bytes at the pointer.
+    #[inline(always)]
+    unsafe fn new_string(
+        &mut self,
+        rt: &crate::Runtime,
+        len: usize,
+        write: impl FnOnce(*mut u8),
+    ) -> Value {
         let (p, size) = self.alloc_mem(rt, Heap::string_size(len), true);
         let header = Self::header(Kind::String, size);
-        // SAFETY: `p` is a fresh slot of at least the object's bytes: the object
-        // (header, hash, length) then `len` bytes of text, zeroed before
-        // `fill` sees them and all written here before the object is
+        // SAFETY: `p` is a fresh slot of at least the object's bytes: the
+        // object (header, hash, length) then `len` bytes of text (written by
+        // `write`, as the caller guarantees), all before the object is
         // published.
         unsafe {
-            let data = p.add(std::mem::size_of::<Obj<Str>>());
-            std::ptr::write_bytes(data, 0, len);
-            fill(std::slice::from_raw_parts_mut(data, len));
+            write(p.add(std::mem::size_of::<Obj<Str>>()));
             let obj = p as *mut Obj<Str>;
             std::ptr::addr_of_mut!((*obj).header).write(header);
             std::ptr::addr_of_mut!((*obj).body).write(Str::new_header(len));
@@ -599,8 +618,8 @@ impl Mcache {
 #[inline]
 pub(crate) fn set_owns(p: *mut Header) {
     // SAFETY: `p` is a live object of this heap, so its span is in use.
-    let span = unsafe { &*arena::span_of(p as usize) };
-    span.set_owns_index(span.index(p as usize));
+    let (span, idx) = unsafe { arena::slot_of(p) };
+    span.set_owns_index(idx);
 }
 
 impl Drop for Heap {

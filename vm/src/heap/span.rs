@@ -122,8 +122,6 @@ pub struct Span {
     queued: AtomicBool,
     /// See the module comment.
     pub(crate) sweepgen: AtomicU32,
-    /// The span is in use (holds objects); false once its pages are free.
-    pub(crate) in_use: bool,
 }
 
 // SAFETY: the allocation state in the cell is touched only by the span's
@@ -165,7 +163,6 @@ impl Span {
             scan_bits: Default::default(),
             queued: AtomicBool::new(false),
             sweepgen: AtomicU32::new(sweepgen),
-            in_use: true,
         };
         // SAFETY: the span is new, so this caller owns it.
         unsafe { s.reset_cache() };
@@ -186,7 +183,7 @@ impl Span {
 
     /// Words of the bitmaps this span uses.
     #[inline(always)]
-    fn words(&self) -> usize {
+    pub(crate) fn words(&self) -> usize {
         self.nelems.div_ceil(64)
     }
 
@@ -358,16 +355,10 @@ impl Span {
         grey && self.try_queue()
     }
 
-    /// Green Tea: the address of slot `w * 64 + b`.
+    /// The object in slot `w * 64 + b` (bit `b` of bitmap word `w`).
     #[inline(always)]
     pub(crate) fn slot(&self, w: usize, b: usize) -> *mut Header {
         (self.base + (w * 64 + b) * self.elemsize) as *mut Header
-    }
-
-    /// Words of the bitmaps in use (for Green Tea's scan loop).
-    #[inline(always)]
-    pub(crate) fn bitmap_words(&self) -> usize {
-        self.words()
     }
 
     /// Is slot `idx` marked?
@@ -403,7 +394,7 @@ impl Span {
             while bits != 0 {
                 let b = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                f((self.base + (w * 64 + b) * self.elemsize) as *mut Header);
+                f(self.slot(w, b));
             }
         }
     }
@@ -437,7 +428,7 @@ impl Span {
                 while visit != 0 {
                     let b = visit.trailing_zeros() as usize;
                     visit &= visit - 1;
-                    dead((self.base + (w * 64 + b) * self.elemsize) as *mut Header);
+                    dead(self.slot(w, b));
                 }
             }
             // Allocation marks new objects only while the collector marks,

@@ -2,9 +2,11 @@
 //! code generator consume.
 //!
 //! The tree is plain data. Every node that can cause a runtime error or a
-//! compile error carries the source line that clox would attribute to it
-//! (for a binary operator the operator's line, for a call the line of its
-//! closing parenthesis, for a property access the line of the name).
+//! compile error carries the source line that clox would attribute to it:
+//! the line of the last token before clox emits the instruction (for a
+//! binary operator the right operand's last token, for a call its closing
+//! parenthesis, for a property access the name, for an assignment the
+//! value's last token; `parser.rs` lists them all).
 //!
 //! Every place that *declares* a variable (a `var`, a parameter, a `fun` or
 //! `class` name, a `for-in` variable, a `select` binding) carries a [`DeclId`]

@@ -48,23 +48,20 @@ pub fn compile_repl(src: &str) -> Result<bytecode::Program, Vec<Diagnostic>> {
     generate(&stmts, diags, true)
 }
 
-/// Resolves and generates code for parsed statements; the parser's
-/// diagnostics and the code generator's are merged in source order.
+/// Resolves and generates code for parsed statements. The parser's
+/// checker makes every check clox makes while compiling, so when it found
+/// errors they are the whole answer; the code generator's own errors (its
+/// limits) are reported only for a program the checker accepted.
 fn generate(
     stmts: &[ast::Stmt],
-    mut diags: Vec<Diagnostic>,
+    diags: Vec<Diagnostic>,
     repl: bool,
 ) -> Result<bytecode::Program, Vec<Diagnostic>> {
-    let captured = resolve::resolve(stmts);
-    match codegen::generate(stmts, &captured, repl) {
-        Ok(program) if diags.is_empty() => Ok(program),
-        Ok(_) => Err(diags),
-        Err(mut more) => {
-            diags.append(&mut more);
-            diags.sort_by_key(|d| (d.line, d.offset));
-            Err(diags)
-        }
+    if !diags.is_empty() {
+        return Err(diags);
     }
+    let captured = resolve::resolve(stmts);
+    codegen::generate(stmts, &captured, repl)
 }
 
 /// True when `src` is merely unfinished: it ends inside an unterminated

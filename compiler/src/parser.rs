@@ -23,10 +23,20 @@
 //!    a Pratt expression parser, `consume`/`match`/`check`, panic mode and
 //!    `synchronize`. It produces all syntax diagnostics, the scanner
 //!    diagnostics (an error token is reported once when `advance` meets
-//!    it, and skipped), and the few semantic checks clox makes while
-//!    parsing that belong to the parser here: invalid assignment targets,
-//!    more than 255 arguments or parameters, a class inheriting from
-//!    itself. It also measures nesting (see "Depth" below).
+//!    it, and skipped), and every check clox's compiler makes while
+//!    parsing: invalid assignment targets, more than 255 arguments or
+//!    parameters, a class inheriting from itself, and the scope checks
+//!    (`return` at top level or with a value in an initializer, `this` and
+//!    `super` outside a class or without a superclass, a name declared
+//!    twice in one scope, a local read in its own initializer, 256 locals
+//!    or captured variables), plus Skein's `break`/`continue` outside a
+//!    loop. To make them at clox's moments, it keeps clox's compiler
+//!    state: a stack of functions with their locals, scope depth and
+//!    captured variables, and a stack of classes. Because the checks run
+//!    inside the same panic-mode parse, they are made (or silenced) exactly
+//!    where clox makes them, also in code after a broken declaration header
+//!    or in a block that never closes. It also measures nesting (see
+//!    "Depth" below).
 //! 3. The lalrpop grammar (`grammar.lalrpop`) parses the same tokens
 //!    (error tokens removed) into the AST. Its recovery is deliberately
 //!    simple: a statement that fails skips to the next `;` and becomes
@@ -38,7 +48,10 @@
 //!    two describe the same language), the grammar's errors are turned into
 //!    generic diagnostics so that an invalid program is never accepted.
 //!
-//! Diagnostics are sorted by (line, offset), as the crate API promises.
+//! The checker's diagnostics are the answer whenever there are any, in the
+//! order clox prints them (which is source order); the code generator then
+//! does not run. The grammar's fallback diagnostics are used only when the
+//! checker found nothing, sorted by (line, offset).
 //!
 //! # Depth
 //!
@@ -65,14 +78,20 @@
 //!
 //! # Lines
 //!
-//! As `ast.rs` documents: literals, names, `this`, `super` and `(`, `[`,
-//! `{` of groupings, lists and maps carry their first token's line; unary,
-//! binary, logical operators and `<-` the operator's line; calls and index
-//! expressions the line of the closing `)` / `]`; property get and set the
-//! property name's line; assignment the variable name's line; an index
-//! assignment the line of its `]`. Statements with a `line` field carry
-//! their keyword's (`return`, `go`, `select`, `for`, `case`, `default`,
-//! `break`, `continue`), a send its `<-`.
+//! Every node carries the line clox would give the instruction it becomes:
+//! clox's `emitByte` uses the line of the token *before* the instruction,
+//! which is the last token the construct consumed. So unary operators
+//! (`-`, `!`, prefix `<-`) and binary operators carry the line of their
+//! (right) operand's last token; assignments (to a variable, a property or
+//! an element) the line of the value's last token; calls and index
+//! expressions the line of the closing `)` / `]`; property gets and
+//! `super.name` the name's line; literals and names their own token's
+//! line (for a string, the line where it ends, as clox's scanner counts).
+//! `and` / `or` carry the operator's line (their jumps cannot fail). A
+//! token's line for this rule is the `line` of its [`Pos`]. Statements
+//! with a `line` field carry their keyword's (`return`, `go`, `select`,
+//! `for`, `case`, `default`, `break`, `continue`), a send the line of its
+//! value's last token.
 //!
 //! # The language accepted beyond clox (`docs/language.md`)
 //!
@@ -117,14 +136,14 @@ lalrpop_util::lalrpop_mod!(
 pub const MAX_DEPTH: u32 = 1000;
 
 /// Parses `src`. Never fails: statements that do not parse become
-/// [`Stmt::Error`]; every diagnostic (scanner and parser) is returned,
-/// sorted by (line, offset).
+/// [`Stmt::Error`]; every diagnostic (scanner, parser and clox's
+/// compile-time checks) is returned, in the order clox reports them,
+/// which is source order.
 pub fn parse(src: &str) -> (Vec<Stmt>, Vec<Diagnostic>) {
     let tokens = lexer::tokenize(src);
     let report = Checker::run(&tokens);
     let mut diags = report.diags;
     if report.too_deep {
-        sort_diags(&mut diags);
         return (Vec::new(), diags);
     }
     let ctx = ParseCtx::new(src, &tokens);
@@ -141,8 +160,9 @@ pub fn parse(src: &str) -> (Vec<Stmt>, Vec<Diagnostic>) {
     };
     if diags.is_empty() {
         diags = ctx.fallback.into_inner();
+        diags.sort_by_key(|d| (d.line, d.offset));
+        diags.dedup();
     }
-    sort_diags(&mut diags);
     (stmts, diags)
 }
 
@@ -303,40 +323,31 @@ impl<'s> ParseCtx<'s> {
     }
 
     /// `target = value`, where only variables, properties and index
-    /// expressions are valid targets (the checker reports the others).
-    pub fn assign(&self, mut target: Expr, value: Expr, eq: Pos) -> Expr {
+    /// expressions are valid targets (the checker reports the others). The
+    /// store is attributed to the line of the value's last token (`end`),
+    /// where clox emits it.
+    pub fn assign(&self, mut target: Expr, value: Expr, eq: Pos, end: Pos) -> Expr {
         let value = Box::new(value);
-        let line = target.line;
+        let line = end.line;
         // `Expr` has a `Drop`, so its kind is taken rather than moved out.
-        match std::mem::replace(&mut target.kind, ExprKind::Nil) {
-            ExprKind::Var(name) => {
-                let line = name.line;
-                Expr::new(ExprKind::Assign { name, value }, line)
-            }
-            ExprKind::Get { object, name } => {
-                let line = name.line;
-                Expr::new(
-                    ExprKind::Set {
-                        object,
-                        name,
-                        value,
-                    },
-                    line,
-                )
-            }
-            ExprKind::Index { object, index } => Expr::new(
-                ExprKind::IndexSet {
-                    object,
-                    index,
-                    value,
-                },
-                line,
-            ),
+        let kind = match std::mem::replace(&mut target.kind, ExprKind::Nil) {
+            ExprKind::Var(name) => ExprKind::Assign { name, value },
+            ExprKind::Get { object, name } => ExprKind::Set {
+                object,
+                name,
+                value,
+            },
+            ExprKind::Index { object, index } => ExprKind::IndexSet {
+                object,
+                index,
+                value,
+            },
             _ => {
                 self.note(eq, "=", "Invalid assignment target.");
-                *value
+                return *value;
             }
-        }
+        };
+        Expr::new(kind, line)
     }
 
     /// `go call;` — anything but a call is an error (the checker's).
@@ -393,15 +404,16 @@ impl<'s> ParseCtx<'s> {
     }
 }
 
-/// Builds a binary node carrying the operator's line.
-pub fn binary(op: BinaryOp, left: Expr, right: Expr, p: Pos) -> Expr {
+/// Builds a binary node carrying the line of its right operand's last
+/// token (`end`), where clox emits the operator's instruction.
+pub fn binary(op: BinaryOp, left: Expr, right: Expr, end: Pos) -> Expr {
     Expr::new(
         ExprKind::Binary {
             op,
             left: Box::new(left),
             right: Box::new(right),
         },
-        p.line,
+        end.line,
     )
 }
 
@@ -417,14 +429,15 @@ pub fn logical(op: LogicalOp, left: Expr, right: Expr, p: Pos) -> Expr {
     )
 }
 
-/// Builds a unary node carrying the operator's line.
-pub fn unary(op: UnaryOp, operand: Expr, p: Pos) -> Expr {
+/// Builds a unary node carrying the line of its operand's last token
+/// (`end`), where clox emits the operator's instruction.
+pub fn unary(op: UnaryOp, operand: Expr, end: Pos) -> Expr {
     Expr::new(
         ExprKind::Unary {
             op,
             operand: Box::new(operand),
         },
-        p.line,
+        end.line,
     )
 }
 
@@ -438,11 +451,6 @@ fn fallback_message(expected: &[String]) -> &'static str {
     } else {
         "Unexpected token."
     }
-}
-
-fn sort_diags(diags: &mut Vec<Diagnostic>) {
-    diags.sort_by_key(|d| (d.line, d.offset));
-    diags.dedup();
 }
 
 // ---------------------------------------------------------------------
@@ -538,6 +546,59 @@ fn infix_prec(tok: &Tok<'_>) -> Prec {
 /// clox's argument and parameter limit (one byte of operand in clox).
 const MAX_ARGS: usize = 255;
 
+/// clox's limit on locals in scope, and on captured variables, per
+/// function (`UINT8_COUNT`: slots are one-byte operands in clox).
+const MAX_SLOTS: usize = 256;
+
+/// What kind of function body the checker is in (clox's `FunctionType`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FnKind {
+    Script,
+    Function,
+    Method,
+    Initializer,
+}
+
+/// A local variable as clox's compiler tracks it: its name and the scope
+/// depth it was declared at, `None` until its initializer is done.
+struct Local<'s> {
+    name: &'s str,
+    depth: Option<u32>,
+}
+
+/// One function being checked (clox's `Compiler`, minus the code).
+struct FnScope<'s> {
+    kind: FnKind,
+    locals: Vec<Local<'s>>,
+    /// Captured variables: (index in the enclosing function's locals or
+    /// upvalues, whether it is a local there).
+    upvalues: Vec<(usize, bool)>,
+    scope_depth: u32,
+    /// Loops enclosing the current statement (for `break` and `continue`).
+    loops: u32,
+}
+
+impl<'s> FnScope<'s> {
+    /// A new function: slot 0 holds the receiver in methods and
+    /// initializers and is unnamed otherwise, as in clox.
+    fn new(kind: FnKind) -> FnScope<'s> {
+        let slot0 = match kind {
+            FnKind::Method | FnKind::Initializer => "this",
+            FnKind::Script | FnKind::Function => "",
+        };
+        FnScope {
+            kind,
+            locals: vec![Local {
+                name: slot0,
+                depth: Some(0),
+            }],
+            upvalues: Vec::new(),
+            scope_depth: 0,
+            loops: 0,
+        }
+    }
+}
+
 struct Checker<'t, 's> {
     toks: &'t [Token<'s>],
     /// Index of the current (lookahead) token.
@@ -550,6 +611,12 @@ struct Checker<'t, 's> {
     level: u32,
     /// How many of those levels are expressions (`parse_precedence`).
     expr_level: u32,
+    /// The functions being checked, innermost last (clox's `current`
+    /// chain).
+    fns: Vec<FnScope<'s>>,
+    /// The classes being checked, innermost last: whether each has a
+    /// superclass (clox's `currentClass` chain).
+    classes: Vec<bool>,
 }
 
 impl<'t, 's> Checker<'t, 's> {
@@ -562,6 +629,8 @@ impl<'t, 's> Checker<'t, 's> {
             diags: Vec::new(),
             level: 0,
             expr_level: 0,
+            fns: vec![FnScope::new(FnKind::Script)],
+            classes: Vec::new(),
         };
         c.skip_error_tokens();
         let mut too_deep = false;
@@ -703,14 +772,129 @@ impl<'t, 's> Checker<'t, 's> {
         }
     }
 
+    // --- Scopes and variables (clox's resolution, without slots). ---
+
+    fn current(&mut self) -> &mut FnScope<'s> {
+        self.fns
+            .last_mut()
+            .expect("the script scope is never popped")
+    }
+
+    fn begin_scope(&mut self) {
+        self.current().scope_depth += 1;
+    }
+
+    fn end_scope(&mut self) {
+        let f = self.current();
+        f.scope_depth -= 1;
+        let depth = f.scope_depth;
+        while f
+            .locals
+            .last()
+            .is_some_and(|l| l.depth.is_none_or(|d| d > depth))
+        {
+            f.locals.pop();
+        }
+    }
+
+    /// clox's `declareVariable` for the previous token: globals are late
+    /// bound; a local may not repeat a name of its own scope.
+    fn declare_variable(&mut self) {
+        let name = self.toks[self.previous].lexeme;
+        let f = self.fns.last().expect("a function");
+        if f.scope_depth == 0 {
+            return;
+        }
+        let depth = f.scope_depth;
+        let duplicate = f
+            .locals
+            .iter()
+            .rev()
+            .take_while(|l| l.depth.is_none_or(|d| d >= depth))
+            .any(|l| l.name == name);
+        if duplicate {
+            self.error("Already a variable with this name in this scope.");
+        }
+        self.add_local(name);
+    }
+
+    fn add_local(&mut self, name: &'s str) {
+        if self.current().locals.len() == MAX_SLOTS {
+            self.error("Too many local variables in function.");
+            return;
+        }
+        self.current().locals.push(Local { name, depth: None });
+    }
+
+    /// clox's `parseVariable`: the name, declared.
+    fn parse_variable(&mut self, message: &str) {
+        self.consume(&Tok::Ident(""), message);
+        self.declare_variable();
+    }
+
+    /// clox's `markInitialized`: the newest local may now be read.
+    fn mark_initialized(&mut self) {
+        let f = self.current();
+        if f.scope_depth == 0 {
+            return;
+        }
+        let depth = f.scope_depth;
+        if let Some(l) = f.locals.last_mut() {
+            l.depth = Some(depth);
+        }
+    }
+
+    /// clox's `resolveLocal` in function `fi`.
+    fn resolve_local(&mut self, fi: usize, name: &str) -> Option<usize> {
+        let i = self.fns[fi].locals.iter().rposition(|l| l.name == name)?;
+        if self.fns[fi].locals[i].depth.is_none() {
+            self.error("Can't read local variable in its own initializer.");
+        }
+        Some(i)
+    }
+
+    /// clox's `resolveUpvalue` in function `fi`.
+    fn resolve_upvalue(&mut self, fi: usize, name: &str) -> Option<usize> {
+        if fi == 0 {
+            return None;
+        }
+        if let Some(local) = self.resolve_local(fi - 1, name) {
+            return Some(self.add_upvalue(fi, local, true));
+        }
+        let up = self.resolve_upvalue(fi - 1, name)?;
+        Some(self.add_upvalue(fi, up, false))
+    }
+
+    fn add_upvalue(&mut self, fi: usize, index: usize, is_local: bool) -> usize {
+        let ups = &self.fns[fi].upvalues;
+        if let Some(i) = ups.iter().position(|&u| u == (index, is_local)) {
+            return i;
+        }
+        if ups.len() == MAX_SLOTS {
+            self.error("Too many closure variables in function.");
+            return 0;
+        }
+        self.fns[fi].upvalues.push((index, is_local));
+        self.fns[fi].upvalues.len() - 1
+    }
+
+    /// Resolves a use of `name` (clox's `namedVariable`, minus the store).
+    fn named_variable(&mut self, name: &str) {
+        let fi = self.fns.len() - 1;
+        if self.resolve_local(fi, name).is_none() {
+            self.resolve_upvalue(fi, name);
+        }
+    }
+
     // --- Declarations and statements. Each returns the node's depth. ---
 
     fn declaration(&mut self) -> Check<u32> {
         let depth = if self.eat(&Tok::Class) {
             self.class_declaration()?
         } else if self.eat(&Tok::Fun) {
-            self.consume(&Tok::Ident(""), "Expect function name.");
-            self.function()?
+            self.parse_variable("Expect function name.");
+            self.mark_initialized();
+            self.function(FnKind::Function)?
         } else if self.eat(&Tok::Var) {
             self.var_declaration()?
         } else {
@@ -725,25 +909,48 @@ impl<'t, 's> Checker<'t, 's> {
     fn class_declaration(&mut self) -> Check<u32> {
         self.consume(&Tok::Ident(""), "Expect class name.");
         let name = self.toks[self.previous].lexeme;
+        self.declare_variable();
+        self.mark_initialized();
+        self.classes.push(false);
+        let mut has_superclass = false;
         if self.eat(&Tok::Less) {
             self.consume(&Tok::Ident(""), "Expect superclass name.");
-            if self.toks[self.previous].lexeme == name {
+            let superclass = self.toks[self.previous].lexeme;
+            self.named_variable(superclass);
+            if superclass == name {
                 self.error("A class can't inherit from itself.");
             }
+            self.begin_scope();
+            self.add_local("super");
+            self.mark_initialized();
+            has_superclass = true;
+            *self.classes.last_mut().expect("just pushed") = true;
         }
+        self.named_variable(name);
         self.consume(&Tok::LBrace, "Expect '{' before class body.");
         let mut depth = 1;
         while !self.check(&Tok::RBrace) && !self.check(&Tok::Eof) {
             self.consume(&Tok::Ident(""), "Expect method name.");
-            depth = depth.max(1 + self.function()?);
+            let kind = if self.toks[self.previous].lexeme == "init" {
+                FnKind::Initializer
+            } else {
+                FnKind::Method
+            };
+            depth = depth.max(1 + self.function(kind)?);
         }
         self.consume(&Tok::RBrace, "Expect '}' after class body.");
+        if has_superclass {
+            self.end_scope();
+        }
+        self.classes.pop();
         self.bound(depth)
     }
 
     /// Parameters and body, after the name (clox's `function`).
-    fn function(&mut self) -> Check<u32> {
+    fn function(&mut self, kind: FnKind) -> Check<u32> {
         self.enter(Nest::Statement)?;
+        self.fns.push(FnScope::new(kind));
+        self.begin_scope();
         self.consume(&Tok::LParen, "Expect '(' after function name.");
         if !self.check(&Tok::RParen) {
             let mut arity = 0;
@@ -752,7 +959,8 @@ impl<'t, 's> Checker<'t, 's> {
                 if arity > MAX_ARGS {
                     self.error_at(self.current, "Can't have more than 255 parameters.");
                 }
-                self.consume(&Tok::Ident(""), "Expect parameter name.");
+                self.parse_variable("Expect parameter name.");
+                self.mark_initialized();
                 if !self.eat(&Tok::Comma) {
                     break;
                 }
@@ -761,22 +969,24 @@ impl<'t, 's> Checker<'t, 's> {
         self.consume(&Tok::RParen, "Expect ')' after parameters.");
         self.consume(&Tok::LBrace, "Expect '{' before function body.");
         let depth = 1 + self.block()?;
+        self.fns.pop();
         self.leave();
         self.bound(depth)
     }
 
     fn var_declaration(&mut self) -> Check<u32> {
-        self.consume(&Tok::Ident(""), "Expect variable name.");
+        self.parse_variable("Expect variable name.");
         self.var_rest()
     }
 
-    /// A `var` declaration after its name.
+    /// A `var` declaration after its (declared) name.
     fn var_rest(&mut self) -> Check<u32> {
         let mut depth = 1;
         if self.eat(&Tok::Equal) {
             depth += self.expression()?.depth;
         }
         self.consume(&Tok::Semicolon, "Expect ';' after variable declaration.");
+        self.mark_initialized();
         self.bound(depth)
     }
 
@@ -809,8 +1019,14 @@ impl<'t, 's> Checker<'t, 's> {
             }
             d + 1
         } else if self.eat(&Tok::Return) {
+            if self.fns.last().expect("a function").kind == FnKind::Script {
+                self.error("Can't return from top-level code.");
+            }
             let mut d = 1;
             if !self.eat(&Tok::Semicolon) {
+                if self.fns.last().expect("a function").kind == FnKind::Initializer {
+                    self.error("Can't return a value from an initializer.");
+                }
                 d += self.expression()?.depth;
                 self.consume(&Tok::Semicolon, "Expect ';' after return value.");
             }
@@ -819,13 +1035,22 @@ impl<'t, 's> Checker<'t, 's> {
             self.consume(&Tok::LParen, "Expect '(' after 'while'.");
             let c = self.expression()?.depth;
             self.consume(&Tok::RParen, "Expect ')' after condition.");
-            1 + c.max(self.statement()?)
+            1 + c.max(self.loop_body()?)
         } else if self.eat(&Tok::LBrace) {
-            1 + self.block()?
+            self.begin_scope();
+            let d = 1 + self.block()?;
+            self.end_scope();
+            d
         } else if self.eat(&Tok::Break) {
+            if self.fns.last().expect("a function").loops == 0 {
+                self.error("Can't use 'break' outside of a loop.");
+            }
             self.consume(&Tok::Semicolon, "Expect ';' after 'break'.");
             1
         } else if self.eat(&Tok::Continue) {
+            if self.fns.last().expect("a function").loops == 0 {
+                self.error("Can't use 'continue' outside of a loop.");
+            }
             self.consume(&Tok::Semicolon, "Expect ';' after 'continue'.");
             1
         } else if self.eat(&Tok::Go) {
@@ -863,18 +1088,40 @@ impl<'t, 's> Checker<'t, 's> {
         Ok(depth)
     }
 
+    /// A loop's body statement, inside the loop for `break` and
+    /// `continue`.
+    fn loop_body(&mut self) -> Check<u32> {
+        self.current().loops += 1;
+        let depth = self.statement();
+        self.current().loops -= 1;
+        depth
+    }
+
     fn for_statement(&mut self) -> Check<u32> {
+        self.begin_scope();
+        let depth = self.for_clauses();
+        self.end_scope();
+        depth
+    }
+
+    /// A `for` statement after the keyword, in the loop's own scope.
+    fn for_clauses(&mut self) -> Check<u32> {
         self.consume(&Tok::LParen, "Expect '(' after 'for'.");
         let mut depth = 1;
         if self.eat(&Tok::Semicolon) {
         } else if self.eat(&Tok::Var) {
             self.consume(&Tok::Ident(""), "Expect variable name.");
+            let name = self.toks[self.previous].lexeme;
             if self.eat(&Tok::In) {
+                // The iterable is evaluated before the variable exists.
                 let d = self.expression()?.depth;
                 self.consume(&Tok::RParen, "Expect ')' after for clauses.");
-                let body = self.statement()?;
+                self.add_local(name);
+                self.mark_initialized();
+                let body = self.loop_body()?;
                 return Ok(1 + d.max(body));
             }
+            self.declare_variable();
             depth = depth.max(1 + self.var_rest()?);
         } else {
             depth = depth.max(2 + self.expression_nb()?.depth);
@@ -888,7 +1135,7 @@ impl<'t, 's> Checker<'t, 's> {
             depth = depth.max(1 + self.expression_nb()?.depth);
             self.consume(&Tok::RParen, "Expect ')' after for clauses.");
         }
-        Ok(depth.max(1 + self.statement()?))
+        Ok(depth.max(1 + self.loop_body()?))
     }
 
     fn select_statement(&mut self) -> Check<u32> {
@@ -897,8 +1144,11 @@ impl<'t, 's> Checker<'t, 's> {
         let mut seen_default = false;
         while !self.check(&Tok::RBrace) && !self.check(&Tok::Eof) {
             let d = if self.eat(&Tok::Case) {
+                // The variables a receive declares, in scope in its body.
+                let mut binds: Vec<&'s str> = Vec::new();
                 let mut d = if self.eat(&Tok::Var) {
                     self.consume(&Tok::Ident(""), "Expect variable name.");
+                    binds.push(self.toks[self.previous].lexeme);
                     self.consume(&Tok::Equal, "Expect '=' after case variable.");
                     self.consume(&Tok::Arrow, "Expect '<-' after '='.");
                     self.parse_precedence(Prec::Unary)?.depth + 1
@@ -924,7 +1174,13 @@ impl<'t, 's> Checker<'t, 's> {
                     chan.max(self.expression()?.depth)
                 };
                 self.consume(&Tok::Colon, "Expect ':' after case.");
+                self.begin_scope();
+                for name in binds {
+                    self.add_local(name);
+                    self.mark_initialized();
+                }
                 d = d.max(self.statement()?);
+                self.end_scope();
                 d
             } else if self.eat(&Tok::Default) {
                 if seen_default {
@@ -1003,11 +1259,29 @@ impl<'t, 's> Checker<'t, 's> {
                 let operand = self.parse_precedence(Prec::Unary)?;
                 self.node(operand.depth + 1, false)?
             }
-            Tok::Ident(_) => self.assignment_tail(can_assign, 1)?,
-            Tok::Str(_) | Tok::Number(_) | Tok::False | Tok::True | Tok::Nil | Tok::This => leaf,
+            Tok::Ident(name) => {
+                self.named_variable(name);
+                self.assignment_tail(can_assign, 1)?
+            }
+            Tok::Str(_) | Tok::Number(_) | Tok::False | Tok::True | Tok::Nil => leaf,
+            Tok::This => {
+                if self.classes.is_empty() {
+                    self.error("Can't use 'this' outside of a class.");
+                } else {
+                    self.named_variable("this");
+                }
+                leaf
+            }
             Tok::Super => {
+                match self.classes.last() {
+                    None => self.error("Can't use 'super' outside of a class."),
+                    Some(false) => self.error("Can't use 'super' in a class with no superclass."),
+                    Some(true) => {}
+                }
                 self.consume(&Tok::Dot, "Expect '.' after 'super'.");
                 self.consume(&Tok::Ident(""), "Expect superclass method name.");
+                self.named_variable("this");
+                self.named_variable("super");
                 leaf
             }
             Tok::LBracket => {

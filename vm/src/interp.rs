@@ -67,9 +67,10 @@ const PREEMPT_POLL: u32 = 256;
 
 /// Runs `g` until it finishes, errs, or spends `budget` safepoints.
 ///
-/// The fused compare-branches test `!(x < y)` on purpose: with a NaN operand
-/// every comparison is false, so the branch must be taken, which is not what
-/// `x >= y` would do.
+/// Comparisons follow clox, which compiles `x <= y` as `!(x > y)` and
+/// `x >= y` as `!(x < y)`: with a NaN operand `<` and `>` are false and
+/// `<=` and `>=` are true. The fused compare-branches jump when the
+/// comparison is false: `JNotLt` when `!(x < y)`, `JNotLe` when `x > y`.
 #[allow(clippy::neg_cmp_op_on_partial_ord)]
 pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
     let mut budget = budget;
@@ -279,6 +280,19 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
             }
         }};
     }
+    // Jumps when `x op y` holds: the false branch of clox's `<=` and `>=`.
+    macro_rules! jump_if {
+        ($ins:expr, $x:expr, $y:expr, $op:tt) => {{
+            let (x, y): (Value, f64) = ($x, $y);
+            if x.is_number() {
+                if x.as_number() $op y {
+                    ip = ip.wrapping_offset($ins.sc());
+                }
+            } else {
+                throw!("Operands must be numbers.".to_string());
+            }
+        }};
+    }
     macro_rules! jump_unless_rr {
         ($ins:expr, $op:tt) => {{
             let y = r!($ins.b());
@@ -286,6 +300,15 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 throw!("Operands must be numbers.".to_string());
             }
             jump_unless!($ins, r!($ins.a()), y.as_number(), $op)
+        }};
+    }
+    macro_rules! jump_if_rr {
+        ($ins:expr, $op:tt) => {{
+            let y = r!($ins.b());
+            if !y.is_number() {
+                throw!("Operands must be numbers.".to_string());
+            }
+            jump_if!($ins, r!($ins.a()), y.as_number(), $op)
         }};
     }
 
@@ -460,9 +483,9 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 Value::bool(!values_equal(r!(ins.b()), r!(ins.c())))
             ),
             Op::Lt => numeric!(ins, <, Value::bool),
-            Op::Le => numeric!(ins, <=, Value::bool),
+            Op::Le => numeric!(ins, >, Value::bool_not),
             Op::Gt => numeric!(ins, >, Value::bool),
-            Op::Ge => numeric!(ins, >=, Value::bool),
+            Op::Ge => numeric!(ins, <, Value::bool_not),
             Op::Jmp => ip = ip.wrapping_offset(ins.sc()),
             Op::Loop => {
                 ip = ip.wrapping_offset(ins.sc());
@@ -479,13 +502,13 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 }
             }
             Op::JNotLt => jump_unless_rr!(ins, <),
-            Op::JNotLe => jump_unless_rr!(ins, <=),
+            Op::JNotLe => jump_if_rr!(ins, >),
             Op::JNotGt => jump_unless_rr!(ins, >),
-            Op::JNotGe => jump_unless_rr!(ins, >=),
+            Op::JNotGe => jump_if_rr!(ins, <),
             Op::JNotLtI => jump_unless!(ins, r!(ins.a()), ins.sb() as f64, <),
-            Op::JNotLeI => jump_unless!(ins, r!(ins.a()), ins.sb() as f64, <=),
+            Op::JNotLeI => jump_if!(ins, r!(ins.a()), ins.sb() as f64, >),
             Op::JNotGtI => jump_unless!(ins, r!(ins.a()), ins.sb() as f64, >),
-            Op::JNotGeI => jump_unless!(ins, r!(ins.a()), ins.sb() as f64, >=),
+            Op::JNotGeI => jump_if!(ins, r!(ins.a()), ins.sb() as f64, <),
             Op::JNotEq => {
                 if !values_equal(r!(ins.a()), r!(ins.b())) {
                     ip = ip.wrapping_offset(ins.sc());

@@ -68,6 +68,12 @@ impl Value {
         }
     }
 
+    /// The Boolean `!b` (clox's `<=` is `!(x > y)`).
+    #[inline(always)]
+    pub fn bool_not(b: bool) -> Value {
+        Value::bool(!b)
+    }
+
     /// An object reference.
     #[inline(always)]
     pub fn object(p: *const Header) -> Value {

@@ -804,10 +804,15 @@ impl Highlighter for SkeinHelper {
 
 impl Helper for SkeinHelper {}
 
+/// The forms of a `select` receive case, offered by tab completion right
+/// after `case` (with the globals, for `case target = <-ch` and sends).
+const CASE_FORMS: [&str; 3] = ["<-", "var v = <-", "var v, ok = <-"];
+
 /// Completion candidates for the text before the cursor: the start of the
 /// word being completed and the sorted candidates. After `name.` the
 /// candidates are the members of module `name`; at the start of a line
-/// beginning with `:` they are commands; otherwise keywords and globals.
+/// beginning with `:` they are commands; right after `case` they are the
+/// receive forms and globals; otherwise keywords and globals.
 pub fn completions(
     before: &str,
     members: impl Fn(&str) -> Option<Vec<String>>,
@@ -823,6 +828,8 @@ pub fn completions(
     }
     let start = word_start(before);
     let word = &before[start..];
+    let earlier = before[..start].trim_end();
+    let previous_word = &earlier[word_start(earlier)..];
     let mut found: Vec<String> = if let Some(receiver_end) = before[..start].strip_suffix('.') {
         let receiver = &receiver_end[word_start(receiver_end)..];
         if receiver.is_empty() {
@@ -830,6 +837,10 @@ pub fn completions(
         } else {
             members(receiver).unwrap_or_default()
         }
+    } else if previous_word == "case" {
+        let mut all: Vec<String> = CASE_FORMS.iter().map(|k| k.to_string()).collect();
+        all.extend(globals());
+        all
     } else {
         let mut all: Vec<String> = KEYWORDS.iter().map(|k| k.to_string()).collect();
         all.extend(globals());
@@ -884,6 +895,20 @@ mod tests {
         );
         assert_eq!(complete("value.x"), (6, vec![]));
         assert_eq!(complete("(1)."), (4, vec![]));
+    }
+
+    #[test]
+    fn completes_select_receive_forms_after_case() {
+        assert_eq!(
+            complete("select { case va"),
+            (
+                14,
+                vec!["value".into(), "var v = <-".into(), "var v, ok = <-".into()]
+            )
+        );
+        assert_eq!(complete("select { case ").1.len(), 6);
+        // Only after the keyword itself.
+        assert_eq!(complete("showcase va").1, vec!["value", "var"]);
     }
 
     #[test]

@@ -75,12 +75,27 @@ pub struct Class {
     pub methods: Vec<Function>,
 }
 
+/// Where a `select` receive case puts what it received.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RecvInto {
+    /// `case <-ch:` drops the value.
+    Discard,
+    /// `case var v = <-ch:` or `case var v, ok = <-ch:` declares `v` (and
+    /// `ok`: `true` when the value came from a send, `false` when the
+    /// channel is closed) in the case's scope.
+    Bind { value: Decl, ok: Option<Decl> },
+    /// `case TARGET = <-ch:` assigns to an existing variable, property or
+    /// element: an `Expr` of kind `Var`, `Get` or `Index`, evaluated only
+    /// when the case is chosen.
+    Assign(Expr),
+}
+
 /// One arm of a `select` statement. Each body is one statement.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SelectCase {
-    /// `case var v = <-ch: body` (binding present) or `case <-ch: body`.
+    /// `case ... <-ch: body`.
     Recv {
-        bind: Option<Decl>,
+        into: RecvInto,
         chan: Expr,
         body: Box<Stmt>,
         line: u32,

@@ -118,7 +118,8 @@ use std::cell::{Cell, RefCell};
 use lalrpop_util::{ErrorRecovery, ParseError};
 
 use crate::ast::{
-    BinaryOp, Class, Decl, DeclId, Expr, ExprKind, Function, Ident, LogicalOp, Stmt, UnaryOp,
+    BinaryOp, Class, Decl, DeclId, Expr, ExprKind, Function, Ident, LogicalOp, RecvInto,
+    SelectCase, Stmt, UnaryOp,
 };
 use crate::diagnostic::{Diagnostic, Location};
 use crate::lexer::{self, LexError, Tok, Token};
@@ -350,6 +351,28 @@ impl<'s> ParseCtx<'s> {
         Expr::new(kind, line)
     }
 
+    /// `case target = <-chan: body`, where only variables, properties and
+    /// index expressions are valid targets (the checker reports the
+    /// others; the case then receives and drops the value).
+    pub fn recv_assign(&self, target: Expr, chan: Expr, body: Stmt, p: Pos, eq: Pos) -> SelectCase {
+        let assignable = matches!(
+            target.kind,
+            ExprKind::Var(_) | ExprKind::Get { .. } | ExprKind::Index { .. }
+        );
+        let into = if assignable {
+            RecvInto::Assign(target)
+        } else {
+            self.note(eq, "=", "Invalid assignment target.");
+            RecvInto::Discard
+        };
+        SelectCase::Recv {
+            into,
+            chan,
+            body: Box::new(body),
+            line: p.line,
+        }
+    }
+
     /// `go call;` — anything but a call is an error (the checker's).
     pub fn go(&self, call: Expr, p: Pos) -> Stmt {
         if matches!(call.kind, ExprKind::Call { .. }) {
@@ -479,6 +502,9 @@ struct ExprInfo {
     /// Whether the outermost node is a link of a left spine (a binary or
     /// short-circuit operator), which a further operator extends.
     chain: bool,
+    /// Whether it is a variable, a property or an element: something a
+    /// `case TARGET = <-ch:` may assign.
+    assignable: bool,
 }
 
 impl ExprInfo {
@@ -487,6 +513,7 @@ impl ExprInfo {
             depth: 1,
             is_call: false,
             chain: false,
+            assignable: false,
         }
     }
 }
@@ -1149,6 +1176,14 @@ impl<'t, 's> Checker<'t, 's> {
                 let mut d = if self.eat(&Tok::Var) {
                     self.consume(&Tok::Ident(""), "Expect variable name.");
                     binds.push(self.toks[self.previous].lexeme);
+                    if self.eat(&Tok::Comma) {
+                        self.consume(&Tok::Ident(""), "Expect variable name.");
+                        let ok = self.toks[self.previous].lexeme;
+                        if binds.contains(&ok) {
+                            self.error("Already a variable with this name in this scope.");
+                        }
+                        binds.push(ok);
+                    }
                     self.consume(&Tok::Equal, "Expect '=' after case variable.");
                     self.consume(&Tok::Arrow, "Expect '<-' after '='.");
                     self.parse_precedence(Prec::Unary)?.depth + 1
@@ -1158,8 +1193,7 @@ impl<'t, 's> Checker<'t, 's> {
                     let recv = self.parse_precedence(Prec::Unary)?;
                     let recv = ExprInfo {
                         depth: self.bound_as(recv.depth + 1, Nest::Expression)?,
-                        is_call: false,
-                        chain: false,
+                        ..ExprInfo::leaf()
                     };
                     if self.check(&Tok::Colon) {
                         recv.depth
@@ -1169,9 +1203,20 @@ impl<'t, 's> Checker<'t, 's> {
                         chan.depth.max(self.expression()?.depth)
                     }
                 } else {
-                    let chan = self.expression()?.depth;
-                    self.consume(&Tok::Arrow, "Expect '<-' after case channel.");
-                    chan.max(self.expression()?.depth)
+                    // `case TARGET = <-ch:` receives into a variable,
+                    // property or element; `case ch <- v:` sends.
+                    let left = self.parse_precedence(Prec::Or)?;
+                    if self.eat(&Tok::Equal) {
+                        if !left.assignable {
+                            self.error("Invalid assignment target.");
+                        }
+                        self.consume(&Tok::Arrow, "Expect '<-' after '='.");
+                        left.depth
+                            .max(self.parse_precedence(Prec::Unary)?.depth + 1)
+                    } else {
+                        self.consume(&Tok::Arrow, "Expect '<-' after case channel.");
+                        left.depth.max(self.expression()?.depth)
+                    }
                 };
                 self.consume(&Tok::Colon, "Expect ':' after case.");
                 self.begin_scope();
@@ -1369,14 +1414,17 @@ impl<'t, 's> Checker<'t, 's> {
             let value = self.expression()?;
             return self.node(depth.max(value.depth) + 1, false);
         }
-        self.node(depth, false)
+        Ok(ExprInfo {
+            assignable: true,
+            ..self.node(depth, false)?
+        })
     }
 
     fn node(&mut self, depth: u32, is_call: bool) -> Check<ExprInfo> {
         Ok(ExprInfo {
             depth: self.bound_as(depth, Nest::Expression)?,
             is_call,
-            chain: false,
+            ..ExprInfo::leaf()
         })
     }
 
@@ -1391,8 +1439,8 @@ impl<'t, 's> Checker<'t, 's> {
         };
         Ok(ExprInfo {
             depth: self.bound_as(depth, Nest::Expression)?,
-            is_call: false,
             chain: true,
+            ..ExprInfo::leaf()
         })
     }
 }

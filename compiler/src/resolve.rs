@@ -39,7 +39,7 @@
 
 use std::collections::HashSet;
 
-use crate::ast::{Class, DeclId, Expr, ExprKind, Function, SelectCase, Stmt};
+use crate::ast::{Class, DeclId, Expr, ExprKind, Function, RecvInto, SelectCase, Stmt};
 
 /// What the code generator needs to know about captures.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -240,12 +240,18 @@ impl Resolver {
                 for case in cases {
                     match case {
                         SelectCase::Recv {
-                            bind, chan, body, ..
+                            into, chan, body, ..
                         } => {
                             self.expr(chan);
                             self.begin_scope();
-                            if let Some(d) = bind {
-                                self.declare(&d.ident.name, d.id);
+                            match into {
+                                RecvInto::Discard => {}
+                                RecvInto::Bind { value, ok } => {
+                                    for d in std::iter::once(value).chain(ok) {
+                                        self.declare(&d.ident.name, d.id);
+                                    }
+                                }
+                                RecvInto::Assign(target) => self.expr(target),
                             }
                             self.stmt(body);
                             self.end_scope();

@@ -276,6 +276,7 @@ impl Exec {
                 }
                 self.stack[base] = Value::number(case as f64);
                 self.stack[base + 1] = v;
+                self.stack[base + 2] = Value::bool(ok);
             }
         }
         Ok(())

@@ -884,9 +884,10 @@ fn op_chan(cx: &mut Ctx, ins: Instr, regs: &mut [Value], base: usize) -> Result<
                     send: Some(regs[a + nrecv + 2 * j + 1]),
                 });
             }
-            let (i, v) = chan::select(cx, &cases, c & 1 == 1, base + a)?;
+            let (i, v, ok) = chan::select(cx, &cases, c & 1 == 1, base + a)?;
             regs[a] = Value::number(i as f64);
             regs[a + 1] = v;
+            regs[a + 2] = Value::bool(ok);
             Ok(())
         }
     }

@@ -22,7 +22,7 @@ use skein_bytecode::{Const, FnKind, Instr, Op, MAX_C};
 use super::core::{ClassCtx, FnState, Gen, Local, LoopCtx, Place};
 use super::expr::ungroup;
 use super::MAX_REGS;
-use crate::ast::{Class, Decl, DeclId, Expr, ExprKind, Function, SelectCase, Stmt};
+use crate::ast::{Class, Decl, DeclId, Expr, ExprKind, Function, RecvInto, SelectCase, Stmt};
 use crate::resolve::SUPER_NAME;
 
 impl<'a> Gen<'a> {
@@ -186,9 +186,10 @@ impl<'a> Gen<'a> {
         let has_default = cases
             .iter()
             .any(|c| matches!(c, SelectCase::Default { .. }));
-        // `Select` writes the chosen index and the received value, so the
-        // block is never narrower than two registers.
-        let size = (nrecv + 2 * nsend).max(2);
+        // `Select` writes the chosen index, the received value and whether
+        // it came from a send, so the block is never narrower than three
+        // registers.
+        let size = (nrecv + 2 * nsend).max(3);
         // The receive count travels in the 16-bit `b` field and the send
         // count, shifted past the default bit, in the 24-bit `c` field. In
         // practice the register file (65535 per frame) is the tighter bound.
@@ -234,9 +235,13 @@ impl<'a> Gen<'a> {
             self.free_to(base as u32);
             self.begin_scope();
             let body = match case {
-                SelectCase::Recv { bind, body, .. } => {
-                    if let Some(d) = bind {
-                        self.bind_received(base, d);
+                SelectCase::Recv { into, body, .. } => {
+                    match into {
+                        RecvInto::Discard => {}
+                        RecvInto::Bind { value, ok } => {
+                            self.bind_received(base, value, ok.as_ref())
+                        }
+                        RecvInto::Assign(target) => self.assign_received(base, target),
                     }
                     body
                 }
@@ -287,17 +292,51 @@ impl<'a> Gen<'a> {
         to_body
     }
 
-    /// Declares the variable of `case var v = <-ch` in the case's scope. It
-    /// takes `R[base + 1]`, where `Select` left the received value; the
-    /// index register below it stays unused while the body runs.
-    fn bind_received(&mut self, base: u16, d: &Decl) {
+    /// Declares the variables of `case var v = <-ch` (and of `case var v,
+    /// ok = <-ch`) in the case's scope. `v` takes `R[base + 1]`, where
+    /// `Select` left the received value, and `ok` `R[base + 2]`, where it
+    /// left whether the value came from a send; the index register below
+    /// them stays unused while the body runs.
+    fn bind_received(&mut self, base: u16, value: &Decl, ok: Option<&Decl>) {
         self.f().next_reg = base as u32 + 1;
-        let r = self.declare_local(d);
-        debug_assert_eq!(r, base + 1);
-        self.define_last_local();
-        if self.captured.is_captured(d.id) {
-            self.emit(Instr::abc(Op::NewCell, r, r, 0), d.ident.line);
+        for (d, want) in std::iter::once((value, base + 1)).chain(ok.map(|d| (d, base + 2))) {
+            let r = self.declare_local(d);
+            debug_assert_eq!(r, want);
+            self.define_last_local();
+            if self.captured.is_captured(d.id) {
+                self.emit(Instr::abc(Op::NewCell, r, r, 0), d.ident.line);
+            }
         }
+    }
+
+    /// `case TARGET = <-ch`: stores the received value (`R[base + 1]`) into
+    /// the target, whose object and index are evaluated only now that the
+    /// case was chosen. Temporaries start above the `Select` block's three
+    /// result registers, so they cannot clobber the value.
+    fn assign_received(&mut self, base: u16, target: &Expr) {
+        let v = base + 1;
+        self.f().next_reg = base as u32 + 3;
+        let line = target.line;
+        match &target.kind {
+            ExprKind::Var(name) => {
+                let place = self.resolve(&name.name, name.line);
+                self.store_place(place, v, line);
+            }
+            ExprKind::Get { object, name } => {
+                let o = self.expr_any(object);
+                let k = self.str_const(&name.name, name.line);
+                self.emit(Instr::abc(Op::SetProp, o, v, k), line);
+            }
+            ExprKind::Index { object, index } => {
+                let o = self.expr_any(object);
+                let o = self.protect(o, &[index], line);
+                let i = self.expr_any(index);
+                self.emit(Instr::abc(Op::SetIndex, o, i, v as u32), line);
+            }
+            // The parser builds only the three kinds above.
+            _ => self.error(line, "=", "Invalid assignment target."),
+        }
+        self.free_to(base as u32);
     }
 
     /// Compiles a loop body followed by the back-edge to `start`, then

@@ -11,7 +11,7 @@ use super::ast_builder::*;
 use super::*;
 use crate::ast::BinaryOp::*;
 use crate::ast::LogicalOp::*;
-use crate::ast::{Expr, ExprKind, SelectCase};
+use crate::ast::{Expr, ExprKind, RecvInto, SelectCase};
 use crate::resolve::resolve;
 
 fn compile(stmts: &[Stmt]) -> Program {
@@ -1001,7 +1001,7 @@ fn empty_select_lone_default_and_top_level_binding() {
         dis_src("select {}\nselect { default: print 1; }\nselect { case var v = <-c: print v; }\n");
     assert_eq!(
         out,
-        r#"== <script> (arity 0, 3 registers, 0 upvalues) ==
+        r#"== <script> (arity 0, 4 registers, 0 upvalues) ==
 0000    1 Select       r1 0 recv 0 send default=0
 0001    2 Select       r1 0 recv 0 send default=1
 0002    | LoadI        r1 1
@@ -1020,7 +1020,7 @@ fn empty_select_lone_default_and_top_level_binding() {
 #[test]
 fn too_many_cases_in_select() {
     let recv = |_| SelectCase::Recv {
-        bind: None,
+        into: RecvInto::Discard,
         chan: v("c"),
         body: Box::new(Stmt::Block(vec![])),
         line: 1,

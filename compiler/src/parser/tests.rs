@@ -2,7 +2,7 @@
 //! diagnostics, REPL incompleteness, nesting limits and robustness.
 
 use super::*;
-use crate::ast::SelectCase;
+use crate::ast::{RecvInto, SelectCase};
 
 /// The diagnostics of `src`, as clox would print them.
 fn errors(src: &str) -> Vec<String> {
@@ -311,10 +311,56 @@ fn decl_ids_are_dense_and_in_source_order() {
     let Stmt::Select { cases, .. } = &b[0] else {
         panic!()
     };
-    let SelectCase::Recv { bind: Some(v), .. } = &cases[0] else {
+    let SelectCase::Recv {
+        into: RecvInto::Bind { value, ok: None },
+        ..
+    } = &cases[0]
+    else {
         panic!()
     };
-    assert_eq!(v.id, DeclId(11));
+    assert_eq!(value.id, DeclId(11));
+}
+
+#[test]
+fn select_receive_forms() {
+    let stmts = ok(
+        "select { case var v, ok = <-c: print v; case x.a = <-c: print 1; \
+                    case xs[i] = <-c: print 2; case y = <-c: print 3; }",
+    );
+    let Stmt::Select { cases, .. } = &stmts[0] else {
+        panic!()
+    };
+    let SelectCase::Recv {
+        into: RecvInto::Bind {
+            value,
+            ok: Some(ok),
+        },
+        ..
+    } = &cases[0]
+    else {
+        panic!("{:?}", cases[0])
+    };
+    assert_eq!((value.id, ok.id), (DeclId(0), DeclId(1)));
+    let kinds: Vec<bool> = cases[1..]
+        .iter()
+        .map(|c| match c {
+            SelectCase::Recv {
+                into: RecvInto::Assign(t),
+                ..
+            } => matches!(
+                t.kind,
+                ExprKind::Get { .. } | ExprKind::Index { .. } | ExprKind::Var(_)
+            ),
+            _ => false,
+        })
+        .collect();
+    assert_eq!(kinds, [true, true, true]);
+    // A target that cannot be assigned is the checker's error.
+    let (_, diags) = parse("select { case a + b = <-c: print 1; }");
+    assert_eq!(
+        diags[0].to_string(),
+        "[line 1] Error at '=': Invalid assignment target."
+    );
 }
 
 #[test]
@@ -420,7 +466,13 @@ fn select_case_sending_to_a_received_channel() {
     assert!(
         matches!(&cases[0], SelectCase::Send { chan, .. } if matches!(chan.kind, ExprKind::Recv(_)))
     );
-    assert!(matches!(&cases[1], SelectCase::Recv { bind: None, .. }));
+    assert!(matches!(
+        &cases[1],
+        SelectCase::Recv {
+            into: RecvInto::Discard,
+            ..
+        }
+    ));
 }
 
 #[test]

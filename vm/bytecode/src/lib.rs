@@ -351,10 +351,12 @@ ops! {
     /// (the channel in `R[a+i]`), then `c >> 1` send cases (the channel in
     /// `R[a+b+2j]`, the value in `R[a+b+2j+1]`); `c & 1` says whether there
     /// is a `default`. Afterwards `R[a]` is the chosen case's index in that
-    /// register order (`-1` for `default`) and `R[a+1]` the received value
-    /// (`nil` for a send or `default`), so the codegen must reserve at least
-    /// two registers from `a`. May park; with no case and no default it
-    /// blocks forever. A `nil` channel case is never ready.
+    /// register order (`-1` for `default`), `R[a+1]` the received value
+    /// (`nil` for a send or `default`) and `R[a+2]` whether a receive got a
+    /// sent value (`false` when the channel was closed; `true` for a send,
+    /// `false` for `default`), so the codegen must reserve at least three
+    /// registers from `a`. May park; with no case and no default it blocks
+    /// forever. A `nil` channel case is never ready.
     Select,
 }
 

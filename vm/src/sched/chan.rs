@@ -523,14 +523,15 @@ fn unlock_all(chans: &[*const Chan]) {
     }
 }
 
-/// `select`: the chosen case's index (`-1`: default) and the received
-/// value. When it must wait, parks with `Resume::Select { base }`.
+/// `select`: the chosen case's index (`-1`: default), the received value
+/// and whether it was sent (`false` from a closed channel; `true` for a
+/// send case). When it must wait, parks with `Resume::Select { base }`.
 pub fn select(
     cx: &mut Ctx,
     cases: &[Case],
     has_default: bool,
     base: usize,
-) -> Result<(i64, Value), Flow> {
+) -> Result<(i64, Value, bool), Flow> {
     for c in cases {
         if !c.chan.is_nil() && as_chan(c.chan).is_none() {
             return Err(match c.send {
@@ -551,21 +552,21 @@ pub fn select(
         let Some(ch) = as_chan(c.chan) else { continue };
         let st = locked.state(ch);
         let before = st.footprint();
-        let (v, wake) = match c.send {
+        let (v, ok, wake) = match c.send {
             Some(v) => match try_send(ch, st, v) {
                 Err(e) => {
                     locked.unlock();
                     return Err(e);
                 }
-                Ok(Sent::Handed(r)) => (Value::NIL, Some(r)),
+                Ok(Sent::Handed(r)) => (Value::NIL, true, Some(r)),
                 Ok(Sent::Buffered) => {
                     charge_growth(cx, st, before);
-                    (Value::NIL, None)
+                    (Value::NIL, true, None)
                 }
                 Ok(Sent::No) => continue,
             },
             None => match try_recv(ch, st) {
-                Some((v, _, sender)) => (v, sender),
+                Some((v, ok, sender)) => (v, ok, sender),
                 None => continue,
             },
         };
@@ -573,11 +574,11 @@ pub fn select(
         if let Some(w) = wake {
             ready(cx, w);
         }
-        return Ok((i as i64, v));
+        return Ok((i as i64, v, ok));
     }
     if has_default {
         locked.unlock();
-        return Ok((-1, Value::NIL));
+        return Ok((-1, Value::NIL, false));
     }
     if locked.chans.is_empty() {
         return Err(park_forever(WaitReason::Select));

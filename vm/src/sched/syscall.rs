@@ -37,7 +37,12 @@
 //! (the M's, sysmon's or a stopper's) moves it; the G's status moves back
 //! from `Syscall` only on its own M, after the call returned;
 //! `Sched::nsyscall` counts Ms inside a call, so a program whose only live
-//! goroutine waits in a read is not reported as deadlocked.
+//! goroutine waits in a read is not reported as deadlocked. An M leaves
+//! the count only once its G holds a P again or sits in the global run
+//! queue: between the call's return and that moment the G is in no queue
+//! and on no P, and the deadlock check (every P idle, nothing queued, no M
+//! in a call) would otherwise see a blocked program (Go's `checkdead`
+//! counts such an M as running for the same reason).
 
 use std::sync::atomic::Ordering;
 
@@ -138,9 +143,9 @@ pub(crate) fn run(cx: &mut Ctx, g: GRef, sc: Syscall) -> After {
     }
     let out = (sc.call)();
     // exitsyscall.
-    s.nsyscall.fetch_sub(1, Ordering::AcqRel);
     if p.reclaim_syscall(g.id()) {
         p.set_status(PStatus::Running);
+        s.nsyscall.fetch_sub(1, Ordering::AcqRel);
         g.cas_status(Status::Syscall, Status::Running);
         // SAFETY: the G is Running on this M again.
         unsafe { g.exec() }.set_syscall_output(sc.finish, sc.arg, out, sc.slot);
@@ -149,6 +154,7 @@ pub(crate) fn run(cx: &mut Ctx, g: GRef, sc: Syscall) -> After {
     // The P was retaken or stopped: another P, or the global queue.
     match proc::acquire_idle_p(rt) {
         Some(np) => {
+            s.nsyscall.fetch_sub(1, Ordering::AcqRel);
             // SAFETY: `acquire_idle_p` gave this M the P.
             unsafe { cx.set_p(np) };
             cx.trace(EventKind::ProcStart, &[]);
@@ -166,6 +172,9 @@ pub(crate) fn run(cx: &mut Ctx, g: GRef, sc: Syscall) -> After {
             unsafe { g.exec() }.set_syscall_output(sc.finish, sc.arg, out, sc.slot);
             g.cas_status(Status::Running, Status::Runnable);
             proc::globrunqput(rt, g);
+            // Only now, with the G queued, may this M stop counting as
+            // one in a call (see the module docs).
+            s.nsyscall.fetch_sub(1, Ordering::AcqRel);
             proc::wakep(rt);
             After::LostP
         }

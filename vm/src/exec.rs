@@ -232,10 +232,10 @@ impl Exec {
         let stack = &self.stack;
         // Case order, as the select numbered them: receives, then sends
         // (each send case is a channel and a value register).
-        let cases = (0..nrecv)
-            .map(|i| (stack[base + i], false))
-            .chain((0..nsend).map(|j| (stack[base + nrecv + 2 * j], true)));
-        crate::sched::chan::select_cleanup(g, &mut self.select_wait, cases, fired);
+        let chans = (0..nrecv)
+            .map(|i| stack[base + i])
+            .chain((0..nsend).map(|j| stack[base + nrecv + 2 * j]));
+        crate::sched::chan::select_cleanup(g, &mut self.select_wait, chans, fired);
     }
 
     /// Finishes what the parked goroutine `g` (whose state this is) waited

@@ -3,8 +3,9 @@
 //! A channel is a heap object holding a lock, a FIFO buffer of `cap`
 //! values, a closed flag, and two wait queues of *sudogs* (a parked G plus
 //! the value it sends, or the slot it receives into, plus the `select`
-//! case it stands for). A wait queue is a [`WaitQ`]: a FIFO that can also
-//! unlink any one entry in O(1) given the handle its push returned.
+//! case it stands for), kept in one [`WaitQueues`]: each queue is a FIFO
+//! that can also unlink any one entry in O(1) given the handle its push
+//! returned.
 //!
 //! Send (`ch <- v`), under the channel lock:
 //! 1. closed: runtime error `Send on closed channel.`;
@@ -65,7 +66,7 @@ use std::sync::atomic::Ordering;
 use parking_lot::Mutex;
 
 use super::park::{Flow, Park, Resume, Unlock, WaitReason};
-use super::waitq::{WaitId, WaitQ};
+use super::waitq::{Side, WaitId, WaitQueues};
 use super::{proc::ready, GRef};
 use crate::object::Kind;
 use crate::value::Value;
@@ -85,8 +86,8 @@ pub struct Sudog {
 pub struct ChanState {
     pub buf: VecDeque<Value>,
     pub closed: bool,
-    pub recvq: WaitQ<Sudog>,
-    pub sendq: WaitQ<Sudog>,
+    /// The parked receivers and senders (`Side::Recv`, `Side::Send`).
+    pub waitq: WaitQueues<Sudog>,
     /// A producer parked in [`wait_drained`], woken (with `true`) by the
     /// receive that empties the buffer, or by `close`.
     pub drain_waiter: Option<GRef>,
@@ -98,7 +99,7 @@ impl ChanState {
     /// `--max-heap` bounds buffered values and parked senders and
     /// receivers, and the sweep gives the bytes back with the channel.
     fn footprint(&self) -> usize {
-        self.buf.capacity() * std::mem::size_of::<Value>() + self.recvq.bytes() + self.sendq.bytes()
+        self.buf.capacity() * std::mem::size_of::<Value>() + self.waitq.bytes()
     }
 }
 
@@ -147,7 +148,7 @@ impl Chan {
     /// waiting `select` may already have been claimed elsewhere).
     pub fn room(&self) -> usize {
         let st = self.state.lock();
-        self.cap.saturating_sub(st.buf.len()) + st.recvq.len()
+        self.cap.saturating_sub(st.buf.len()) + st.waitq.len(Side::Recv)
     }
 
     /// Calls `f` on every value the channel holds (for the collector).
@@ -156,7 +157,7 @@ impl Chan {
         for v in &st.buf {
             f(*v);
         }
-        for s in st.sendq.iter() {
+        for s in st.waitq.iter(Side::Send) {
             f(s.elem);
         }
     }
@@ -186,8 +187,8 @@ fn claim(s: &Sudog) -> bool {
 }
 
 /// Pops the first claimable sudog of `q` (dropping stale select entries).
-fn pop_claimed(q: &mut WaitQ<Sudog>) -> Option<Sudog> {
-    while let Some(s) = q.pop_front() {
+fn pop_claimed(q: &mut WaitQueues<Sudog>, side: Side) -> Option<Sudog> {
+    while let Some(s) = q.pop_front(side) {
         if claim(&s) {
             return Some(s);
         }
@@ -230,11 +231,14 @@ pub fn send(cx: &mut Ctx, chv: Value, v: Value) -> Result<(), Flow> {
         }
         Sent::No => {}
     }
-    st.sendq.push_back(Sudog {
-        g: me(cx),
-        elem: v,
-        sel: None,
-    });
+    st.waitq.push_back(
+        Side::Send,
+        Sudog {
+            g: me(cx),
+            elem: v,
+            sel: None,
+        },
+    );
     charge_growth(cx, &st, before);
     Err(Flow::Park(Park {
         reason: WaitReason::ChanSend,
@@ -261,11 +265,14 @@ pub fn recv(cx: &mut Ctx, chv: Value, resume: Resume) -> Result<(Value, bool), F
         return Ok((v, ok));
     }
     let before = st.footprint();
-    st.recvq.push_back(Sudog {
-        g: me(cx),
-        elem: Value::NIL,
-        sel: None,
-    });
+    st.waitq.push_back(
+        Side::Recv,
+        Sudog {
+            g: me(cx),
+            elem: Value::NIL,
+            sel: None,
+        },
+    );
     charge_growth(cx, &st, before);
     Err(Flow::Park(Park {
         reason: WaitReason::ChanRecv,
@@ -304,11 +311,14 @@ pub fn send_many(cx: &mut Ctx, chv: Value, vals: &[Value]) -> Result<usize, Flow
     }
     if sent == 0 && failed.is_none() {
         if let Some(&v) = vals.first() {
-            st.sendq.push_back(Sudog {
-                g: me(cx),
-                elem: v,
-                sel: None,
-            });
+            st.waitq.push_back(
+                Side::Send,
+                Sudog {
+                    g: me(cx),
+                    elem: v,
+                    sel: None,
+                },
+            );
             charge_growth(cx, &st, before);
             return Err(Flow::Park(Park {
                 reason: WaitReason::ChanSend,
@@ -369,7 +379,7 @@ fn try_send(ch: &Chan, st: &mut ChanState, v: Value) -> Result<Sent, Flow> {
     if st.closed {
         return Err("Send on closed channel.".into());
     }
-    if let Some(r) = pop_claimed(&mut st.recvq) {
+    if let Some(r) = pop_claimed(&mut st.waitq, Side::Recv) {
         r.g.deliver(v, true, case_of(&r));
         return Ok(Sent::Handed(r.g));
     }
@@ -386,7 +396,7 @@ fn try_send(ch: &Chan, st: &mut ChanState, v: Value) -> Result<Sent, Flow> {
 /// buffer to drain when this takes the last value), else a closed
 /// channel's `nil` (not ok). `None`: the receiver would have to wait.
 fn try_recv(ch: &Chan, st: &mut ChanState) -> Option<(Value, bool, Option<GRef>)> {
-    if let Some(s) = pop_claimed(&mut st.sendq) {
+    if let Some(s) = pop_claimed(&mut st.waitq, Side::Send) {
         let v = take_from_sender(ch, st, s.elem);
         crate::gc::shade(v);
         s.g.deliver(Value::NIL, true, case_of(&s));
@@ -439,11 +449,11 @@ pub fn close(cx: &mut Ctx, chv: Value) -> Result<(), Flow> {
         }
         st.closed = true;
         let mut w = Vec::new();
-        while let Some(s) = pop_claimed(&mut st.recvq) {
+        while let Some(s) = pop_claimed(&mut st.waitq, Side::Recv) {
             s.g.deliver(Value::NIL, false, case_of(&s));
             w.push(s.g);
         }
-        while let Some(s) = pop_claimed(&mut st.sendq) {
+        while let Some(s) = pop_claimed(&mut st.waitq, Side::Send) {
             s.g.deliver(Value::NIL, false, case_of(&s));
             w.push(s.g);
         }
@@ -649,10 +659,11 @@ pub fn select(
             elem: c.send.unwrap_or(Value::NIL),
             sel: Some((gen, i as i32)),
         };
-        let id = match c.send {
-            Some(_) => st.sendq.push_back(s),
-            None => st.recvq.push_back(s),
+        let side = match c.send {
+            Some(_) => Side::Send,
+            None => Side::Recv,
         };
+        let id = st.waitq.push_back(side, s);
         wait.ids.push(Some(id));
         charge_growth(cx, st, before);
     }
@@ -665,8 +676,8 @@ pub fn select(
 
 /// After a blocked select was woken (or abandoned): unlinks the G's
 /// sudogs that are still queued, each by its handle in `wait`, in O(1)
-/// under its own channel's lock. `cases` are the select's cases in case
-/// order, each as its channel and whether it sends; `fired` is the case
+/// under its own channel's lock. `chans` are the channels of the select's
+/// cases, in case order; `fired` is the case
 /// its waker claimed (`-1`: none), whose sudog that waker already popped.
 /// A sudog a waker dropped as stale is gone too, and its node may hold
 /// another sudog by now: the owner test (this G, this generation, this
@@ -674,11 +685,11 @@ pub fn select(
 pub fn select_cleanup(
     g: GRef,
     wait: &mut SelectWait,
-    cases: impl Iterator<Item = (Value, bool)>,
+    chans: impl Iterator<Item = Value>,
     fired: i32,
 ) {
     let gen = wait.gen;
-    for (i, ((chv, sends), id)) in cases.zip(wait.ids.drain(..)).enumerate() {
+    for (i, (chv, id)) in chans.zip(wait.ids.drain(..)).enumerate() {
         let (Some(id), Some(ch)) = (id, as_chan(chv)) else {
             continue;
         };
@@ -687,10 +698,7 @@ pub fn select_cleanup(
             continue;
         }
         let mut st = ch.state.lock();
-        let q = match sends {
-            true => &mut st.sendq,
-            false => &mut st.recvq,
-        };
-        q.remove_if(id, |s| s.g == g && s.sel == Some((gen, case)));
+        st.waitq
+            .remove_if(id, |s| s.g == g && s.sel == Some((gen, case)));
     }
 }

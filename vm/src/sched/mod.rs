@@ -18,8 +18,8 @@
 //!   `WakeRecord` the collector's goroutines sleep on.
 //! - [`timer`]: per-P timer heaps (`sleep`, `time.after`).
 //! - [`chan`]: channels and `select`.
-//! - [`waitq`]: a channel's wait queue: FIFO, with O(1) removal by handle
-//!   (what a woken `select` uses to leave its other channels).
+//! - [`waitq`]: a channel's two wait queues: FIFOs with O(1) removal by
+//!   handle (what a woken `select` uses to leave its other channels).
 //! - [`sim`]: deterministic mode (`--sim SEED`): one thread drives every P.
 //! - [`syscall`]: blocking system calls: the P hand-off while a goroutine
 //!   blocks in the kernel (Go's `entersyscall` / `exitsyscall`).

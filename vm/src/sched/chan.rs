@@ -677,11 +677,11 @@ pub fn select(
 /// After a blocked select was woken (or abandoned): unlinks the G's
 /// sudogs that are still queued, each by its handle in `wait`, in O(1)
 /// under its own channel's lock. `chans` are the channels of the select's
-/// cases, in case order; `fired` is the case
-/// its waker claimed (`-1`: none), whose sudog that waker already popped.
-/// A sudog a waker dropped as stale is gone too, and its node may hold
-/// another sudog by now: the owner test (this G, this generation, this
-/// case) leaves such a node alone.
+/// cases, in case order; `fired` is the case its waker claimed (`-1`:
+/// none), whose sudog that waker already popped. A sudog a waker dropped
+/// as stale is gone too, and its node may hold another sudog by now: the
+/// owner test (this G, this generation, this case) leaves such a node
+/// alone.
 pub fn select_cleanup(
     g: GRef,
     wait: &mut SelectWait,

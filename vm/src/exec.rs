@@ -26,6 +26,7 @@ use skein_bytecode::Instr;
 
 use crate::interp::closure_fn;
 use crate::object::*;
+use crate::sched::chan::SelectWait;
 use crate::sched::park::Resume;
 use crate::sched::GRef;
 use crate::value::Value;
@@ -75,6 +76,9 @@ pub struct Exec {
         Value,
         crate::sched::syscall::SysOutput,
     )>,
+    /// While the goroutine is parked in a `select` (`Resume::Select`):
+    /// the handles of the sudogs it queued, which its resumption unlinks.
+    pub(crate) select_wait: SelectWait,
 }
 
 // SAFETY: an Exec is used by one thread at a time (its G's owner); the raw
@@ -97,6 +101,7 @@ impl Exec {
             budget_left: 0,
             charged: 0,
             sys: None,
+            select_wait: SelectWait::default(),
         }
     }
 
@@ -106,6 +111,7 @@ impl Exec {
         std::mem::size_of::<crate::sched::G>()
             + self.stack.capacity() * std::mem::size_of::<Value>()
             + self.frames.capacity() * std::mem::size_of::<Frame>()
+            + self.select_wait.bytes()
     }
 
     /// Charges what the goroutine grew by since it was last charged (a
@@ -218,14 +224,18 @@ impl Exec {
         (ins.b(), ins.c() >> 1)
     }
 
-    /// The channels of the `Select` just executed, whose cases start at
-    /// stack index `base`.
-    pub fn select_chans(&self, base: usize) -> Vec<Value> {
+    /// Unlinks what the `Select` just executed (whose cases start at stack
+    /// index `base`) left queued on its channels, `fired` being the case
+    /// its waker claimed (`-1`: none); see `chan::select_cleanup`.
+    fn select_cleanup(&mut self, g: GRef, base: usize, fired: i32) {
         let (nrecv, nsend) = self.select_shape();
-        (0..nrecv)
-            .map(|i| self.stack[base + i])
-            .chain((0..nsend).map(|j| self.stack[base + nrecv + 2 * j]))
-            .collect()
+        let stack = &self.stack;
+        // Case order, as the select numbered them: receives, then sends
+        // (each send case is a channel and a value register).
+        let chans = (0..nrecv)
+            .map(|i| stack[base + i])
+            .chain((0..nsend).map(|j| stack[base + nrecv + 2 * j]));
+        crate::sched::chan::select_cleanup(g, &mut self.select_wait, chans, fired);
     }
 
     /// Finishes what the parked goroutine `g` (whose state this is) waited
@@ -270,7 +280,7 @@ impl Exec {
             }
             Resume::Select { base } => {
                 let (nrecv, _) = self.select_shape();
-                crate::sched::chan::select_cleanup(g, self.select_chans(base).into_iter());
+                self.select_cleanup(g, base, case);
                 if case as usize >= nrecv && !ok {
                     return Err("Send on closed channel.".into());
                 }
@@ -286,7 +296,7 @@ impl Exec {
     /// and will never run again: removes what its park left on wait lists.
     pub fn abandon(&mut self, g: GRef) {
         if let Resume::Select { base } = self.resume {
-            crate::sched::chan::select_cleanup(g, self.select_chans(base).into_iter());
+            self.select_cleanup(g, base, -1);
         }
         self.resume = Resume::None;
         self.sys = None;

@@ -840,7 +840,8 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 // SAFETY: the running frame's registers start at `base`
                 // and codegen keeps the operands below `num_regs`.
                 let regs = unsafe { std::slice::from_raw_parts_mut(base, func.num_regs as usize) };
-                if let Err(flow) = op_chan(cx, ins, regs, frame_base(fp)) {
+                let wait = &mut g.select_wait;
+                if let Err(flow) = op_chan(cx, ins, regs, frame_base(fp), wait) {
                     ret!(flow_outcome(g, flow));
                 }
             }
@@ -859,7 +860,13 @@ fn op_go(cx: &mut Ctx, vals: &[Value]) {
 /// operations are rare next to arithmetic and calls, and keeping them out
 /// of `run` keeps its register allocation tight.
 #[inline(never)]
-fn op_chan(cx: &mut Ctx, ins: Instr, regs: &mut [Value], base: usize) -> Result<(), Flow> {
+fn op_chan(
+    cx: &mut Ctx,
+    ins: Instr,
+    regs: &mut [Value],
+    base: usize,
+    wait: &mut crate::sched::chan::SelectWait,
+) -> Result<(), Flow> {
     use crate::sched::chan;
     match ins.op() {
         Op::Send => chan::send(cx, regs[ins.a()], regs[ins.b()]),
@@ -884,7 +891,7 @@ fn op_chan(cx: &mut Ctx, ins: Instr, regs: &mut [Value], base: usize) -> Result<
                     send: Some(regs[a + nrecv + 2 * j + 1]),
                 });
             }
-            let (i, v, ok) = chan::select(cx, &cases, c & 1 == 1, base + a)?;
+            let (i, v, ok) = chan::select(cx, &cases, c & 1 == 1, base + a, wait)?;
             regs[a] = Value::number(i as f64);
             regs[a + 1] = v;
             regs[a + 2] = Value::bool(ok);

@@ -141,7 +141,12 @@ pub struct FxHasher(u64);
 
 impl Hasher for FxHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply moves entropy only upwards: a key with many low zero
+        // bits (an integral number's `f64` bits have up to 52) keeps them
+        // all, and the table, which picks buckets by the low bits, would
+        // put every such key in one probe sequence. Rotating brings the
+        // well-mixed high bits down; 26 is rustc-hash's choice for 64 bits.
+        self.0.rotate_left(26)
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {

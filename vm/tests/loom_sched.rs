@@ -56,7 +56,10 @@
 //! switch for free). The two-thread models are explored exhaustively; the
 //! three-thread ones up to a bound (see the constants), well above the one
 //! that already catches every broken variant. The whole file runs in about
-//! 15 s (release build, two test threads).
+//! 95 s (release build, two test threads, on a shared 2-CPU machine); the
+//! largest models are the stop-the-world handshake (about 130,000
+//! executions) and the three-thread selects (1b) and (1e) (about 170,000
+//! each).
 
 #![cfg(loom)]
 
@@ -70,6 +73,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 use loom::thread;
+use skein_vm::sched::waitq::{Side, WaitId, WaitQueues};
 use skein_vm::value::Value;
 
 /// Preemption bound for the two-thread models: none. Their state spaces
@@ -168,6 +172,12 @@ struct World {
     guarded: UnsafeCell<u64>,
     /// Every `ready`, in order (G indices): the run queues' stand-in.
     readied: Mutex<Vec<usize>>,
+    /// Every select sudog queued, and every one taken off a queue (popped
+    /// by a waker, claimed or stale, or unlinked by its G's
+    /// `select_cleanup`), as (G, generation, case): at the end of a model
+    /// the two agree, each entry once.
+    queued: Mutex<Vec<(usize, u64, i32)>>,
+    disposed: Mutex<Vec<(usize, u64, i32)>>,
 }
 
 impl World {
@@ -178,6 +188,15 @@ impl World {
             sema: SemaCore::default(),
             guarded: UnsafeCell::new(0),
             readied: Mutex::new(Vec::new()),
+            queued: Mutex::new(Vec::new()),
+            disposed: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Records that a sudog left its queue (select sudogs only).
+    fn note_disposed(&self, s: &Sudog) {
+        if let Some((gen, case)) = s.sel {
+            self.disposed.lock().unwrap().push((s.g, gen, case));
         }
     }
 
@@ -218,8 +237,9 @@ enum Resume {
     /// `Resume::Store` / `StoreOk`: the delivered value (and ok).
     Store,
     /// `Resume::Select`: the real one finds the select's channels in the
-    /// G's registers; the model carries them.
-    Select { chans: Vec<usize> },
+    /// G's registers and its `SelectWait` in the G's `Exec`; the model
+    /// carries both.
+    Select { cases: Vec<Case>, wait: SelectWait },
 }
 
 /// `park.rs`'s `Park`.
@@ -296,7 +316,7 @@ fn apply_resume(w: &World, me: usize) -> (u64, bool, i32) {
     let d = w.gs[me].delivered();
     match resume {
         Resume::None | Resume::Sent | Resume::Store => {}
-        Resume::Select { chans } => select_cleanup(w, me, &chans),
+        Resume::Select { cases, wait } => select_cleanup(w, me, &cases, &wait, d.2),
     }
     d
 }
@@ -319,13 +339,12 @@ struct Sudog {
     sel: Option<(u64, i32)>,
 }
 
-/// `chan::ChanState`.
+/// `chan::ChanState`. The wait queues are the real `waitq::WaitQueues`.
 #[derive(Default)]
 struct ChanState {
     buf: VecDeque<u64>,
     closed: bool,
-    recvq: VecDeque<Sudog>,
-    sendq: VecDeque<Sudog>,
+    waitq: WaitQueues<Sudog>,
 }
 
 /// `chan::Chan`.
@@ -357,8 +376,9 @@ fn claim(w: &World, s: &Sudog) -> bool {
 
 /// `chan::pop_claimed`: the first claimable sudog; stale select entries
 /// are dropped.
-fn pop_claimed(w: &World, q: &mut VecDeque<Sudog>) -> Option<Sudog> {
-    while let Some(s) = q.pop_front() {
+fn pop_claimed(w: &World, q: &mut WaitQueues<Sudog>, side: Side) -> Option<Sudog> {
+    while let Some(s) = q.pop_front(side) {
+        w.note_disposed(&s);
         if claim(w, &s) {
             return Some(s);
         }
@@ -378,7 +398,7 @@ fn send(w: &World, me: usize, ch: usize, v: u64) -> Result<(), Flow<'_>> {
     if st.closed {
         return Err(Flow::Error(SEND_CLOSED));
     }
-    if let Some(r) = pop_claimed(w, &mut st.recvq) {
+    if let Some(r) = pop_claimed(w, &mut st.waitq, Side::Recv) {
         drop(st);
         w.gs[r.g].deliver(v, true, case_of(&r));
         ready(w, r.g);
@@ -388,11 +408,14 @@ fn send(w: &World, me: usize, ch: usize, v: u64) -> Result<(), Flow<'_>> {
         st.buf.push_back(v);
         return Ok(());
     }
-    st.sendq.push_back(Sudog {
-        g: me,
-        elem: v,
-        sel: None,
-    });
+    st.waitq.push_back(
+        Side::Send,
+        Sudog {
+            g: me,
+            elem: v,
+            sel: None,
+        },
+    );
     Err(Flow::Park(Park {
         unlock: Unlock::Chan(st),
         resume: Resume::Sent,
@@ -403,7 +426,7 @@ fn send(w: &World, me: usize, ch: usize, v: u64) -> Result<(), Flow<'_>> {
 fn recv(w: &World, me: usize, ch: usize) -> Result<(u64, bool), Flow<'_>> {
     let chan = &w.chans[ch];
     let mut st = chan.state.lock().unwrap();
-    if let Some(s) = pop_claimed(w, &mut st.sendq) {
+    if let Some(s) = pop_claimed(w, &mut st.waitq, Side::Send) {
         let v = take_from_sender(chan.cap, &mut st, s.elem);
         drop(st);
         w.gs[s.g].deliver(NIL, true, case_of(&s));
@@ -416,11 +439,14 @@ fn recv(w: &World, me: usize, ch: usize) -> Result<(u64, bool), Flow<'_>> {
     if st.closed {
         return Ok((NIL, false));
     }
-    st.recvq.push_back(Sudog {
-        g: me,
-        elem: NIL,
-        sel: None,
-    });
+    st.waitq.push_back(
+        Side::Recv,
+        Sudog {
+            g: me,
+            elem: NIL,
+            sel: None,
+        },
+    );
     Err(Flow::Park(Park {
         unlock: Unlock::Chan(st),
         resume: Resume::Store,
@@ -449,11 +475,11 @@ fn close(w: &World, ch: usize) -> Result<(), Flow<'_>> {
         }
         st.closed = true;
         let mut woken = Vec::new();
-        while let Some(s) = pop_claimed(w, &mut st.recvq) {
+        while let Some(s) = pop_claimed(w, &mut st.waitq, Side::Recv) {
             w.gs[s.g].deliver(NIL, false, case_of(&s));
             woken.push(s.g);
         }
-        while let Some(s) = pop_claimed(w, &mut st.sendq) {
+        while let Some(s) = pop_claimed(w, &mut st.waitq, Side::Send) {
             w.gs[s.g].deliver(NIL, false, case_of(&s));
             woken.push(s.g);
         }
@@ -502,7 +528,7 @@ fn select<'a>(w: &'a World, me: usize, cases: &[Case]) -> Result<(i64, u64), Flo
                     unlock_all(guards);
                     return Err(Flow::Error(SEND_CLOSED));
                 }
-                if let Some(r) = pop_claimed(w, &mut st.recvq) {
+                if let Some(r) = pop_claimed(w, &mut st.waitq, Side::Recv) {
                     unlock_all(guards);
                     w.gs[r.g].deliver(v, true, case_of(&r));
                     ready(w, r.g);
@@ -515,7 +541,7 @@ fn select<'a>(w: &'a World, me: usize, cases: &[Case]) -> Result<(i64, u64), Flo
                 }
             }
             None => {
-                if let Some(s) = pop_claimed(w, &mut st.sendq) {
+                if let Some(s) = pop_claimed(w, &mut st.waitq, Side::Send) {
                     let v = take_from_sender(cap, st, s.elem);
                     unlock_all(guards);
                     w.gs[s.g].deliver(NIL, true, case_of(&s));
@@ -537,6 +563,10 @@ fn select<'a>(w: &'a World, me: usize, cases: &[Case]) -> Result<(i64, u64), Flo
     let g = &w.gs[me];
     let gen = (g.sel_state.load(Ordering::Relaxed) | 1) + 1;
     g.sel_state.store(gen, Ordering::Release);
+    let mut wait = SelectWait {
+        gen,
+        ids: Vec::new(),
+    };
     for (i, c) in cases.iter().enumerate() {
         let st = &mut *guards[slot(c.chan)];
         let s = Sudog {
@@ -544,23 +574,46 @@ fn select<'a>(w: &'a World, me: usize, cases: &[Case]) -> Result<(i64, u64), Flo
             elem: c.send.unwrap_or(NIL),
             sel: Some((gen, i as i32)),
         };
-        match c.send {
-            Some(_) => st.sendq.push_back(s),
-            None => st.recvq.push_back(s),
-        }
+        let side = match c.send {
+            Some(_) => Side::Send,
+            None => Side::Recv,
+        };
+        let id = st.waitq.push_back(side, s);
+        wait.ids.push(id);
+        w.queued.lock().unwrap().push((me, gen, i as i32));
     }
     Err(Flow::Park(Park {
         unlock: Unlock::Chans(guards),
-        resume: Resume::Select { chans },
+        resume: Resume::Select {
+            cases: cases.to_vec(),
+            wait,
+        },
     }))
 }
 
-/// `chan::select_cleanup`: removes the woken select's remaining sudogs.
-fn select_cleanup(w: &World, me: usize, chans: &[usize]) {
-    for &c in chans {
-        let mut st = w.chans[c].state.lock().unwrap();
-        st.recvq.retain(|s| s.g != me);
-        st.sendq.retain(|s| s.g != me);
+/// `chan::SelectWait`: the blocked select's generation and, per case, the
+/// handle of its sudog (the models' selects have no `nil` cases).
+struct SelectWait {
+    gen: u64,
+    ids: Vec<WaitId>,
+}
+
+/// `chan::select_cleanup`: unlinks the woken select's sudogs that are
+/// still queued, each by its handle under its own channel's lock, skipping
+/// the case that fired (its waker popped that sudog); the owner test (this
+/// G, this generation, this case) leaves alone a node that a waker freed
+/// and another push reused.
+fn select_cleanup(w: &World, me: usize, cases: &[Case], wait: &SelectWait, fired: i32) {
+    for (i, (c, &id)) in cases.iter().zip(&wait.ids).enumerate() {
+        let case = i as i32;
+        if case == fired {
+            continue;
+        }
+        let mut st = w.chans[c.chan].state.lock().unwrap();
+        let owns = |s: &Sudog| s.g == me && s.sel == Some((wait.gen, case));
+        if let Some(s) = st.waitq.remove_if(id, owns) {
+            w.note_disposed(&s);
+        }
     }
 }
 
@@ -697,9 +750,23 @@ fn assert_settled(w: &World, parks: &[usize]) {
     }
     for (i, c) in w.chans.iter().enumerate() {
         let st = c.state.lock().unwrap();
-        assert!(st.recvq.is_empty(), "channel {i}: a receiver left queued");
-        assert!(st.sendq.is_empty(), "channel {i}: a sender left queued");
+        assert!(
+            st.waitq.is_empty(Side::Recv),
+            "channel {i}: a receiver left queued"
+        );
+        assert!(
+            st.waitq.is_empty(Side::Send),
+            "channel {i}: a sender left queued"
+        );
     }
+    let mut queued = w.queued.lock().unwrap().clone();
+    let mut disposed = w.disposed.lock().unwrap().clone();
+    queued.sort_unstable();
+    disposed.sort_unstable();
+    assert_eq!(
+        queued, disposed,
+        "a select sudog was taken off its queue twice, or never"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -925,6 +992,125 @@ fn select_twice_generations() {
             assert!(c.state.lock().unwrap().buf.is_empty());
         }
         assert_settled(&w, &[parks, 0, 0]);
+    });
+}
+
+/// (1e) A select woken through one channel while its other channel is
+/// closed: G0 selects on receiving from ch0 (capacity 1) and ch1
+/// (unbuffered) while G1 sends 10 on ch0 (it never parks) and G2 closes
+/// ch1. Either G1's send or the close claims G0 (or G0's poll finds one of
+/// them done); the other channel's sudog of G0 is then stale, and is taken
+/// off its queue exactly once: by the close's drain (`chan::close` pops it
+/// and its claim fails) or by G0's `select_cleanup` (unlinked by handle),
+/// whichever comes first. Checks: G0 gets 10 from case 0 (and ch0's buffer
+/// is empty) or the close from case 1 (and 10 is still buffered); G0 is
+/// readied at most once; every select sudog queued is taken off exactly
+/// once and the queues end empty (`assert_settled`).
+///
+/// Broken variant checked: a close that drains its receive queue without
+/// the claim (popping and waking every sudog) readies G0 a second time when
+/// G1's send has claimed it already (`cas_status` panics: "status
+/// Runnable, expected Waiting").
+///
+/// Finding (not a bug): a `select_cleanup` that unlinks nothing still
+/// passes this model, since each stale sudog here meets a later pop on its
+/// channel (the other operation) that drops it; (1d) catches that
+/// variant.
+#[test]
+fn select_woken_while_other_closes() {
+    model("select_woken_while_other_closes", BOUND_THREE, || {
+        let w = Arc::new(World::new(3, &[1, 0]));
+        let w1 = w.clone();
+        let sender =
+            thread::spawn(move || assert!(send(&w1, 1, 0, 10).is_ok(), "a sender blocked"));
+        let w2 = w.clone();
+        let closer = thread::spawn(move || assert!(close(&w2, 1).is_ok()));
+
+        let cases = [
+            Case {
+                chan: 0,
+                send: None,
+            },
+            Case {
+                chan: 1,
+                send: None,
+            },
+        ];
+        let r = select(&w, 0, &cases);
+        let (v, _, case, parked) = block_on(&w, 0, r, |(i, v)| (v, true, i as i32)).unwrap();
+        sender.join().unwrap();
+        closer.join().unwrap();
+
+        let buf: Vec<u64> = w.chans[0]
+            .state
+            .lock()
+            .unwrap()
+            .buf
+            .iter()
+            .copied()
+            .collect();
+        match case {
+            0 => assert_eq!((v, buf), (10, vec![])),
+            1 => assert_eq!((v, buf), (NIL, vec![10])),
+            _ => panic!("case {case} fired"),
+        }
+        assert_settled(&w, &[parked as usize, 0, 0]);
+    });
+}
+
+/// (1f) A stale sudog's node freed and reused before the cleanup: G0
+/// selects on receiving from ch0 (capacity 1) and ch1 (unbuffered) while
+/// G1 sends 10 on ch0 and then 20 on ch1; after G0 is done, G2 (on the
+/// main thread too) receives from ch1. G0 always gets 10 (by claim, or
+/// from the buffer at its poll). When G0 was claimed, its ch1 sudog is
+/// stale, and G1's send of 20 may pop and drop it (freeing its node) and,
+/// finding no receiver, park on ch1's send queue, its sudog taking that
+/// very node (both queues share one slab, and its free list is last in,
+/// first out) before G0 has run again. G0's `select_cleanup` then finds its
+/// handle's node live with G1's sudog: the owner test (G, generation,
+/// case) must leave it alone, so that G2 finds G1 and takes 20. Checks: G0
+/// gets 10 from case 0; G2 gets 20; every park is readied once; every
+/// select sudog is taken off its queue exactly once; the queues end empty.
+///
+/// Broken variant checked: a cleanup that unlinks whatever its handle's
+/// node holds (owner test always true) takes G1's parked sudog off the
+/// send queue through a handle of the receive queue; `WaitQueues`'
+/// wrong-list assertion stops it (without that assertion, G2 would park
+/// too and neither would ever be woken).
+#[test]
+fn select_stale_node_reused() {
+    model("select_stale_node_reused", BOUND_TWO, || {
+        let w = Arc::new(World::new(3, &[1, 0]));
+        let w1 = w.clone();
+        let sender = thread::spawn(move || {
+            assert!(send(&w1, 1, 0, 10).is_ok(), "a buffered send blocked");
+            let r = send(&w1, 1, 1, 20);
+            let (_, ok, _, parked) = block_on(&w1, 1, r, |()| (NIL, true, -1)).unwrap();
+            assert!(ok);
+            parked
+        });
+
+        let cases = [
+            Case {
+                chan: 0,
+                send: None,
+            },
+            Case {
+                chan: 1,
+                send: None,
+            },
+        ];
+        let r = select(&w, 0, &cases);
+        let (v, ok, case, parked) = block_on(&w, 0, r, |(i, v)| (v, true, i as i32)).unwrap();
+        assert_eq!((v, ok, case), (10, true, 0));
+
+        // G2, once G0 is done.
+        let r = recv(&w, 2, 1);
+        let (v, ok, _, rparked) = block_on(&w, 2, r, |(v, ok)| (v, ok, -1)).unwrap();
+        let sparked = sender.join().unwrap();
+
+        assert_eq!((v, ok), (20, true), "the receiver lost the value");
+        assert_settled(&w, &[parked as usize, sparked as usize, rparked as usize]);
     });
 }
 

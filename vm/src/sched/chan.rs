@@ -3,7 +3,9 @@
 //! A channel is a heap object holding a lock, a FIFO buffer of `cap`
 //! values, a closed flag, and two wait queues of *sudogs* (a parked G plus
 //! the value it sends, or the slot it receives into, plus the `select`
-//! case it stands for).
+//! case it stands for), kept in one [`WaitQueues`]: each queue is a FIFO
+//! that can also unlink any one entry in O(1) given the handle its push
+//! returned.
 //!
 //! Send (`ch <- v`), under the channel lock:
 //! 1. closed: runtime error `Send on closed channel.`;
@@ -16,15 +18,31 @@
 //! else the buffer, else closed (`nil`, not ok), else park. `close` wakes
 //! every waiter: receivers get `nil`/not-ok, senders fail.
 //!
-//! `select` locks all its channels in address order (so two selects can
-//! never deadlock on each other), polls the cases in a random order (seeded
-//! in deterministic mode), and either completes the first ready case, takes
-//! `default`, or queues one sudog per case and parks. A parked select can be
-//! found on several queues at once, so waking it is a race: each sudog
-//! carries the select's *generation* and a waker must move the G's
-//! `sel_state` from that generation to generation|1 with a CAS; a waker that
-//! loses drops the (stale) sudog and looks for the next waiter. The woken G
-//! removes its remaining sudogs from the other channels before it goes on.
+//! `select` (Go's `selectgo`):
+//! 1. Lock every channel of the cases in address order (so two selects can
+//!    never deadlock on each other).
+//! 2. Poll the cases in a random order (seeded in deterministic mode):
+//!    complete the first ready one, else take `default` if there is one.
+//! 3. Otherwise start a new *generation* (the G's `sel_state`, even, above
+//!    every earlier one), queue one sudog per case tagged with the
+//!    generation and the case index, keep each push's handle in the G's
+//!    [`SelectWait`] (in its `Exec`), and park; the unlock step
+//!    ([`unlock_select`]) releases the locks once the G is `Waiting`.
+//! 4. A waker pops the head of one of those queues. Because the G sits on
+//!    several queues, waking it is a race: the waker must move the G's
+//!    `sel_state` from the sudog's generation to generation|1 with a CAS
+//!    ([`claim`]). The winner delivers the value and the case and readies
+//!    the G; a loser drops the popped sudog (stale) and takes the next
+//!    entry of the same queue ([`pop_claimed`]).
+//! 5. The woken G, before its next instruction ([`select_cleanup`], from
+//!    `Exec::resume`), unlinks each of its other sudogs by handle under
+//!    that channel's lock, in O(1) each (Go's `dequeueSudoG` in pass 3). A
+//!    sudog that a waker already dropped as stale is no longer on its
+//!    queue, and its node may hold someone else's sudog by then; the
+//!    handle's owner test (this G, this generation, this case) tells them
+//!    apart, so the cleanup unlinks exactly its own sudogs and nothing
+//!    else. Waking one of n selects that share a channel thus costs O(1),
+//!    not a scan of the shared queue.
 //!
 //! A producer that refills a buffered channel in batches (`io.lines`'s
 //! reader) does not park as a sender when the buffer is full, which would
@@ -32,10 +50,15 @@
 //! parks in [`wait_drained`] until a receive takes the buffer's last value,
 //! then sends the next batch ([`send_many`]) under one lock.
 //!
-//! Invariants: a sudog is on a queue only while its G is parked on it (or
-//! is a stale select entry that no CAS can claim); a G is readied at most
-//! once per park; values a channel holds (buffer, queued sends) are traced
-//! by the collector through the channel.
+//! Invariants: a sudog is on a queue only while its G is parked on it, or
+//! is a stale select entry that no CAS can claim (its G's generation has
+//! been claimed or has moved on), until a waker pops it or its G's cleanup
+//! unlinks it; a G is readied at most once per park; each queue keeps FIFO
+//! order among its entries; when a woken select's cleanup is done, none of
+//! its sudogs is on any queue; values a channel holds (buffer, queued
+//! sends) are traced by the collector through the channel; a channel's
+//! footprint (buffer and queue slabs, as allocated) never shrinks, and
+//! every growth is charged as runtime memory.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -43,6 +66,7 @@ use std::sync::atomic::Ordering;
 use parking_lot::Mutex;
 
 use super::park::{Flow, Park, Resume, Unlock, WaitReason};
+use super::waitq::{Side, WaitId, WaitQueues};
 use super::{proc::ready, GRef};
 use crate::object::Kind;
 use crate::value::Value;
@@ -62,8 +86,8 @@ pub struct Sudog {
 pub struct ChanState {
     pub buf: VecDeque<Value>,
     pub closed: bool,
-    pub recvq: VecDeque<Sudog>,
-    pub sendq: VecDeque<Sudog>,
+    /// The parked receivers and senders (`Side::Recv`, `Side::Send`).
+    pub waitq: WaitQueues<Sudog>,
     /// A producer parked in [`wait_drained`], woken (with `true`) by the
     /// receive that empties the buffer, or by `close`.
     pub drain_waiter: Option<GRef>,
@@ -75,8 +99,7 @@ impl ChanState {
     /// `--max-heap` bounds buffered values and parked senders and
     /// receivers, and the sweep gives the bytes back with the channel.
     fn footprint(&self) -> usize {
-        self.buf.capacity() * std::mem::size_of::<Value>()
-            + (self.recvq.capacity() + self.sendq.capacity()) * std::mem::size_of::<Sudog>()
+        self.buf.capacity() * std::mem::size_of::<Value>() + self.waitq.bytes()
     }
 }
 
@@ -125,7 +148,7 @@ impl Chan {
     /// waiting `select` may already have been claimed elsewhere).
     pub fn room(&self) -> usize {
         let st = self.state.lock();
-        self.cap.saturating_sub(st.buf.len()) + st.recvq.len()
+        self.cap.saturating_sub(st.buf.len()) + st.waitq.len(Side::Recv)
     }
 
     /// Calls `f` on every value the channel holds (for the collector).
@@ -134,7 +157,7 @@ impl Chan {
         for v in &st.buf {
             f(*v);
         }
-        for s in &st.sendq {
+        for s in st.waitq.iter(Side::Send) {
             f(s.elem);
         }
     }
@@ -164,8 +187,8 @@ fn claim(s: &Sudog) -> bool {
 }
 
 /// Pops the first claimable sudog of `q` (dropping stale select entries).
-fn pop_claimed(q: &mut VecDeque<Sudog>) -> Option<Sudog> {
-    while let Some(s) = q.pop_front() {
+fn pop_claimed(q: &mut WaitQueues<Sudog>, side: Side) -> Option<Sudog> {
+    while let Some(s) = q.pop_front(side) {
         if claim(&s) {
             return Some(s);
         }
@@ -208,11 +231,14 @@ pub fn send(cx: &mut Ctx, chv: Value, v: Value) -> Result<(), Flow> {
         }
         Sent::No => {}
     }
-    st.sendq.push_back(Sudog {
-        g: me(cx),
-        elem: v,
-        sel: None,
-    });
+    st.waitq.push_back(
+        Side::Send,
+        Sudog {
+            g: me(cx),
+            elem: v,
+            sel: None,
+        },
+    );
     charge_growth(cx, &st, before);
     Err(Flow::Park(Park {
         reason: WaitReason::ChanSend,
@@ -239,11 +265,14 @@ pub fn recv(cx: &mut Ctx, chv: Value, resume: Resume) -> Result<(Value, bool), F
         return Ok((v, ok));
     }
     let before = st.footprint();
-    st.recvq.push_back(Sudog {
-        g: me(cx),
-        elem: Value::NIL,
-        sel: None,
-    });
+    st.waitq.push_back(
+        Side::Recv,
+        Sudog {
+            g: me(cx),
+            elem: Value::NIL,
+            sel: None,
+        },
+    );
     charge_growth(cx, &st, before);
     Err(Flow::Park(Park {
         reason: WaitReason::ChanRecv,
@@ -264,6 +293,7 @@ pub fn send_many(cx: &mut Ctx, chv: Value, vals: &[Value]) -> Result<usize, Flow
         return Err("Can only send on a channel.".into());
     };
     let mut st = ch.state.lock();
+    let before = st.footprint();
     let mut woken = Vec::new();
     let mut sent = 0;
     let mut failed = None;
@@ -281,11 +311,15 @@ pub fn send_many(cx: &mut Ctx, chv: Value, vals: &[Value]) -> Result<usize, Flow
     }
     if sent == 0 && failed.is_none() {
         if let Some(&v) = vals.first() {
-            st.sendq.push_back(Sudog {
-                g: me(cx),
-                elem: v,
-                sel: None,
-            });
+            st.waitq.push_back(
+                Side::Send,
+                Sudog {
+                    g: me(cx),
+                    elem: v,
+                    sel: None,
+                },
+            );
+            charge_growth(cx, &st, before);
             return Err(Flow::Park(Park {
                 reason: WaitReason::ChanSend,
                 unlock: Unlock::guard(st),
@@ -293,6 +327,7 @@ pub fn send_many(cx: &mut Ctx, chv: Value, vals: &[Value]) -> Result<usize, Flow
             }));
         }
     }
+    charge_growth(cx, &st, before);
     drop(st);
     for g in woken {
         ready(cx, g);
@@ -344,7 +379,7 @@ fn try_send(ch: &Chan, st: &mut ChanState, v: Value) -> Result<Sent, Flow> {
     if st.closed {
         return Err("Send on closed channel.".into());
     }
-    if let Some(r) = pop_claimed(&mut st.recvq) {
+    if let Some(r) = pop_claimed(&mut st.waitq, Side::Recv) {
         r.g.deliver(v, true, case_of(&r));
         return Ok(Sent::Handed(r.g));
     }
@@ -361,7 +396,7 @@ fn try_send(ch: &Chan, st: &mut ChanState, v: Value) -> Result<Sent, Flow> {
 /// buffer to drain when this takes the last value), else a closed
 /// channel's `nil` (not ok). `None`: the receiver would have to wait.
 fn try_recv(ch: &Chan, st: &mut ChanState) -> Option<(Value, bool, Option<GRef>)> {
-    if let Some(s) = pop_claimed(&mut st.sendq) {
+    if let Some(s) = pop_claimed(&mut st.waitq, Side::Send) {
         let v = take_from_sender(ch, st, s.elem);
         crate::gc::shade(v);
         s.g.deliver(Value::NIL, true, case_of(&s));
@@ -414,11 +449,11 @@ pub fn close(cx: &mut Ctx, chv: Value) -> Result<(), Flow> {
         }
         st.closed = true;
         let mut w = Vec::new();
-        while let Some(s) = pop_claimed(&mut st.recvq) {
+        while let Some(s) = pop_claimed(&mut st.waitq, Side::Recv) {
             s.g.deliver(Value::NIL, false, case_of(&s));
             w.push(s.g);
         }
-        while let Some(s) = pop_claimed(&mut st.sendq) {
+        while let Some(s) = pop_claimed(&mut st.waitq, Side::Send) {
             s.g.deliver(Value::NIL, false, case_of(&s));
             w.push(s.g);
         }
@@ -523,14 +558,37 @@ fn unlock_all(chans: &[*const Chan]) {
     }
 }
 
+/// The sudogs a blocked `select` queued: its generation and, per case, the
+/// handle of the case's sudog on its channel's queue (`None`: a `nil`
+/// channel's case, which queues nothing). The select's goroutine keeps it
+/// in its `Exec` while parked, so that once woken it unlinks each sudog
+/// still queued by handle ([`select_cleanup`]). Reused from one select to
+/// the next: after the first, a select allocates nothing here.
+#[derive(Default)]
+pub struct SelectWait {
+    gen: u64,
+    ids: Vec<Option<WaitId>>,
+}
+
+impl SelectWait {
+    /// Bytes the handle vector holds, as allocated (part of the
+    /// goroutine's footprint).
+    pub(crate) fn bytes(&self) -> usize {
+        self.ids.capacity() * std::mem::size_of::<Option<WaitId>>()
+    }
+}
+
 /// `select`: the chosen case's index (`-1`: default), the received value
 /// and whether it was sent (`false` from a closed channel; `true` for a
-/// send case). When it must wait, parks with `Resume::Select { base }`.
+/// send case). When it must wait, queues one sudog per case, records their
+/// handles in `wait` (the running goroutine's), and parks with
+/// `Resume::Select { base }`.
 pub fn select(
     cx: &mut Ctx,
     cases: &[Case],
     has_default: bool,
     base: usize,
+    wait: &mut SelectWait,
 ) -> Result<(i64, Value, bool), Flow> {
     for c in cases {
         if !c.chan.is_nil() && as_chan(c.chan).is_none() {
@@ -588,8 +646,13 @@ pub fn select(
     // claimed flag).
     let gen = (g.sel_state.load(Ordering::Relaxed) | 1) + 1;
     g.sel_state.store(gen, Ordering::Release);
+    wait.gen = gen;
+    wait.ids.clear();
     for (i, c) in cases.iter().enumerate() {
-        let Some(ch) = as_chan(c.chan) else { continue };
+        let Some(ch) = as_chan(c.chan) else {
+            wait.ids.push(None);
+            continue;
+        };
         let st = locked.state(ch);
         let before = st.footprint();
         let s = Sudog {
@@ -597,10 +660,12 @@ pub fn select(
             elem: c.send.unwrap_or(Value::NIL),
             sel: Some((gen, i as i32)),
         };
-        match c.send {
-            Some(_) => st.sendq.push_back(s),
-            None => st.recvq.push_back(s),
-        }
+        let side = match c.send {
+            Some(_) => Side::Send,
+            None => Side::Recv,
+        };
+        let id = st.waitq.push_back(side, s);
+        wait.ids.push(Some(id));
         charge_growth(cx, st, before);
     }
     Err(Flow::Park(Park {
@@ -610,13 +675,31 @@ pub fn select(
     }))
 }
 
-/// After a blocked select was woken: removes the G's remaining sudogs from
-/// every channel of the select.
-pub fn select_cleanup(g: GRef, chans: impl Iterator<Item = Value>) {
-    for chv in chans {
-        let Some(ch) = as_chan(chv) else { continue };
+/// After a blocked select was woken (or abandoned): unlinks the G's
+/// sudogs that are still queued, each by its handle in `wait`, in O(1)
+/// under its own channel's lock. `chans` are the channels of the select's
+/// cases, in case order; `fired` is the case its waker claimed (`-1`:
+/// none), whose sudog that waker already popped. A sudog a waker dropped
+/// as stale is gone too, and its node may hold another sudog by now: the
+/// owner test (this G, this generation, this case) leaves such a node
+/// alone.
+pub fn select_cleanup(
+    g: GRef,
+    wait: &mut SelectWait,
+    chans: impl Iterator<Item = Value>,
+    fired: i32,
+) {
+    let gen = wait.gen;
+    for (i, (chv, id)) in chans.zip(wait.ids.drain(..)).enumerate() {
+        let (Some(id), Some(ch)) = (id, as_chan(chv)) else {
+            continue;
+        };
+        let case = i as i32;
+        if case == fired {
+            continue;
+        }
         let mut st = ch.state.lock();
-        st.recvq.retain(|s| s.g != g);
-        st.sendq.retain(|s| s.g != g);
+        st.waitq
+            .remove_if(id, |s| s.g == g && s.sel == Some((gen, case)));
     }
 }

@@ -18,6 +18,8 @@
 //!   `WakeRecord` the collector's goroutines sleep on.
 //! - [`timer`]: per-P timer heaps (`sleep`, `time.after`).
 //! - [`chan`]: channels and `select`.
+//! - [`waitq`]: a channel's two wait queues: FIFOs with O(1) removal by
+//!   handle (what a woken `select` uses to leave its other channels).
 //! - [`sim`]: deterministic mode (`--sim SEED`): one thread drives every P.
 //! - [`syscall`]: blocking system calls: the P hand-off while a goroutine
 //!   blocks in the kernel (Go's `entersyscall` / `exitsyscall`).
@@ -53,6 +55,7 @@ pub mod sim;
 pub mod stw;
 pub mod syscall;
 pub mod timer;
+pub mod waitq;
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;

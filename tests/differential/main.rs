@@ -28,6 +28,9 @@
 //! `SKEIN_DIFF_VALID=10000 SKEIN_DIFF_MUTATED=10000 SKEIN_DIFF_SEED=7
 //! cargo test --release --test differential -- --nocapture`.
 
+// The shared harness, for its record of one run (`Outcome`).
+#[path = "../common/mod.rs"]
+mod common;
 mod compare;
 mod gen;
 mod minimize;

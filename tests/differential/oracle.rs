@@ -27,14 +27,8 @@ use wait_timeout::ChildExt;
 /// in its bounded loops.
 const OUTPUT_CAP: usize = 1 << 20;
 
-/// What one run produced.
-#[derive(Clone, Debug)]
-pub struct Outcome {
-    pub stdout: String,
-    pub stderr: String,
-    pub code: Option<i32>,
-    pub timed_out: bool,
-}
+/// What one run produced: the shared harness's record of a run.
+pub use crate::common::Outcome;
 
 /// Where clox's reference sources live (see the module docs).
 pub fn clox_sources() -> PathBuf {

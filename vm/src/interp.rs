@@ -268,11 +268,13 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
             }
         }};
     }
-    macro_rules! jump_unless {
-        ($ins:expr, $x:expr, $y:expr, $op:tt) => {{
+    // A fused compare-branch: jumps by `sc` when `jump(x, y)` holds (the
+    // comparison is false); a non-number operand is an error.
+    macro_rules! jump_when {
+        ($ins:expr, $x:expr, $y:expr, $jump:expr) => {{
             let (x, y): (Value, f64) = ($x, $y);
             if x.is_number() {
-                if !(x.as_number() $op y) {
+                if ($jump)(x.as_number(), y) {
                     ip = ip.wrapping_offset($ins.sc());
                 }
             } else {
@@ -280,35 +282,13 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
             }
         }};
     }
-    // Jumps when `x op y` holds: the false branch of clox's `<=` and `>=`.
-    macro_rules! jump_if {
-        ($ins:expr, $x:expr, $y:expr, $op:tt) => {{
-            let (x, y): (Value, f64) = ($x, $y);
-            if x.is_number() {
-                if x.as_number() $op y {
-                    ip = ip.wrapping_offset($ins.sc());
-                }
-            } else {
-                throw!("Operands must be numbers.".to_string());
-            }
-        }};
-    }
-    macro_rules! jump_unless_rr {
-        ($ins:expr, $op:tt) => {{
+    macro_rules! jump_when_rr {
+        ($ins:expr, $jump:expr) => {{
             let y = r!($ins.b());
             if !y.is_number() {
                 throw!("Operands must be numbers.".to_string());
             }
-            jump_unless!($ins, r!($ins.a()), y.as_number(), $op)
-        }};
-    }
-    macro_rules! jump_if_rr {
-        ($ins:expr, $op:tt) => {{
-            let y = r!($ins.b());
-            if !y.is_number() {
-                throw!("Operands must be numbers.".to_string());
-            }
-            jump_if!($ins, r!($ins.a()), y.as_number(), $op)
+            jump_when!($ins, r!($ins.a()), y.as_number(), $jump)
         }};
     }
 
@@ -501,14 +481,14 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                     ip = ip.wrapping_offset(ins.sc());
                 }
             }
-            Op::JNotLt => jump_unless_rr!(ins, <),
-            Op::JNotLe => jump_if_rr!(ins, >),
-            Op::JNotGt => jump_unless_rr!(ins, >),
-            Op::JNotGe => jump_if_rr!(ins, <),
-            Op::JNotLtI => jump_unless!(ins, r!(ins.a()), ins.sb() as f64, <),
-            Op::JNotLeI => jump_if!(ins, r!(ins.a()), ins.sb() as f64, >),
-            Op::JNotGtI => jump_unless!(ins, r!(ins.a()), ins.sb() as f64, >),
-            Op::JNotGeI => jump_if!(ins, r!(ins.a()), ins.sb() as f64, <),
+            Op::JNotLt => jump_when_rr!(ins, |x, y| !(x < y)),
+            Op::JNotLe => jump_when_rr!(ins, |x, y| x > y),
+            Op::JNotGt => jump_when_rr!(ins, |x, y| !(x > y)),
+            Op::JNotGe => jump_when_rr!(ins, |x, y| x < y),
+            Op::JNotLtI => jump_when!(ins, r!(ins.a()), ins.sb() as f64, |x, y| !(x < y)),
+            Op::JNotLeI => jump_when!(ins, r!(ins.a()), ins.sb() as f64, |x, y| x > y),
+            Op::JNotGtI => jump_when!(ins, r!(ins.a()), ins.sb() as f64, |x, y| !(x > y)),
+            Op::JNotGeI => jump_when!(ins, r!(ins.a()), ins.sb() as f64, |x, y| x < y),
             Op::JNotEq => {
                 if !values_equal(r!(ins.a()), r!(ins.b())) {
                     ip = ip.wrapping_offset(ins.sc());

@@ -231,6 +231,18 @@ pub fn send(cx: &mut Ctx, chv: Value, v: Value) -> Result<(), Flow> {
         }
         Sent::No => {}
     }
+    Err(park_sender(cx, st, v, before))
+}
+
+/// Queues the running goroutine as a sender of `v` on the locked channel
+/// (whose footprint was `before` this operation) and parks it; the lock is
+/// released once it is parked.
+fn park_sender(
+    cx: &mut Ctx,
+    mut st: parking_lot::MutexGuard<'_, ChanState>,
+    v: Value,
+    before: usize,
+) -> Flow {
     st.waitq.push_back(
         Side::Send,
         Sudog {
@@ -240,11 +252,11 @@ pub fn send(cx: &mut Ctx, chv: Value, v: Value) -> Result<(), Flow> {
         },
     );
     charge_growth(cx, &st, before);
-    Err(Flow::Park(Park {
+    Flow::Park(Park {
         reason: WaitReason::ChanSend,
         unlock: Unlock::guard(st),
         resume: Resume::Sent,
-    }))
+    })
 }
 
 /// `<-ch`: the value and whether it came from a send (`false`: closed and
@@ -311,20 +323,7 @@ pub fn send_many(cx: &mut Ctx, chv: Value, vals: &[Value]) -> Result<usize, Flow
     }
     if sent == 0 && failed.is_none() {
         if let Some(&v) = vals.first() {
-            st.waitq.push_back(
-                Side::Send,
-                Sudog {
-                    g: me(cx),
-                    elem: v,
-                    sel: None,
-                },
-            );
-            charge_growth(cx, &st, before);
-            return Err(Flow::Park(Park {
-                reason: WaitReason::ChanSend,
-                unlock: Unlock::guard(st),
-                resume: Resume::Sent,
-            }));
+            return Err(park_sender(cx, st, v, before));
         }
     }
     charge_growth(cx, &st, before);

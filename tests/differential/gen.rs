@@ -139,6 +139,10 @@ impl Gen {
         self.out.push(tok.to_string());
     }
 
+    fn ts(&mut self, toks: &[&str]) {
+        self.out.extend(toks.iter().map(|t| t.to_string()));
+    }
+
     fn fresh(&mut self, prefix: &str) -> String {
         self.next_name += 1;
         format!("{prefix}{}", self.next_name)
@@ -268,10 +272,7 @@ impl Gen {
         let Some((field, ty)) = self.pick(&fields) else {
             return self.print_stmt();
         };
-        self.t(&name);
-        self.t(".");
-        self.t(&field);
-        self.t("=");
+        self.ts(&[&name, ".", &field, "="]);
         self.expr(&ty, 0);
         self.t(";");
     }
@@ -324,19 +325,9 @@ impl Gen {
         let i = self.fresh("i");
         self.t("{");
         self.scopes.push(Vec::new());
-        self.t("var");
-        self.t(&i);
-        self.t("=");
-        self.t("0");
-        self.t(";");
+        self.ts(&["var", &i, "=", "0", ";"]);
         self.declare(i.clone(), Ty::Num, false);
-        self.t("while");
-        self.t("(");
-        self.t(&i);
-        self.t("<");
-        self.t(&k.to_string());
-        self.t(")");
-        self.t("{");
+        self.ts(&["while", "(", &i, "<", &k.to_string(), ")", "{"]);
         self.scopes.push(Vec::new());
         let saved = self.multiplier;
         self.multiplier = saved.saturating_mul(k.max(1));
@@ -348,13 +339,7 @@ impl Gen {
         });
         self.multiplier = saved;
         self.scopes.pop();
-        self.t(&i);
-        self.t("=");
-        self.t(&i);
-        self.t("+");
-        self.t("1");
-        self.t(";");
-        self.t("}");
+        self.ts(&[&i, "=", &i, "+", "1", ";", "}"]);
         self.scopes.pop();
         self.t("}");
     }
@@ -362,23 +347,25 @@ impl Gen {
     fn for_stmt(&mut self) {
         let k = self.loop_count();
         let i = self.fresh("i");
-        self.t("for");
-        self.t("(");
-        self.t("var");
-        self.t(&i);
-        self.t("=");
-        self.t("0");
-        self.t(";");
-        self.t(&i);
-        self.t("<");
-        self.t(&k.to_string());
-        self.t(";");
-        self.t(&i);
-        self.t("=");
-        self.t(&i);
-        self.t("+");
-        self.t("1");
-        self.t(")");
+        self.ts(&[
+            "for",
+            "(",
+            "var",
+            &i,
+            "=",
+            "0",
+            ";",
+            &i,
+            "<",
+            &k.to_string(),
+            ";",
+            &i,
+            "=",
+            &i,
+            "+",
+            "1",
+            ")",
+        ]);
         self.scopes.push(Vec::new());
         self.declare(i, Ty::Num, false);
         let saved = self.multiplier;
@@ -482,30 +469,13 @@ impl Gen {
         for (p, ty) in &params {
             self.declare(p.clone(), ty.clone(), true);
         }
-        self.t("var");
-        self.t(&counter);
-        self.t("=");
+        self.ts(&["var", &counter, "="]);
         self.expr(&Ty::Num, 2);
         self.t(";");
         self.declare(counter.clone(), Ty::Num, true);
-        self.t("fun");
-        self.t(&inner);
-        self.t("(");
-        self.t(")");
-        self.t("{");
-        self.t(&counter);
-        self.t("=");
-        self.t(&counter);
-        self.t("+");
+        self.ts(&["fun", &inner, "(", ")", "{", &counter, "=", &counter, "+"]);
         self.expr(&Ty::Num, 2);
-        self.t(";");
-        self.t("return");
-        self.t(&counter);
-        self.t(";");
-        self.t("}");
-        self.t("return");
-        self.t(&inner);
-        self.t(";");
+        self.ts(&[";", "return", &counter, ";", "}", "return", &inner, ";"]);
         self.scopes.pop();
         self.t("}");
         let inner_sig = self.add_sig(Vec::new(), Ty::Num, 2);
@@ -564,9 +534,7 @@ impl Gen {
             self.frame = frame;
             if let Some(s) = superclass.and_then(|s| self.init_of(s)) {
                 // Chain to the superclass's initializer.
-                self.t("super");
-                self.t(".");
-                self.t("init");
+                self.ts(&["super", ".", "init"]);
                 self.call_args(s);
                 self.t(";");
             }
@@ -574,10 +542,7 @@ impl Gen {
             for _ in 0..nfields {
                 let field = self.fresh("x");
                 let ty = self.value_type();
-                self.t("this");
-                self.t(".");
-                self.t(&field);
-                self.t("=");
+                self.ts(&["this", ".", &field, "="]);
                 self.expr(&ty, 1);
                 self.t(";");
                 self.classes[idx].fields.push((field, ty));
@@ -611,9 +576,7 @@ impl Gen {
         // Classes are not values in the type system; a variable holding
         // an instance is declared right away so the class gets used.
         let v = self.fresh("o");
-        self.t("var");
-        self.t(&v);
-        self.t("=");
+        self.ts(&["var", &v, "="]);
         self.construct(idx);
         self.t(";");
         self.declare(v, Ty::Inst(idx), true);
@@ -806,9 +769,7 @@ impl Gen {
     fn assign_expr(&mut self, ty: &Ty, depth: u32) {
         match self.pick(&self.vars_of(ty, true)) {
             Some(name) => {
-                self.t("(");
-                self.t(&name);
-                self.t("=");
+                self.ts(&["(", &name, "="]);
                 self.expr(ty, depth);
                 self.t(")");
             }
@@ -834,14 +795,10 @@ impl Gen {
                 self.expr(&Ty::Num, depth + 1);
             }
             3 => {
-                self.t("true");
-                self.t("(");
-                self.t(")");
+                self.ts(&["true", "(", ")"]);
             }
             4 => {
-                self.t("nil");
-                self.t(".");
-                self.t("x0");
+                self.ts(&["nil", ".", "x0"]);
             }
             5 => {
                 self.expr(&Ty::Num, depth + 1);
@@ -858,14 +815,10 @@ impl Gen {
                     .collect();
                 match self.pick(&insts) {
                     Some(name) => {
-                        self.t(&name);
-                        self.t(".");
-                        self.t("missing");
+                        self.ts(&[&name, ".", "missing"]);
                     }
                     None => {
-                        self.t("nil");
-                        self.t("*");
-                        self.t("2");
+                        self.ts(&["nil", "*", "2"]);
                     }
                 }
             }
@@ -933,19 +886,13 @@ impl Gen {
                     0 => self.t(&name),
                     1 => {
                         let (obj, m) = name.split_once('.').expect("object.method");
-                        self.t(obj);
-                        self.t(".");
-                        self.t(m);
+                        self.ts(&[obj, ".", m]);
                     }
                     4 => {
-                        self.t("this");
-                        self.t(".");
-                        self.t(&name);
+                        self.ts(&["this", ".", &name]);
                     }
                     _ => {
-                        self.t("super");
-                        self.t(".");
-                        self.t(&name);
+                        self.ts(&["super", ".", &name]);
                     }
                 }
                 self.call_args(k);

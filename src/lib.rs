@@ -43,6 +43,7 @@ pub mod embed;
 pub mod options;
 pub mod repl;
 pub mod signals;
+pub mod trace_tool;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -132,6 +133,7 @@ pub(crate) fn execute_recording(
     let result = vm.run(&program);
     vm.flush();
     let mut trace = None;
+    let mut flight_note = None;
     if opts.record_trace {
         let mut text = Vec::new();
         match vm.write_trace(skein_vm::trace::Format::Text, &mut text) {
@@ -141,30 +143,111 @@ pub(crate) fn execute_recording(
             }
         }
     } else if let Some(path) = &opts.trace {
-        let format = match opts.trace_format {
-            TraceFormat::Text => skein_vm::trace::Format::Text,
-            TraceFormat::Chrome => skein_vm::trace::Format::Chrome,
-        };
-        let written = std::fs::File::create(path).and_then(|f| {
-            let mut w = std::io::BufWriter::new(f);
-            vm.write_trace(format, &mut w)?;
-            w.flush()
-        });
-        if let Err(e) = written {
-            let _ = writeln!(stderr, "Could not write trace \"{}\": {e}.", path.display());
+        let failed = matches!(&result, Err(e) if e.exit.is_none());
+        match finish_trace(&vm, opts, path, failed) {
+            Ok(true) => {
+                flight_note = Some(format!(
+                    "skein: the flight recorder's trace is in {}.",
+                    path.display()
+                ))
+            }
+            Ok(false) => {}
+            Err(e) => {
+                let _ = writeln!(stderr, "Could not write trace \"{}\": {e}.", path.display());
+            }
         }
     }
     drop(vm);
-    match result {
-        Ok(()) => (0, trace),
-        // `os.exit(status)`: stdout is flushed and nothing is printed.
-        Err(e) if e.exit.is_some() => (e.exit.unwrap_or(0), trace),
-        Err(e) => {
+    let status = if signals::quit_requested() {
+        if let Err(e) = &result {
             let _ = writeln!(stderr, "{e}");
-            let _ = stderr.flush();
-            (EXIT_RUNTIME, trace)
         }
+        signals::EXIT_QUIT
+    } else {
+        match &result {
+            Ok(()) => 0,
+            // `os.exit(status)`: stdout is flushed and nothing is printed.
+            Err(e) if e.exit.is_some() => e.exit.unwrap_or(0),
+            Err(e) => {
+                let _ = writeln!(stderr, "{e}");
+                EXIT_RUNTIME
+            }
+        }
+    };
+    if let Some(note) = flight_note {
+        let _ = writeln!(stderr, "{note}");
     }
+    let _ = stderr.flush();
+    (status, trace)
+}
+
+/// Ends the `--trace` recording of a finished run: a flight recording is
+/// written only when the run `failed` (the answer is true when it was); a
+/// binary trace was written as the run went; text and Chrome traces are
+/// converted from the spooled recording.
+fn finish_trace(
+    vm: &skein_vm::Vm,
+    opts: &Options,
+    path: &std::path::Path,
+    failed: bool,
+) -> std::io::Result<bool> {
+    if opts.trace_flight.is_some() {
+        let image = vm.flight_image();
+        vm.end_trace();
+        if let (true, Some(image)) = (failed, image) {
+            write_trace_image(&image, opts.trace_format, path)?;
+            return Ok(true);
+        }
+        return Ok(false);
+    }
+    let format = opts.trace_format.vm();
+    if format == skein_vm::trace::Format::Binary {
+        return vm.end_trace().map_or(Ok(false), |r| r.map(|_| false));
+    }
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    vm.write_trace(format, &mut w)?;
+    w.flush()?;
+    Ok(false)
+}
+
+/// Writes a binary trace image to `path` in `format`.
+pub fn write_trace_image(
+    image: &[u8],
+    format: TraceFormat,
+    path: &std::path::Path,
+) -> std::io::Result<()> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    if format == TraceFormat::Binary {
+        f.write_all(image)?;
+    } else {
+        let mut reader =
+            skein_vm::trace::Reader::open(Box::new(std::io::Cursor::new(image.to_vec())))?;
+        skein_vm::trace::write(&mut reader, format.vm(), &mut f)?;
+    }
+    f.flush()
+}
+
+/// Where a VM made from `opts` records its trace: in memory for the
+/// embedding API, in the flight recorder's ring, straight into a
+/// `.sktrace` file, or into an unnamed spool file that `finish_trace`
+/// converts (so a long run's trace never sits in memory).
+fn trace_destination(opts: &Options, interactive: bool) -> Option<skein_vm::trace::Destination> {
+    use skein_vm::trace::Destination;
+    if opts.record_trace {
+        return Some(Destination::Memory);
+    }
+    let path = opts.trace.as_ref()?;
+    if let Some(bytes) = opts.trace_flight {
+        return Some(Destination::Flight(bytes));
+    }
+    let file = if opts.trace_format == TraceFormat::Binary && !interactive {
+        std::fs::File::create(path)
+    } else {
+        tempfile::tempfile()
+    };
+    // An unwritable trace was reported before the run (`main`); a spool
+    // that cannot be made leaves the run untraced.
+    file.ok().map(Destination::File)
 }
 
 /// Reads a script file as the binary does: bytes that are not UTF-8 are
@@ -198,7 +281,7 @@ pub fn new_vm(opts: &Options, stdout: Box<dyn Write + Send>, interactive: bool) 
         procs: opts.procs,
         keep_running: interactive,
         line_flush: interactive || opts.line_buffered,
-        trace: opts.trace.is_some() || opts.record_trace,
+        trace: trace_destination(opts, interactive),
         stdout,
         exit_on_output_error: opts.owns_process,
         args: opts.args.clone(),

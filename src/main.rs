@@ -26,7 +26,9 @@
 //!    answers the exit code.
 //!
 //! `run` is a subcommand, so `skein run` names the subcommand, never a file
-//! called `run`: run such a file as `skein ./run` or `skein run run`. There is
+//! called `run`: run such a file as `skein ./run` or `skein run run`. So is
+//! `trace` as the first word (`skein trace summary FILE`, the tools of
+//! `skein::trace_tool`): a script named `trace` runs as `skein ./trace`. There is
 //! no `help` subcommand (so `skein help` runs a file named `help`); use
 //! `--help`.
 //!
@@ -90,8 +92,8 @@ struct Flags {
     #[arg(long, value_name = "FILE", global = true)]
     trace: Option<PathBuf>,
 
-    /// Format of the trace file (text, the default, or chrome); needs
-    /// --trace.
+    /// Format of the trace file: text (the default), chrome, or binary
+    /// (the default for a FILE ending in .sktrace); needs --trace.
     #[arg(
         long,
         value_name = "FORMAT",
@@ -100,6 +102,18 @@ struct Flags {
         requires = "trace"
     )]
     trace_format: Option<Format>,
+
+    /// Flight recorder: keep only the most recent SIZE of the trace (e.g.
+    /// 16MB) and write it to the --trace FILE only if the program fails,
+    /// on SIGQUIT, or at runtime.trace_snapshot(path); needs --trace.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        global = true,
+        value_parser = skein::parse_size,
+        requires = "trace"
+    )]
+    trace_flight: Option<usize>,
 
     /// Print one line per GC cycle to stderr (SKEINDEBUG=gctrace=1).
     #[arg(long, global = true)]
@@ -119,6 +133,7 @@ struct Flags {
 enum Format {
     Text,
     Chrome,
+    Binary,
 }
 
 fn main() -> ExitCode {
@@ -126,7 +141,12 @@ fn main() -> ExitCode {
     for w in warnings {
         eprintln!("skein: warning: {w}");
     }
-    let (skein_words, script_args) = split_script_args(std::env::args_os().collect());
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|w| w == "trace") {
+        // `skein trace ...` reads recorded traces (`skein::trace_tool`).
+        return code(skein::trace_tool::main(argv[1..].to_vec()));
+    }
+    let (skein_words, script_args) = split_script_args(argv);
     let cli = match Cli::try_parse_from(skein_words) {
         Ok(cli) => cli,
         Err(e) => {
@@ -156,8 +176,15 @@ fn main() -> ExitCode {
         .collect();
     if let Some(trace) = &options.trace {
         // An unwritable trace fails before the program (or the REPL)
-        // runs, not after it (the file is written again at the end).
-        if let Err(e) = std::fs::File::create(trace) {
+        // runs, not after it (the file is written again at the end). The
+        // flight recorder writes only if the program fails, so a file made
+        // for the check is removed again.
+        let existed = trace.exists();
+        let made = std::fs::File::create(trace);
+        if made.is_ok() && !existed && options.trace_flight.is_some() {
+            let _ = std::fs::remove_file(trace);
+        }
+        if let Err(e) = made {
             eprintln!(
                 "Could not write trace \"{}\": {}.",
                 trace.display(),
@@ -197,6 +224,7 @@ const VALUE_FLAGS: &[&str] = &[
     "--sim",
     "--trace",
     "--trace-format",
+    "--trace-flight",
     "--max-heap",
 ];
 
@@ -244,10 +272,19 @@ fn apply_flags(options: &mut Options, flags: &Flags) {
     if let Some(path) = &flags.trace {
         options.trace = Some(path.clone());
     }
+    let sktrace = flags
+        .trace
+        .as_ref()
+        .is_some_and(|p| p.extension().is_some_and(|e| e == "sktrace"));
     options.trace_format = match flags.trace_format {
+        None if sktrace => TraceFormat::Binary,
         None | Some(Format::Text) => TraceFormat::Text,
         Some(Format::Chrome) => TraceFormat::Chrome,
+        Some(Format::Binary) => TraceFormat::Binary,
     };
+    if let Some(bytes) = flags.trace_flight {
+        options.trace_flight = Some(bytes);
+    }
     options.gctrace |= flags.gctrace;
     if let Some(bytes) = flags.max_heap {
         options.max_heap = Some(bytes);

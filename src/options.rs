@@ -51,6 +51,20 @@ pub enum TraceFormat {
     Text,
     /// Chrome trace-event JSON, viewable in Perfetto.
     Chrome,
+    /// The compact binary recording (`.sktrace`), which `skein trace`
+    /// reads; written as the program runs.
+    Binary,
+}
+
+impl TraceFormat {
+    /// The runtime's name for the format.
+    pub fn vm(self) -> skein_vm::trace::Format {
+        match self {
+            TraceFormat::Text => skein_vm::trace::Format::Text,
+            TraceFormat::Chrome => skein_vm::trace::Format::Chrome,
+            TraceFormat::Binary => skein_vm::trace::Format::Binary,
+        }
+    }
 }
 
 /// Everything that configures one run of a Skein program.
@@ -67,8 +81,14 @@ pub struct Options {
     /// [`Run::trace`](crate::Run::trace). Only the embedding API's
     /// [`run`](crate::run) reads it; the command line has no flag for it.
     pub record_trace: bool,
-    /// The trace's format (`--trace-format`).
+    /// The trace's format (`--trace-format`; by default binary for a
+    /// `.sktrace` file, text otherwise).
     pub trace_format: TraceFormat,
+    /// The flight recorder (`--trace-flight SIZE`): keep only the most
+    /// recent SIZE bytes of the trace, and write them to the `--trace`
+    /// file only when the program fails (a runtime error or deadlock),
+    /// on SIGQUIT, or at `runtime.trace_snapshot(path)`.
+    pub trace_flight: Option<usize>,
     /// Heap limit in bytes (`--max-heap`).
     pub max_heap: Option<usize>,
     /// GOGC-style percentage (`SKEINGC`); `None` is `off`.
@@ -115,6 +135,7 @@ impl Default for Options {
             trace: None,
             record_trace: false,
             trace_format: TraceFormat::Text,
+            trace_flight: None,
             max_heap: None,
             gc_percent: Some(DEFAULT_GC_PERCENT),
             gctrace: false,
@@ -160,6 +181,14 @@ impl Options {
     pub fn trace(mut self, path: impl Into<PathBuf>, format: TraceFormat) -> Self {
         self.trace = Some(path.into());
         self.trace_format = format;
+        self
+    }
+
+    /// Turns the flight recorder on: the trace keeps the most recent
+    /// `bytes` of events and is written only on failure (see
+    /// [`Options::trace_flight`](Options#structfield.trace_flight)).
+    pub fn trace_flight(mut self, bytes: usize) -> Self {
+        self.trace_flight = Some(bytes);
         self
     }
 

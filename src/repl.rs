@@ -437,10 +437,7 @@ impl Session {
     /// and returns the exit code.
     fn finish(&self) -> i32 {
         if let Some((path, format)) = &self.trace {
-            let format = match format {
-                crate::TraceFormat::Text => skein_vm::trace::Format::Text,
-                crate::TraceFormat::Chrome => skein_vm::trace::Format::Chrome,
-            };
+            let format = format.vm();
             let vm = self.vm.borrow();
             let written = std::fs::File::create(path).and_then(|f| {
                 let mut w = std::io::BufWriter::new(f);

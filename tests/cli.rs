@@ -272,7 +272,8 @@ fn run_source_disasm_goes_to_stdout() {
 }
 
 /// Checks one `gctrace` line's layout (Go's), leaving timings free:
-/// `gc N @T.TTTs P%: a+b+c ms clock, a+b/c/d+e ms cpu, X->Y->Z MB, G MB goal, N P`.
+/// `gc N @T.TTTs P%: a+b+c ms clock, a+b/c/d+e ms cpu, X->Y->Z MB, G MB goal, N P (TRIGGER)`,
+/// where TRIGGER (Skein's addition) says what started the cycle.
 fn assert_gctrace_line(line: &str, n: usize) {
     let rest = line
         .strip_prefix(&format!("gc {n} @"))
@@ -287,7 +288,11 @@ fn assert_gctrace_line(line: &str, n: usize) {
     let (heap, rest) = rest.split_once(" MB, ").expect("MB");
     assert_eq!(heap.split("->").count(), 3, "{line}");
     let (_goal, procs) = rest.split_once(" MB goal, ").expect("MB goal");
-    let procs = procs.strip_suffix(" (forced)").unwrap_or(procs);
+    let (procs, trigger) = procs.split_once(" (").expect("(TRIGGER)");
+    assert!(
+        ["heap)", "forced)", "max-heap)", "stress)"].contains(&trigger),
+        "{line}"
+    );
     let n = procs.strip_suffix(" P").expect("N P");
     assert!(n.parse::<u32>().is_ok_and(|n| n >= 1), "{line}");
 }

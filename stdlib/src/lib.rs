@@ -132,6 +132,7 @@ fn build(vm: &mut Ctx) -> Vec<(&'static str, Value)> {
         ("gosched", Some(0), rt_gosched),
         ("trace_start", Some(1), rt_trace_start),
         ("trace_stop", Some(0), rt_trace_stop),
+        ("trace_snapshot", Some(1), rt_trace_snapshot),
     ];
     let m = make_module(vm, "runtime", runtime, &[]);
     globals.push(("runtime", m));
@@ -547,6 +548,14 @@ fn rt_trace_start(vm: &mut Ctx, a: &[Value]) -> R {
 
 fn rt_trace_stop(vm: &mut Ctx, _a: &[Value]) -> R {
     stw::trace_stop(vm)?;
+    Ok(Value::NIL)
+}
+
+fn rt_trace_snapshot(vm: &mut Ctx, a: &[Value]) -> R {
+    let Some(path) = as_string(a[0]) else {
+        return Err("trace_snapshot() expects a file name.".into());
+    };
+    stw::trace_snapshot(vm, str_text(path).into_owned())?;
     Ok(Value::NIL)
 }
 

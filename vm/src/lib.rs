@@ -101,8 +101,9 @@ pub struct VmOptions {
     pub keep_running: bool,
     /// Flush stdout after every `print` (the REPL).
     pub line_flush: bool,
-    /// Record an event trace from the start (`--trace`).
-    pub trace: bool,
+    /// Record an event trace from the start, into this destination
+    /// (`--trace`, `--trace-flight`, the embedding API's `record_trace`).
+    pub trace: Option<trace::Destination>,
     /// Where `print` writes. The VM buffers it and flushes on exit, before
     /// any error message, and on [`Vm::flush`].
     pub stdout: Box<dyn Write + Send>,
@@ -132,7 +133,7 @@ impl Default for VmOptions {
             procs: None,
             keep_running: false,
             line_flush: false,
-            trace: false,
+            trace: None,
             stdout: Box::new(std::io::stdout()),
             exit_on_output_error: false,
             args: Vec::new(),
@@ -449,8 +450,8 @@ impl Vm {
             rt.one_byte = one_byte;
         }
         let vm = Vm { rt: Arc::new(rt) };
-        if options.trace {
-            vm.rt.sched.trace_enable();
+        if let Some(dest) = options.trace {
+            vm.rt.sched.trace_begin(dest);
         }
         vm
     }
@@ -548,10 +549,29 @@ impl Vm {
         self.rt.sched.procs()
     }
 
-    /// Writes the trace recorded so far to `out` (and stops recording).
+    /// Stops recording and hands back the recording (`None` when no trace
+    /// was being recorded). Call it when no goroutine runs (after `run`).
+    pub fn end_trace(&self) -> Option<std::io::Result<trace::Recording>> {
+        self.rt.sched.trace_end()
+    }
+
+    /// Stops recording and writes the trace recorded so far to `out` in
+    /// `format` (nothing when no trace was being recorded).
     pub fn write_trace(&self, format: trace::Format, out: &mut dyn Write) -> std::io::Result<()> {
-        let events = self.rt.sched.trace_collect();
-        trace::write(&events, format, out)
+        match self.end_trace() {
+            Some(rec) => {
+                let mut reader = trace::Reader::open(rec?.into_stream()?)?;
+                trace::write(&mut reader, format, out)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The flight recorder's trace as it stands (binary form), or `None`
+    /// when no flight recording is in progress. Call it when no goroutine
+    /// runs (after `run`).
+    pub fn flight_image(&self) -> Option<Vec<u8>> {
+        self.rt.sched.trace_flight_image()
     }
 }
 
@@ -568,6 +588,13 @@ impl Runtime {
         let mut o = self.out.lock();
         let r = o.out.flush();
         o.check(r);
+    }
+
+    /// Ends the running program from outside it (SIGQUIT): it fails with
+    /// `message` as a runtime error, so it ends as a failing program does
+    /// (the flight recorder writes its trace).
+    pub fn quit(&self, message: &str) {
+        sched::proc::end_program(self, message.to_string());
     }
 
     /// Flushes buffered stdout for a process about to exit on a signal:
@@ -667,7 +694,7 @@ impl Runtime {
     pub fn memstats(&self) -> Vec<(&'static str, f64)> {
         let h = &self.heap;
         let st = *h.stats.lock();
-        let elapsed = h.started.elapsed().as_nanos().max(1) as f64;
+        let elapsed = self.sched.clock_ns().max(1) as f64;
         let goal = self.gc.pacer.goal();
         vec![
             ("heap_alloc", h.live() as f64),

@@ -97,6 +97,8 @@ pub struct Coord {
     pending: AtomicBool,
     /// The pending cycle was forced (`runtime.gc()`).
     forced: AtomicBool,
+    /// The forced cycle was asked for by an allocation over `--max-heap`.
+    pub(crate) over_limit: AtomicBool,
     /// `runtime.gc()` callers and the cycle each waits for.
     waiters: Mutex<Vec<(GRef, u32)>>,
     /// The ragged barrier's generation in progress.
@@ -243,13 +245,17 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                 }
                 let n = gc.cycle.load(Ordering::Acquire) + 1;
                 let forced = c.forced.swap(false, Ordering::AcqRel);
-                gc.pacer.begin_cycle(cx, forced);
+                let over_limit = c.over_limit.swap(false, Ordering::AcqRel);
+                let trigger = match (forced, over_limit) {
+                    (true, true) => "max-heap",
+                    (true, false) => "forced",
+                    (false, _) if gc.pacer.gcstress => "stress",
+                    (false, _) => "heap",
+                };
+                gc.pacer.begin_cycle(cx, forced, trigger);
                 cx.trace(
                     EventKind::GCStart,
-                    &[
-                        ("n", Arg::U(u64::from(n))),
-                        ("trigger", Arg::S(if forced { "forced" } else { "heap" })),
-                    ],
+                    &[("n", Arg::U(u64::from(n))), ("trigger", Arg::S(trigger))],
                 );
                 set(State::Workers);
             }
@@ -269,7 +275,7 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                 if let Err(f) = rt.sched.worldsema.acquire(cx) {
                     return (park_outcome(f), 1);
                 }
-                let t0 = std::time::Instant::now();
+                let t0 = rt.sched.clock_ns();
                 stw1(cx);
                 let clock = &gc.pacer.clock;
                 if gc.stw_mode {
@@ -280,12 +286,12 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                         EventKind::STWDone,
                         &[("reason", Arg::S("sweep_termination"))],
                     );
-                    clock.note_pause(&clock.stw1_ns, t0, std::time::Instant::now());
+                    clock.note_pause(&clock.stw1_ns, t0, rt.sched.clock_ns());
                     cx.trace(
                         EventKind::STWStart,
                         &[("reason", Arg::S("mark_termination"))],
                     );
-                    terminate(cx, std::time::Instant::now());
+                    terminate(cx, rt.sched.clock_ns());
                     return (after_cycle(cx), CYCLE_END_COST);
                 }
                 let released = stw::start_the_world(cx, "sweep_termination");
@@ -332,7 +338,7 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                 if let Err(f) = rt.sched.worldsema.acquire(cx) {
                     return (park_outcome(f), 1);
                 }
-                let t0 = std::time::Instant::now();
+                let t0 = rt.sched.clock_ns();
                 stw::stop_the_world(cx, "mark_termination");
                 stw::flush_all(cx);
                 if gc.work_available() || gc.active.load(Ordering::Acquire) > 0 {
@@ -418,7 +424,7 @@ pub(crate) fn free_retired(cx: &mut Ctx) {
 /// Mark termination's work with the world stopped (and the coordinator
 /// holding `worldsema` and `gcsema`): checkmark, phase `Off`, sweep start,
 /// pacing; then the world restarts. The pause began at `t0`.
-fn terminate(cx: &mut Ctx, t0: std::time::Instant) {
+fn terminate(cx: &mut Ctx, t0: u64) {
     let rt = cx.rt;
     let gc = &rt.gc;
     let _outside = rt.sched.outside_lock.lock();

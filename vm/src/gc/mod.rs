@@ -393,6 +393,14 @@ pub fn safepoint(cx: &mut Ctx) -> Result<(), crate::sched::park::Flow> {
             return Err(crate::sched::park::Flow::Gosched);
         }
     }
+    if let Some(live) = cx.local().mc.trace_heap.take() {
+        // Only while tracing; nothing else happens here, so a traced run
+        // schedules exactly as an untraced one.
+        cx.trace(
+            crate::trace::EventKind::HeapAlloc,
+            &[("live", crate::trace::Arg::U(live))],
+        );
+    }
     if cx.local().mc.poll {
         cx.local().mc.poll = false;
         pacer::assist(cx)?;

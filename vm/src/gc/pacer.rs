@@ -132,13 +132,17 @@ pub struct PacerConfig {
 #[derive(Default)]
 struct PacerState {
     ratio: Option<f64>,
-    started: Option<std::time::Instant>,
-    mark_started: Option<std::time::Instant>,
+    /// When the cycle and its mark began (`Sched::clock_ns`).
+    started: Option<u64>,
+    mark_started: Option<u64>,
     heap_start: u64,
     /// The goal the current cycle aims for (`gctrace`'s `G MB goal`).
     cycle_goal: u64,
     heap_mark_end: u64,
     alloc_at_start: u64,
+    /// What started the current cycle: `heap`, `forced`, `stress` or
+    /// `max-heap` (`gctrace`'s last word, the trace's `GCStart trigger=`).
+    trigger: &'static str,
 }
 
 impl Pacer {
@@ -291,11 +295,13 @@ impl Pacer {
             .then(|| self.requested_forced.swap(false, Ordering::Relaxed))
     }
 
-    /// Records the heap at `GCStart` and whether the cycle was forced.
-    pub(crate) fn begin_cycle(&self, cx: &Ctx, forced: bool) {
+    /// Records the heap at `GCStart`, whether the cycle was forced, and
+    /// what started it (`gctrace` names it).
+    pub(crate) fn begin_cycle(&self, cx: &Ctx, forced: bool, trigger: &'static str) {
         self.cycle_forced.store(forced, Ordering::Relaxed);
         let mut st = self.st.lock();
-        st.started = Some(std::time::Instant::now());
+        st.trigger = trigger;
+        st.started = Some(cx.rt.sched.clock_ns());
         st.heap_start = cx.rt.heap.live() as u64;
         st.cycle_goal = self.goal() as u64;
         for c in [
@@ -317,7 +323,7 @@ impl Pacer {
         let heap = &cx.rt.heap;
         self.mark_start.store(cx.rt.sched.now(), Ordering::Release);
         let mut st = self.st.lock();
-        st.mark_started = Some(std::time::Instant::now());
+        st.mark_started = Some(cx.rt.sched.clock_ns());
         st.alloc_at_start = heap.total_alloc();
         let live = heap.live() as f64;
         // Expected scan work: what survived last time (or the whole heap
@@ -337,11 +343,11 @@ impl Pacer {
         let heap = &rt.heap;
         let gc = &rt.gc;
         let mut st = self.st.lock();
-        let now = std::time::Instant::now();
+        let now = rt.sched.clock_ns();
         if let Some(m) = st.mark_started {
             self.clock
                 .mark_ns
-                .store(now.duration_since(m).as_nanos() as u64, Ordering::Relaxed);
+                .store(now.saturating_sub(m), Ordering::Relaxed);
         }
         let allocated = heap.total_alloc().saturating_sub(st.alloc_at_start);
         let marked = gc.marked_bytes.load(Ordering::Acquire) + allocated;
@@ -429,10 +435,10 @@ impl Pacer {
             return;
         }
         const MB: f64 = 1024.0 * 1024.0;
-        let start = st.started.unwrap_or(heap.started);
-        let since = start.duration_since(heap.started).as_secs_f64();
+        let now = rt.sched.clock_ns();
+        let since = st.started.unwrap_or(now) as f64 / 1e9;
         let procs = rt.sched.procs();
-        let total = heap.started.elapsed().as_nanos().max(1) as f64 * procs as f64;
+        let total = now.max(1) as f64 * procs as f64;
         let pct = (stats.gc_ns_total as f64 / total * PERCENT).round();
         let ms = |ns: u64| ns as f64 / 1e6;
         let goal_mb = if st.cycle_goal as usize == usize::MAX {
@@ -441,7 +447,7 @@ impl Pacer {
             st.cycle_goal as f64 / MB
         };
         let line = format!(
-            "gc {} @{:.3}s {}%: {:.3}+{:.3}+{:.3} ms clock, {:.3}+{:.3}/{:.3}/{:.3}+{:.3} ms cpu, {}->{}->{} MB, {} MB goal, {} P{}",
+            "gc {} @{:.3}s {}%: {:.3}+{:.3}+{:.3} ms clock, {:.3}+{:.3}/{:.3}/{:.3}+{:.3} ms cpu, {}->{}->{} MB, {} MB goal, {} P ({})",
             n,
             since,
             pct,
@@ -459,11 +465,7 @@ impl Pacer {
             (self.last_marked() as f64 / MB).round(),
             goal_mb.round(),
             procs,
-            if self.cycle_forced.load(Ordering::Relaxed) {
-                " (forced)"
-            } else {
-                ""
-            },
+            st.trigger,
         );
         drop(st);
         rt.debug_line(&line);
@@ -526,7 +528,7 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
         return Ok(());
     }
     let g = cx.g.expect("assists run in a goroutine");
-    let t0 = std::time::Instant::now();
+    let t0 = cx.rt.sched.clock_ns();
     cx.trace(EventKind::GCMarkAssistStart, &[]);
     gc.active.fetch_add(1, Ordering::AcqRel);
     // Drain in steps, stopping early when the P is asked to stop (Go's
@@ -552,7 +554,7 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
     gc.pacer
         .clock
         .assist_ns
-        .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        .fetch_add(cx.rt.sched.clock_ns().saturating_sub(t0), Ordering::Relaxed);
     let left = gc.active.fetch_sub(1, Ordering::AcqRel) - 1;
     if paid >= need {
         return Ok(());
@@ -597,6 +599,7 @@ pub(crate) fn out_of_memory(cx: &mut Ctx) -> Result<(), Flow> {
         g.oom_waited.store(false, Ordering::Release);
         return Err(Flow::Error("Out of memory.".into()));
     }
+    cx.rt.gc.coord.over_limit.store(true, Ordering::Release);
     match super::coord::gc_wait(cx) {
         Err(Flow::Park(pk)) => Err(Flow::Park(Park {
             resume: Resume::OomCheck,
@@ -628,13 +631,8 @@ impl CycleClock {
     /// A stop-the-world pause from `since` (before the request to stop)
     /// to `until` (the world released, `stw::start_the_world`): add it to
     /// `phase`'s total.
-    pub(crate) fn note_pause(
-        &self,
-        phase: &AtomicU64,
-        since: std::time::Instant,
-        until: std::time::Instant,
-    ) {
-        let ns = until.duration_since(since).as_nanos() as u64;
+    pub(crate) fn note_pause(&self, phase: &AtomicU64, since: u64, until: u64) {
+        let ns = until.saturating_sub(since);
         phase.fetch_add(ns, Ordering::Relaxed);
         self.longest_ns.fetch_max(ns, Ordering::Relaxed);
     }

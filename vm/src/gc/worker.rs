@@ -259,12 +259,12 @@ pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
     }
     let mode = Mode::from_u8(g.sys_mode.load(Ordering::Acquire));
     let t0 = cx.rt.sched.now();
-    let started = std::time::Instant::now();
+    let started = cx.rt.sched.clock_ns();
     let d = mark::drain(cx, WORK_PER_STEP);
     mark::flush_for(cx.rt, cx.p());
     super::pacer::add_credit(cx, d.work);
     let spent = cx.rt.sched.now().saturating_sub(t0) + d.objects;
-    let ns = started.elapsed().as_nanos() as u64;
+    let ns = cx.rt.sched.clock_ns().saturating_sub(started);
     let clock = &gc.pacer.clock;
     match mode {
         Mode::Dedicated => clock.dedicated_ns.fetch_add(ns, Ordering::Relaxed),

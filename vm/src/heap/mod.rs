@@ -77,6 +77,10 @@ pub const INSTANCE_FIELDS: usize = 4;
 /// atomic is touched once per hundreds of allocations.
 pub const FLUSH_BYTES: isize = 16 << 10;
 
+/// The smallest change of the heap that a trace's heap sample records: a
+/// quarter of a MiB, well under the 4 MiB minimum heap goal.
+const HEAP_SAMPLE_MIN: u64 = 256 << 10;
+
 /// GC statistics written only by the collector (with the world stopped).
 #[derive(Default, Clone, Copy)]
 pub struct GcStats {
@@ -114,7 +118,8 @@ pub struct Heap {
     /// Bytes allocated since the VM started, as published by the mcaches.
     pub(crate) total_alloc: AtomicU64,
     pub(crate) stats: Mutex<GcStats>,
-    pub(crate) started: std::time::Instant,
+    /// The heap size last sampled for the trace (`Mcache::sample_heap`).
+    pub(crate) trace_sampled: AtomicU64,
     pub(crate) retired: Mutex<Vec<Retired>>,
     pub(crate) interned: Mutex<HashMap<Box<[u8]>, Value, FxBuild>>,
 }
@@ -146,6 +151,10 @@ pub struct Mcache {
     /// (which makes no object, so is no allocation safepoint) checks the
     /// limit too.
     pub(crate) over_limit: bool,
+    /// A heap sample for the trace (`HeapAlloc live=`), taken at a flush
+    /// and recorded at the next allocation safepoint (a flush has no
+    /// context to trace from).
+    pub(crate) trace_heap: Option<u64>,
 }
 
 // SAFETY: an mcache is used by one thread at a time (its P's owner, or the
@@ -176,7 +185,7 @@ impl Heap {
             runtime_bytes: AtomicIsize::new(0),
             total_alloc: AtomicU64::new(0),
             stats: Mutex::new(GcStats::default()),
-            started: std::time::Instant::now(),
+            trace_sampled: AtomicU64::new(0),
             retired: Mutex::new(Vec::new()),
             interned: Mutex::new(HashMap::default()),
         }
@@ -236,6 +245,7 @@ impl Mcache {
             assist_debt: 0,
             poll: false,
             over_limit: false,
+            trace_heap: None,
         }
     }
 
@@ -307,6 +317,28 @@ impl Mcache {
         self.unflushed_total = 0;
         if grew && rt.gc.pacer.trigger_reached_at(total) {
             rt.gc.pacer.request(false);
+        }
+        if rt.sched.tracing.load(Ordering::Relaxed) {
+            self.sample_heap(rt);
+        }
+    }
+
+    /// While tracing, takes a heap sample when the heap has moved by a
+    /// step since the last one (any P's): at least [`HEAP_SAMPLE_MIN`], or
+    /// a 32nd of the heap, so a run records some hundreds of samples per
+    /// cycle rather than one per flush.
+    fn sample_heap(&mut self, rt: &crate::Runtime) {
+        let heap = &rt.heap;
+        let live = heap.live_bytes.load(Ordering::Relaxed).max(0) as u64;
+        let last = heap.trace_sampled.load(Ordering::Relaxed);
+        let step = HEAP_SAMPLE_MIN.max(last / 32);
+        if live.abs_diff(last) >= step
+            && heap
+                .trace_sampled
+                .compare_exchange(last, live, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.trace_heap = Some(live);
         }
     }
 

@@ -157,6 +157,17 @@ fn position(exec: &Exec) -> (String, Option<u32>) {
     }
 }
 
+/// The name of what a new goroutine will call (`go f(x)`'s `f`): `name()`
+/// for a function, closure or bound method, `?` for anything else.
+pub(crate) fn callee_name(v: crate::value::Value) -> String {
+    let v = as_bound(v).map_or(v, |b| b.method);
+    let function = as_closure(v)
+        // SAFETY: a closure keeps its function alive.
+        .map(|c| unsafe { &(*c.function).body })
+        .or_else(|| as_function(v));
+    function.map_or_else(|| "?".to_string(), function_name)
+}
+
 /// `name()` for a named function, `script` for top-level code.
 fn function_name(f: &Function) -> String {
     match f.name.and_then(as_string) {

@@ -188,7 +188,11 @@ impl P {
             local: UnsafeCell::new(PLocal {
                 mc: Mcache::new(),
                 gfree: Vec::new(),
-                trace: trace::Buffer::new(),
+                trace: trace::Buffer::new(if id == u32::MAX {
+                    trace::encode::STREAM_OUTSIDE_P
+                } else {
+                    id
+                }),
                 // splitmix-style spreading of the seed per P; `| 1` keeps
                 // the xorshift state non-zero.
                 rng: (seed ^ (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1,
@@ -353,9 +357,12 @@ pub struct Sched {
     /// guarded by `outside_lock`; the collector takes that lock too.
     pub(crate) outside_p: P,
     pub(crate) outside_lock: Mutex<()>,
-    /// Tracing: on/off, and events from outside any P.
+    /// Tracing: on/off, where full buffers go, and sysmon's events (which
+    /// have no P; the lock is taken only by sysmon and the collector of
+    /// the buffers).
     pub(crate) tracing: AtomicBool,
-    pub(crate) trace_outside: Mutex<Vec<trace::Event>>,
+    pub(crate) trace_sink: trace::Sink,
+    pub(crate) trace_outside: Mutex<trace::Buffer>,
     pub(crate) trace_start_tick: AtomicU64,
 }
 
@@ -399,7 +406,8 @@ impl Sched {
             outside_p: P::new(u32::MAX, seed),
             outside_lock: Mutex::new(()),
             tracing: AtomicBool::new(false),
-            trace_outside: Mutex::new(Vec::new()),
+            trace_sink: trace::Sink::new(),
+            trace_outside: Mutex::new(trace::Buffer::new(trace::encode::STREAM_SYSMON)),
             trace_start_tick: AtomicU64::new(0),
         };
         {
@@ -475,43 +483,98 @@ impl Sched {
         }
     }
 
-    /// Turns tracing on (`--trace`, `runtime.trace_start`).
-    pub fn trace_enable(&self) {
-        self.trace_start_tick.store(self.now(), Ordering::Relaxed);
+    /// Begins a recording into `dest` (`--trace`, `--trace-flight`,
+    /// `runtime.trace_start`); one in progress is dropped. Called with the
+    /// world stopped, or before any goroutine runs.
+    pub fn trace_begin(&self, dest: trace::Destination) {
+        self.tracing.store(false, Ordering::SeqCst);
+        let ns_per_tick = if self.is_sim() {
+            trace::NS_PER_VIRTUAL_TICK
+        } else {
+            1
+        };
+        let start = if self.is_sim() {
+            self.now()
+        } else {
+            trace::cputicks()
+        };
+        self.trace_start_tick.store(start, Ordering::Relaxed);
+        self.trace_sink.begin(dest, ns_per_tick, !self.is_sim());
         self.tracing.store(true, Ordering::SeqCst);
     }
 
-    /// Stops tracing and gathers every buffer, merged. Called with the
-    /// world stopped, or when no goroutine runs.
-    pub fn trace_collect(&self) -> Vec<trace::Event> {
-        self.tracing.store(false, Ordering::SeqCst);
-        let mut bufs = Vec::new();
+    /// Writes every buffer's events to the sink. Called with the world
+    /// stopped, or when no goroutine runs.
+    pub fn trace_flush(&self) {
         for p in self.all_created() {
             // SAFETY: the world is stopped or no goroutine runs (see above),
             // so no owner is using the buffer.
-            bufs.push(unsafe { p.local() }.trace.take());
+            unsafe { p.local() }.trace.flush(&self.trace_sink);
         }
         {
             let _outside = self.outside_lock.lock();
             // SAFETY: the outside P's state is guarded by the lock held here.
-            bufs.push(unsafe { self.outside_p.local() }.trace.take());
+            unsafe { self.outside_p.local() }
+                .trace
+                .flush(&self.trace_sink);
         }
-        bufs.push(std::mem::take(&mut *self.trace_outside.lock()));
-        trace::merge(bufs)
+        self.trace_outside.lock().flush(&self.trace_sink);
     }
 
-    /// Records an event from a thread without a P.
-    pub fn trace_outside(&self, kind: trace::EventKind, args: Vec<(&'static str, trace::Arg)>) {
+    /// Stops tracing and hands back the recording (`None` when none was in
+    /// progress). Called with the world stopped, or when no goroutine runs.
+    pub fn trace_end(&self) -> Option<std::io::Result<trace::Recording>> {
+        if !self.tracing.swap(false, Ordering::SeqCst) {
+            return None;
+        }
+        self.trace_flush();
+        self.trace_sink.end()
+    }
+
+    /// The flight recorder's trace as it stands (every buffer written to
+    /// the ring first), or `None` when no flight recording is in progress.
+    /// Called with the world stopped, or when no goroutine runs.
+    pub fn trace_flight_image(&self) -> Option<Vec<u8>> {
+        if !self.tracing.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.trace_flush();
+        self.trace_sink.flight_image()
+    }
+
+    /// Records an event from a thread without a P (sysmon). The tick is
+    /// read under the lock, so the stream stays in tick order.
+    pub fn trace_outside(&self, kind: trace::EventKind, args: &[(&'static str, trace::Arg)]) {
         if self.tracing.load(Ordering::Relaxed) {
-            let mut e = trace::Event::new(self.trace_tick(), None, None, kind);
-            e.args = args;
-            self.trace_outside.lock().push(e);
+            let mut b = self.trace_outside.lock();
+            b.push(&self.trace_sink, self.trace_tick(), 0, None, kind, args);
         }
     }
 
+    /// The collector's clock for pauses and CPU accounting (`gctrace`,
+    /// `memstats`), in nanoseconds since the VM started: real time, or in
+    /// deterministic mode the virtual clock at the scale the trace shows it
+    /// (`trace::NS_PER_VIRTUAL_TICK`), so that `gctrace` lines of a `--sim`
+    /// run are the same on every run and agree with its trace.
+    pub fn clock_ns(&self) -> u64 {
+        if self.is_sim() {
+            self.now().saturating_mul(trace::NS_PER_VIRTUAL_TICK)
+        } else {
+            self.now()
+        }
+    }
+
+    /// The trace's clock: virtual ticks in deterministic mode, CPU
+    /// time-stamp counts otherwise (`trace::cputicks`), from the start of
+    /// the recording.
+    #[inline]
     pub fn trace_tick(&self) -> u64 {
-        self.now()
-            .saturating_sub(self.trace_start_tick.load(Ordering::Relaxed))
+        let now = if self.is_sim() {
+            self.now()
+        } else {
+            trace::cputicks()
+        };
+        now.saturating_sub(self.trace_start_tick.load(Ordering::Relaxed))
     }
 }
 

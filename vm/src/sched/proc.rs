@@ -98,10 +98,16 @@ impl Ctx<'_> {
         if !s.tracing.load(Ordering::Relaxed) {
             return;
         }
-        let p = (self.p.id != u32::MAX).then_some(self.p.id);
-        let mut e = crate::trace::Event::new(s.trace_tick(), p, self.g.map(|g| g.id()), kind);
-        e.args = args.to_vec();
-        self.local().trace.push(e);
+        let tick = s.trace_tick();
+        let seq = if s.is_sim() {
+            crate::trace::encode::next_seq()
+        } else {
+            0
+        };
+        let g = self.g.map(|g| g.id());
+        self.local()
+            .trace
+            .push(&s.trace_sink, tick, seq, g, kind, args);
     }
 }
 
@@ -157,7 +163,11 @@ pub fn run_main(rt: &Arc<Runtime>, program: &Program) -> Result<(), RuntimeError
         }
         cx.trace(
             EventKind::GoCreate,
-            &[("g", Arg::U(g.id())), ("kind", Arg::S("main"))],
+            &[
+                ("g", Arg::U(g.id())),
+                ("kind", Arg::S("main")),
+                ("fn", Arg::Label("script".into())),
+            ],
         );
         g.cas_status(Status::Idle, Status::Runnable);
         sched.ngoroutines.fetch_add(1, Ordering::Relaxed);
@@ -284,6 +294,14 @@ fn release_p(cx: &mut Ctx, ms: &mut MState) {
     }
 }
 
+/// Ends the program from outside it (a signal): it fails with `message`
+/// as a runtime error, as if a goroutine had, and every M stops at its
+/// next safepoint.
+pub fn end_program(rt: &Runtime, message: String) {
+    finish_main(rt, None, Err(RuntimeError::new(message, Vec::new())));
+    rt.sched.main_cond.notify_all();
+}
+
 /// Records the program's result (the first one wins) and, outside the
 /// REPL, ends the program.
 fn finish_main(rt: &Runtime, g: Option<GRef>, result: Result<(), RuntimeError>) {
@@ -343,10 +361,17 @@ pub fn newproc(cx: &mut Ctx, vals: &[Value]) {
     exec.recharge(cx);
     crate::gc::mark::note_new_stack(cx, g, vals);
     cx.rt.sched.ngoroutines.fetch_add(1, Ordering::Relaxed);
-    cx.trace(
-        EventKind::GoCreate,
-        &[("g", Arg::U(g.id())), ("kind", Arg::S("user"))],
-    );
+    if cx.rt.sched.tracing.load(Ordering::Relaxed) {
+        let name = super::inspect::callee_name(vals[0]);
+        cx.trace(
+            EventKind::GoCreate,
+            &[
+                ("g", Arg::U(g.id())),
+                ("kind", Arg::S("user")),
+                ("fn", Arg::Label(name.into())),
+            ],
+        );
+    }
     g.cas_status(Status::Idle, Status::Runnable);
     runqput(cx, g, true);
     wakep(cx.rt);
@@ -363,10 +388,16 @@ pub(crate) fn new_system_g(cx: &mut Ctx, kind: GKind) -> GRef {
     }
     g.scan_cycle
         .store(cx.rt.gc.cycle.load(Ordering::Acquire), Ordering::Release);
-    cx.trace(
-        EventKind::GoCreate,
-        &[("g", Arg::U(g.id())), ("kind", Arg::S(kind.name()))],
-    );
+    if cx.rt.sched.tracing.load(Ordering::Relaxed) {
+        cx.trace(
+            EventKind::GoCreate,
+            &[
+                ("g", Arg::U(g.id())),
+                ("kind", Arg::S(kind.name())),
+                ("fn", Arg::Label(kind.name().into())),
+            ],
+        );
+    }
     g
 }
 

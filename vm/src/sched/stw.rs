@@ -131,7 +131,7 @@ fn stop_or_preempt(p: &super::P) -> bool {
 /// end of the pause. Waking the Ms of Ps with work comes after; it can
 /// delay the caller (a woken thread may preempt it on its CPU) without
 /// keeping anyone else stopped.
-pub fn start_the_world(cx: &mut Ctx, reason: &'static str) -> std::time::Instant {
+pub fn start_the_world(cx: &mut Ctx, reason: &'static str) -> u64 {
     let s = &cx.rt.sched;
     let mut to_start = Vec::new();
     {
@@ -155,7 +155,7 @@ pub fn start_the_world(cx: &mut Ctx, reason: &'static str) -> std::time::Instant
             }
         }
     }
-    let released = std::time::Instant::now();
+    let released = s.clock_ns();
     cx.trace(EventKind::STWDone, &[("reason", Arg::S(reason))]);
     for id in to_start {
         proc::startm(cx.rt, Some(id), false);
@@ -322,15 +322,30 @@ fn resize(cx: &mut Ctx, n: usize) {
     s.nprocs.store(n, Ordering::Release);
 }
 
-/// `runtime.trace_start(path)`.
+/// `runtime.trace_start(path)`: records from here to `trace_stop()`, when
+/// the trace is written to `path` in the form its name asks for
+/// (`trace::Format::for_path`). A `.sktrace` file is written as the run
+/// goes; other forms are spooled to an unnamed temporary file and
+/// converted at `trace_stop()`, so the recording's memory stays bounded.
 pub fn trace_start(cx: &mut Ctx, path: String) -> Result<(), Flow> {
+    let s = &cx.rt.sched;
+    if s.tracing.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let file = if crate::trace::Format::for_path(std::path::Path::new(&path))
+        == crate::trace::Format::Binary
+    {
+        std::fs::File::create(&path)
+    } else {
+        tempfile::tempfile()
+    };
+    let file =
+        file.map_err(|e| Flow::Error(format!("trace_start(): cannot write '{path}': {e}.")))?;
     acquire_gc_and_world(cx)?;
     stop_the_world(cx, "trace_start");
     let s = &cx.rt.sched;
-    let fresh = !s.tracing.load(Ordering::Relaxed);
-    if fresh {
-        s.trace_collect();
-        s.trace_enable();
+    if !s.tracing.load(Ordering::Relaxed) {
+        s.trace_begin(crate::trace::Destination::File(file));
         *s.trace_path.lock() = Some(path);
     }
     start_the_world(cx, "trace_start");
@@ -344,16 +359,45 @@ pub fn trace_stop(cx: &mut Ctx) -> Result<(), Flow> {
     stop_the_world(cx, "trace_stop");
     let s = &cx.rt.sched;
     let path = s.trace_path.lock().take();
-    let result = match path {
-        Some(path) => {
-            let events = s.trace_collect();
-            std::fs::File::create(&path)
-                .and_then(|mut f| crate::trace::write_text(&events, &mut f))
-                .map_err(|e| format!("trace_stop(): cannot write '{path}': {e}."))
-        }
-        None => Ok(()),
+    let recording = match &path {
+        Some(_) => s.trace_end(),
+        None => None,
     };
     start_the_world(cx, "trace_stop");
     release_gc_and_world(cx);
-    result.map_err(Flow::Error)
+    let (Some(path), Some(recording)) = (path, recording) else {
+        return Ok(());
+    };
+    let format = crate::trace::Format::for_path(std::path::Path::new(&path));
+    let written = recording.and_then(|rec| {
+        if format == crate::trace::Format::Binary {
+            // Written as the run went.
+            return Ok(());
+        }
+        let mut reader = crate::trace::Reader::open(rec.into_stream()?)?;
+        let mut f = std::fs::File::create(&path)?;
+        crate::trace::write(&mut reader, format, &mut f)
+    });
+    written.map_err(|e| Flow::Error(format!("trace_stop(): cannot write '{path}': {e}.")))
+}
+
+/// `runtime.trace_snapshot(path)`: writes what the flight recorder holds
+/// (`--trace-flight`) to `path`, in the form its name asks for, and keeps
+/// recording.
+pub fn trace_snapshot(cx: &mut Ctx, path: String) -> Result<(), Flow> {
+    if !cx.rt.sched.trace_sink.is_flight() {
+        return Err(Flow::Error(
+            "trace_snapshot() needs the flight recorder (run with --trace-flight SIZE).".into(),
+        ));
+    }
+    acquire_world(cx)?;
+    stop_the_world(cx, "trace_snapshot");
+    let image = cx.rt.sched.trace_flight_image();
+    start_the_world(cx, "trace_snapshot");
+    cx.rt.sched.worldsema.release(cx);
+    let Some(image) = image else {
+        return Ok(());
+    };
+    crate::trace::write_image(&image, std::path::Path::new(&path))
+        .map_err(|e| Flow::Error(format!("trace_snapshot(): cannot write '{path}': {e}.")))
 }

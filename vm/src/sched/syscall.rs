@@ -201,7 +201,7 @@ pub(crate) fn retake(rt: &Runtime, now: u64) -> bool {
             continue;
         }
         p.set_status(PStatus::Running);
-        s.trace_outside(EventKind::ProcSteal, vec![("p", Arg::U(u64::from(i)))]);
+        s.trace_outside(EventKind::ProcSteal, &[("p", Arg::U(u64::from(i)))]);
         proc::handoffp(rt, i);
     }
     waiting

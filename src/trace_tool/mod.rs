@@ -1,0 +1,205 @@
+//! `skein trace`: reading recorded traces (any form but Chrome JSON, which
+//! is an export).
+//!
+//! ```text
+//! skein trace summary FILE                      figures, as stable text
+//! skein trace html FILE [-o OUT.html]           a self-contained timeline page
+//! skein trace convert FILE --to FORMAT [-o OUT] text, chrome or binary
+//! skein trace diff A B [--context N]            where two traces first differ
+//! ```
+//!
+//! `trace` must be the first word after `skein` (a script named `trace`
+//! runs as `skein ./trace` or `skein run trace`). Exit status: 0, or 1
+//! when `diff` finds a difference, 64 for a bad command line, 65 for a file
+//! that is not a trace, 74 when a file cannot be read or written.
+//!
+//! Modules: `analysis` builds the model every command but `convert` and
+//! `diff` reads; `summary` prints it; `html` embeds it in `viewer.html`;
+//! `diff` compares two traces.
+
+pub mod analysis;
+pub mod diff;
+pub mod html;
+pub mod summary;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use skein_vm::trace::{Format, Reader};
+
+use crate::{EXIT_IO, EXIT_USAGE};
+
+/// `EX_DATAERR`: the input is not a trace this skein reads.
+pub const EXIT_DATA: i32 = 65;
+
+/// Reads a recorded trace: summary, HTML timeline, conversion, diff.
+#[derive(Parser, Debug)]
+#[command(name = "skein trace", disable_help_subcommand = true)]
+struct TraceCli {
+    #[command(subcommand)]
+    command: TraceCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum TraceCommand {
+    /// Print GC cycles, pauses, MMU, mark workers and scheduling figures.
+    Summary {
+        /// A trace (.sktrace or text).
+        file: PathBuf,
+    },
+    /// Write a self-contained HTML page with a zoomable timeline.
+    Html {
+        /// A trace (.sktrace or text).
+        file: PathBuf,
+        /// Where to write the page (default: FILE with .html).
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
+    /// Convert a trace to another form.
+    Convert {
+        /// A trace (.sktrace or text).
+        file: PathBuf,
+        /// The form to write.
+        #[arg(long, value_enum)]
+        to: ToFormat,
+        /// Where to write it (default: stdout).
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
+    /// Show where two traces first differ (exit status 1 when they do).
+    Diff {
+        a: PathBuf,
+        b: PathBuf,
+        /// Events of context around the difference.
+        #[arg(long, default_value_t = 5)]
+        context: usize,
+    },
+}
+
+/// `convert --to` values.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ToFormat {
+    Text,
+    Chrome,
+    Binary,
+}
+
+/// Runs `skein trace ...` (`args` starts at `trace`) and answers the exit
+/// status.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let mut words = vec![OsString::from("skein trace")];
+    words.extend(args.into_iter().skip(1));
+    let cli = match TraceCli::try_parse_from(words) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { 0 };
+        }
+    };
+    match run(cli.command) {
+        Ok(status) => status,
+        Err((status, message)) => {
+            eprintln!("skein trace: {message}");
+            status
+        }
+    }
+}
+
+type Failure = (i32, String);
+
+fn run(command: TraceCommand) -> Result<i32, Failure> {
+    let stdout = std::io::stdout();
+    match command {
+        TraceCommand::Summary { file } => {
+            let model = analyse(&file)?;
+            let text = summary::render(&model);
+            write_out(&mut stdout.lock(), text.as_bytes(), "stdout")?;
+            Ok(0)
+        }
+        TraceCommand::Html { file, output } => {
+            let model = analyse(&file)?;
+            let text = summary::render(&model);
+            let page = html::render(&model, &file.display().to_string(), &text);
+            let out = output.unwrap_or_else(|| file.with_extension("html"));
+            std::fs::write(&out, page).map_err(|e| io_failure(&out, &e))?;
+            eprintln!("skein trace: wrote {}", out.display());
+            Ok(0)
+        }
+        TraceCommand::Convert { file, to, output } => {
+            let mut reader = open(&file)?;
+            let format = match to {
+                ToFormat::Text => Format::Text,
+                ToFormat::Chrome => Format::Chrome,
+                ToFormat::Binary => Format::Binary,
+            };
+            let result = match &output {
+                Some(path) => std::fs::File::create(path)
+                    .and_then(|f| {
+                        let mut w = std::io::BufWriter::new(f);
+                        skein_vm::trace::write(&mut reader, format, &mut w)?;
+                        w.flush()
+                    })
+                    .map_err(|e| io_failure(path, &e)),
+                None => {
+                    let mut lock = stdout.lock();
+                    skein_vm::trace::write(&mut reader, format, &mut lock)
+                        .map_err(|e| (EXIT_IO, format!("cannot write to stdout: {e}")))
+                }
+            };
+            result.map(|()| 0)
+        }
+        TraceCommand::Diff { a, b, context } => {
+            let mut ra = open(&a)?;
+            let mut rb = open(&b)?;
+            let outcome = diff::diff(
+                &mut ra,
+                &a.display().to_string(),
+                &mut rb,
+                &b.display().to_string(),
+                context,
+            )
+            .map_err(|e| data_failure(&a, &e))?;
+            write_out(&mut stdout.lock(), outcome.report.as_bytes(), "stdout")?;
+            Ok(if outcome.same { 0 } else { 1 })
+        }
+    }
+}
+
+/// Opens a trace file.
+pub fn open(path: &Path) -> Result<Reader, Failure> {
+    let f = std::fs::File::open(path).map_err(|e| io_failure(path, &e))?;
+    Reader::open(Box::new(std::io::BufReader::new(f))).map_err(|e| data_failure(path, &e))
+}
+
+/// Opens and analyses a trace file.
+fn analyse(path: &Path) -> Result<analysis::Model, Failure> {
+    let mut reader = open(path)?;
+    analysis::analyse(&mut reader).map_err(|e| data_failure(path, &e))
+}
+
+fn write_out(w: &mut dyn Write, bytes: &[u8], what: &str) -> Result<(), Failure> {
+    w.write_all(bytes)
+        .and_then(|()| w.flush())
+        .map_err(|e| (EXIT_IO, format!("cannot write to {what}: {e}")))
+}
+
+fn io_failure(path: &Path, e: &std::io::Error) -> Failure {
+    (
+        EXIT_IO,
+        format!("{}: {}", path.display(), skein_vm::os_reason(e)),
+    )
+}
+
+fn data_failure(path: &Path, e: &std::io::Error) -> Failure {
+    if e.kind() == std::io::ErrorKind::InvalidData || e.kind() == std::io::ErrorKind::UnexpectedEof
+    {
+        (
+            EXIT_DATA,
+            format!("{}: not a trace this skein reads: {e}", path.display()),
+        )
+    } else {
+        io_failure(path, e)
+    }
+}

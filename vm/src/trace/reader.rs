@@ -1,0 +1,479 @@
+//! Reading a trace back: the binary form (merged from its streams) and the
+//! text form, as one stream of [`Event`]s in time order.
+//!
+//! # Binary
+//!
+//! 1. [`Reader::open`] walks the chunks once: it keeps the string table and,
+//!    per stream, where each batch lies in the file (offset, length, count).
+//!    Nothing else is kept, so reading costs memory in proportion to the
+//!    number of batches, not events.
+//! 2. [`Reader::for_each`] merges the streams: each stream decodes one batch
+//!    at a time, and a heap picks the event with the smallest `(tick, seq,
+//!    stream)` next. Streams are in `(tick, seq)` order already (`encode`),
+//!    so this is the order a global stable sort by `(tick, seq)` of the
+//!    streams concatenated in stream order would give (P0, P1, ..., the
+//!    outside P, sysmon), which is the order the text form has always had.
+//! 3. A flight recording's header names the first complete tick; events
+//!    before it are skipped, and so is everything up to the first GC cycle
+//!    boundary after it (the first `GCStart`, or the event after the first
+//!    `GCDone`), so the trace holds whole cycles only.
+//!
+//! # Text
+//!
+//! One event a line, as `Event`'s `Display` writes it. Numbers that start
+//! with `-` are signed; other numbers unsigned; anything else a word.
+//!
+//! Strings read from a trace become `&'static str` through [`intern`]: a
+//! process-wide set that keeps each distinct word once (a trace's words are
+//! the runtime's vocabulary and the program's function names).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+
+use super::encode::{
+    unzigzag, CHUNK_BATCH, CHUNK_CLOCK, CHUNK_STRING, MAGIC, MAX_ARGS, STREAM_OUTSIDE_P,
+    STREAM_SYSMON, TAG_I, TAG_LABEL, TAG_S, TAG_U, VERSION,
+};
+use super::sink::ReadSeek;
+use super::{Arg, Event, EventKind};
+
+/// The same string for the same text, for the whole process.
+pub fn intern(s: &str) -> &'static str {
+    static SET: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut set = SET.get_or_init(Default::default).lock();
+    if let Some(&w) = set.get(s) {
+        return w;
+    }
+    let w: &'static str = Box::leak(s.into());
+    set.insert(w);
+    w
+}
+
+/// Where one batch lies.
+#[derive(Clone, Copy)]
+struct BatchPos {
+    offset: u64,
+    len: u64,
+    count: u64,
+}
+
+/// One stream's batches, in file order.
+struct StreamIndex {
+    id: u32,
+    batches: Vec<BatchPos>,
+}
+
+/// What a trace file says about itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Nanoseconds a tick stands for: 1 for a real clock, 100 under `--sim`.
+    pub ns_per_tick: u64,
+    /// The first complete tick (a flight recording's cut), or 0.
+    pub start_tick: u64,
+}
+
+/// A trace in either readable form.
+pub enum Reader {
+    /// A binary trace, indexed.
+    Binary(Box<BinaryReader>),
+    /// A text trace, kept as its events.
+    Text(Vec<Event>),
+}
+
+/// A binary trace: its header, strings and batch index (see the module docs).
+pub struct BinaryReader {
+    src: Box<dyn ReadSeek>,
+    header: Header,
+    strings: Vec<&'static str>,
+    labels: Vec<Option<Arc<str>>>,
+    streams: Vec<StreamIndex>,
+    events: u64,
+    /// A real clock's rate: (nanoseconds, ticks); ticks are read as
+    /// nanoseconds without it.
+    rate: Option<(u64, u64)>,
+    /// Events carry sequence numbers.
+    sequenced: bool,
+}
+
+impl Reader {
+    /// Reads a trace in the binary or the text form (told apart by the
+    /// binary form's magic). A Chrome JSON trace is an export, not a
+    /// recording, and is refused with a message that says so.
+    pub fn open(mut src: Box<dyn ReadSeek>) -> io::Result<Reader> {
+        let mut magic = [0u8; 8];
+        let n = read_up_to(&mut src, &mut magic)?;
+        src.seek(SeekFrom::Start(0))?;
+        if n == 8 && &magic == MAGIC {
+            return Ok(Reader::Binary(Box::new(BinaryReader::open(src)?)));
+        }
+        if magic[..n].trim_ascii_start().first() == Some(&b'{') {
+            return Err(invalid(
+                "this is a Chrome trace-event file, which is an export; \
+                 read the .sktrace or text trace it was made from",
+            ));
+        }
+        let mut events = Vec::new();
+        for (i, line) in io::BufReader::new(src).lines().enumerate() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let e =
+                parse_line(&line).map_err(|m| invalid(&format!("line {}: {m}: {line}", i + 1)))?;
+            events.push(e);
+        }
+        Ok(Reader::Text(events))
+    }
+
+    /// The trace's header (a text trace's clock is not recorded: it reads
+    /// as nanoseconds).
+    pub fn header(&self) -> Header {
+        match self {
+            Reader::Binary(b) => b.header,
+            Reader::Text(_) => Header {
+                ns_per_tick: 1,
+                start_tick: 0,
+            },
+        }
+    }
+
+    /// Calls `f` on every event in time order; can be called again.
+    pub fn for_each(&mut self, f: &mut dyn FnMut(&Event) -> io::Result<()>) -> io::Result<()> {
+        match self {
+            Reader::Binary(b) => b.for_each(f),
+            Reader::Text(events) => events.iter().try_for_each(f),
+        }
+    }
+
+    /// Every event, in time order, in memory.
+    pub fn events(&mut self) -> io::Result<Vec<Event>> {
+        let mut all = Vec::new();
+        self.for_each(&mut |e| {
+            all.push(e.clone());
+            Ok(())
+        })?;
+        Ok(all)
+    }
+
+    /// How many events the file holds (before a flight recording's trim).
+    pub fn recorded_events(&self) -> u64 {
+        match self {
+            Reader::Binary(b) => b.events,
+            Reader::Text(events) => events.len() as u64,
+        }
+    }
+}
+
+impl BinaryReader {
+    fn open(mut src: Box<dyn ReadSeek>) -> io::Result<BinaryReader> {
+        let mut magic = [0u8; 8];
+        src.read_exact(&mut magic)?;
+        let mut r = io::BufReader::new(src);
+        let version = read_varint(&mut r)?;
+        if version != VERSION {
+            return Err(invalid(&format!(
+                "trace format version {version}; this skein reads version {VERSION}"
+            )));
+        }
+        let header = Header {
+            ns_per_tick: read_varint(&mut r)?.max(1),
+            start_tick: read_varint(&mut r)?,
+        };
+        let sequenced = read_varint(&mut r)? & 1 == 1;
+        let mut strings = Vec::new();
+        let mut labels = Vec::new();
+        let mut streams: Vec<StreamIndex> = Vec::new();
+        let mut events = 0;
+        let mut rate = None;
+        let mut offset = r.stream_position()?;
+        loop {
+            let mut tag = [0u8; 1];
+            if read_up_to(&mut r, &mut tag)? == 0 {
+                break;
+            }
+            match tag[0] {
+                CHUNK_STRING => {
+                    let id = read_varint(&mut r)? as usize;
+                    let len = read_varint(&mut r)? as usize;
+                    let mut bytes = vec![0; len];
+                    r.read_exact(&mut bytes)?;
+                    let s =
+                        String::from_utf8(bytes).map_err(|_| invalid("a string is not UTF-8"))?;
+                    if strings.len() <= id {
+                        strings.resize(id + 1, "");
+                        labels.resize(id + 1, None);
+                    }
+                    strings[id] = intern(&s);
+                }
+                CHUNK_CLOCK => {
+                    let ns = read_varint(&mut r)?;
+                    let ticks = read_varint(&mut r)?;
+                    rate = (ticks > 0).then_some((ns, ticks));
+                }
+                CHUNK_BATCH => {
+                    let id = read_varint(&mut r)? as u32;
+                    let count = read_varint(&mut r)?;
+                    let len = read_varint(&mut r)?;
+                    let at = r.stream_position()?;
+                    r.seek(SeekFrom::Current(len as i64))?;
+                    events += count;
+                    let pos = BatchPos {
+                        offset: at,
+                        len,
+                        count,
+                    };
+                    match streams.iter_mut().find(|s| s.id == id) {
+                        Some(s) => s.batches.push(pos),
+                        None => streams.push(StreamIndex {
+                            id,
+                            batches: vec![pos],
+                        }),
+                    }
+                }
+                t => {
+                    return Err(invalid(&format!(
+                        "unknown chunk {t:#04x} at byte {offset}; the file is damaged"
+                    )))
+                }
+            }
+            offset = r.stream_position()?;
+        }
+        // P streams by number, then the outside P, then sysmon.
+        streams.sort_by_key(|s| s.id);
+        let mut header = header;
+        if let Some((ns, ticks)) = rate {
+            header.start_tick = scale(header.start_tick, ns, ticks);
+        }
+        Ok(BinaryReader {
+            src: r.into_inner(),
+            header,
+            strings,
+            labels,
+            streams,
+            events,
+            rate,
+            sequenced,
+        })
+    }
+
+    fn for_each(&mut self, f: &mut dyn FnMut(&Event) -> io::Result<()>) -> io::Result<()> {
+        let n = self.streams.len();
+        let mut pending: Vec<VecDeque<Event>> = (0..n).map(|_| VecDeque::new()).collect();
+        let mut next_batch = vec![0usize; n];
+        let mut heap = BinaryHeap::new();
+        for i in 0..n {
+            if self.refill(i, &mut next_batch, &mut pending)? {
+                let e = &pending[i][0];
+                heap.push(Reverse((e.tick, e.seq, i)));
+            }
+        }
+        let mut trim = Trim::new(self.header.start_tick);
+        while let Some(Reverse((_, _, i))) = heap.pop() {
+            let e = pending[i]
+                .pop_front()
+                .expect("a stream in the heap has an event");
+            if trim.keep(&e) {
+                f(&e)?;
+            }
+            if pending[i].is_empty() && !self.refill(i, &mut next_batch, &mut pending)? {
+                continue;
+            }
+            let e = &pending[i][0];
+            heap.push(Reverse((e.tick, e.seq, i)));
+        }
+        Ok(())
+    }
+
+    /// Decodes stream `i`'s next batch into `pending[i]`; false when the
+    /// stream is done.
+    fn refill(
+        &mut self,
+        i: usize,
+        next_batch: &mut [usize],
+        pending: &mut [VecDeque<Event>],
+    ) -> io::Result<bool> {
+        let stream = &self.streams[i];
+        let Some(&pos) = stream.batches.get(next_batch[i]) else {
+            return Ok(false);
+        };
+        next_batch[i] += 1;
+        let p = (stream.id != STREAM_OUTSIDE_P && stream.id != STREAM_SYSMON).then_some(stream.id);
+        let mut bytes = vec![0; pos.len as usize];
+        self.src.seek(SeekFrom::Start(pos.offset))?;
+        self.src.read_exact(&mut bytes)?;
+        let mut r = &bytes[..];
+        let (mut tick, mut seq) = (0u64, 0u64);
+        for _ in 0..pos.count {
+            let head = read_byte(&mut r)?;
+            let kind = EventKind::from_u8(head & 0x1f)
+                .ok_or_else(|| invalid(&format!("unknown event kind {}", head & 0x1f)))?;
+            let argc = usize::from(head >> 5).min(MAX_ARGS);
+            tick = tick.wrapping_add(unzigzag(read_varint(&mut r)?) as u64);
+            if self.sequenced {
+                seq = seq.wrapping_add(unzigzag(read_varint(&mut r)?) as u64);
+            }
+            let g = read_varint(&mut r)?.checked_sub(1);
+            let at = match self.rate {
+                Some((ns, ticks)) => scale(tick, ns, ticks),
+                None => tick,
+            };
+            let mut e = Event::new(at, p, g, kind);
+            e.seq = seq;
+            e.args.reserve(argc);
+            for _ in 0..argc {
+                let kt = read_varint(&mut r)?;
+                let key = self.string(kt >> 2)?;
+                let v = read_varint(&mut r)?;
+                let value = match kt & 3 {
+                    TAG_U => Arg::U(v),
+                    TAG_I => Arg::I(unzigzag(v)),
+                    TAG_S => Arg::S(self.string(v)?),
+                    TAG_LABEL => Arg::Label(self.label(v)?),
+                    _ => unreachable!("a tag has two bits"),
+                };
+                e.args.push((key, value));
+            }
+            pending[i].push_back(e);
+        }
+        Ok(!pending[i].is_empty())
+    }
+
+    fn string(&self, id: u64) -> io::Result<&'static str> {
+        self.strings
+            .get(id as usize)
+            .copied()
+            .ok_or_else(|| invalid(&format!("string {id} is not defined")))
+    }
+
+    fn label(&mut self, id: u64) -> io::Result<Arc<str>> {
+        let s = self.string(id)?;
+        let slot = &mut self.labels[id as usize];
+        Ok(slot.get_or_insert_with(|| Arc::from(s)).clone())
+    }
+}
+
+/// `tick × ns / ticks`, without overflow.
+fn scale(tick: u64, ns: u64, ticks: u64) -> u64 {
+    (u128::from(tick) * u128::from(ns) / u128::from(ticks.max(1))) as u64
+}
+
+/// Skips a flight recording's incomplete head (module docs, step 3).
+struct Trim {
+    start: u64,
+    /// Still looking for the first cycle boundary.
+    seeking: bool,
+    /// The previous kept-candidate was a `GCDone`: start after it.
+    after_done: bool,
+}
+
+impl Trim {
+    fn new(start: u64) -> Trim {
+        Trim {
+            start,
+            seeking: start > 0,
+            after_done: false,
+        }
+    }
+
+    fn keep(&mut self, e: &Event) -> bool {
+        if !self.seeking {
+            return true;
+        }
+        if e.tick < self.start {
+            return false;
+        }
+        if self.after_done || e.kind == EventKind::GCStart {
+            self.seeking = false;
+            return true;
+        }
+        if e.kind == EventKind::GCDone {
+            self.after_done = true;
+        }
+        false
+    }
+}
+
+/// Parses one line of the text form.
+pub fn parse_line(line: &str) -> Result<Event, &'static str> {
+    let mut words = line.split_ascii_whitespace();
+    let tick = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .ok_or("expected a tick")?;
+    let p = match words.next().ok_or("expected P")? {
+        "P-" => None,
+        w => Some(
+            w.strip_prefix('P')
+                .and_then(|n| n.parse().ok())
+                .ok_or("expected P<n> or P-")?,
+        ),
+    };
+    let g = match words.next().ok_or("expected G")? {
+        "G-" => None,
+        w => Some(
+            w.strip_prefix('G')
+                .and_then(|n| n.parse().ok())
+                .ok_or("expected G<n> or G-")?,
+        ),
+    };
+    let name = words.next().ok_or("expected an event name")?;
+    let kind = EventKind::ALL
+        .iter()
+        .copied()
+        .find(|k| k.name() == name)
+        .ok_or("unknown event")?;
+    let mut e = Event::new(tick, p, g, kind);
+    for w in words {
+        let (k, v) = w.split_once('=').ok_or("expected key=value")?;
+        let value = if let Ok(u) = v.parse::<u64>() {
+            Arg::U(u)
+        } else if let Ok(i) = v.parse::<i64>() {
+            Arg::I(i)
+        } else {
+            Arg::S(intern(v))
+        };
+        e.args.push((intern(k), value));
+    }
+    Ok(e)
+}
+
+fn invalid(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
+}
+
+/// Reads as many bytes as are there, up to `buf.len()`.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn read_byte(r: &mut impl Read) -> io::Result<u8> {
+    let mut b = [0u8; 1];
+    r.read_exact(&mut b)?;
+    Ok(b[0])
+}
+
+/// Reads a LEB128 varint.
+fn read_varint(r: &mut impl Read) -> io::Result<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = read_byte(r)?;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(invalid("a number is longer than 64 bits"))
+}

@@ -1,0 +1,374 @@
+//! Where full trace buffers go: a file, memory, or the flight recorder's
+//! ring.
+//!
+//! One [`Sink`] per runtime receives every batch the per-P buffers write out
+//! (`encode`), and owns the recording's string table. A recording is
+//! begun with [`Sink::begin`] and ended with [`Sink::end`], which hands back
+//! a [`Recording`] that `reader` reads in any order it likes.
+//!
+//! # Destinations
+//!
+//! 1. **File**: batches and strings are appended to a file as they arrive
+//!    (through a buffered writer), so the recording's memory is the per-P
+//!    buffers and this writer, whatever the program's length. `--trace
+//!    out.sktrace` writes the final file this way; `--trace out.txt` and
+//!    `--trace-format chrome` spool to an unnamed temporary file and convert
+//!    it when the program ends.
+//! 2. **Memory**: the same bytes in a `Vec` (the embedding API's
+//!    `record_trace`, meant for tests).
+//! 3. **Flight** (`--trace-flight SIZE`, Go's `FlightRecorder`): batches are
+//!    kept in a ring of at most SIZE bytes; when a new batch would exceed
+//!    it, the oldest batches are dropped. The string table is kept whole
+//!    (it is small: the runtime's vocabulary and the program's function
+//!    names). [`Sink::flight_image`] builds a trace file from the ring.
+//!
+//! # The cut
+//!
+//! Dropping a P's oldest batch loses that P's events up to the batch's last
+//! tick, while other Ps may still hold earlier ones. The ring remembers the
+//! largest last tick of any dropped batch; only events after it are complete
+//! on every P, so the image's header says the trace starts after it, and the
+//! reader starts at the first whole GC cycle from there (`reader`).
+//!
+//! # Invariants
+//!
+//! - A string is given to the destination before any batch that uses it:
+//!   ids are handed out under the same lock that appends to the
+//!   destination, and a buffer asks for an id before it encodes an event.
+//! - `generation` changes whenever a recording begins or ends, so a buffer
+//!   holding events of an old recording drops them rather than writing them
+//!   with the wrong string ids.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{self, BufWriter, Cursor, Read, Seek, SeekFrom, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+use super::encode::{
+    put_varint, BATCH_BYTES, CHUNK_BATCH, CHUNK_CLOCK, CHUNK_STRING, MAGIC, VERSION,
+};
+
+/// Where a recording goes.
+#[derive(Debug)]
+pub enum Destination {
+    /// Append to this file (the final `.sktrace`, or a spool to convert).
+    File(File),
+    /// Keep the bytes in memory.
+    Memory,
+    /// Keep the most recent batches, at most this many bytes of them.
+    Flight(usize),
+}
+
+/// The bytes of a finished recording, ready to read.
+pub enum Recording {
+    /// A file (rewound when read).
+    File(File),
+    /// Bytes in memory.
+    Memory(Vec<u8>),
+}
+
+/// Something a [`Recording`] can be read through.
+pub trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
+impl Recording {
+    /// The recording as a seekable stream, at its start.
+    pub fn into_stream(self) -> io::Result<Box<dyn ReadSeek>> {
+        match self {
+            Recording::File(mut f) => {
+                f.seek(SeekFrom::Start(0))?;
+                Ok(Box::new(io::BufReader::new(f)))
+            }
+            Recording::Memory(v) => Ok(Box::new(Cursor::new(v))),
+        }
+    }
+}
+
+/// The runtime's trace sink (see the module docs).
+pub struct Sink {
+    generation: AtomicU64,
+    /// The current recording's events carry sequence numbers.
+    sequenced: std::sync::atomic::AtomicBool,
+    /// `batch_bytes`.
+    batch: std::sync::atomic::AtomicUsize,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    ids: HashMap<Box<str>, u32>,
+    /// Every string, by id (the flight recorder writes them all again).
+    table: Vec<Box<str>>,
+    out: Out,
+    ns_per_tick: u64,
+    /// A real-clock recording: the CPU tick count and the time when it
+    /// began, to measure how long a tick is.
+    clock_base: Option<(u64, std::time::Instant)>,
+    /// The first write error, reported when the recording ends.
+    error: Option<io::Error>,
+}
+
+enum Out {
+    Off,
+    File(BufWriter<File>),
+    Memory(Vec<u8>),
+    Flight(Ring),
+}
+
+/// The flight recorder's batches, oldest first.
+struct Ring {
+    batches: VecDeque<RingBatch>,
+    bytes: usize,
+    limit: usize,
+    /// The largest last tick of a dropped batch (see "The cut").
+    cut: Option<u64>,
+}
+
+struct RingBatch {
+    stream: u32,
+    count: u64,
+    bytes: Vec<u8>,
+    last_tick: u64,
+}
+
+/// The buffered writer's capacity: a few batches, so most writes of a
+/// batch are one copy and the system call is shared.
+const WRITER_BYTES: usize = 256 * 1024;
+
+impl Default for Sink {
+    fn default() -> Self {
+        Sink::new()
+    }
+}
+
+impl Sink {
+    /// A sink that records nothing yet.
+    pub fn new() -> Sink {
+        Sink {
+            generation: AtomicU64::new(0),
+            sequenced: std::sync::atomic::AtomicBool::new(true),
+            batch: std::sync::atomic::AtomicUsize::new(BATCH_BYTES),
+            inner: Mutex::new(Inner {
+                ids: HashMap::new(),
+                table: Vec::new(),
+                out: Out::Off,
+                ns_per_tick: 1,
+                clock_base: None,
+                error: None,
+            }),
+        }
+    }
+
+    /// How many bytes a buffer collects before writing a batch: the
+    /// default, or for the flight recorder a sixteenth of its size (at
+    /// least 1 KiB), so that dropping the oldest batch drops little.
+    pub fn batch_bytes(&self) -> usize {
+        self.batch.load(Ordering::Acquire)
+    }
+
+    /// True when the current recording's events carry sequence numbers
+    /// (a virtual clock's, whose ticks tie).
+    pub fn sequenced(&self) -> bool {
+        self.sequenced.load(Ordering::Acquire)
+    }
+
+    /// Which recording is current (see the module invariants).
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Begins a recording into `dest`; `ns_per_tick` is 1 for a real clock
+    /// and 100 under `--sim`. `real`: ticks are `cputicks()` counts from
+    /// now, whose length the recording measures. A recording in progress is
+    /// dropped.
+    pub fn begin(&self, dest: Destination, ns_per_tick: u64, real: bool) {
+        let mut s = self.inner.lock();
+        s.ids.clear();
+        s.table.clear();
+        s.error = None;
+        s.ns_per_tick = ns_per_tick;
+        s.clock_base = real.then(|| (super::cputicks(), std::time::Instant::now()));
+        self.sequenced.store(!real, Ordering::Release);
+        let batch = match &dest {
+            Destination::Flight(limit) => (limit / 16).clamp(1024, BATCH_BYTES),
+            _ => BATCH_BYTES,
+        };
+        self.batch.store(batch, Ordering::Release);
+        s.out = match dest {
+            Destination::File(f) => Out::File(BufWriter::with_capacity(WRITER_BYTES, f)),
+            Destination::Memory => Out::Memory(Vec::new()),
+            Destination::Flight(limit) => Out::Flight(Ring {
+                batches: VecDeque::new(),
+                bytes: 0,
+                limit,
+                cut: None,
+            }),
+        };
+        let mut header = Vec::new();
+        write_header(&mut header, ns_per_tick, 0, !real);
+        s.append(&header);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// True while a recording is in progress.
+    pub fn active(&self) -> bool {
+        !matches!(self.inner.lock().out, Out::Off)
+    }
+
+    /// True when the recording in progress is a flight recording.
+    pub fn is_flight(&self) -> bool {
+        matches!(self.inner.lock().out, Out::Flight(_))
+    }
+
+    /// The id of string `s` in the current recording's table, defined in the
+    /// destination the first time it is asked for.
+    pub fn intern(&self, s: &str) -> u32 {
+        let mut inner = self.inner.lock();
+        if let Some(&id) = inner.ids.get(s) {
+            return id;
+        }
+        let id = inner.table.len() as u32;
+        inner.ids.insert(s.into(), id);
+        inner.table.push(s.into());
+        let mut chunk = Vec::with_capacity(s.len() + 8);
+        write_string(&mut chunk, id, s);
+        if !matches!(inner.out, Out::Flight(_)) {
+            inner.append(&chunk);
+        }
+        id
+    }
+
+    /// Receives one buffer's events (see `encode::Buffer::flush`).
+    pub fn write_batch(&self, stream: u32, count: u64, bytes: &[u8], last: u64) {
+        let mut inner = self.inner.lock();
+        if let Out::Flight(ring) = &mut inner.out {
+            ring.bytes += bytes.len();
+            ring.batches.push_back(RingBatch {
+                stream,
+                count,
+                bytes: bytes.to_vec(),
+                last_tick: last,
+            });
+            // Keep at least the newest batch, however small the ring.
+            while ring.bytes > ring.limit && ring.batches.len() > 1 {
+                let old = ring.batches.pop_front().expect("the ring holds batches");
+                ring.bytes -= old.bytes.len();
+                ring.cut = Some(ring.cut.map_or(old.last_tick, |c| c.max(old.last_tick)));
+            }
+            return;
+        }
+        let mut head = Vec::with_capacity(16);
+        head.push(CHUNK_BATCH);
+        put_varint(&mut head, u64::from(stream));
+        put_varint(&mut head, count);
+        put_varint(&mut head, bytes.len() as u64);
+        inner.append(&head);
+        inner.append(bytes);
+    }
+
+    /// A trace file of what the flight recorder holds now (its header
+    /// starts the trace after the cut), or `None` when no flight recording
+    /// is in progress.
+    pub fn flight_image(&self) -> Option<Vec<u8>> {
+        let inner = self.inner.lock();
+        let Out::Flight(ring) = &inner.out else {
+            return None;
+        };
+        let mut out = Vec::with_capacity(ring.bytes + 4096);
+        // Ticks after the cut are complete; 0 means nothing was dropped.
+        let start = ring.cut.map_or(0, |c| c + 1);
+        write_header(
+            &mut out,
+            inner.ns_per_tick,
+            start,
+            inner.clock_base.is_none(),
+        );
+        out.extend_from_slice(&inner.clock_chunk());
+        for (id, s) in inner.table.iter().enumerate() {
+            write_string(&mut out, id as u32, s);
+        }
+        for b in &ring.batches {
+            out.push(CHUNK_BATCH);
+            put_varint(&mut out, u64::from(b.stream));
+            put_varint(&mut out, b.count);
+            put_varint(&mut out, b.bytes.len() as u64);
+            out.extend_from_slice(&b.bytes);
+        }
+        Some(out)
+    }
+
+    /// Ends the recording and hands back its bytes (a flight recording's
+    /// image), or the first error met while writing it. `None` when no
+    /// recording was in progress.
+    pub fn end(&self) -> Option<io::Result<Recording>> {
+        let image = self.flight_image();
+        let mut inner = self.inner.lock();
+        let clock = inner.clock_chunk();
+        inner.append(&clock);
+        let out = std::mem::replace(&mut inner.out, Out::Off);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let error = inner.error.take();
+        let rec = match out {
+            Out::Off => return None,
+            Out::Flight(_) => Ok(Recording::Memory(image.unwrap_or_default())),
+            Out::Memory(v) => Ok(Recording::Memory(v)),
+            Out::File(w) => w
+                .into_inner()
+                .map(Recording::File)
+                .map_err(|e| e.into_error()),
+        };
+        Some(match error {
+            Some(e) => Err(e),
+            None => rec,
+        })
+    }
+}
+
+impl Inner {
+    /// A clock chunk: how many nanoseconds the ticks since the recording
+    /// began took (empty for a virtual clock).
+    fn clock_chunk(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some((ticks, at)) = self.clock_base {
+            out.push(CHUNK_CLOCK);
+            put_varint(&mut out, at.elapsed().as_nanos() as u64);
+            put_varint(&mut out, super::cputicks().saturating_sub(ticks));
+        }
+        out
+    }
+
+    /// Appends bytes to a file or memory destination; remembers the first
+    /// write error.
+    fn append(&mut self, bytes: &[u8]) {
+        match &mut self.out {
+            Out::File(w) => {
+                if self.error.is_none() {
+                    if let Err(e) = w.write_all(bytes) {
+                        self.error = Some(e);
+                    }
+                }
+            }
+            Out::Memory(v) => v.extend_from_slice(bytes),
+            Out::Flight(_) | Out::Off => {}
+        }
+    }
+}
+
+/// The file header (see `encode`).
+fn write_header(out: &mut Vec<u8>, ns_per_tick: u64, start_tick: u64, sequenced: bool) {
+    out.extend_from_slice(MAGIC);
+    put_varint(out, VERSION);
+    put_varint(out, ns_per_tick);
+    put_varint(out, start_tick);
+    put_varint(out, u64::from(sequenced));
+}
+
+/// One string chunk.
+fn write_string(out: &mut Vec<u8>, id: u32, s: &str) {
+    out.push(CHUNK_STRING);
+    put_varint(out, u64::from(id));
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}

@@ -562,6 +562,29 @@ fn conversions_round_trip() {
     ]));
     let again = ok(&skein(&["trace", "convert", s(&back), "--to", "text"]));
     assert_eq!(again, direct);
+    // A window: under --sim a tick is 100 ns, so 1ms..2ms is ticks
+    // 10,000..20,000.
+    let window = ok(&skein(&[
+        "trace",
+        "convert",
+        s(&bin),
+        "--to",
+        "text",
+        "--from",
+        "1ms",
+        "--until",
+        "2ms",
+    ]));
+    let expected: String = direct
+        .lines()
+        .filter(|l| {
+            let tick: u64 = l.split(' ').next().unwrap().parse().unwrap();
+            (10_000..=20_000).contains(&tick)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(window, expected);
     let size = std::fs::metadata(&bin).unwrap().len();
     let events = direct.lines().count() as u64;
     assert!(size < events * 12, "{size} bytes for {events} events");

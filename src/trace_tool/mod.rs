@@ -4,7 +4,7 @@
 //! ```text
 //! skein trace summary FILE                      figures, as stable text
 //! skein trace html FILE [-o OUT.html]           a self-contained timeline page
-//! skein trace convert FILE --to FORMAT [-o OUT] text, chrome or binary
+//! skein trace convert FILE --to FORMAT [-o OUT] [--from T] [--until T]
 //! skein trace diff A B [--context N]            where two traces first differ
 //! ```
 //!
@@ -67,6 +67,14 @@ enum TraceCommand {
         /// Where to write it (default: stdout).
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
+        /// Keep only events from this time on (from the trace's start:
+        /// 250ms, 1.5s, 40us, 800ns), e.g. to give Perfetto a part of a
+        /// long trace.
+        #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+        from: Option<u64>,
+        /// Keep only events up to this time (as --from).
+        #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+        until: Option<u64>,
     },
     /// Show where two traces first differ (exit status 1 when they do).
     Diff {
@@ -127,8 +135,17 @@ fn run(command: TraceCommand) -> Result<i32, Failure> {
             eprintln!("skein trace: wrote {}", out.display());
             Ok(0)
         }
-        TraceCommand::Convert { file, to, output } => {
+        TraceCommand::Convert {
+            file,
+            to,
+            output,
+            from,
+            until,
+        } => {
             let mut reader = open(&file)?;
+            if from.is_some() || until.is_some() {
+                reader.set_window(from.unwrap_or(0), until.unwrap_or(u64::MAX));
+            }
             let format = match to {
                 ToFormat::Text => Format::Text,
                 ToFormat::Chrome => Format::Chrome,
@@ -167,6 +184,26 @@ fn run(command: TraceCommand) -> Result<i32, Failure> {
     }
 }
 
+/// Parses a duration: a number with `ns`, `us` (or `µs`), `ms` or `s`.
+fn parse_duration(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 250ms, 1.5s)"))?;
+    let scale = match unit.trim() {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        _ => return Err(format!("`{s}`: the unit must be ns, us, ms or s")),
+    };
+    Ok((n * scale).round() as u64)
+}
+
 /// Opens a trace file.
 pub fn open(path: &Path) -> Result<Reader, Failure> {
     let f = std::fs::File::open(path).map_err(|e| io_failure(path, &e))?;
@@ -201,5 +238,20 @@ fn data_failure(path: &Path, e: &std::io::Error) -> Failure {
         )
     } else {
         io_failure(path, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Ok(250_000_000));
+        assert_eq!(parse_duration("1.5s"), Ok(1_500_000_000));
+        assert_eq!(parse_duration("40us"), Ok(40_000));
+        assert_eq!(parse_duration("800ns"), Ok(800));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("fast").is_err());
     }
 }

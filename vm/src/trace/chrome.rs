@@ -27,9 +27,9 @@
 //! 1. `GoStart` opens a slice `G<g> <function>()` on its P (the function
 //!    comes from the G's `GoCreate fn=` label; `G<g>` alone when the trace
 //!    did not see the G created); the next `GoEnd`, `GoPark`, `GoSched` or
-//!    `GoPreempt` on that P closes it (and is also shown as an instant, so
-//!    its `reason` stays visible). A `GoStart` on a P whose previous G never
-//!    ended closes that slice first.
+//!    `GoPreempt` on that P closes it. A `GoStart` on a P whose previous G never
+//!    ended closes that slice first. The closing `E` carries the closing
+//!    event's name (`"event":"GoPark"`) and arguments (its `reason`).
 //! 2. `STWStart` opens `STW <reason>` on the runtime thread; `STWDone`
 //!    closes it.
 //! 3. `GCStart` opens `GC <n>` on the GC thread and `GCDone` closes it.
@@ -257,8 +257,7 @@ impl<W: Write> ChromeWriter<W> {
                 Ok(())
             }
             EventKind::GoEnd | EventKind::GoPark | EventKind::GoSched | EventKind::GoPreempt => {
-                self.close(tid, SliceKind::Goroutine, e)?;
-                self.instant(tid, e)
+                self.close_or_instant(tid, SliceKind::Goroutine, e)
             }
             EventKind::STWStart => {
                 let name = label("STW", e.get("reason"));
@@ -494,7 +493,7 @@ impl<W: Write> ChromeWriter<W> {
         write_json_str(&mut self.w, &name)?;
         write!(self.w, ",\"ph\":\"B\",\"pid\":{PID},\"tid\":{tid},\"ts\":")?;
         self.write_tick(e.tick)?;
-        self.write_args(e)?;
+        self.write_args(e, false)?;
         self.w.write_all(b"}")?;
         self.open
             .entry(tid)
@@ -531,7 +530,7 @@ impl<W: Write> ChromeWriter<W> {
         write!(self.w, ",\"ph\":\"E\",\"pid\":{PID},\"tid\":{tid},\"ts\":")?;
         self.write_tick(tick)?;
         if let Some(e) = args {
-            self.write_args(e)?;
+            self.write_args(e, true)?;
         }
         self.w.write_all(b"}")
     }
@@ -546,15 +545,24 @@ impl<W: Write> ChromeWriter<W> {
             ",\"ph\":\"i\",\"s\":\"t\",\"pid\":{PID},\"tid\":{tid},\"ts\":"
         )?;
         self.write_tick(e.tick)?;
-        self.write_args(e)?;
+        self.write_args(e, false)?;
         self.w.write_all(b"}")
     }
 
-    /// Writes `,"args":{...}` with `e`'s P, G and arguments.
-    fn write_args(&mut self, e: &Event) -> io::Result<()> {
+    /// Writes `,"args":{...}` with `e`'s P, G and arguments, and its name
+    /// as `event` when `named` (for an `E`, which closes a slice named
+    /// otherwise).
+    fn write_args(&mut self, e: &Event, named: bool) -> io::Result<()> {
         self.w.write_all(b",\"args\":{")?;
         let mut first = true;
+        if named {
+            write!(self.w, "\"event\":\"{}\"", e.kind.name())?;
+            first = false;
+        }
         if let Some(p) = e.p {
+            if !first {
+                self.w.write_all(b",")?;
+            }
             write!(self.w, "\"P\":{p}")?;
             first = false;
         }

@@ -76,12 +76,18 @@ pub struct Header {
     pub start_tick: u64,
 }
 
-/// A trace in either readable form.
-pub enum Reader {
+/// A trace in either readable form, optionally limited to a window of time.
+pub struct Reader {
+    source: Source,
+    /// Only events from `.0` to `.1` nanoseconds after the trace's start.
+    window: Option<(u64, u64)>,
+}
+
+enum Source {
     /// A binary trace, indexed.
     Binary(Box<BinaryReader>),
-    /// A text trace, kept as its events.
-    Text(Vec<Event>),
+    /// A text trace (or events given directly), kept as its events.
+    Events(Vec<Event>),
 }
 
 /// A binary trace: its header, strings and batch index (see the module docs).
@@ -108,7 +114,10 @@ impl Reader {
         let n = read_up_to(&mut src, &mut magic)?;
         src.seek(SeekFrom::Start(0))?;
         if n == 8 && &magic == MAGIC {
-            return Ok(Reader::Binary(Box::new(BinaryReader::open(src)?)));
+            return Ok(Reader {
+                source: Source::Binary(Box::new(BinaryReader::open(src)?)),
+                window: None,
+            });
         }
         if magic[..n].trim_ascii_start().first() == Some(&b'{') {
             return Err(invalid(
@@ -126,15 +135,30 @@ impl Reader {
                 parse_line(&line).map_err(|m| invalid(&format!("line {}: {m}: {line}", i + 1)))?;
             events.push(e);
         }
-        Ok(Reader::Text(events))
+        Ok(Reader::from_events(events))
+    }
+
+    /// A reader of events already in memory, in time order (as a text
+    /// trace is read).
+    pub fn from_events(events: Vec<Event>) -> Reader {
+        Reader {
+            source: Source::Events(events),
+            window: None,
+        }
+    }
+
+    /// Limits the trace to the events from `from` to `until` nanoseconds
+    /// after its start (`skein trace convert --from/--until`).
+    pub fn set_window(&mut self, from: u64, until: u64) {
+        self.window = Some((from, until));
     }
 
     /// The trace's header (a text trace's clock is not recorded: it reads
     /// as nanoseconds).
     pub fn header(&self) -> Header {
-        match self {
-            Reader::Binary(b) => b.header,
-            Reader::Text(_) => Header {
+        match &self.source {
+            Source::Binary(b) => b.header,
+            Source::Events(_) => Header {
                 ns_per_tick: 1,
                 start_tick: 0,
             },
@@ -143,9 +167,22 @@ impl Reader {
 
     /// Calls `f` on every event in time order; can be called again.
     pub fn for_each(&mut self, f: &mut dyn FnMut(&Event) -> io::Result<()>) -> io::Result<()> {
-        match self {
-            Reader::Binary(b) => b.for_each(f),
-            Reader::Text(events) => events.iter().try_for_each(f),
+        let scale = self.header().ns_per_tick.max(1);
+        let window = self.window;
+        let mut g = |e: &Event| match window {
+            Some((from, until)) => {
+                let ns = e.tick.saturating_mul(scale);
+                if ns >= from && ns <= until {
+                    f(e)
+                } else {
+                    Ok(())
+                }
+            }
+            None => f(e),
+        };
+        match &mut self.source {
+            Source::Binary(b) => b.for_each(&mut g),
+            Source::Events(events) => events.iter().try_for_each(g),
         }
     }
 
@@ -161,9 +198,9 @@ impl Reader {
 
     /// How many events the file holds (before a flight recording's trim).
     pub fn recorded_events(&self) -> u64 {
-        match self {
-            Reader::Binary(b) => b.events,
-            Reader::Text(events) => events.len() as u64,
+        match &self.source {
+            Source::Binary(b) => b.events,
+            Source::Events(events) => events.len() as u64,
         }
     }
 }

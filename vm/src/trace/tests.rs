@@ -8,12 +8,12 @@ use super::*;
 
 fn text(events: &[Event]) -> String {
     let mut out = Vec::new();
-    write_text(&mut Reader::Text(events.to_vec()), &mut out).unwrap();
+    write_text(&mut Reader::from_events(events.to_vec()), &mut out).unwrap();
     String::from_utf8(out).unwrap()
 }
 
 fn chrome(events: &[Event]) -> serde_json::Value {
-    chrome_from(&mut Reader::Text(events.to_vec()))
+    chrome_from(&mut Reader::from_events(events.to_vec()))
 }
 
 fn chrome_from(reader: &mut Reader) -> serde_json::Value {
@@ -489,6 +489,6 @@ fn format_parse_and_dispatch() {
     assert_eq!(Format::parse("json"), None);
     let events = vec![Event::new(3, None, None, EventKind::GCSweepDone)];
     let mut out = Vec::new();
-    write(&mut Reader::Text(events), Format::Text, &mut out).unwrap();
+    write(&mut Reader::from_events(events), Format::Text, &mut out).unwrap();
     assert_eq!(out, b"3 P- G- GCSweepDone\n");
 }

@@ -67,6 +67,15 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
 
+/// Runs `program` at 2 Ps under `--sim`, traced into `trace`, with
+/// `extra` flags, and returns what it did (it may fail on purpose).
+fn sim_traced(trace: &Path, program: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["--sim", SEED, "--procs", "2", "--trace", s(trace)];
+    args.extend_from_slice(extra);
+    args.push(s(program));
+    skein(&args)
+}
+
 /// Records `program` at `procs` Ps under `--sim` into `dir/NAME` (the
 /// form follows the name) and returns the path.
 fn record(dir: &Path, program: &Path, procs: &str, name: &str) -> PathBuf {
@@ -389,15 +398,7 @@ fn chrome_export_validates_and_scales_virtual_time() {
             assert_eq!(other["ns_per_tick"], 100);
             // The text trace of the same run ends at the same tick.
             let txt = dir.join("t.txt");
-            let out = skein(&[
-                "--sim",
-                SEED,
-                "--procs",
-                "2",
-                "--trace",
-                s(&txt),
-                s(&program),
-            ]);
+            let out = sim_traced(&txt, &program, &[]);
             assert_eq!(out.status.code(), Some(70));
             let last_tick: u64 = std::fs::read_to_string(&txt)
                 .unwrap()
@@ -437,28 +438,10 @@ fn flight_recorder_writes_whole_cycles_ending_at_the_failure() {
     let dir = scratch("flight");
     let program = root().join("tests/trace/flight_fail.sk");
     let full = dir.join("full.txt");
-    let out = skein(&[
-        "--sim",
-        SEED,
-        "--procs",
-        "2",
-        "--trace",
-        s(&full),
-        s(&program),
-    ]);
+    let out = sim_traced(&full, &program, &[]);
     assert_eq!(out.status.code(), Some(70));
     let flight = dir.join("flight.txt");
-    let out = skein(&[
-        "--sim",
-        SEED,
-        "--procs",
-        "2",
-        "--trace",
-        s(&flight),
-        "--trace-flight",
-        "16KB",
-        s(&program),
-    ]);
+    let out = sim_traced(&flight, &program, &["--trace-flight", "16KB"]);
     assert_eq!(out.status.code(), Some(70));
     let err = text(&out.stderr);
     assert!(err.starts_with("Only instances have properties."), "{err}");
@@ -496,6 +479,51 @@ fn flight_recorder_writes_whole_cycles_ending_at_the_failure() {
         s(&ok_program),
     ]));
     assert!(!quiet.exists());
+}
+
+/// SIGQUIT ends a running program as a failure: the flight recorder
+/// writes its trace (whole cycles, up to the quit), the error is
+/// `SIGQUIT: quit`, and the status is 131.
+#[test]
+fn sigquit_writes_the_flight_recording() {
+    let dir = scratch("sigquit");
+    let program = dir.join("prog.sk");
+    std::fs::write(
+        &program,
+        "var keep = nil;\nvar i = 0;\nwhile (true) {\n  keep = [i, nil];\n  i = i + 1;\n}\n",
+    )
+    .unwrap();
+    let trace = dir.join("quit.sktrace");
+    let child = Command::new(SKEIN)
+        .args([
+            "--procs",
+            "2",
+            "--trace",
+            s(&trace),
+            "--trace-flight",
+            "256KB",
+        ])
+        .arg(&program)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn skein");
+    // Long enough for many collections of the garbage the loop makes.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let killed = Command::new("kill")
+        .args(["-QUIT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(131), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("SIGQUIT: quit"), "{err}");
+    assert!(err.contains("flight recorder's trace is in"), "{err}");
+    let events = ok(&skein(&["trace", "convert", s(&trace), "--to", "text"]));
+    let first = events.lines().next().expect("events");
+    assert!(first.contains(" GCStart "), "starts at a cycle: {first}");
+    let summary = ok(&skein(&["trace", "summary", s(&trace)]));
+    assert!(!summary.contains("GC cycles: 0"), "{summary}");
 }
 
 /// `runtime.trace_snapshot(path)` writes what the flight recorder holds

@@ -13,10 +13,11 @@
 //!    so this is the order a global stable sort by `(tick, seq)` of the
 //!    streams concatenated in stream order would give (P0, P1, ..., the
 //!    outside P, sysmon), which is the order the text form has always had.
-//! 3. A flight recording's header names the first complete tick; events
-//!    before it are skipped, and so is everything up to the first GC cycle
-//!    boundary after it (the first `GCStart`, or the event after the first
-//!    `GCDone`), so the trace holds whole cycles only.
+//! 3. A flight recording's header names the first complete tick. A first
+//!    pass finds the first `GCStart` at or after it; the events before are
+//!    skipped, so the trace holds whole cycles only. (When no cycle starts
+//!    in the complete part, it starts after the first `GCDone` there, or
+//!    else at the complete part: no cycle is cut in half either way.)
 //!
 //! # Text
 //!
@@ -298,6 +299,30 @@ impl BinaryReader {
     }
 
     fn for_each(&mut self, f: &mut dyn FnMut(&Event) -> io::Result<()>) -> io::Result<()> {
+        if self.header.start_tick == 0 {
+            return self.merge(f);
+        }
+        // A flight recording: find where its first whole cycle starts,
+        // then skip what comes before.
+        let mut trim = Trim::new(self.header.start_tick);
+        self.merge(&mut |e| {
+            trim.scan(e);
+            Ok(())
+        })?;
+        let skip = trim.head();
+        let mut seen = 0u64;
+        self.merge(&mut |e| {
+            seen += 1;
+            if seen > skip {
+                f(e)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// Every event of every stream, merged in `(tick, seq, stream)` order.
+    fn merge(&mut self, f: &mut dyn FnMut(&Event) -> io::Result<()>) -> io::Result<()> {
         let n = self.streams.len();
         let mut pending: Vec<VecDeque<Event>> = (0..n).map(|_| VecDeque::new()).collect();
         let mut next_batch = vec![0usize; n];
@@ -308,14 +333,11 @@ impl BinaryReader {
                 heap.push(Reverse((e.tick, e.seq, i)));
             }
         }
-        let mut trim = Trim::new(self.header.start_tick);
         while let Some(Reverse((_, _, i))) = heap.pop() {
             let e = pending[i]
                 .pop_front()
                 .expect("a stream in the heap has an event");
-            if trim.keep(&e) {
-                f(&e)?;
-            }
+            f(&e)?;
             if pending[i].is_empty() && !self.refill(i, &mut next_batch, &mut pending)? {
                 continue;
             }
@@ -398,39 +420,64 @@ fn scale(tick: u64, ns: u64, ticks: u64) -> u64 {
     (u128::from(tick) * u128::from(ns) / u128::from(ticks.max(1))) as u64
 }
 
-/// Skips a flight recording's incomplete head (module docs, step 3).
+/// Finds where a flight recording's complete part begins (module docs,
+/// step 3), over one pass of the merged events.
 struct Trim {
     start: u64,
-    /// Still looking for the first cycle boundary.
-    seeking: bool,
-    /// The previous kept-candidate was a `GCDone`: start after it.
-    after_done: bool,
+    /// Events seen so far.
+    seen: u64,
+    /// How many events precede the first `GCStart` at or after `start`.
+    first_start: Option<u64>,
+    /// How many precede the first event after a `GCDone` at or after
+    /// `start` (the fallback when no cycle starts later).
+    after_done: Option<u64>,
+    /// How many precede the first event at or after `start`.
+    first_complete: Option<u64>,
+    /// The previous event was a `GCDone` at or after `start`.
+    done_just_seen: bool,
 }
 
 impl Trim {
     fn new(start: u64) -> Trim {
         Trim {
             start,
-            seeking: start > 0,
-            after_done: false,
+            seen: 0,
+            first_start: None,
+            after_done: None,
+            first_complete: None,
+            done_just_seen: false,
         }
     }
 
-    fn keep(&mut self, e: &Event) -> bool {
-        if !self.seeking {
-            return true;
-        }
+    fn scan(&mut self, e: &Event) {
+        let n = self.seen;
+        self.seen += 1;
         if e.tick < self.start {
-            return false;
+            return;
         }
-        if self.after_done || e.kind == EventKind::GCStart {
-            self.seeking = false;
-            return true;
+        self.first_complete.get_or_insert(n);
+        if self.done_just_seen {
+            self.after_done.get_or_insert(n);
+            self.done_just_seen = false;
         }
-        if e.kind == EventKind::GCDone {
-            self.after_done = true;
+        match e.kind {
+            EventKind::GCStart => {
+                self.first_start.get_or_insert(n);
+            }
+            EventKind::GCDone => self.done_just_seen = true,
+            _ => {}
         }
-        false
+    }
+
+    /// How many events to skip: up to the first cycle that starts in the
+    /// complete part, else to the end of the first cycle that ends in it,
+    /// else to the complete part (no cycle touches it); everything when
+    /// nothing is complete.
+    fn head(&self) -> u64 {
+        self.first_start
+            .or(self.after_done)
+            .or(self.first_complete)
+            .unwrap_or(self.seen)
     }
 }
 

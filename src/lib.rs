@@ -131,6 +131,9 @@ pub(crate) fn execute_recording(
         signals::watch(vm.runtime());
     }
     let result = vm.run(&program);
+    if opts.owns_process {
+        signals::ended();
+    }
     vm.flush();
     let mut trace = None;
     let mut flight_note = None;

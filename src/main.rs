@@ -174,13 +174,26 @@ fn main() -> ExitCode {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    if file.is_none() && options.trace_flight.is_some() {
+        // A REPL session does not fail as a whole: nothing would ever
+        // write the recording.
+        eprintln!("error: --trace-flight needs a script (the REPL has no failure to record)");
+        return code(EXIT_USAGE);
+    }
     if let Some(trace) = &options.trace {
         // An unwritable trace fails before the program (or the REPL)
         // runs, not after it (the file is written again at the end). The
-        // flight recorder writes only if the program fails, so a file made
-        // for the check is removed again.
+        // flight recorder writes only if the program fails, so its check
+        // leaves an existing file as it is and removes one it made.
         let existed = trace.exists();
-        let made = std::fs::File::create(trace);
+        let made = if options.trace_flight.is_some() {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(trace)
+        } else {
+            std::fs::File::create(trace)
+        };
         if made.is_ok() && !existed && options.trace_flight.is_some() {
             let _ = std::fs::remove_file(trace);
         }

@@ -14,7 +14,9 @@
 //!    recorder (`--trace-flight`) writes its trace, and the command exits
 //!    with 131 (128 + 3). If the program has not ended after
 //!    [`QUIT_WAIT`] (a goroutine blocked outside the runtime), the thread
-//!    flushes stdout and exits with 131 itself.
+//!    flushes stdout and exits with 131 itself; once the program has ended
+//!    it leaves the exit to the main thread, which may still be writing
+//!    the trace.
 //!
 //! The REPL does not install this: there Ctrl-C interrupts the entry that
 //! runs (see `repl`).
@@ -34,6 +36,16 @@ pub const QUIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The exit status after SIGQUIT.
 pub const EXIT_QUIT: i32 = 128 + 3;
+
+/// The run has ended (`execute` is writing its trace and output): a
+/// SIGQUIT's fallback exit must not cut that short.
+static ENDED: AtomicBool = AtomicBool::new(false);
+
+/// Says that the run has ended; called by `execute` when the program
+/// returns.
+pub(crate) fn ended() {
+    ENDED.store(true, Ordering::SeqCst);
+}
 
 /// True once SIGQUIT has arrived.
 pub fn quit_requested() -> bool {
@@ -67,8 +79,13 @@ pub fn install() {
                 if let Some(rt) = running() {
                     rt.quit("SIGQUIT: quit");
                 }
-                // The main thread ends the process; this is the fallback.
+                // The main thread ends the process; this is the fallback
+                // for a program that does not end, and it waits while the
+                // main thread writes the trace of one that did.
                 std::thread::sleep(QUIT_WAIT);
+                while ENDED.load(Ordering::SeqCst) {
+                    std::thread::park();
+                }
             }
             if let Some(rt) = running() {
                 rt.flush_for_exit();

@@ -158,7 +158,8 @@ pub struct Model {
     pub nprocs: u32,
 }
 
-/// Details kept per segment at most (the page shows a slice's events).
+/// Details kept per segment at most: a slice's events as the page shows
+/// them on a click, a screenful.
 const DETAIL_LINES: usize = 24;
 /// Segments that get details at most: beyond this the page would grow
 /// large for little use.
@@ -184,8 +185,20 @@ pub fn analyse(reader: &mut Reader) -> io::Result<Model> {
         start: header.start_tick.saturating_mul(scale),
         ..Model::default()
     };
+    // The Ps, first: the collector's share is a share of all of them,
+    // from the first event on.
+    let mut procs = std::collections::BTreeSet::new();
+    reader.for_each(&mut |e| {
+        if let Some(p) = e.p {
+            procs.insert(p);
+        }
+        Ok(())
+    })?;
+    let nprocs = procs.len().max(1) as f64;
     let mut rows: BTreeMap<u32, Row> = BTreeMap::new();
-    let mut open_pause: Option<(u64, String)> = None;
+    // Open pauses, innermost last (a checkmark pause nests in mark
+    // termination's).
+    let mut open_pauses: Vec<(u64, String)> = Vec::new();
     let mut runnable_since: HashMap<u64, u64> = HashMap::new();
     let mut in_syscall: HashMap<u64, u64> = HashMap::new();
     let mut alive: i64 = 0;
@@ -193,7 +206,6 @@ pub fn analyse(reader: &mut Reader) -> io::Result<Model> {
     let mut sweep_open: Option<u64> = None;
     let mut goal = 0u64;
     let mut busy: BTreeMap<u32, u32> = BTreeMap::new();
-    let mut stopped = false;
     let mut first = true;
     reader.for_each(&mut |e: &Event| {
         let t = e.tick.saturating_mul(scale);
@@ -251,11 +263,10 @@ pub fn analyse(reader: &mut Reader) -> io::Result<Model> {
                 }
             }
             EventKind::STWStart => {
-                open_pause = Some((t, e.word("reason").unwrap_or("?").to_string()));
-                stopped = true;
+                open_pauses.push((t, e.word("reason").unwrap_or("?").to_string()));
             }
             EventKind::STWDone => {
-                if let Some((start, reason)) = open_pause.take() {
+                if let Some((start, reason)) = open_pauses.pop() {
                     if reason == "sweep_termination" {
                         if let Some(c) = m.cycles.last_mut() {
                             if c.end.is_none() && c.mark_start.is_none() {
@@ -269,7 +280,6 @@ pub fn analyse(reader: &mut Reader) -> io::Result<Model> {
                         reason,
                     });
                 }
-                stopped = false;
             }
             EventKind::GCStart => {
                 if let Some(s) = sweep_open.take() {
@@ -382,7 +392,9 @@ pub fn analyse(reader: &mut Reader) -> io::Result<Model> {
                 }
             }
         }
-        let nprocs = rows.len().max(1) as f64;
+        // Only the collector's own pauses take time from the program on
+        // its account (a `memstats` pause is the program's own doing).
+        let stopped = open_pauses.iter().any(|(_, r)| is_gc_pause(r));
         let share = if stopped {
             1.0
         } else {
@@ -397,13 +409,13 @@ pub fn analyse(reader: &mut Reader) -> io::Result<Model> {
     for (p, row) in rows.iter_mut() {
         cut(&mut m, *p, row, end);
     }
-    if let Some((start, reason)) = open_pause {
+    for (start, reason) in open_pauses.into_iter().rev() {
         m.pauses.push(Pause { start, end, reason });
     }
     if let Some(s) = sweep_open {
         m.sweeps.push((s, end));
     }
-    m.nprocs = rows.len() as u32;
+    m.nprocs = procs.len() as u32;
     for row in m.rows.values() {
         for s in row {
             match s.activity {
@@ -529,11 +541,9 @@ impl Model {
     }
 }
 
-/// True for the collector's own pauses (the two per cycle, and the
-/// checkmark pass).
+/// True for the collector's own pauses: the two of every cycle. (The
+/// `gccheckmark` pass is a pause inside mark termination's, so it is
+/// counted there.)
 pub fn is_gc_pause(reason: &str) -> bool {
-    matches!(
-        reason,
-        "sweep_termination" | "mark_termination" | "checkmark" | "gc_stoptheworld"
-    )
+    matches!(reason, "sweep_termination" | "mark_termination")
 }

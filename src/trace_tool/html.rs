@@ -30,7 +30,9 @@ const PLACEHOLDER: &str = "__SKEIN_TRACE_DATA__";
 /// The most segments the page holds: enough for every slice of a
 /// few-second trace, few enough that the browser draws a full view fast.
 pub const MAX_SEGMENTS: usize = 200_000;
-/// Points on the MMU curve.
+/// Points on the MMU curve: log-spaced windows from 1 µs to the trace's
+/// length (six decades for a second-long trace), about eight a decade,
+/// which draws a smooth curve.
 const MMU_POINTS: usize = 48;
 
 /// The page for `model`, titled `title`, with `summary` under it.
@@ -140,10 +142,12 @@ fn mmu_windows(duration: u64) -> Vec<u64> {
     out
 }
 
-/// The row's segments, merged into at most `quota` pieces: neighbours
-/// are joined while the joined piece spans at most the row's length over
-/// `quota`. Each piece comes with how many segments it stands for; a
-/// merged piece takes the activity that covers most of it.
+/// The row's segments, merged into about `quota` pieces (at most twice
+/// that): neighbours are joined while the joined piece spans at most the
+/// row's length over `quota`. Each piece comes with how many segments it
+/// stands for; a merged piece takes the activity that covers most of it
+/// and spans the idle gaps between its segments (it is narrower than a
+/// pixel at the page's full view, where that cannot be seen).
 fn coalesce(row: &[Segment], quota: usize) -> Vec<(Segment, usize)> {
     if row.len() <= quota {
         return row.iter().cloned().map(|s| (s, 1)).collect();

@@ -8,6 +8,9 @@
 //! skein trace diff A B [--context N]            where two traces first differ
 //! ```
 //!
+//! A text trace does not say what its ticks stand for: `--ns-per-tick 100`
+//! reads one recorded under `--sim` (a binary trace says it itself).
+//!
 //! `trace` must be the first word after `skein` (a script named `trace`
 //! runs as `skein ./trace` or `skein run trace`). Exit status: 0, or 1
 //! when `diff` finds a difference, 64 for a bad command line, 65 for a file
@@ -40,6 +43,11 @@ pub const EXIT_DATA: i32 = 65;
 struct TraceCli {
     #[command(subcommand)]
     command: TraceCommand,
+
+    /// What a tick of a text trace stands for, in ns: 100 for a text trace
+    /// of a --sim run (a binary trace records it itself).
+    #[arg(long, global = true, value_name = "NS", default_value_t = 1)]
+    ns_per_tick: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -106,7 +114,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return if e.use_stderr() { EXIT_USAGE } else { 0 };
         }
     };
-    match run(cli.command) {
+    match run(cli.command, cli.ns_per_tick) {
         Ok(status) => status,
         Err((status, message)) => {
             eprintln!("skein trace: {message}");
@@ -117,17 +125,18 @@ pub fn main(args: Vec<OsString>) -> i32 {
 
 type Failure = (i32, String);
 
-fn run(command: TraceCommand) -> Result<i32, Failure> {
+/// Runs one subcommand; `ns` is `--ns-per-tick`.
+fn run(command: TraceCommand, ns: u64) -> Result<i32, Failure> {
     let stdout = std::io::stdout();
     match command {
         TraceCommand::Summary { file } => {
-            let model = analyse(&file)?;
+            let model = analyse(&file, ns)?;
             let text = summary::render(&model);
             write_out(&mut stdout.lock(), text.as_bytes(), "stdout")?;
             Ok(0)
         }
         TraceCommand::Html { file, output } => {
-            let model = analyse(&file)?;
+            let model = analyse(&file, ns)?;
             let text = summary::render(&model);
             let page = html::render(&model, &file.display().to_string(), &text);
             let out = output.unwrap_or_else(|| file.with_extension("html"));
@@ -142,7 +151,7 @@ fn run(command: TraceCommand) -> Result<i32, Failure> {
             from,
             until,
         } => {
-            let mut reader = open(&file)?;
+            let mut reader = open(&file, ns)?;
             if from.is_some() || until.is_some() {
                 reader.set_window(from.unwrap_or(0), until.unwrap_or(u64::MAX));
             }
@@ -168,8 +177,8 @@ fn run(command: TraceCommand) -> Result<i32, Failure> {
             result.map(|()| 0)
         }
         TraceCommand::Diff { a, b, context } => {
-            let mut ra = open(&a)?;
-            let mut rb = open(&b)?;
+            let mut ra = open(&a, ns)?;
+            let mut rb = open(&b, ns)?;
             let outcome = diff::diff(
                 &mut ra,
                 &a.display().to_string(),
@@ -204,15 +213,18 @@ fn parse_duration(s: &str) -> Result<u64, String> {
     Ok((n * scale).round() as u64)
 }
 
-/// Opens a trace file.
-pub fn open(path: &Path) -> Result<Reader, Failure> {
+/// Opens a trace file; a text trace's ticks stand for `ns` nanoseconds.
+pub fn open(path: &Path, ns: u64) -> Result<Reader, Failure> {
     let f = std::fs::File::open(path).map_err(|e| io_failure(path, &e))?;
-    Reader::open(Box::new(std::io::BufReader::new(f))).map_err(|e| data_failure(path, &e))
+    let mut reader =
+        Reader::open(Box::new(std::io::BufReader::new(f))).map_err(|e| data_failure(path, &e))?;
+    reader.set_text_ns_per_tick(ns);
+    Ok(reader)
 }
 
 /// Opens and analyses a trace file.
-fn analyse(path: &Path) -> Result<analysis::Model, Failure> {
-    let mut reader = open(path)?;
+fn analyse(path: &Path, ns: u64) -> Result<analysis::Model, Failure> {
+    let mut reader = open(path, ns)?;
     analysis::analyse(&mut reader).map_err(|e| data_failure(path, &e))
 }
 

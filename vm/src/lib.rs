@@ -552,7 +552,7 @@ impl Vm {
     /// Stops recording and hands back the recording (`None` when no trace
     /// was being recorded). Call it when no goroutine runs (after `run`).
     pub fn end_trace(&self) -> Option<std::io::Result<trace::Recording>> {
-        self.rt.sched.trace_end()
+        self.rt.sched.trace_end(None)
     }
 
     /// Stops recording and writes the trace recorded so far to `out` in
@@ -571,7 +571,7 @@ impl Vm {
     /// when no flight recording is in progress. Call it when no goroutine
     /// runs (after `run`).
     pub fn flight_image(&self) -> Option<Vec<u8>> {
-        self.rt.sched.trace_flight_image()
+        self.rt.sched.trace_flight_image(None)
     }
 }
 
@@ -608,6 +608,7 @@ impl Runtime {
             let r = o.out.flush();
             o.check(r);
         }
+        self.sched.trace_sink.flush_output();
     }
 
     /// Stops accepting output (the program has ended) after flushing.

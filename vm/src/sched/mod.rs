@@ -504,11 +504,21 @@ impl Sched {
     }
 
     /// Writes every buffer's events to the sink. Called with the world
-    /// stopped, or when no goroutine runs.
-    pub fn trace_flush(&self) {
+    /// stopped (`own`: the caller's P, which it holds), or when the program
+    /// has ended. A P still held by an M (running, or in a system call) is
+    /// left alone: its owner may be using its buffer. That happens only
+    /// when the program ended while a thread did not reach a safepoint in
+    /// time (`run_main`'s wait), and then its last events are lost.
+    pub fn trace_flush(&self, own: Option<u32>) {
         for p in self.all_created() {
-            // SAFETY: the world is stopped or no goroutine runs (see above),
-            // so no owner is using the buffer.
+            let held = matches!(p.status(), PStatus::Running | PStatus::Syscall);
+            if held && own != Some(p.id) {
+                continue;
+            }
+            // SAFETY: the P is idle, stopped, handed off to an M that has
+            // not started (and with tracing off now, or the world stopped,
+            // records nothing), or the caller's own: no other thread uses
+            // its buffer.
             unsafe { p.local() }.trace.flush(&self.trace_sink);
         }
         {
@@ -522,23 +532,24 @@ impl Sched {
     }
 
     /// Stops tracing and hands back the recording (`None` when none was in
-    /// progress). Called with the world stopped, or when no goroutine runs.
-    pub fn trace_end(&self) -> Option<std::io::Result<trace::Recording>> {
+    /// progress). Called with the world stopped by the holder of P `own`,
+    /// or when the program has ended (see `trace_flush`).
+    pub fn trace_end(&self, own: Option<u32>) -> Option<std::io::Result<trace::Recording>> {
         if !self.tracing.swap(false, Ordering::SeqCst) {
             return None;
         }
-        self.trace_flush();
+        self.trace_flush(own);
         self.trace_sink.end()
     }
 
     /// The flight recorder's trace as it stands (every buffer written to
     /// the ring first), or `None` when no flight recording is in progress.
-    /// Called with the world stopped, or when no goroutine runs.
-    pub fn trace_flight_image(&self) -> Option<Vec<u8>> {
+    /// Called as `trace_end` is.
+    pub fn trace_flight_image(&self, own: Option<u32>) -> Option<Vec<u8>> {
         if !self.tracing.load(Ordering::SeqCst) {
             return None;
         }
-        self.trace_flush();
+        self.trace_flush(own);
         self.trace_sink.flight_image()
     }
 

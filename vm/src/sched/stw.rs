@@ -360,7 +360,7 @@ pub fn trace_stop(cx: &mut Ctx) -> Result<(), Flow> {
     let s = &cx.rt.sched;
     let path = s.trace_path.lock().take();
     let recording = match &path {
-        Some(_) => s.trace_end(),
+        Some(_) => s.trace_end(Some(cx.p().id)),
         None => None,
     };
     start_the_world(cx, "trace_stop");
@@ -392,7 +392,7 @@ pub fn trace_snapshot(cx: &mut Ctx, path: String) -> Result<(), Flow> {
     }
     acquire_world(cx)?;
     stop_the_world(cx, "trace_snapshot");
-    let image = cx.rt.sched.trace_flight_image();
+    let image = cx.rt.sched.trace_flight_image(Some(cx.p().id));
     start_the_world(cx, "trace_snapshot");
     cx.rt.sched.worldsema.release(cx);
     let Some(image) = image else {

@@ -34,18 +34,19 @@
 //!    closes it.
 //! 3. `GCStart` opens `GC <n>` on the GC thread and `GCDone` closes it.
 //!    Inside it, `mark` runs from the end of the sweep-termination pause to
-//!    `GCMarkDone`. `GCSweepStart` opens `sweep` on the GC thread after the
-//!    cycle, closed by `GCSweepDone` or by the next `GCStart`.
+//!    `GCMarkDone`. The sweep starts in mark termination (inside the
+//!    cycle's slice), so its slice `sweep` opens at `GCDone` when the sweep
+//!    is still going, and ends at `GCSweepDone` or at the next `GCStart`.
 //! 4. `GCMarkWorkerStart` opens `mark worker (<mode>)` on its P,
 //!    `GCMarkAssistStart` opens `mark assist`; their stop events close them.
 //! 5. A `GoUnpark` of G `g` is remembered; at `g`'s next `GoStart` a flow
 //!    arrow is written from the unpark to the start (a pair of `s` and `f`
 //!    events with one id, the `f` bound to the slice it starts), named by
-//!    why `g` had parked (`wake (chan receive)` is a send completing a
+//!    why `g` had parked (`wake (chan_recv)` is a send completing a
 //!    receive). Both halves are written together, so every flow pairs up.
 //! 6. Counter tracks (`C` events): `heap live` and `heap goal` (bytes,
 //!    from `HeapAlloc`, `GCDone live=` and `HeapGoal`), `runnable
-//!    goroutines`, and `GC CPU` (the Ps busy with the collector: mark
+//!    goroutines`, and `GC CPU (Ps)` (the Ps busy with the collector: mark
 //!    workers and assists, all of them during a stop-the-world). A counter
 //!    is written when its value changes, at most once a microsecond of
 //!    trace time per track (the last value of each is always written), so
@@ -162,6 +163,8 @@ struct ChromeWriter<W: Write> {
     /// world is stopped.
     gc_busy: BTreeMap<u32, u32>,
     stopped: bool,
+    /// A sweep has started and not finished.
+    sweeping: bool,
     /// How many Ps the trace has.
     nprocs: usize,
     counters: BTreeMap<&'static str, Counter>,
@@ -190,6 +193,7 @@ impl<W: Write> ChromeWriter<W> {
             runnable: Default::default(),
             gc_busy: BTreeMap::new(),
             stopped: false,
+            sweeping: false,
             counters: BTreeMap::new(),
         }
     }
@@ -239,7 +243,9 @@ impl<W: Write> ChromeWriter<W> {
         self.track_state(e)?;
         match e.kind {
             EventKind::GoStart => {
-                self.close(tid, SliceKind::Goroutine, e)?;
+                // The previous G never ended its slice: close it here,
+                // without this event's arguments (they are the next G's).
+                self.close_plain(tid, SliceKind::Goroutine, e.tick)?;
                 let g = e.g.or_else(|| e.num("g"));
                 let name = match g {
                     Some(g) => match self.names.get(&g) {
@@ -281,18 +287,31 @@ impl<W: Write> ChromeWriter<W> {
                 self.close(self.gc_tid, SliceKind::Mark, e)?;
                 self.instant(tid, e)
             }
-            EventKind::GCDone => self.close_or_instant(self.gc_tid, SliceKind::Gc, e),
+            EventKind::GCDone => {
+                self.close_or_instant(self.gc_tid, SliceKind::Gc, e)?;
+                if self.sweeping {
+                    // The sweep began in mark termination and goes on
+                    // concurrently: its slice runs from here.
+                    self.close(self.gc_tid, SliceKind::Sweep, e)?;
+                    self.open(self.gc_tid, SliceKind::Sweep, "sweep".to_string(), e)?;
+                }
+                Ok(())
+            }
             EventKind::GCSweepStart => {
+                self.sweeping = true;
                 if self.is_open(self.gc_tid, SliceKind::Gc) {
-                    // A sweep inside a cycle (a stop-the-world collection)
-                    // is shown as an instant; slices must nest.
+                    // Inside the cycle (its mark termination): slices must
+                    // nest, so the sweep's slice opens at `GCDone`.
                     self.instant(tid, e)
                 } else {
                     self.close(self.gc_tid, SliceKind::Sweep, e)?;
                     self.open(self.gc_tid, SliceKind::Sweep, "sweep".to_string(), e)
                 }
             }
-            EventKind::GCSweepDone => self.close_or_instant(self.gc_tid, SliceKind::Sweep, e),
+            EventKind::GCSweepDone => {
+                self.sweeping = false;
+                self.close_or_instant(self.gc_tid, SliceKind::Sweep, e)
+            }
             EventKind::GCMarkWorkerStart => {
                 let name = match e.get("mode") {
                     Some(mode) => format!("mark worker ({mode})"),
@@ -437,6 +456,8 @@ impl<W: Write> ChromeWriter<W> {
         write!(self.w, ",\"ph\":\"C\",\"pid\":{PID},\"ts\":")?;
         write_ns(&mut self.w, ns)?;
         self.w.write_all(b",\"args\":{\"value\":")?;
+        // Whole values print as integers; 1e15 keeps the cast exact (an
+        // f64 holds every integer below 2^53).
         if value.fract() == 0.0 && value.abs() < 1e15 {
             write!(self.w, "{}", value as i64)?;
         } else {
@@ -520,6 +541,22 @@ impl<W: Write> ChromeWriter<W> {
             self.end(tid, &slice.name, e.tick, args)?;
         }
         Ok(true)
+    }
+
+    /// Closes the innermost open `kind` slice on `tid` (and every slice
+    /// above it) at `tick`, with no arguments.
+    fn close_plain(&mut self, tid: u64, kind: SliceKind, tick: u64) -> io::Result<()> {
+        let Some(stack) = self.open.get_mut(&tid) else {
+            return Ok(());
+        };
+        let Some(pos) = stack.iter().rposition(|s| s.kind == kind) else {
+            return Ok(());
+        };
+        let closing: Vec<OpenSlice> = stack.drain(pos..).collect();
+        for slice in closing.iter().rev() {
+            self.end(tid, &slice.name, tick, None)?;
+        }
+        Ok(())
     }
 
     /// Writes one `E`.

@@ -210,7 +210,13 @@ impl Buffer {
     /// Writes the events held so far to `sink` as one batch.
     pub fn flush(&mut self, sink: &Sink) {
         if self.count > 0 && self.generation == sink.generation() {
-            sink.write_batch(self.stream, self.count, &self.bytes, self.last_tick);
+            sink.write_batch(
+                self.generation,
+                self.stream,
+                self.count,
+                &self.bytes,
+                self.last_tick,
+            );
         }
         self.clear();
     }
@@ -238,7 +244,9 @@ impl Buffer {
     fn word(&mut self, sink: &Sink, s: &'static str) -> u32 {
         let addr = s.as_ptr() as usize;
         // Literals lie next to each other in the binary's read-only data:
-        // the address's low bits tell them apart.
+        // the address's low bits tell them apart; folding in the bits
+        // above the cache's nine index bits (512 slots) spreads literals
+        // that lie a multiple of 512 bytes apart.
         let slot = (addr ^ (addr >> 9)) & (CACHE_SLOTS - 1);
         // SAFETY: `slot` is masked to the cache's length.
         let (a, len, id) = unsafe { *self.cache.get_unchecked(slot) };

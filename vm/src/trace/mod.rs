@@ -6,8 +6,8 @@
 //!
 //! Every P owns an [`encode::Buffer`]. Only the thread that holds the P
 //! appends to it, so a push takes no lock: the event is encoded at once into
-//! the compact binary form (`encode`), stamped with the next value of a
-//! global sequence counter (one relaxed `fetch_add`). A full buffer is handed
+//! the compact binary form (`encode`), in deterministic mode stamped with
+//! the next value of a global sequence counter (below). A full buffer is handed
 //! to the runtime's [`sink::Sink`] as one batch, which appends it to a file
 //! (or keeps it in memory, or in the flight recorder's ring). Events outside
 //! any P (a stop-the-world driven while no P is held) go into the outside
@@ -19,7 +19,8 @@
 //! [`reader::Reader`] reads a recording back (binary or text) and merges
 //! the streams into one ordered by `(tick, seq)`:
 //! 1. `tick` is the clock reading when the event happened: virtual ticks in
-//!    deterministic mode, nanoseconds since the trace started otherwise.
+//!    deterministic mode, nanoseconds since the trace started otherwise
+//!    (recorded as `cputicks`, converted by the reader).
 //! 2. `seq` breaks ties in deterministic mode, where many events share a
 //!    virtual tick: two events with the same tick keep the order in which
 //!    they were pushed, even across buffers. Every P runs on one OS thread
@@ -28,8 +29,10 @@
 //!    counts (`cputicks`), fine enough that events of different Ps never
 //!    need a tie-break, so `seq` is 0 and no event pays for a shared
 //!    counter (one contended cache line would cost more than the rest of
-//!    the event). Sysmon's events carry `seq` 0 and come first among
-//!    events of their tick.
+//!    the event). Among events with equal `(tick, seq)` the streams' order
+//!    decides: P0, P1, ..., the outside P, sysmon. (In deterministic mode
+//!    sysmon's events, which carry `seq` 0, come first among events of
+//!    their tick.)
 //!
 //! Invariants: within one stream, events are in `(tick, seq)` order; the
 //! merged stream is sorted by `(tick, seq)` and holds every recorded event

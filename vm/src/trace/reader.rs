@@ -82,6 +82,9 @@ pub struct Reader {
     source: Source,
     /// Only events from `.0` to `.1` nanoseconds after the trace's start.
     window: Option<(u64, u64)>,
+    /// What a tick of a text trace stands for (a text trace does not say:
+    /// 1 ns unless told, 100 for a `--sim` run's).
+    text_ns_per_tick: u64,
 }
 
 enum Source {
@@ -118,6 +121,7 @@ impl Reader {
             return Ok(Reader {
                 source: Source::Binary(Box::new(BinaryReader::open(src)?)),
                 window: None,
+                text_ns_per_tick: 1,
             });
         }
         if magic[..n].trim_ascii_start().first() == Some(&b'{') {
@@ -145,7 +149,15 @@ impl Reader {
         Reader {
             source: Source::Events(events),
             window: None,
+            text_ns_per_tick: 1,
         }
+    }
+
+    /// Says what a tick of a text trace stands for (`skein trace
+    /// --ns-per-tick`); a binary trace's header says it itself, so this
+    /// changes nothing for one.
+    pub fn set_text_ns_per_tick(&mut self, ns: u64) {
+        self.text_ns_per_tick = ns.max(1);
     }
 
     /// Limits the trace to the events from `from` to `until` nanoseconds
@@ -155,12 +167,12 @@ impl Reader {
     }
 
     /// The trace's header (a text trace's clock is not recorded: it reads
-    /// as nanoseconds).
+    /// as `set_text_ns_per_tick` says, nanoseconds by default).
     pub fn header(&self) -> Header {
         match &self.source {
             Source::Binary(b) => b.header,
             Source::Events(_) => Header {
-                ns_per_tick: 1,
+                ns_per_tick: self.text_ns_per_tick,
                 start_tick: 0,
             },
         }
@@ -225,57 +237,31 @@ impl BinaryReader {
         let mut strings = Vec::new();
         let mut labels = Vec::new();
         let mut streams: Vec<StreamIndex> = Vec::new();
-        let mut events = 0;
+        let mut events: u64 = 0;
         let mut rate = None;
         let mut offset = r.stream_position()?;
+        let size = r.seek(SeekFrom::End(0))?;
+        r.seek(SeekFrom::Start(offset))?;
         loop {
-            let mut tag = [0u8; 1];
-            if read_up_to(&mut r, &mut tag)? == 0 {
-                break;
-            }
-            match tag[0] {
-                CHUNK_STRING => {
-                    let id = read_varint(&mut r)? as usize;
-                    let len = read_varint(&mut r)? as usize;
-                    let mut bytes = vec![0; len];
-                    r.read_exact(&mut bytes)?;
-                    let s =
-                        String::from_utf8(bytes).map_err(|_| invalid("a string is not UTF-8"))?;
-                    if strings.len() <= id {
-                        strings.resize(id + 1, "");
-                        labels.resize(id + 1, None);
-                    }
-                    strings[id] = intern(&s);
+            // A recording cut short (the process was killed while it
+            // wrote) ends in a partial chunk: what came before is read.
+            match Self::chunk(
+                &mut r,
+                size,
+                &mut strings,
+                &mut labels,
+                &mut streams,
+                &mut rate,
+            ) {
+                Ok(Some(n)) => {
+                    events = events
+                        .checked_add(n)
+                        .ok_or_else(|| invalid("too many events; the file is damaged"))?;
                 }
-                CHUNK_CLOCK => {
-                    let ns = read_varint(&mut r)?;
-                    let ticks = read_varint(&mut r)?;
-                    rate = (ticks > 0).then_some((ns, ticks));
-                }
-                CHUNK_BATCH => {
-                    let id = read_varint(&mut r)? as u32;
-                    let count = read_varint(&mut r)?;
-                    let len = read_varint(&mut r)?;
-                    let at = r.stream_position()?;
-                    r.seek(SeekFrom::Current(len as i64))?;
-                    events += count;
-                    let pos = BatchPos {
-                        offset: at,
-                        len,
-                        count,
-                    };
-                    match streams.iter_mut().find(|s| s.id == id) {
-                        Some(s) => s.batches.push(pos),
-                        None => streams.push(StreamIndex {
-                            id,
-                            batches: vec![pos],
-                        }),
-                    }
-                }
-                t => {
-                    return Err(invalid(&format!(
-                        "unknown chunk {t:#04x} at byte {offset}; the file is damaged"
-                    )))
+                Ok(None) => break,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                Err(e) => {
+                    return Err(invalid(&format!("at byte {offset}: {e}")));
                 }
             }
             offset = r.stream_position()?;
@@ -296,6 +282,92 @@ impl BinaryReader {
             rate,
             sequenced,
         })
+    }
+
+    /// Reads one chunk: `Some(events)` for a batch (0 otherwise), `None` at
+    /// the end of the file. Every length is checked against what is left
+    /// of the file (`size` bytes), so a damaged file is an error, never a
+    /// huge allocation.
+    fn chunk(
+        r: &mut io::BufReader<Box<dyn ReadSeek>>,
+        size: u64,
+        strings: &mut Vec<&'static str>,
+        labels: &mut Vec<Option<Arc<str>>>,
+        streams: &mut Vec<StreamIndex>,
+        rate: &mut Option<(u64, u64)>,
+    ) -> io::Result<Option<u64>> {
+        let mut tag = [0u8; 1];
+        if read_up_to(r, &mut tag)? == 0 {
+            return Ok(None);
+        }
+        let left = |r: &mut io::BufReader<Box<dyn ReadSeek>>, len: u64| -> io::Result<u64> {
+            let at = r.stream_position()?;
+            if len > size.saturating_sub(at) {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "a chunk runs past the end of the file",
+                ));
+            }
+            Ok(at)
+        };
+        match tag[0] {
+            CHUNK_STRING => {
+                let id = read_varint(r)?;
+                let len = read_varint(r)?;
+                left(r, len)?;
+                // Ids are handed out in order: a string is the next one,
+                // or one already defined.
+                if id > strings.len() as u64 {
+                    return Err(invalid("a string's id skips ahead"));
+                }
+                let mut bytes = vec![0; len as usize];
+                r.read_exact(&mut bytes)?;
+                let s = String::from_utf8(bytes).map_err(|_| invalid("a string is not UTF-8"))?;
+                let id = id as usize;
+                if id == strings.len() {
+                    strings.push("");
+                    labels.push(None);
+                }
+                strings[id] = intern(&s);
+                Ok(Some(0))
+            }
+            CHUNK_CLOCK => {
+                let ns = read_varint(r)?;
+                let ticks = read_varint(r)?;
+                *rate = (ticks > 0).then_some((ns, ticks));
+                Ok(Some(0))
+            }
+            CHUNK_BATCH => {
+                let id = u32::try_from(read_varint(r)?).map_err(|_| invalid("a bad stream"))?;
+                let count = read_varint(r)?;
+                let len = read_varint(r)?;
+                let at = left(r, len)?;
+                // An event takes at least three bytes (kind, tick, G).
+                if count > len / 3 {
+                    return Err(invalid("a batch holds more events than bytes"));
+                }
+                r.seek(SeekFrom::Start(at + len))?;
+                if count == 0 {
+                    return Ok(Some(0));
+                }
+                let pos = BatchPos {
+                    offset: at,
+                    len,
+                    count,
+                };
+                match streams.iter_mut().find(|s| s.id == id) {
+                    Some(s) => s.batches.push(pos),
+                    None => streams.push(StreamIndex {
+                        id,
+                        batches: vec![pos],
+                    }),
+                }
+                Ok(Some(count))
+            }
+            t => Err(invalid(&format!(
+                "unknown chunk {t:#04x}; the file is damaged"
+            ))),
+        }
     }
 
     fn for_each(&mut self, f: &mut dyn FnMut(&Event) -> io::Result<()>) -> io::Result<()> {

@@ -32,6 +32,8 @@
 //!
 //! # Invariants
 //!
+//! - A real clock's rate (a clock chunk) follows every batch written to a
+//!   file or memory, and ends the recording.
 //! - A string is given to the destination before any batch that uses it:
 //!   ids are handed out under the same lock that appends to the
 //!   destination, and a buffer asks for an id before it encodes an event.
@@ -185,6 +187,9 @@ impl Sink {
     /// dropped.
     pub fn begin(&self, dest: Destination, ns_per_tick: u64, real: bool) {
         let mut s = self.inner.lock();
+        // Bumped first, under the lock: a buffer of the old recording can
+        // neither write a batch nor keep an id from here on.
+        self.generation.fetch_add(1, Ordering::AcqRel);
         s.ids.clear();
         s.table.clear();
         s.error = None;
@@ -209,7 +214,6 @@ impl Sink {
         let mut header = Vec::new();
         write_header(&mut header, ns_per_tick, 0, !real);
         s.append(&header);
-        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// True while a recording is in progress.
@@ -240,9 +244,15 @@ impl Sink {
         id
     }
 
-    /// Receives one buffer's events (see `encode::Buffer::flush`).
-    pub fn write_batch(&self, stream: u32, count: u64, bytes: &[u8], last: u64) {
+    /// Receives one buffer's events (see `encode::Buffer::flush`), encoded
+    /// for recording `generation`: a batch of an earlier recording (its
+    /// string ids mean nothing now) is dropped. The check is made under
+    /// the lock `begin` holds, so no batch slips in as a recording starts.
+    pub fn write_batch(&self, generation: u64, stream: u32, count: u64, bytes: &[u8], last: u64) {
         let mut inner = self.inner.lock();
+        if generation != self.generation() {
+            return;
+        }
         if let Out::Flight(ring) = &mut inner.out {
             ring.bytes += bytes.len();
             ring.batches.push_back(RingBatch {
@@ -266,6 +276,24 @@ impl Sink {
         put_varint(&mut head, bytes.len() as u64);
         inner.append(&head);
         inner.append(bytes);
+        // The clock's rate so far after every batch (a dozen bytes per 64
+        // KiB), so a recording cut short by a kill still reads in
+        // nanoseconds.
+        let clock = inner.clock_chunk();
+        inner.append(&clock);
+    }
+
+    /// Pushes what the file writer holds to the file (the process is about
+    /// to exit on a signal; the per-P buffers' events are lost).
+    pub fn flush_output(&self) {
+        if let Some(mut inner) = self
+            .inner
+            .try_lock_for(std::time::Duration::from_millis(100))
+        {
+            if let Out::File(w) = &mut inner.out {
+                let _ = w.flush();
+            }
+        }
     }
 
     /// A trace file of what the flight recorder holds now (its header

@@ -492,3 +492,130 @@ fn format_parse_and_dispatch() {
     write(&mut Reader::from_events(events), Format::Text, &mut out).unwrap();
     assert_eq!(out, b"3 P- G- GCSweepDone\n");
 }
+
+/// A small real recording's bytes, for the damage tests.
+fn sample_recording() -> Vec<u8> {
+    let sink = Sink::new();
+    sink.begin(Destination::Memory, 1, true);
+    let mut p0 = Buffer::new(0);
+    let mut p1 = Buffer::new(1);
+    for i in 0..40u64 {
+        let b = if i % 3 == 0 { &mut p1 } else { &mut p0 };
+        b.push(
+            &sink,
+            i * 7,
+            0,
+            Some(i % 5),
+            EventKind::GoPark,
+            &[("reason", Arg::S("chan_recv")), ("n", Arg::U(i))],
+        );
+        if i % 10 == 9 {
+            b.flush(&sink);
+        }
+    }
+    p0.flush(&sink);
+    p1.flush(&sink);
+    let Some(Ok(Recording::Memory(bytes))) = sink.end() else {
+        panic!("a memory recording")
+    };
+    bytes
+}
+
+fn read_all(bytes: Vec<u8>) -> std::io::Result<Vec<Event>> {
+    Reader::open(Box::new(std::io::Cursor::new(bytes)))?.events()
+}
+
+#[test]
+fn a_cut_recording_reads_up_to_the_cut() {
+    let bytes = sample_recording();
+    let whole = read_all(bytes.clone()).unwrap();
+    assert_eq!(whole.len(), 40);
+    let mut last = 0;
+    for cut in 8..bytes.len() {
+        // Never a panic; the events of the whole batches before the cut.
+        // (Their times may differ a little: the clock's rate is the one
+        // measured after the last batch read, not at the recording's end.)
+        let same =
+            |a: &Event, b: &Event| (a.p, a.g, a.kind, &a.args) == (b.p, b.g, b.kind, &b.args);
+        if let Ok(events) = read_all(bytes[..cut].to_vec()) {
+            assert!(events.len() >= last || events.is_empty());
+            assert!(events.iter().all(|e| whole.iter().any(|w| same(e, w))));
+            last = last.max(events.len());
+        }
+    }
+    assert_eq!(last, 40);
+}
+
+#[test]
+fn a_damaged_recording_is_an_error_not_a_crash() {
+    let bytes = sample_recording();
+    for at in 8..bytes.len() {
+        for value in [0x00, 0x7f, 0x80, 0xff] {
+            let mut damaged = bytes.clone();
+            damaged[at] = value;
+            // Any answer but a panic, a hang or a huge allocation will do.
+            let _ = read_all(damaged);
+        }
+    }
+    // Lengths far past the end of the file.
+    let mut huge = bytes[..8].to_vec();
+    huge.extend([1, 1, 0, 0]); // version 1, 1 ns a tick, start 0, flags 0
+    huge.extend([0x01, 0x00, 0xff, 0xff, 0xff, 0xff, 0x0f]); // a 4 GiB string
+    assert!(read_all(huge.clone()).unwrap().is_empty(), "a cut string");
+    let mut batch = huge[..12].to_vec();
+    batch.extend([
+        0x02, 0x00, 0x05, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ]);
+    assert!(read_all(batch).unwrap().is_empty(), "a cut batch");
+    let mut kind = huge[..12].to_vec();
+    kind.extend([0x02, 0x00, 0x01, 0x03, 0x1f, 0x00, 0x00]); // kind 31
+    assert!(read_all(kind).is_err(), "an unknown event kind");
+}
+
+#[test]
+fn a_flight_recording_without_cycles_keeps_its_complete_part() {
+    let sink = Sink::new();
+    sink.begin(Destination::Flight(600), 1, false);
+    let mut b = Buffer::new(0);
+    for tick in 0..400u64 {
+        b.push(
+            &sink,
+            tick,
+            encode::next_seq(),
+            Some(1),
+            EventKind::GoSched,
+            &[],
+        );
+        if tick % 20 == 19 {
+            b.flush(&sink);
+        }
+    }
+    let image = sink.flight_image().unwrap();
+    let mut r = Reader::open(Box::new(std::io::Cursor::new(image))).unwrap();
+    let start = r.header().start_tick;
+    assert!(start > 0);
+    let events = r.events().unwrap();
+    assert!(!events.is_empty());
+    assert_eq!(events[0].tick, start, "from the first complete tick");
+    assert_eq!(events.last().unwrap().tick, 399);
+}
+
+#[test]
+fn chrome_sweep_slice_opens_at_the_cycle_end() {
+    let events = vec![
+        Event::new(0, Some(0), Some(9), EventKind::GCStart).arg("n", 1u64),
+        Event::new(1, Some(0), Some(9), EventKind::STWStart).arg("reason", "mark_termination"),
+        Event::new(1, Some(0), Some(9), EventKind::GCSweepStart),
+        Event::new(2, Some(0), Some(9), EventKind::STWDone).arg("reason", "mark_termination"),
+        Event::new(2, Some(0), Some(9), EventKind::GCDone).arg("n", 1u64),
+        Event::new(50, Some(1), Some(8), EventKind::GCSweepDone),
+    ];
+    let v = chrome(&events);
+    let begins = check_balanced(&v);
+    assert!(begins.contains(&(1001, "sweep".to_string())), "{begins:?}");
+    let sweep_end = trace_events(&v)
+        .iter()
+        .find(|e| e["ph"] == "E" && e["name"] == "sweep")
+        .unwrap();
+    assert_eq!(sweep_end["ts"].as_f64(), Some(0.05));
+}

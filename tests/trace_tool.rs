@@ -613,6 +613,24 @@ fn conversions_round_trip() {
         .collect();
     assert!(!expected.is_empty());
     assert_eq!(window, expected);
+    // A window's Chrome export names its goroutines, though they were
+    // created before it.
+    let json = ok(&skein(&[
+        "trace",
+        "convert",
+        s(&bin),
+        "--to",
+        "chrome",
+        "--from",
+        "1ms",
+        "--until",
+        "2ms",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let events = validate_chrome(&v);
+    assert!(events
+        .iter()
+        .any(|e| e["ph"] == "B" && e["name"].as_str().is_some_and(|n| n.ends_with("()"))));
     let size = std::fs::metadata(&bin).unwrap().len();
     let events = direct.lines().count() as u64;
     assert!(size < events * 12, "{size} bytes for {events} events");

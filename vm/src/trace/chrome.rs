@@ -95,8 +95,20 @@ pub fn write(reader: &mut Reader, out: &mut dyn Write) -> io::Result<()> {
         last_tick = last_tick.max(e.tick);
         Ok(())
     })?;
+    // Goroutine names come from their `GoCreate`, which may lie before a
+    // window (`Reader::set_window`): they are taken from the whole trace.
+    let mut names = HashMap::new();
+    reader.for_each_unwindowed(&mut |e| {
+        if e.kind == EventKind::GoCreate {
+            if let (Some(g), Some(f)) = (e.num("g"), e.word("fn")) {
+                names.insert(g, f.to_string());
+            }
+        }
+        Ok(())
+    })?;
     let header = reader.header();
     let mut w = ChromeWriter::new(procs, last_tick, header.ns_per_tick, BufWriter::new(out));
+    w.names = names;
     w.header()?;
     reader.for_each(&mut |e| w.event(e))?;
     w.finish()

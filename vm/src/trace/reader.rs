@@ -199,6 +199,17 @@ impl Reader {
         }
     }
 
+    /// Calls `f` on every event in time order, ignoring the window.
+    pub fn for_each_unwindowed(
+        &mut self,
+        f: &mut dyn FnMut(&Event) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let window = self.window.take();
+        let result = self.for_each(f);
+        self.window = window;
+        result
+    }
+
     /// Every event, in time order, in memory.
     pub fn events(&mut self) -> io::Result<Vec<Event>> {
         let mut all = Vec::new();

@@ -40,6 +40,7 @@
 //! process's stderr: `gctrace` lines and a `gccheckmark` failure.
 
 pub mod embed;
+pub mod explore;
 pub mod options;
 pub mod repl;
 pub mod signals;
@@ -49,6 +50,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 pub use embed::{run, Run, Runner, Trace, TraceEvent, TraceParseError};
+pub use explore::{Explore, Outcome, Outcomes};
 pub use options::{parse_gc_percent, parse_size, Options, TraceFormat};
 
 /// Exit code for a bad command line (`EX_USAGE`).

@@ -28,7 +28,8 @@
 //! `run` is a subcommand, so `skein run` names the subcommand, never a file
 //! called `run`: run such a file as `skein ./run` or `skein run run`. So is
 //! `trace` as the first word (`skein trace summary FILE`, the tools of
-//! `skein::trace_tool`): a script named `trace` runs as `skein ./trace`. There is
+//! `skein::trace_tool`), and `explore` (`skein explore FILE`,
+//! `skein::explore`): scripts named so run as `skein ./trace`. There is
 //! no `help` subcommand (so `skein help` runs a file named `help`); use
 //! `--help`.
 //!
@@ -145,6 +146,11 @@ fn main() -> ExitCode {
     if argv.get(1).is_some_and(|w| w == "trace") {
         // `skein trace ...` reads recorded traces (`skein::trace_tool`).
         return code(skein::trace_tool::main(argv[1..].to_vec()));
+    }
+    if argv.get(1).is_some_and(|w| w == "explore") {
+        // `skein explore ...` runs a program under many seeds
+        // (`skein::explore`).
+        return code(skein::explore::main(argv[1..].to_vec()));
     }
     let (skein_words, script_args) = split_script_args(argv);
     let cli = match Cli::try_parse_from(skein_words) {

@@ -304,8 +304,9 @@ fn every_skein_block_prints_what_the_page_shows() {
 fn readme_rust_example_is_the_tested_one() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
-    let test = std::fs::read_to_string(root.join("tests/gc_trace_example.rs"))
-        .expect("tests/gc_trace_example.rs");
+    // The README's rust blocks, in order, and the test files they are
+    // the text of.
+    let tests = ["tests/gc_trace_example.rs", "tests/explore_example.rs"];
     let rust: Vec<Block> = blocks(&readme)
         .expect("README.md parses")
         .into_iter()
@@ -313,15 +314,17 @@ fn readme_rust_example_is_the_tested_one() {
         .collect();
     assert_eq!(
         rust.len(),
-        1,
-        "README.md should have exactly one rust block"
+        tests.len(),
+        "README.md should have one rust block per example test"
     );
-    assert!(
-        test.contains(&rust[0].text),
-        "README.md:{}: the rust block is not the text of tests/gc_trace_example.rs; \
-         change both together",
-        rust[0].line
-    );
+    for (block, file) in rust.iter().zip(tests) {
+        let test = std::fs::read_to_string(root.join(file)).expect(file);
+        assert!(
+            test.contains(&block.text),
+            "README.md:{}: the rust block is not the text of {file}; change both together",
+            block.line
+        );
+    }
 }
 
 #[test]

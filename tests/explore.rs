@@ -4,29 +4,20 @@
 //! outcome; a stuck run is ended by the timeout; the outcome of a seed does
 //! not depend on how many jobs run.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::text;
 use skein::Explore;
 
-const SKEIN: &str = env!("CARGO_BIN_EXE_skein");
-
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    common::package_root()
 }
 
 fn skein(args: &[&str]) -> Output {
-    Command::new(SKEIN)
-        .args(args)
-        .env_remove("SKEINGC")
-        .env_remove("SKEINDEBUG")
-        .env_remove("SKEINMAXPROCS")
-        .output()
-        .expect("spawn skein")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    common::skein_output(args, &[])
 }
 
 /// Two outcomes, each replayed from the command the table prints.

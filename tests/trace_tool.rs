@@ -7,9 +7,13 @@
 //! Each test writes into a scratch directory under Cargo's target tmpdir and
 //! runs the built binary.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::text;
 
 const SKEIN: &str = env!("CARGO_BIN_EXE_skein");
 
@@ -28,28 +32,16 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    common::package_root()
 }
 
 /// Runs the binary with `args`, the Skein environment cleared.
 fn skein(args: &[&str]) -> Output {
-    skein_env(args, &[])
+    common::skein_output(args, &[])
 }
 
 fn skein_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(SKEIN);
-    c.args(args)
-        .env_remove("SKEINGC")
-        .env_remove("SKEINDEBUG")
-        .env_remove("SKEINMAXPROCS");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("spawn skein")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    common::skein_output(args, env)
 }
 
 fn ok(out: &Output) -> String {

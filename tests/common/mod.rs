@@ -157,6 +157,26 @@ pub fn parse_expectations(source: &str) -> Expectations {
     exp
 }
 
+/// Runs the binary with `args` and extra environment `env` (applied after
+/// the Skein variables are cleared), from the caller's directory, with no
+/// deadline: the tests of the `skein trace` and `skein explore` commands.
+pub fn skein_output(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(skein_bin());
+    command.args(args);
+    for name in ["SKEINGC", "SKEINDEBUG", "SKEINMAXPROCS"] {
+        command.env_remove(name);
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("spawn skein")
+}
+
+/// Bytes of output as text (invalid UTF-8 replaced).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// Runs the binary with `args`, extra environment `env` (applied after the
 /// Skein variables are cleared) and a deadline. Errors only when the process
 /// cannot be started.

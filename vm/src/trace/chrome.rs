@@ -86,23 +86,24 @@ const COUNTER_EVERY_NS: u64 = 1000;
 pub fn write(reader: &mut Reader, out: &mut dyn Write) -> io::Result<()> {
     let mut procs: Vec<u32> = Vec::new();
     let mut last_tick = 0;
-    reader.for_each(&mut |e| {
-        if let Some(p) = e.p {
-            if let Err(i) = procs.binary_search(&p) {
-                procs.insert(i, p);
-            }
-        }
-        last_tick = last_tick.max(e.tick);
-        Ok(())
-    })?;
     // Goroutine names come from their `GoCreate`, which may lie before a
-    // window (`Reader::set_window`): they are taken from the whole trace.
+    // window (`Reader::set_window`): the first pass reads the whole trace,
+    // and takes the Ps and the last tick from the window's events only.
     let mut names = HashMap::new();
+    let window = reader.window_filter();
     reader.for_each_unwindowed(&mut |e| {
         if e.kind == EventKind::GoCreate {
             if let (Some(g), Some(f)) = (e.num("g"), e.word("fn")) {
                 names.insert(g, f.to_string());
             }
+        }
+        if window(e) {
+            if let Some(p) = e.p {
+                if let Err(i) = procs.binary_search(&p) {
+                    procs.insert(i, p);
+                }
+            }
+            last_tick = last_tick.max(e.tick);
         }
         Ok(())
     })?;

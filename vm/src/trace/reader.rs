@@ -101,7 +101,6 @@ pub struct BinaryReader {
     strings: Vec<&'static str>,
     labels: Vec<Option<Arc<str>>>,
     streams: Vec<StreamIndex>,
-    events: u64,
     /// A real clock's rate: (nanoseconds, ticks); ticks are read as
     /// nanoseconds without it.
     rate: Option<(u64, u64)>,
@@ -178,21 +177,23 @@ impl Reader {
         }
     }
 
-    /// Calls `f` on every event in time order; can be called again.
-    pub fn for_each(&mut self, f: &mut dyn FnMut(&Event) -> io::Result<()>) -> io::Result<()> {
+    /// The test `for_each` applies: is an event inside the window (always
+    /// true without one)?
+    pub fn window_filter(&self) -> impl Fn(&Event) -> bool {
         let scale = self.header().ns_per_tick.max(1);
         let window = self.window;
-        let mut g = |e: &Event| match window {
-            Some((from, until)) => {
+        move |e| {
+            window.is_none_or(|(from, until)| {
                 let ns = e.tick.saturating_mul(scale);
-                if ns >= from && ns <= until {
-                    f(e)
-                } else {
-                    Ok(())
-                }
-            }
-            None => f(e),
-        };
+                ns >= from && ns <= until
+            })
+        }
+    }
+
+    /// Calls `f` on every event in time order; can be called again.
+    pub fn for_each(&mut self, f: &mut dyn FnMut(&Event) -> io::Result<()>) -> io::Result<()> {
+        let inside = self.window_filter();
+        let mut g = |e: &Event| if inside(e) { f(e) } else { Ok(()) };
         match &mut self.source {
             Source::Binary(b) => b.for_each(&mut g),
             Source::Events(events) => events.iter().try_for_each(g),
@@ -219,14 +220,6 @@ impl Reader {
         })?;
         Ok(all)
     }
-
-    /// How many events the file holds (before a flight recording's trim).
-    pub fn recorded_events(&self) -> u64 {
-        match &self.source {
-            Source::Binary(b) => b.events,
-            Source::Events(events) => events.len() as u64,
-        }
-    }
 }
 
 impl BinaryReader {
@@ -248,7 +241,6 @@ impl BinaryReader {
         let mut strings = Vec::new();
         let mut labels = Vec::new();
         let mut streams: Vec<StreamIndex> = Vec::new();
-        let mut events: u64 = 0;
         let mut rate = None;
         let mut offset = r.stream_position()?;
         let size = r.seek(SeekFrom::End(0))?;
@@ -264,12 +256,8 @@ impl BinaryReader {
                 &mut streams,
                 &mut rate,
             ) {
-                Ok(Some(n)) => {
-                    events = events
-                        .checked_add(n)
-                        .ok_or_else(|| invalid("too many events; the file is damaged"))?;
-                }
-                Ok(None) => break,
+                Ok(true) => {}
+                Ok(false) => break,
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
                 Err(e) => {
                     return Err(invalid(&format!("at byte {offset}: {e}")));
@@ -289,14 +277,12 @@ impl BinaryReader {
             strings,
             labels,
             streams,
-            events,
             rate,
             sequenced,
         })
     }
 
-    /// Reads one chunk: `Some(events)` for a batch (0 otherwise), `None` at
-    /// the end of the file. Every length is checked against what is left
+    /// Reads one chunk; false at the end of the file. Every length is checked against what is left
     /// of the file (`size` bytes), so a damaged file is an error, never a
     /// huge allocation.
     fn chunk(
@@ -306,10 +292,10 @@ impl BinaryReader {
         labels: &mut Vec<Option<Arc<str>>>,
         streams: &mut Vec<StreamIndex>,
         rate: &mut Option<(u64, u64)>,
-    ) -> io::Result<Option<u64>> {
+    ) -> io::Result<bool> {
         let mut tag = [0u8; 1];
         if read_up_to(r, &mut tag)? == 0 {
-            return Ok(None);
+            return Ok(false);
         }
         let left = |r: &mut io::BufReader<Box<dyn ReadSeek>>, len: u64| -> io::Result<u64> {
             let at = r.stream_position()?;
@@ -340,13 +326,13 @@ impl BinaryReader {
                     labels.push(None);
                 }
                 strings[id] = intern(&s);
-                Ok(Some(0))
+                Ok(true)
             }
             CHUNK_CLOCK => {
                 let ns = read_varint(r)?;
                 let ticks = read_varint(r)?;
                 *rate = (ticks > 0).then_some((ns, ticks));
-                Ok(Some(0))
+                Ok(true)
             }
             CHUNK_BATCH => {
                 let id = u32::try_from(read_varint(r)?).map_err(|_| invalid("a bad stream"))?;
@@ -359,7 +345,7 @@ impl BinaryReader {
                 }
                 r.seek(SeekFrom::Start(at + len))?;
                 if count == 0 {
-                    return Ok(Some(0));
+                    return Ok(true);
                 }
                 let pos = BatchPos {
                     offset: at,
@@ -373,7 +359,7 @@ impl BinaryReader {
                         batches: vec![pos],
                     }),
                 }
-                Ok(Some(count))
+                Ok(true)
             }
             t => Err(invalid(&format!(
                 "unknown chunk {t:#04x}; the file is damaged"

@@ -216,11 +216,6 @@ impl Sink {
         s.append(&header);
     }
 
-    /// True while a recording is in progress.
-    pub fn active(&self) -> bool {
-        !matches!(self.inner.lock().out, Out::Off)
-    }
-
     /// True when the recording in progress is a flight recording.
     pub fn is_flight(&self) -> bool {
         matches!(self.inner.lock().out, Out::Flight(_))

@@ -170,6 +170,19 @@ impl Runner {
         self
     }
 
+    /// Chooses deterministic mode's schedule strategy (`--sim-strategy`).
+    pub fn sim_strategy(mut self, strategy: crate::Strategy) -> Self {
+        self.opts = self.opts.sim_strategy(strategy);
+        self
+    }
+
+    /// Lets the deterministic schedule choose runtime faults too
+    /// (`SKEINDEBUG=buggify=1`).
+    pub fn buggify(mut self, on: bool) -> Self {
+        self.opts = self.opts.buggify(on);
+        self
+    }
+
     /// Makes every cycle stop-the-world (`SKEINDEBUG=gcstoptheworld=1`).
     pub fn gcstoptheworld(mut self, on: bool) -> Self {
         self.opts = self.opts.gcstoptheworld(on);

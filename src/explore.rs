@@ -1,40 +1,52 @@
-//! `skein explore`: run a program under many deterministic schedules and
-//! tell its distinct outcomes apart.
+//! `skein explore`: run a program under many deterministic schedules,
+//! tell its distinct outcomes apart, and shrink a failing schedule.
 //!
 //! Deterministic mode (`--sim SEED`) runs the real scheduler from one
 //! thread, every choice drawn from the seed, so a seed is a schedule that
-//! replays byte for byte. Exploring is running the same program under many
-//! seeds and seeing whether they all end the same way.
+//! replays byte for byte. Under the `random` and `pct` strategies
+//! (`skein_vm::sched::strategy`) the seed chooses every scheduling
+//! decision Go allows: preemption at any safepoint, which runnable
+//! goroutine runs next and where, and the order of timers due together.
+//! Exploring is running the same program under many seeds and seeing
+//! whether they all end the same way.
 //!
 //! # Steps
 //!
 //! 1. Compile the program once; every run loads the same plain-data
 //!    `Program`.
-//! 2. `jobs` threads take seeds in turn from a shared counter (`first`,
-//!    `first + 1`, ...) until `seeds` runs are done or the time limit has
-//!    passed. Each run makes a fresh VM in deterministic mode with that
-//!    seed, its output in memory, and runs the program. A watchdog ends a
-//!    run that takes longer than the timeout (`Runtime::quit`), which
-//!    makes it an outcome of its own.
-//! 3. A run's outcome is its exit status, the first line of its error
+//! 2. PCT needs the program's length in driver steps: one run of the first
+//!    seed under PCT without change points measures it.
+//! 3. `jobs` threads take seed indices in turn from a shared counter until
+//!    `seeds` runs are done or the time limit has passed. Seed `first + i`
+//!    runs under strategy `i mod n` of the `n` given (by default `random`
+//!    and `pct` alternate). Each run makes a fresh VM in deterministic mode,
+//!    its output in memory, and runs the program. A watchdog ends a run
+//!    that takes longer than the timeout (`Runtime::quit`), which makes it
+//!    an outcome of its own.
+//! 4. A run's outcome is its exit status, the first line of its error
 //!    output, and a hash of its whole standard output. Outcomes are
-//!    counted, and each keeps the smallest seed that produced it: the run
-//!    to replay (`skein --sim SEED --procs P FILE`).
+//!    counted per strategy, and each keeps the smallest seed that produced
+//!    it: the run to replay (`skein --sim SEED --procs P --sim-strategy S
+//!    FILE`).
+//!
+//! Shrinking (`--shrink SEED`) reruns one seed, keeps the decisions its
+//! schedule made, and then, by delta debugging, zeroes groups of them (0
+//! is the choice that perturbs least: keep running the same goroutine,
+//! take a long chunk) while the outcome stays the same, halving the groups
+//! when none can go. What is left replays with `--sim-schedule TOKEN`.
 //!
 //! Invariant: a seed's outcome is the same however many jobs run and in
 //! whichever order they take seeds, because each run is deterministic and
 //! shares nothing with the others.
-//!
-//! What the seed chooses today is what deterministic mode chooses (time
-//! slices, the interleaving of the Ps, `select`, work stealing,
-//! `math.random`); finer schedule choices are future work, recorded in the
-//! README.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+pub use skein_vm::sched::strategy::Strategy;
+use skein_vm::sched::strategy::{encode_schedule, PCT_DEPTH};
 
 use crate::{Options, SharedBuffer, EXIT_RUNTIME};
 
@@ -49,6 +61,7 @@ pub struct Explore {
     jobs: usize,
     timeout: Duration,
     time: Option<Duration>,
+    strategies: Vec<Strategy>,
 }
 
 /// One distinct way the program ended.
@@ -67,6 +80,11 @@ pub struct Outcome {
     pub count: u64,
     /// The smallest seed that did.
     pub seed: u64,
+    /// The strategy that seed ran under.
+    pub strategy: Strategy,
+    /// Per strategy that found it: the strategy, its runs that ended this
+    /// way, and its smallest seed that did.
+    pub found_by: Vec<(Strategy, u64, u64)>,
 }
 
 /// What an exploration found.
@@ -76,6 +94,8 @@ pub struct Outcomes {
     pub runs: u64,
     /// The processors each ran with.
     pub procs: usize,
+    /// The strategies the seeds took in turn (PCT's steps measured).
+    pub strategies: Vec<Strategy>,
     /// The distinct outcomes, most frequent first (ties by smallest seed).
     pub outcomes: Vec<Outcome>,
     /// The wall time the exploration took.
@@ -83,11 +103,24 @@ pub struct Outcomes {
 }
 
 /// The key outcomes are told apart by.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 struct Key {
     exit_code: i32,
     stderr: String,
     stdout_hash: u64,
+}
+
+/// One run's result.
+struct Run {
+    key: Key,
+    /// The last line of its output.
+    tail: String,
+    /// The decisions its schedule made, and the driver's steps.
+    schedule: (Vec<u32>, u64),
+    /// Its text trace, when asked for.
+    trace: Option<String>,
+    /// A replay's last switches between goroutines, with source lines.
+    switches: Vec<String>,
 }
 
 /// The error line of a run the watchdog ended.
@@ -95,7 +128,8 @@ pub const TIMED_OUT: &str = "explore: the run took longer than its timeout";
 
 impl Explore {
     /// An exploration of `src` with the defaults: 1,000 seeds from 0, 2
-    /// processors, one job per CPU, 10 s per run.
+    /// processors, one job per CPU, 10 s per run, `random` and `pct`
+    /// alternating.
     pub fn new(src: impl Into<String>) -> Explore {
         Explore {
             src: src.into(),
@@ -105,6 +139,7 @@ impl Explore {
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             timeout: DEFAULT_TIMEOUT,
             time: None,
+            strategies: default_strategies(PCT_DEPTH),
         }
     }
 
@@ -146,6 +181,21 @@ impl Explore {
         self
     }
 
+    /// One strategy for every seed.
+    pub fn strategy(self, strategy: Strategy) -> Self {
+        self.strategies(vec![strategy])
+    }
+
+    /// Strategies the seeds take in turn (seed `first + i` runs under
+    /// `strategies[i % len]`). A `pct` strategy with [`PCT_STEPS_MEASURED`]
+    /// steps has them measured by a first run.
+    pub fn strategies(mut self, strategies: Vec<Strategy>) -> Self {
+        if !strategies.is_empty() {
+            self.strategies = strategies;
+        }
+        self
+    }
+
     /// Explores; `Err` holds the compile errors.
     pub fn run(&self) -> Result<Outcomes, String> {
         self.run_with_progress(&|_, _, _| {})
@@ -157,17 +207,14 @@ impl Explore {
         &self,
         progress: &dyn Fn(u64, u64, usize),
     ) -> Result<Outcomes, String> {
-        let program = skein_compiler::compile(&self.src).map_err(|diagnostics| {
-            diagnostics
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })?;
+        let program = compile(&self.src)?;
         let started = Instant::now();
+        let strategies = self.measured(&program);
         let next = AtomicU64::new(0);
         let done = AtomicU64::new(0);
-        let found: Mutex<HashMap<Key, (u64, u64, String)>> = Mutex::new(HashMap::new());
+        // Per key: per strategy index, (count, smallest seed), and a tail.
+        type Found = HashMap<Key, (Vec<(u64, u64)>, String)>;
+        let found: Mutex<Found> = Mutex::new(HashMap::new());
         let stop_at = self.time.map(|t| started + t);
         let active = std::sync::atomic::AtomicUsize::new(self.jobs);
         std::thread::scope(|scope| {
@@ -182,11 +229,25 @@ impl Explore {
                             break;
                         }
                         let seed = self.first.wrapping_add(i);
-                        let (key, tail) = run_one(&program, seed, self.procs, self.timeout);
+                        let which = (i % strategies.len() as u64) as usize;
+                        let run = run_one(
+                            &program,
+                            &Setup {
+                                seed,
+                                procs: self.procs,
+                                timeout: self.timeout,
+                                strategy: strategies[which],
+                                replay: None,
+                                trace: false,
+                            },
+                        );
                         let mut f = found.lock().unwrap_or_else(|p| p.into_inner());
-                        let entry = f.entry(key).or_insert((0, seed, tail));
-                        entry.0 += 1;
-                        entry.1 = entry.1.min(seed);
+                        let entry = f
+                            .entry(run.key)
+                            .or_insert_with(|| (vec![(0, u64::MAX); strategies.len()], run.tail));
+                        let slot = &mut entry.0[which];
+                        slot.0 += 1;
+                        slot.1 = slot.1.min(seed);
                         drop(f);
                         done.fetch_add(1, Ordering::Relaxed);
                     }
@@ -208,23 +269,282 @@ impl Explore {
         let runs = done.load(Ordering::Relaxed);
         let mut outcomes: Vec<Outcome> = found
             .into_iter()
-            .map(|(k, (count, seed, tail))| Outcome {
-                exit_code: k.exit_code,
-                stderr: k.stderr,
-                stdout_hash: k.stdout_hash,
-                stdout_tail: tail,
-                count,
-                seed,
+            .map(|(k, (per, tail))| {
+                let found_by: Vec<(Strategy, u64, u64)> = per
+                    .iter()
+                    .zip(&strategies)
+                    .filter(|((count, _), _)| *count > 0)
+                    .map(|(&(count, seed), &s)| (s, count, seed))
+                    .collect();
+                let &(strategy, _, seed) = found_by
+                    .iter()
+                    .min_by_key(|f| f.2)
+                    .expect("an outcome has a run");
+                Outcome {
+                    exit_code: k.exit_code,
+                    stderr: k.stderr,
+                    stdout_hash: k.stdout_hash,
+                    stdout_tail: tail,
+                    count: found_by.iter().map(|f| f.1).sum(),
+                    seed,
+                    strategy,
+                    found_by,
+                }
             })
             .collect();
         outcomes.sort_by(|a, b| b.count.cmp(&a.count).then(a.seed.cmp(&b.seed)));
         Ok(Outcomes {
             runs,
             procs: self.procs,
+            strategies,
             outcomes,
             elapsed: started.elapsed(),
         })
     }
+
+    /// The strategies, with PCT's step estimate measured where asked for:
+    /// the steps of the first seed's run under PCT without change points.
+    fn measured(&self, program: &skein_bytecode::Program) -> Vec<Strategy> {
+        let mut steps = None;
+        self.strategies
+            .iter()
+            .map(|&s| match s {
+                Strategy::Pct {
+                    depth,
+                    steps: PCT_STEPS_MEASURED,
+                } => {
+                    let k = *steps.get_or_insert_with(|| {
+                        let run = run_one(
+                            program,
+                            &Setup {
+                                seed: self.first,
+                                procs: self.procs,
+                                timeout: self.timeout,
+                                strategy: Strategy::Pct { depth: 1, steps: 1 },
+                                replay: None,
+                                trace: false,
+                            },
+                        );
+                        run.schedule.1.max(1)
+                    });
+                    Strategy::Pct { depth, steps: k }
+                }
+                s => s,
+            })
+            .collect()
+    }
+
+    /// Shrinks the schedule of `seed` under `strategy` (see the module
+    /// docs); `Err` holds the compile errors.
+    pub fn shrink(&self, seed: u64, strategy: Strategy) -> Result<Shrunk, String> {
+        let program = compile(&self.src)?;
+        let strategy = Explore {
+            strategies: vec![strategy],
+            ..self.clone()
+        }
+        .measured(&program)[0];
+        let setup = |replay: Option<Vec<u32>>, trace: bool| Setup {
+            seed,
+            procs: self.procs,
+            timeout: self.timeout,
+            strategy,
+            replay,
+            trace,
+        };
+        let first = run_one(&program, &setup(None, false));
+        let target = first.key.clone();
+        let before = first.schedule.0;
+        let mut best = before.clone();
+        let mut tries = 0u64;
+        // Delta debugging over the non-zero decisions: zero a group; keep
+        // the result (as the replay recorded it) if the outcome held.
+        let mut groups = 2usize;
+        loop {
+            let nonzero: Vec<usize> = (0..best.len()).filter(|&i| best[i] != 0).collect();
+            if nonzero.is_empty() || tries >= SHRINK_TRIES {
+                break;
+            }
+            let groups_now = groups.min(nonzero.len());
+            let size = nonzero.len().div_ceil(groups_now);
+            let mut reduced = false;
+            for chunk in nonzero.chunks(size) {
+                if tries >= SHRINK_TRIES {
+                    break;
+                }
+                let mut candidate = best.clone();
+                for &i in chunk {
+                    candidate[i] = 0;
+                }
+                tries += 1;
+                let run = run_one(&program, &setup(Some(candidate), false));
+                if run.key == target {
+                    best = run.schedule.0;
+                    reduced = true;
+                    break;
+                }
+            }
+            if reduced {
+                groups = groups.saturating_sub(1).max(2);
+            } else if groups_now >= nonzero.len() {
+                break;
+            } else {
+                groups = (groups * 2).min(nonzero.len());
+            }
+        }
+        // Trailing zeros are implied: cut them for the count too.
+        let end = best.iter().rposition(|&d| d != 0).map_or(0, |i| i + 1);
+        best.truncate(end);
+        let last = run_one(&program, &setup(Some(best.clone()), true));
+        let replays = last.key == target;
+        Ok(Shrunk {
+            seed,
+            procs: self.procs,
+            strategy,
+            exit_code: target.exit_code,
+            stderr: target.stderr,
+            stdout_tail: first.tail,
+            before_decisions: before.len(),
+            before_perturbations: before.iter().filter(|&&d| d != 0).count(),
+            after_perturbations: best.iter().filter(|&&d| d != 0).count(),
+            token: encode_schedule(&best),
+            tries,
+            replays,
+            trace: last.trace.unwrap_or_default(),
+            switches: last.switches,
+        })
+    }
+}
+
+/// A shrunk schedule (`Explore::shrink`).
+#[derive(Clone, Debug)]
+pub struct Shrunk {
+    pub seed: u64,
+    pub procs: usize,
+    pub strategy: Strategy,
+    /// The outcome kept: exit status, first error line, last output line.
+    pub exit_code: i32,
+    pub stderr: String,
+    pub stdout_tail: String,
+    /// Decisions the seed's schedule made, and how many of them were not
+    /// the least perturbing choice.
+    pub before_decisions: usize,
+    pub before_perturbations: usize,
+    /// Perturbing decisions left in the shrunk schedule.
+    pub after_perturbations: usize,
+    /// The shrunk schedule, for `--sim-schedule`.
+    pub token: String,
+    /// Runs the shrinking made.
+    pub tries: u64,
+    /// Whether the shrunk schedule, replayed, ends the same way.
+    pub replays: bool,
+    /// The text trace of the shrunk schedule.
+    pub trace: String,
+    /// The shrunk schedule's last switches between goroutines, each with
+    /// the source line the goroutine left behind had reached.
+    pub switches: Vec<String>,
+}
+
+impl Shrunk {
+    /// The command that replays the shrunk schedule of `file`.
+    pub fn command(&self, file: &str) -> String {
+        format!(
+            "skein --sim {} --procs {} --sim-strategy {} --sim-schedule {} {file}",
+            self.seed, self.procs, self.strategy, self.token
+        )
+    }
+
+    /// The report `skein explore --shrink` prints: the counts, the
+    /// command, and the goroutine events of the trace's last
+    /// [`TRACE_TAIL`] scheduling steps.
+    pub fn report(&self, file: &str) -> String {
+        use std::fmt::Write;
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "seed {} under {} at --procs {}: exit status {}{}",
+            self.seed,
+            self.strategy,
+            self.procs,
+            self.exit_code,
+            if self.stderr.is_empty() {
+                format!(", output ending {:?}", self.stdout_tail)
+            } else {
+                format!(", {}", self.stderr)
+            }
+        );
+        let _ = writeln!(
+            o,
+            "schedule: {} decisions, {} perturbing; shrunk to {} perturbing in {} runs",
+            self.before_decisions, self.before_perturbations, self.after_perturbations, self.tries
+        );
+        let _ = writeln!(
+            o,
+            "replay:   {}{}",
+            self.command(file),
+            if self.replays {
+                ""
+            } else {
+                "  (did NOT reproduce)"
+            }
+        );
+        let _ = writeln!(
+            o,
+            "\nhow the goroutines interleaved (the last {} switches):",
+            self.switches.len()
+        );
+        for s in &self.switches {
+            let _ = writeln!(o, "  {s}");
+        }
+        let events: Vec<&str> = self
+            .trace
+            .lines()
+            .filter(|l| {
+                [
+                    "GoCreate",
+                    "GoStart",
+                    "GoPreempt",
+                    "GoSched",
+                    "GoPark",
+                    "GoUnpark",
+                    "GoEnd",
+                ]
+                .iter()
+                .any(|k| l.split_whitespace().any(|w| w == *k))
+            })
+            .collect();
+        let from = events.len().saturating_sub(TRACE_TAIL);
+        let _ = writeln!(
+            o,
+            "\nthe goroutines' last {} scheduling events (skein trace text):",
+            events.len() - from
+        );
+        for l in &events[from..] {
+            let _ = writeln!(o, "  {l}");
+        }
+        o
+    }
+}
+
+/// Scheduling events the shrink report shows.
+pub const TRACE_TAIL: usize = 40;
+
+/// Runs a shrink makes at most: a schedule of a few thousand decisions
+/// shrinks in far fewer, and each run of a small program takes
+/// milliseconds.
+const SHRINK_TRIES: u64 = 2_000;
+
+/// `pct` with this many steps means: measure them with a first run.
+pub const PCT_STEPS_MEASURED: u64 = 0;
+
+/// `random` and `pct` (depth `depth`, steps measured), in turn.
+pub fn default_strategies(depth: u32) -> Vec<Strategy> {
+    vec![
+        Strategy::Random,
+        Strategy::Pct {
+            depth,
+            steps: PCT_STEPS_MEASURED,
+        },
+    ]
 }
 
 /// Seeds run by default: enough that an outcome one run in a hundred has
@@ -239,17 +559,34 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the progress callback is called.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
-/// Runs `program` once under `seed` and returns its outcome key and the
-/// last line of its output.
-fn run_one(
-    program: &skein_bytecode::Program,
+fn compile(src: &str) -> Result<skein_bytecode::Program, String> {
+    skein_compiler::compile(src).map_err(|diagnostics| {
+        diagnostics
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// How to make one run.
+struct Setup {
     seed: u64,
     procs: usize,
     timeout: Duration,
-) -> (Key, String) {
+    strategy: Strategy,
+    replay: Option<Vec<u32>>,
+    trace: bool,
+}
+
+/// Runs `program` once as `setup` says.
+fn run_one(program: &skein_bytecode::Program, setup: &Setup) -> Run {
     let mut opts = Options::new();
-    opts.sim_seed = Some(seed);
-    opts.procs = Some(procs);
+    opts.sim_seed = Some(setup.seed);
+    opts.procs = Some(setup.procs);
+    opts.sim_strategy = setup.strategy;
+    opts.sim_schedule = setup.replay.clone();
+    opts.record_trace = setup.trace;
     let out = SharedBuffer::default();
     let mut vm = crate::new_vm(&opts, Box::new(out.clone()), false);
     let rt = Arc::clone(vm.runtime());
@@ -257,6 +594,8 @@ fn run_one(
     let finished = Arc::new((Mutex::new(false), Condvar::new()));
     let watch = {
         let finished = Arc::clone(&finished);
+        let rt = Arc::clone(&rt);
+        let timeout = setup.timeout;
         std::thread::spawn(move || {
             let (lock, cond) = &*finished;
             let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -276,6 +615,13 @@ fn run_one(
         cond.notify_all();
     }
     let _ = watch.join();
+    let schedule = rt.sim_schedule().unwrap_or_default();
+    let switches = rt.sim_switches();
+    let trace = setup.trace.then(|| {
+        let mut text = Vec::new();
+        let _ = vm.write_trace(skein_vm::trace::Format::Text, &mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    });
     drop(vm);
     let stdout = out.take_string();
     let (exit_code, stderr) = match &result {
@@ -289,17 +635,42 @@ fn run_one(
     let mut h = std::collections::hash_map::DefaultHasher::new();
     stdout.hash(&mut h);
     let tail = stdout.lines().last().unwrap_or("").to_string();
-    (
-        Key {
+    Run {
+        key: Key {
             exit_code,
             stderr,
             stdout_hash: h.finish(),
         },
         tail,
-    )
+        schedule,
+        trace,
+        switches,
+    }
 }
 
 impl Outcomes {
+    /// The command that replays `out`'s first seed of the program at
+    /// `file`.
+    pub fn replay(&self, out: &Outcome, file: &str) -> String {
+        let strategy = match out.strategy {
+            Strategy::Classic => String::new(),
+            s => format!(" --sim-strategy {s}"),
+        };
+        format!(
+            "skein --sim {} --procs {}{strategy} {file}",
+            out.seed, self.procs
+        )
+    }
+
+    /// The outcome reached by the fewest runs (the rare one, usually the
+    /// bug), if there are several.
+    pub fn rarest(&self) -> Option<&Outcome> {
+        if self.outcomes.len() < 2 {
+            return None;
+        }
+        self.outcomes.last()
+    }
+
     /// True when every run ended the same way.
     pub fn is_uniform(&self) -> bool {
         self.outcomes.len() <= 1
@@ -319,6 +690,8 @@ impl Outcomes {
             self.outcomes.len(),
             if self.outcomes.len() == 1 { "" } else { "s" }
         );
+        let names: Vec<String> = self.strategies.iter().map(|s| s.to_string()).collect();
+        let _ = writeln!(o, "strategies: {}", names.join(", "));
         for (i, out) in self.outcomes.iter().enumerate() {
             let _ = writeln!(o);
             let share = out.count as f64 * 100.0 / self.runs.max(1) as f64;
@@ -339,11 +712,14 @@ impl Outcomes {
                 out.stdout_hash, out.stdout_tail
             );
             let _ = writeln!(o, "  first seed:   {}", out.seed);
-            let _ = writeln!(
-                o,
-                "  replay:       skein --sim {} --procs {} {file}",
-                out.seed, self.procs
-            );
+            for (strategy, count, seed) in &out.found_by {
+                let _ = writeln!(
+                    o,
+                    "  found by:     {strategy}: {count} run{}, first seed {seed}",
+                    if *count == 1 { "" } else { "s" }
+                );
+            }
+            let _ = writeln!(o, "  replay:       {}", self.replay(out, file));
         }
         o
     }
@@ -375,8 +751,45 @@ struct ExploreCli {
     /// Seconds one run may take before it is ended.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT.as_secs_f64())]
     timeout: f64,
+    /// Schedule strategies the seeds take in turn, comma-separated:
+    /// random, pct, pct:DEPTH:STEPS or classic (default random,pct; PCT's
+    /// steps are measured by a first run unless given).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_strategy)]
+    strategy: Vec<Strategy>,
+    /// PCT's depth (change points plus one) where --strategy names pct
+    /// without one.
+    #[arg(long, value_name = "D", default_value_t = PCT_DEPTH,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    depth: u32,
+    /// Shrink this seed's schedule instead of exploring: print the
+    /// shortest schedule found that ends the same way, as a
+    /// --sim-schedule token, and its trace (first strategy of --strategy,
+    /// default random).
+    #[arg(long, value_name = "SEED")]
+    shrink: Option<u64>,
     /// The program.
     file: std::path::PathBuf,
+}
+
+/// A `--strategy` entry: `pct` alone (and `pct:D`) keeps its steps to be
+/// measured, and its depth to come from `--depth`.
+fn parse_strategy(s: &str) -> Result<Strategy, String> {
+    match s {
+        "pct" => Ok(Strategy::Pct {
+            depth: 0,
+            steps: PCT_STEPS_MEASURED,
+        }),
+        _ if s.starts_with("pct:") && s.matches(':').count() == 1 => {
+            match s.parse::<Strategy>()? {
+                Strategy::Pct { depth, .. } => Ok(Strategy::Pct {
+                    depth,
+                    steps: PCT_STEPS_MEASURED,
+                }),
+                other => Ok(other),
+            }
+        }
+        _ => s.parse(),
+    }
 }
 
 /// Runs `skein explore ...` (`args` starts at `explore`) and answers the
@@ -413,6 +826,40 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
     if let Some(t) = cli.time {
         explore = explore.time(Duration::from_secs_f64(t.max(0.0)));
     }
+    let strategies: Vec<Strategy> = cli
+        .strategy
+        .iter()
+        .map(|&s| match s {
+            Strategy::Pct { depth: 0, steps } => Strategy::Pct {
+                depth: cli.depth,
+                steps,
+            },
+            s => s,
+        })
+        .collect();
+    let file = cli.file.display().to_string();
+    if let Some(seed) = cli.shrink {
+        let strategy = strategies.first().copied().unwrap_or(Strategy::Random);
+        return match explore.shrink(seed, strategy) {
+            Ok(shrunk) => {
+                print!("{}", shrunk.report(&file));
+                if shrunk.replays {
+                    0
+                } else {
+                    1
+                }
+            }
+            Err(diagnostics) => {
+                eprintln!("{diagnostics}");
+                crate::EXIT_COMPILE
+            }
+        };
+    }
+    explore = if strategies.is_empty() {
+        explore.strategies(default_strategies(cli.depth))
+    } else {
+        explore.strategies(strategies)
+    };
     let tty = std::io::stderr().is_terminal();
     let progress = |done: u64, total: u64, distinct: usize| {
         if !tty {
@@ -437,7 +884,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
     }
     match outcomes {
         Ok(found) => {
-            print!("{}", found.table(&cli.file.display().to_string()));
+            print!("{}", found.table(&file));
             if found.is_uniform() {
                 0
             } else {

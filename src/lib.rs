@@ -50,7 +50,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 pub use embed::{run, Run, Runner, Trace, TraceEvent, TraceParseError};
-pub use explore::{Explore, Outcome, Outcomes};
+pub use explore::{Explore, Outcome, Outcomes, Shrunk, Strategy};
 pub use options::{parse_gc_percent, parse_size, Options, TraceFormat};
 
 /// Exit code for a bad command line (`EX_USAGE`).
@@ -283,6 +283,9 @@ pub fn new_vm(opts: &Options, stdout: Box<dyn Write + Send>, interactive: bool) 
         gccheckmark: opts.gccheckmark,
         seed: opts.sim_seed,
         sim: opts.sim_seed,
+        sim_strategy: opts.sim_strategy,
+        sim_schedule: opts.sim_schedule.clone(),
+        buggify: opts.buggify,
         procs: opts.procs,
         keep_running: interactive,
         line_flush: interactive || opts.line_buffered,

@@ -89,6 +89,19 @@ struct Flags {
     #[arg(long, value_name = "SEED", global = true)]
     sim: Option<u64>,
 
+    /// How --sim chooses its schedule: classic (Go's order, long slices;
+    /// the default), random (any runnable goroutine at any safepoint), or
+    /// pct[:DEPTH[:STEPS]] (priorities with DEPTH-1 change points).
+    #[arg(long, value_name = "STRATEGY", global = true, requires = "sim",
+          value_parser = clap::value_parser!(skein_vm::sched::strategy::Strategy))]
+    sim_strategy: Option<skein_vm::sched::strategy::Strategy>,
+
+    /// Replay a recorded schedule (printed by skein explore --shrink);
+    /// needs --sim.
+    #[arg(long, value_name = "TOKEN", global = true, requires = "sim",
+          value_parser = |s: &str| skein_vm::sched::strategy::decode_schedule(s).map(Token))]
+    sim_schedule: Option<Token>,
+
     /// Record an event trace to FILE.
     #[arg(long, value_name = "FILE", global = true)]
     trace: Option<PathBuf>,
@@ -128,6 +141,11 @@ struct Flags {
     #[arg(long, global = true)]
     disasm: bool,
 }
+
+/// A `--sim-schedule` token's decisions (a type of its own: clap reads a
+/// bare `Vec` as a repeated flag).
+#[derive(Clone, Debug)]
+struct Token(Vec<u32>);
 
 /// `--trace-format` values.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,6 +259,8 @@ fn main() -> ExitCode {
 const VALUE_FLAGS: &[&str] = &[
     "--procs",
     "--sim",
+    "--sim-strategy",
+    "--sim-schedule",
     "--trace",
     "--trace-format",
     "--trace-flight",
@@ -287,6 +307,12 @@ fn apply_flags(options: &mut Options, flags: &Flags) {
     }
     if let Some(seed) = flags.sim {
         options.sim_seed = Some(seed);
+    }
+    if let Some(strategy) = flags.sim_strategy {
+        options.sim_strategy = strategy;
+    }
+    if let Some(schedule) = &flags.sim_schedule {
+        options.sim_schedule = Some(schedule.0.clone());
     }
     if let Some(path) = &flags.trace {
         options.trace = Some(path.clone());

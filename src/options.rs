@@ -10,8 +10,9 @@
 //!      non-negative integer nor `off` is reported and ignored (Go silently
 //!      falls back to 100; a warning catches typos sooner).
 //!    - `SKEINDEBUG=name=val,...` is `GODEBUG`: `gctrace`, `gcstoptheworld`,
-//!      `gccheckmark`, `greenteagc` and `gcstress`, each `0` or `1` (`gcstress` also
-//!      takes `2`, see [`Options::gcstress`]). Unknown names and bad
+//!      `gccheckmark`, `greenteagc`, `gcstress` and `buggify`, each `0` or `1`
+//!      (`gcstress` also takes `2`, see [`Options::gcstress`]; `buggify`
+//!      acts under `--sim` only, see [`Options::buggify`]). Unknown names and bad
 //!      values are reported with a warning and ignored, so a script that sets
 //!      a setting a newer Skein knows still runs on an older one.
 //!    - `SKEINMAXPROCS=N` is `GOMAXPROCS`: a positive integer, at most
@@ -75,6 +76,12 @@ pub struct Options {
     pub procs: Option<usize>,
     /// Deterministic-mode seed (`--sim SEED`); `None` runs in real time.
     pub sim_seed: Option<u64>,
+    /// How deterministic mode chooses its schedule (`--sim-strategy`:
+    /// `classic`, `random`, `pct[:DEPTH[:STEPS]]`).
+    pub sim_strategy: skein_vm::sched::strategy::Strategy,
+    /// A recorded schedule to replay (`--sim-schedule TOKEN`, from
+    /// `skein explore --shrink`).
+    pub sim_schedule: Option<Vec<u32>>,
     /// Where to record an event trace (`--trace FILE`).
     pub trace: Option<PathBuf>,
     /// Record the text trace in memory and hand it back in
@@ -111,6 +118,13 @@ pub struct Options {
     /// sweep) and waits for it, as clox's stress mode collects at every
     /// allocation.
     pub gcstress: u8,
+    /// `SKEINDEBUG=buggify=1`: under `--sim`, the schedule also chooses
+    /// runtime faults (a collection started at any allocation safepoint,
+    /// forced mark assists, a mark worker's start held back, the
+    /// collector's coordinator preempted between its steps, the virtual
+    /// clock jumped to the next timer); the schedule is `random` unless
+    /// `--sim-strategy` names another.
+    pub buggify: bool,
     /// Print the program's bytecode to stdout before running it
     /// (`--disasm`).
     pub disasm: bool,
@@ -132,6 +146,8 @@ impl Default for Options {
         Options {
             procs: None,
             sim_seed: None,
+            sim_strategy: skein_vm::sched::strategy::Strategy::Classic,
+            sim_schedule: None,
             trace: None,
             record_trace: false,
             trace_format: TraceFormat::Text,
@@ -143,6 +159,7 @@ impl Default for Options {
             greenteagc: false,
             gccheckmark: false,
             gcstress: 0,
+            buggify: false,
             line_buffered: false,
             owns_process: false,
             disasm: false,
@@ -225,6 +242,19 @@ impl Options {
     /// Turns the after-each-cycle mark verification on or off.
     pub fn gccheckmark(mut self, on: bool) -> Self {
         self.gccheckmark = on;
+        self
+    }
+
+    /// Sets how deterministic mode chooses its schedule.
+    pub fn sim_strategy(mut self, strategy: skein_vm::sched::strategy::Strategy) -> Self {
+        self.sim_strategy = strategy;
+        self
+    }
+
+    /// Lets a deterministic schedule choose runtime faults too
+    /// (`SKEINDEBUG=buggify=1`).
+    pub fn buggify(mut self, on: bool) -> Self {
+        self.buggify = on;
         self
     }
 
@@ -314,6 +344,7 @@ impl Options {
                 "greenteagc" => self.greenteagc = on,
                 "gccheckmark" => self.gccheckmark = on,
                 "gcstress" => self.gcstress = u8::from(on),
+                "buggify" => self.buggify = on,
                 other => warnings.push(format!("unknown SKEINDEBUG setting {other:?} ignored")),
             }
         }

@@ -426,6 +426,101 @@ fn invariants_hold_under_gccheckmark() {
     }
 }
 
+/// Seeds of the buggify sweeps: [`SEED_COUNT`] odd seeds, or as many as
+/// `SKEIN_BUGGIFY_SEEDS` says (500 for the full run in `bench/RESULTS.md`).
+fn buggify_seeds() -> impl Iterator<Item = u64> {
+    let n = std::env::var("SKEIN_BUGGIFY_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SEED_COUNT);
+    (0..n).map(|i| 2 * i + 1)
+}
+
+/// Under `SKEINDEBUG=buggify=1` the schedule (`random`, and `pct` for a
+/// second sweep) also starts collections, forces assists, holds mark
+/// workers back, preempts the coordinator and jumps the clock to the next
+/// timer: every invariant still holds, and `gccheckmark` finds no object
+/// the concurrent mark missed (it aborts the run if it does).
+#[test]
+fn invariants_hold_under_buggify_with_checkmark() {
+    for (program, _) in PROGRAMS {
+        let random = sweep(program, buggify_seeds(), |r| {
+            r.sim_strategy(skein::Strategy::Random)
+                .buggify(true)
+                .gccheckmark(true)
+        });
+        assert_sweep_clean(program, &random);
+        let pct = sweep(program, buggify_seeds().take(10), |r| {
+            r.sim_strategy(skein::Strategy::Pct {
+                depth: 3,
+                steps: 2_000,
+            })
+            .buggify(true)
+            .gccheckmark(true)
+        });
+        assert_sweep_clean(program, &pct);
+    }
+}
+
+/// The explore corpus (`tests/explore/bugs`, `tests/explore/ok`) under
+/// buggify with checkmark: whatever each buggy program prints, the
+/// collector's invariants hold in its trace.
+#[test]
+fn the_explore_corpus_keeps_the_gc_invariants_under_buggify() {
+    let mut files = Vec::new();
+    for dir in ["tests/explore/bugs", "tests/explore/ok"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        for e in std::fs::read_dir(&dir).expect("corpus directory").flatten() {
+            files.push(e.path());
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 8, "the corpus: {files:?}");
+    let seeds: Vec<u64> = buggify_seeds().collect();
+    let mut failures = Vec::new();
+    let mut cycles = 0;
+    for file in &files {
+        let src = std::fs::read_to_string(file).unwrap();
+        for procs in PROCS {
+            for &seed in &seeds {
+                let run = Runner::new(&src)
+                    .procs(procs)
+                    .sim(seed)
+                    .sim_strategy(skein::Strategy::Random)
+                    .buggify(true)
+                    .gccheckmark(true)
+                    .trace(true)
+                    .run();
+                let what = format!("{} --procs {procs} --sim {seed}", file.display());
+                // A buggy program may deadlock (70) or print a wrong
+                // answer; anything else is the runtime's fault.
+                if ![0, 70].contains(&run.exit_code) {
+                    failures.push(format!("{what}: exit {}: {}", run.exit_code, run.stderr));
+                    continue;
+                }
+                match run.events() {
+                    Ok(trace) => {
+                        cycles += cycles_of(&trace);
+                        failures.extend(
+                            check_all(&trace, &[procs])
+                                .into_iter()
+                                .map(|f| format!("{what}: {f}")),
+                        );
+                    }
+                    Err(e) => failures.push(format!("{what}: {e}")),
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(cycles > 0, "buggify started no collection in the corpus");
+}
+
+/// The GC cycles a trace starts.
+fn cycles_of(trace: &Trace) -> usize {
+    cycles(trace).len()
+}
+
 /// Seeds for the repeat test besides [`SNAPSHOT_SEED`].
 const REPEAT_SEEDS: [u64; 2] = [SNAPSHOT_SEED, 17];
 

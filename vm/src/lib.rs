@@ -94,6 +94,14 @@ pub struct VmOptions {
     pub seed: Option<u64>,
     /// Deterministic mode (`--sim SEED`): one OS thread drives every P.
     pub sim: Option<u64>,
+    /// How deterministic mode chooses its schedule (`--sim-strategy`).
+    pub sim_strategy: sched::strategy::Strategy,
+    /// A recorded schedule to replay under deterministic mode
+    /// (`--sim-schedule`).
+    pub sim_schedule: Option<Vec<u32>>,
+    /// `SKEINDEBUG=buggify=1`: deterministic mode's schedule also chooses
+    /// runtime faults (`sched::strategy`).
+    pub buggify: bool,
     /// Number of Ps (`--procs`, `SKEINMAXPROCS`); `None` = CPU count.
     pub procs: Option<usize>,
     /// Goroutines keep running after the main script returns (the REPL);
@@ -130,6 +138,9 @@ impl Default for VmOptions {
             gccheckmark: false,
             seed: None,
             sim: None,
+            sim_strategy: sched::strategy::Strategy::Classic,
+            sim_schedule: None,
+            buggify: false,
             procs: None,
             keep_running: false,
             line_flush: false,
@@ -405,7 +416,13 @@ impl Vm {
             .or(options.sim)
             .unwrap_or(0x2545_f491_4f6c_dd1d)
             | 1;
-        let sched = sched::Sched::new(procs, options.sim, seed, options.keep_running);
+        let sim = options.sim.map(|s| sched::SimConfig {
+            seed: s,
+            strategy: options.sim_strategy,
+            replay: options.sim_schedule.clone(),
+            buggify: options.buggify,
+        });
+        let sched = sched::Sched::new(procs, sim, seed, options.keep_running);
         let mut rt = Runtime {
             heap: heap::Heap::new(),
             gc: gc::GcState::new(
@@ -726,6 +743,20 @@ impl Runtime {
     /// virtual clock in deterministic mode (`clock()`, `time.now()`).
     pub fn now_ms(&self) -> f64 {
         self.sched.clock.now_ms()
+    }
+
+    /// Under a `random` or `pct` schedule (or a replayed one): the
+    /// decisions made so far, and the driver's steps.
+    pub fn sim_schedule(&self) -> Option<(Vec<u32>, u64)> {
+        let explorer = self.sched.sim.as_ref()?.explorer.as_ref()?;
+        Some(explorer.lock().schedule())
+    }
+
+    /// Under a replayed schedule: its last switches between goroutines,
+    /// each with the source line the goroutine left behind had reached.
+    pub fn sim_switches(&self) -> Vec<String> {
+        let explorer = self.sched.sim.as_ref().and_then(|s| s.explorer.as_ref());
+        explorer.map_or_else(Vec::new, |e| e.lock().switches())
     }
 
     /// Live goroutines (`runtime.numgoroutine()`).

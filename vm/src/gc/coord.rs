@@ -246,10 +246,12 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                 let n = gc.cycle.load(Ordering::Acquire) + 1;
                 let forced = c.forced.swap(false, Ordering::AcqRel);
                 let over_limit = c.over_limit.swap(false, Ordering::AcqRel);
+                let buggified = gc.pacer.take_buggified();
                 let trigger = match (forced, over_limit) {
                     (true, true) => "max-heap",
                     (true, false) => "forced",
                     (false, _) if gc.pacer.gcstress => "stress",
+                    (false, _) if buggified => "buggify",
                     (false, _) => "heap",
                 };
                 gc.pacer.begin_cycle(cx, forced, trigger);

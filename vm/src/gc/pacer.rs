@@ -76,7 +76,7 @@ const ASSIST_STEP: i64 = (super::WORK_BUF * 64) as i64;
 
 /// Debt a P accumulates before its G assists: four allocation flushes, so
 /// assists come in batches of useful size.
-const ASSIST_MIN_DEBT: isize = 4 * crate::heap::FLUSH_BYTES;
+pub(crate) const ASSIST_MIN_DEBT: isize = 4 * crate::heap::FLUSH_BYTES;
 
 /// Pacing state: the knobs, the goal and trigger, the paced heap's base,
 /// and the requests for a cycle.
@@ -97,6 +97,9 @@ pub struct Pacer {
     /// `SKEINDEBUG=gcstress=2`: every allocation safepoint collects in full
     /// and waits (`gc::safepoint`).
     pub(crate) gcstress_full: bool,
+    /// The pending request came from `SKEINDEBUG=buggify=1`'s schedule
+    /// (`sched::strategy`): its cycle's trigger is `buggify`.
+    buggified: AtomicBool,
     /// Print Go's `gctrace` line after each cycle.
     gctrace: bool,
     /// Collect when [`Pacer::paced_live`] reaches this.
@@ -163,6 +166,7 @@ impl Pacer {
             paced_base: AtomicUsize::new(0),
             paced_alloc_base: AtomicU64::new(0),
             requested: AtomicBool::new(false),
+            buggified: AtomicBool::new(false),
             requested_forced: AtomicBool::new(false),
             cycle_forced: AtomicBool::new(false),
             clock: CycleClock::default(),
@@ -280,6 +284,19 @@ impl Pacer {
             self.requested_forced.store(true, Ordering::Relaxed);
         }
         self.requested.store(true, Ordering::Relaxed);
+    }
+
+    /// Asks for a cycle at the next allocation safepoint on behalf of a
+    /// buggified schedule.
+    pub(crate) fn request_buggify(&self) {
+        self.buggified.store(true, Ordering::Relaxed);
+        self.request(false);
+    }
+
+    /// Whether the cycle starting now was asked for by a buggified
+    /// schedule (once per request).
+    pub(crate) fn take_buggified(&self) -> bool {
+        self.buggified.swap(false, Ordering::Relaxed)
     }
 
     /// Has a cycle been asked for? (The interpreter's allocation check.)
@@ -557,6 +574,15 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
         .fetch_add(cx.rt.sched.clock_ns().saturating_sub(t0), Ordering::Relaxed);
     let left = gc.active.fetch_sub(1, Ordering::AcqRel) - 1;
     if paid >= need {
+        if left == 0 && !gc.work_available() && !gc.coord.done_claimed.load(Ordering::Acquire) {
+            // The last drainer ran out of work: a completion point even
+            // though the debt is paid (Go's `gcAssistAlloc1` checks it
+            // either way). Returning without it left the mark waiting for
+            // a worker that might never run: `SKEINDEBUG=buggify=1` found
+            // a deadlock at one P, the fractional worker over its share.
+            super::coord::mark_done(cx, g);
+            return Err(Flow::Gosched);
+        }
         return Ok(());
     }
     // The unpaid part stays owed (Go's assist retries after it wakes):

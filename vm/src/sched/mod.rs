@@ -21,6 +21,8 @@
 //! - [`waitq`]: a channel's two wait queues: FIFOs with O(1) removal by
 //!   handle (what a woken `select` uses to leave its other channels).
 //! - [`sim`]: deterministic mode (`--sim SEED`): one thread drives every P.
+//! - [`strategy`]: deterministic mode's `random` and `pct` schedules, and
+//!   recorded schedules (`skein explore`).
 //! - [`syscall`]: blocking system calls: the P hand-off while a goroutine
 //!   blocks in the kernel (Go's `entersyscall` / `exitsyscall`).
 //! - [`inspect`]: a snapshot of the user's goroutines (the REPL's
@@ -52,6 +54,7 @@ pub mod proc;
 pub mod runq;
 pub mod sema;
 pub mod sim;
+pub mod strategy;
 pub mod stw;
 pub mod syscall;
 pub mod timer;
@@ -366,8 +369,22 @@ pub struct Sched {
     pub(crate) trace_start_tick: AtomicU64,
 }
 
+/// Deterministic mode's settings (`--sim SEED`, `--sim-strategy`,
+/// `--sim-schedule`, `SKEINDEBUG=buggify=1`).
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub strategy: strategy::Strategy,
+    /// A recorded schedule to replay.
+    pub replay: Option<Vec<u32>>,
+    /// The schedule also chooses runtime faults.
+    pub buggify: bool,
+}
+
 impl Sched {
-    pub fn new(procs: usize, sim_seed: Option<u64>, seed: u64, keep_running: bool) -> Sched {
+    /// A scheduler for `procs` Ps; `sim` makes it deterministic.
+    pub fn new(procs: usize, sim: Option<SimConfig>, seed: u64, keep_running: bool) -> Sched {
+        let sim_seed = sim.as_ref().map(|s| s.seed);
         let allp: Box<[std::sync::OnceLock<Box<P>>]> =
             (0..MAX_PROCS).map(|_| std::sync::OnceLock::new()).collect();
         let s = Sched {
@@ -394,7 +411,7 @@ impl Sched {
             exiting: AtomicBool::new(false),
             shutdown_flag: AtomicBool::new(false),
             keep_running,
-            sim: sim_seed.map(sim::Sim::new),
+            sim: sim.map(sim::Sim::new),
             clock: sim::Clock::new(sim_seed.is_some()),
             ms: Mutex::new(Vec::new()),
             sysmon: Mutex::new(None),

@@ -297,6 +297,59 @@ impl<T, const N: usize> RunQueue<T, N> {
         }
     }
 
+    /// The queued goroutines in the order [`RunQueue::get`] would return
+    /// them: `runnext` first, then the ring oldest first. **Owner only,
+    /// with no thief running** (deterministic mode, where one thread steps
+    /// every P): a snapshot for a scheduler that chooses among them.
+    pub fn snapshot(&self) -> Vec<NonNull<T>> {
+        // Relaxed: no other thread touches the queue in this mode.
+        let mut out: Vec<NonNull<T>> = NonNull::new(self.runnext.load(Ordering::Relaxed))
+            .into_iter()
+            .collect();
+        let h = self.head.load(Ordering::Relaxed);
+        let t = self.tail.load(Ordering::Relaxed);
+        for i in 0..t.wrapping_sub(h).min(Self::CAP) {
+            out.push(Self::occupied(
+                self.slot(h.wrapping_add(i)).load(Ordering::Relaxed),
+            ));
+        }
+        out
+    }
+
+    /// Takes `g` out of the queue, wherever it is, keeping the others in
+    /// their order (and `runnext` in `runnext`). False when `g` is not
+    /// queued here. **Owner only, with no thief running**, as
+    /// [`RunQueue::snapshot`].
+    pub fn remove(&self, g: NonNull<T>) -> bool {
+        let had_next = self.has_runnext();
+        let all = self.drain();
+        let Some(at) = all.iter().position(|&x| x == g) else {
+            self.refill(&all, had_next);
+            return false;
+        };
+        let mut rest = all;
+        rest.remove(at);
+        self.refill(&rest, had_next && at != 0);
+        true
+    }
+
+    /// Puts back what [`RunQueue::drain`] took (`with_next`: its first
+    /// entry was `runnext`). The ring was empty, so nothing overflows.
+    fn refill(&self, gs: &[NonNull<T>], with_next: bool) {
+        let (next, ring) = match gs.split_first() {
+            Some((first, ring)) if with_next => (Some(*first), ring),
+            _ => (None, gs),
+        };
+        for &g in ring {
+            let fits = self.put(g, false);
+            debug_assert!(fits.is_ok(), "a drained ring refills without overflow");
+        }
+        if let Some(g) = next {
+            let fits = self.put(g, true);
+            debug_assert!(fits.is_ok(), "runnext was free");
+        }
+    }
+
     /// The number of queued goroutines, ring plus `runnext`. **Any thread**;
     /// a racy snapshot that may be stale by the time it is returned, but is
     /// consistent (the ring did not change under the `runnext` read).

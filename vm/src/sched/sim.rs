@@ -13,6 +13,11 @@
 //! 4. Preemption is by budget only: a G that has run for [`SLICE_TICKS`]
 //!    virtual ticks is preempted to the global queue.
 //!
+//! Under the `random` and `pct` strategies (`strategy`), step 2 and 3
+//! choose a goroutine rather than a P, and chunks are as short as one
+//! safepoint; step 1 and the classic step (for a P that finds a mark
+//! worker) stay.
+//!
 //! Every source of nondeterminism goes through here or the seeded per-P
 //! generators: the clock (virtual ticks), the interleaving (the driver's
 //! generator), `select` and steal order (per-P generators), `math.random`
@@ -26,6 +31,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::proc::{after_run, begin, Next};
+use super::strategy::{Explorer, Strategy};
 use super::{timer, PStatus};
 use crate::{Ctx, Runtime};
 
@@ -77,11 +83,11 @@ impl Clock {
         }
     }
 
-    fn advance(&self, n: u64) {
+    pub(super) fn advance(&self, n: u64) {
         self.ticks.fetch_add(n, Ordering::Relaxed);
     }
 
-    fn advance_to(&self, t: u64) {
+    pub(super) fn advance_to(&self, t: u64) {
         self.ticks.fetch_max(t, Ordering::Relaxed);
     }
 }
@@ -89,13 +95,31 @@ impl Clock {
 /// The driver's state.
 pub struct Sim {
     rng: Mutex<u64>,
+    /// The `random` or `pct` strategy's state; `None` for the classic
+    /// driver.
+    pub(crate) explorer: Option<Mutex<Explorer>>,
 }
 
 impl Sim {
-    pub fn new(seed: u64) -> Sim {
+    pub fn new(config: super::SimConfig) -> Sim {
+        let super::SimConfig {
+            seed,
+            strategy,
+            replay,
+            buggify,
+        } = config;
+        // A replayed or buggified schedule is a `random` one unless it says
+        // otherwise.
+        let strategy = match strategy {
+            Strategy::Classic if replay.is_some() || buggify => Strategy::Random,
+            s => s,
+        };
+        let explorer = (strategy != Strategy::Classic)
+            .then(|| Mutex::new(Explorer::new(strategy, seed, replay, buggify)));
         // splitmix64's increment spreads small seeds (0, 1, 2, ...) apart.
         Sim {
             rng: Mutex::new(seed.wrapping_add(0x9e37_79b9_7f4a_7c15) | 1),
+            explorer,
         }
     }
 
@@ -128,6 +152,11 @@ pub fn run(rt: &Arc<Runtime>) {
                 break;
             }
             s.clock.advance_to(t);
+        }
+        if let Some(explorer) = &sim.explorer {
+            if super::strategy::step(rt, explorer) {
+                continue;
+            }
         }
         let pid = (sim.next() % s.procs() as u64) as u32;
         let chunk = CHUNK_MIN + sim.next() % CHUNK_SPREAD;

@@ -160,7 +160,7 @@ pub fn run_expired(cx: &mut Ctx, p: &P, now: u64) -> usize {
     if p.next_timer.load(Ordering::Acquire) > now {
         return 0;
     }
-    let due: Vec<Action> = {
+    let mut due: Vec<Action> = {
         let mut t = p.timers.lock();
         let mut due = Vec::new();
         while t.earliest() <= now {
@@ -169,6 +169,11 @@ pub fn run_expired(cx: &mut Ctx, p: &P, now: u64) -> usize {
         p.next_timer.store(t.earliest(), Ordering::Release);
         due
     };
+    if due.len() > 1 {
+        if let Some(explorer) = cx.rt.sched.sim.as_ref().and_then(|s| s.explorer.as_ref()) {
+            explorer.lock().shuffle(&mut due);
+        }
+    }
     let n = due.len();
     for a in due {
         match a {

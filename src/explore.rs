@@ -335,8 +335,15 @@ impl Explore {
     }
 
     /// Shrinks the schedule of `seed` under `strategy` (see the module
-    /// docs); `Err` holds the compile errors.
+    /// docs); `Err` holds the compile errors, or says that `classic`
+    /// cannot be shrunk.
     pub fn shrink(&self, seed: u64, strategy: Strategy) -> Result<Shrunk, String> {
+        if strategy == Strategy::Classic {
+            return Err(
+                "explore: --shrink needs the random or pct strategy (classic records no decisions)"
+                    .into(),
+            );
+        }
         let program = compile(&self.src)?;
         let strategy = Explore {
             strategies: vec![strategy],
@@ -840,6 +847,10 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
     let file = cli.file.display().to_string();
     if let Some(seed) = cli.shrink {
         let strategy = strategies.first().copied().unwrap_or(Strategy::Random);
+        if strategy == Strategy::Classic {
+            eprintln!("skein explore: --shrink needs --strategy random or pct (classic records no decisions)");
+            return crate::EXIT_USAGE;
+        }
         return match explore.shrink(seed, strategy) {
             Ok(shrunk) => {
                 print!("{}", shrunk.report(&file));

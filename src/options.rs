@@ -120,7 +120,8 @@ pub struct Options {
     pub gcstress: u8,
     /// `SKEINDEBUG=buggify=1`: under `--sim`, the schedule also chooses
     /// runtime faults (a collection started at any allocation safepoint,
-    /// forced mark assists, a mark worker's start held back, the
+    /// forced mark assists, a mark worker held back from its P, a worker's
+    /// start hand-off delayed, the
     /// collector's coordinator preempted between its steps, the virtual
     /// clock jumped to the next timer); the schedule is `random` unless
     /// `--sim-strategy` names another.

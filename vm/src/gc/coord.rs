@@ -261,6 +261,11 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                 );
                 set(State::Workers);
             }
+            State::Workers if crate::sched::strategy::buggify_delay_worker_start(rt) => {
+                // A buggified schedule holds the next worker's start
+                // hand-off back: the coordinator yields and tries again.
+                return (Outcome::Yield, 1);
+            }
             State::Workers => match worker::start_one(cx) {
                 Ok(true) => set(State::Stw1),
                 Ok(false) => {}

@@ -63,6 +63,16 @@
 //! `skein explore --shrink` zero decisions one group at a time and keep
 //! a shorter schedule that still fails.
 //!
+//! # Buggify
+//!
+//! With `SKEINDEBUG=buggify=1` the decisions also choose runtime faults,
+//! each with fixed odds where it applies: a collection requested at the
+//! next allocation safepoint, a mark-assist debt on the chosen goroutine's
+//! P, a mark worker held back from its P for a step, the coordinator's
+//! next worker start hand-off held back (it yields and tries again), the
+//! coordinator turned away from after it ran, and the virtual clock moved
+//! at once to the next timer's deadline.
+//!
 //! Invariant: the driver thread alone calls in here, between steps or
 //! from inside the one step it is running (timers), never while holding
 //! the explorer's lock across a step.
@@ -303,6 +313,7 @@ const ODDS_START_GC: u64 = 128;
 const ODDS_ASSIST: u64 = 8;
 const ODDS_HOLD_WORKER: u64 = 4;
 const ODDS_TIMER_JUMP: u64 = 64;
+const ODDS_DELAY_WORKER_START: u64 = 2;
 /// A preempted coordinator: one step in two that would continue it.
 const ODDS_PREEMPT_COORDINATOR: u64 = 2;
 
@@ -551,6 +562,17 @@ impl Explorer {
             self.prio.insert(g.id(), self.floor);
         }
     }
+}
+
+/// A buggified schedule's choice to hold back the collector's next mark
+/// worker start hand-off for a step (the coordinator calls this before
+/// each start). False outside a buggified deterministic run.
+pub(crate) fn buggify_delay_worker_start(rt: &Runtime) -> bool {
+    let Some(explorer) = rt.sched.sim.as_ref().and_then(|s| s.explorer.as_ref()) else {
+        return false;
+    };
+    let mut e = explorer.lock();
+    e.buggify && e.chance(ODDS_DELAY_WORKER_START)
 }
 
 /// Whether `g`, the current goroutine of `p`, may not be preempted: a

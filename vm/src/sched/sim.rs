@@ -189,15 +189,7 @@ fn any_work(rt: &Runtime) -> bool {
 /// safepoints.
 fn step(rt: &Runtime, pid: u32, chunk: u32) {
     let s = &rt.sched;
-    let p = s.p(pid);
-    p.set_status(PStatus::Running);
-    // SAFETY: in deterministic mode the driver thread owns every P, and
-    // steps one at a time.
-    let mut cx = unsafe { Ctx::new(rt, p, None) };
-    if !cx.local().started {
-        cx.local().started = true;
-        cx.trace(crate::trace::EventKind::ProcStart, &[]);
-    }
+    let mut cx = open_step(rt, pid);
     let mut g = cx.local().curg.take();
     if let Some(g) = g {
         cx.g = Some(g);
@@ -208,14 +200,38 @@ fn step(rt: &Runtime, pid: u32, chunk: u32) {
         }
         cx.g = g;
     }
+    finish_step(&mut cx, g, chunk);
+}
+
+/// Begins a step on P `pid`: marks it running and makes the driver's
+/// context on it (tracing `ProcStart` the first time).
+pub(super) fn open_step(rt: &Runtime, pid: u32) -> Ctx<'_> {
+    let p = rt.sched.p(pid);
+    p.set_status(PStatus::Running);
+    // SAFETY: in deterministic mode the driver thread owns every P, and
+    // steps one at a time.
+    let mut cx = unsafe { Ctx::new(rt, p, None) };
+    if !cx.local().started {
+        cx.local().started = true;
+        cx.trace(crate::trace::EventKind::ProcStart, &[]);
+    }
+    cx
+}
+
+/// Ends a step: runs `g` (the G set in `cx`, if any) for `chunk`
+/// safepoints, advances the clock by the safepoints it spent (one tick
+/// when nothing ran), keeps the G as the P's current one if it goes on,
+/// and leaves the P idle.
+pub(super) fn finish_step(cx: &mut Ctx, g: Option<super::GRef>, chunk: u32) {
+    let s = &cx.rt.sched;
     match g {
         Some(g) => {
-            let out = super::proc::run_chunk(&mut cx, g, chunk);
+            let out = super::proc::run_chunk(cx, g, chunk);
             // SAFETY: the G is Running on this (the only) thread.
             let left = unsafe { g.exec() }.budget_left;
             s.clock
                 .advance(u64::from(chunk.saturating_sub(left)).max(1));
-            if let Next::Continue = after_run(&mut cx, g, out) {
+            if let Next::Continue = after_run(cx, g, out) {
                 cx.local().curg = Some(g);
             }
         }

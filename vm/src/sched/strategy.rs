@@ -85,7 +85,7 @@ use std::sync::atomic::Ordering;
 use parking_lot::Mutex;
 
 use super::g::Status;
-use super::proc::{after_run, begin, globrunqput, Next};
+use super::proc::{begin, globrunqput, Next};
 use super::{timer, GRef, PStatus, P};
 use crate::trace::EventKind;
 use crate::{Ctx, Runtime};
@@ -719,14 +719,7 @@ pub(crate) fn step(rt: &Runtime, explorer: &Mutex<Explorer>) -> bool {
 fn run(rt: &Runtime, pid: u32, want: GRef, chunk: u32, hold_worker: bool) -> Option<GRef> {
     let s = &rt.sched;
     let p = s.p(pid);
-    p.set_status(PStatus::Running);
-    // SAFETY: in deterministic mode the driver thread owns every P, and
-    // steps one at a time.
-    let mut cx = unsafe { Ctx::new(rt, p, None) };
-    if !cx.local().started {
-        cx.local().started = true;
-        cx.trace(EventKind::ProcStart, &[]);
-    }
+    let mut cx = super::sim::open_step(rt, pid);
     let mut g = cx.local().curg.take();
     if let Some(cur) = g {
         if cur != want && !pinned(p, cur) {
@@ -761,22 +754,7 @@ fn run(rt: &Runtime, pid: u32, want: GRef, chunk: u32, hold_worker: bool) -> Opt
             started.then_some(next)
         }
     };
-    match ran {
-        Some(g) => {
-            let out = super::proc::run_chunk(&mut cx, g, chunk);
-            // SAFETY: the G is Running on this (the only) thread.
-            let left = unsafe { g.exec() }.budget_left;
-            s.clock
-                .advance(u64::from(chunk.saturating_sub(left)).max(1));
-            if let Next::Continue = after_run(&mut cx, g, out) {
-                cx.local().curg = Some(g);
-            }
-        }
-        None => s.clock.advance(1),
-    }
-    if cx.p().status() == PStatus::Running {
-        cx.p().set_status(PStatus::Idle);
-    }
+    super::sim::finish_step(&mut cx, ran, chunk);
     ran
 }
 

@@ -297,29 +297,29 @@ impl<T, const N: usize> RunQueue<T, N> {
         }
     }
 
-    /// The queued goroutines in the order [`RunQueue::get`] would return
-    /// them: `runnext` first, then the ring oldest first. **Owner only,
-    /// with no thief running** (deterministic mode, where one thread steps
-    /// every P): a snapshot for a scheduler that chooses among them.
-    pub fn snapshot(&self) -> Vec<NonNull<T>> {
+    /// Calls `f` with each queued goroutine in the order
+    /// [`RunQueue::get`] would return them: `runnext` first, then the ring
+    /// oldest first. **Owner only, with no thief running** (deterministic
+    /// mode, where one thread steps every P): for a scheduler that chooses
+    /// among them.
+    pub fn for_each_queued(&self, mut f: impl FnMut(NonNull<T>)) {
         // Relaxed: no other thread touches the queue in this mode.
-        let mut out: Vec<NonNull<T>> = NonNull::new(self.runnext.load(Ordering::Relaxed))
-            .into_iter()
-            .collect();
+        if let Some(g) = NonNull::new(self.runnext.load(Ordering::Relaxed)) {
+            f(g);
+        }
         let h = self.head.load(Ordering::Relaxed);
         let t = self.tail.load(Ordering::Relaxed);
         for i in 0..t.wrapping_sub(h).min(Self::CAP) {
-            out.push(Self::occupied(
+            f(Self::occupied(
                 self.slot(h.wrapping_add(i)).load(Ordering::Relaxed),
             ));
         }
-        out
     }
 
     /// Takes `g` out of the queue, wherever it is, keeping the others in
     /// their order (and `runnext` in `runnext`). False when `g` is not
     /// queued here. **Owner only, with no thief running**, as
-    /// [`RunQueue::snapshot`].
+    /// [`RunQueue::for_each_queued`].
     pub fn remove(&self, g: NonNull<T>) -> bool {
         let had_next = self.has_runnext();
         let all = self.drain();

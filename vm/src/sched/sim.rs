@@ -136,6 +136,7 @@ pub fn run(rt: &Arc<Runtime>) {
     let s = &rt.sched;
     let sim = s.sim.as_ref().expect("deterministic mode");
     let _bound = crate::gc::bind_thread(rt);
+    let mut cands = Vec::new();
     loop {
         if s.main.lock().result.is_some() {
             break;
@@ -154,7 +155,7 @@ pub fn run(rt: &Arc<Runtime>) {
             s.clock.advance_to(t);
         }
         if let Some(explorer) = &sim.explorer {
-            if super::strategy::step(rt, explorer) {
+            if super::strategy::step(rt, explorer, &mut cands) {
                 continue;
             }
         }

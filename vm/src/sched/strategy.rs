@@ -259,7 +259,7 @@ pub fn decode_schedule(token: &str) -> Result<Vec<u32>, String> {
 
 /// Where a runnable goroutine is.
 #[derive(Clone, Copy, Debug)]
-enum At {
+pub(crate) enum At {
     /// P `i`'s current goroutine.
     Current(u32),
     /// In P `i`'s run queue.
@@ -288,7 +288,7 @@ pub(crate) struct Explorer {
     switches: std::collections::VecDeque<String>,
     /// PCT: priorities by goroutine id, the change points (step numbers,
     /// drawn at the first step), and the next priority below every other.
-    prio: HashMap<u64, i64>,
+    prio: HashMap<u64, i64, foldhash::fast::FixedState>,
     change_points: Option<Vec<u64>>,
     floor: i64,
     /// PCT: steps the goroutine that ran last has run in a row.
@@ -335,7 +335,7 @@ impl Explorer {
             last: None,
             last_g: None,
             switches: std::collections::VecDeque::new(),
-            prio: HashMap::new(),
+            prio: HashMap::with_hasher(foldhash::fast::FixedState::default()),
             change_points: None,
             floor: 0,
             run_len: 0,
@@ -581,11 +581,11 @@ fn pinned(p: &P, g: GRef) -> bool {
     g.kind().is_system() && p.nopreempt.load(Ordering::Acquire) > 0
 }
 
-/// The runnable goroutines, in a fixed order (by P, current first, then
-/// the global queue).
-fn candidates(rt: &Runtime) -> Vec<(GRef, At)> {
+/// Puts the runnable goroutines in `out`, in a fixed order (by P, current
+/// first, then the global queue).
+fn candidates(rt: &Runtime, out: &mut Vec<(GRef, At)>) {
     let s = &rt.sched;
-    let mut out = Vec::new();
+    out.clear();
     let mut free_p = false;
     for i in 0..s.procs() as u32 {
         let p = s.p(i);
@@ -599,18 +599,13 @@ fn candidates(rt: &Runtime) -> Vec<(GRef, At)> {
             }
         }
         free_p = true;
-        out.extend(
-            p.runq
-                .snapshot()
-                .into_iter()
-                .map(|g| (GRef(g), At::Queued(i))),
-        );
+        p.runq
+            .for_each_queued(|g| out.push((GRef(g), At::Queued(i))));
     }
     if free_p {
         let l = s.lock.lock();
         out.extend(l.runq.iter().map(|&g| (g, At::Global)));
     }
-    out
 }
 
 /// Fires every due timer, each P's on that P (step 1).
@@ -632,9 +627,10 @@ fn fire_timers(rt: &Runtime) {
     }
 }
 
-/// One step of the driver under a strategy (see the module docs). False
-/// when nothing was runnable: the caller steps a P the classic way.
-pub(crate) fn step(rt: &Runtime, explorer: &Mutex<Explorer>) -> bool {
+/// One step of the driver under a strategy (see the module docs), with
+/// `cands` as scratch space kept from step to step. False when nothing was
+/// runnable: the caller steps a P the classic way.
+pub(crate) fn step(rt: &Runtime, explorer: &Mutex<Explorer>, cands: &mut Vec<(GRef, At)>) -> bool {
     let s = &rt.sched;
     let jump = {
         let mut e = explorer.lock();
@@ -647,14 +643,14 @@ pub(crate) fn step(rt: &Runtime, explorer: &Mutex<Explorer>) -> bool {
         s.clock.advance_to(timer::earliest(s));
     }
     fire_timers(rt);
-    let cands = candidates(rt);
+    candidates(rt, cands);
     if cands.is_empty() {
         return false;
     }
     let procs = s.procs() as u32;
     let (g, pid, chunk, faults) = {
         let mut e = explorer.lock();
-        let (g, at) = cands[e.choose(&cands)];
+        let (g, at) = cands[e.choose(cands)];
         let chunk = e.chunk();
         let mut faults = Faults::default();
         if e.buggify {

@@ -931,7 +931,7 @@ fn find_runnable(cx: &mut Ctx, ms: &mut MState) -> Found {
 /// Steps 1-4 of `find_runnable`: timers, fairness, local, global.
 fn find_local(cx: &mut Ctx) -> Option<(GRef, bool)> {
     let s = &cx.rt.sched;
-    timer::run_expired(cx, cx.p(), s.now());
+    timer::run_expired_now(cx, cx.p());
     if cx.rt.gc.marking() {
         if let Some(g) = crate::gc::worker::find_worker(cx) {
             return Some((g, false));
@@ -970,7 +970,7 @@ fn steal_work(cx: &mut Ctx) -> Option<GRef> {
                 return None;
             }
             let victim = s.p(v);
-            if timer::run_expired(cx, victim, s.now()) > 0 {
+            if timer::run_expired_now(cx, victim) > 0 {
                 if let Some((g, _)) = cx.p().runq.get() {
                     return Some(GRef(g));
                 }

@@ -209,7 +209,7 @@ impl Explore {
     ) -> Result<Outcomes, String> {
         let program = compile(&self.src)?;
         let started = Instant::now();
-        let strategies = self.measured(&program);
+        let strategies = self.measured(&program, &self.strategies);
         let next = AtomicU64::new(0);
         let done = AtomicU64::new(0);
         // Per key: per strategy index, (count, smallest seed), and a tail.
@@ -304,9 +304,13 @@ impl Explore {
 
     /// The strategies, with PCT's step estimate measured where asked for:
     /// the steps of the first seed's run under PCT without change points.
-    fn measured(&self, program: &skein_bytecode::Program) -> Vec<Strategy> {
+    fn measured(
+        &self,
+        program: &skein_bytecode::Program,
+        strategies: &[Strategy],
+    ) -> Vec<Strategy> {
         let mut steps = None;
-        self.strategies
+        strategies
             .iter()
             .map(|&s| match s {
                 Strategy::Pct {
@@ -345,11 +349,7 @@ impl Explore {
             );
         }
         let program = compile(&self.src)?;
-        let strategy = Explore {
-            strategies: vec![strategy],
-            ..self.clone()
-        }
-        .measured(&program)[0];
+        let strategy = self.measured(&program, &[strategy])[0];
         let setup = |replay: Option<Vec<u32>>, trace: bool| Setup {
             seed,
             procs: self.procs,

@@ -488,27 +488,18 @@ impl Explorer {
                         .collect();
                     self.change_points = Some(points);
                 }
-                let hits = self
-                    .change_points
-                    .as_ref()
-                    .map_or(0, |cp| cp.iter().filter(|&&s| s == self.steps).count());
-                if hits > 0 {
-                    if let Some(id) = self.last {
-                        // The i-th change point sets priority depth - i.
-                        let i = self
-                            .change_points
-                            .as_ref()
-                            .map_or(0, |cp| cp.iter().filter(|&&s| s < self.steps).count());
-                        self.prio.insert(id, i64::from(depth) - 1 - i as i64);
-                    }
+                let points = self.change_points.as_deref().unwrap_or_default();
+                if let (true, Some(id)) = (points.contains(&self.steps), self.last) {
+                    // The i-th change point (from 1) sets priority depth - i.
+                    let before = points.iter().filter(|&&s| s < self.steps).count();
+                    self.prio.insert(id, i64::from(depth) - 1 - before as i64);
                 }
                 if self.run_len >= PCT_FAIR_STEPS && cands.len() > 1 {
                     // A goroutine that has run this long while others
                     // wait (spinning, or waiting for the ragged barrier)
                     // yields, as below.
                     if let Some(id) = self.last {
-                        self.floor -= 1;
-                        self.prio.insert(id, self.floor);
+                        self.lowest(id);
                     }
                 }
                 let mut best = 0;
@@ -558,9 +549,14 @@ impl Explorer {
     /// A goroutine that yielded drops below every other priority.
     fn yielded(&mut self, g: GRef) {
         if matches!(self.strategy, Strategy::Pct { .. }) {
-            self.floor -= 1;
-            self.prio.insert(g.id(), self.floor);
+            self.lowest(g.id());
         }
+    }
+
+    /// PCT: gives goroutine `id` a priority below every other.
+    fn lowest(&mut self, id: u64) {
+        self.floor -= 1;
+        self.prio.insert(id, self.floor);
     }
 }
 
@@ -754,27 +750,22 @@ fn run(rt: &Runtime, pid: u32, want: GRef, chunk: u32, hold_worker: bool) -> Opt
     ran
 }
 
-/// Takes `g` out of `p`'s run queue or the global queue.
+/// Takes `g` out of `p`'s run queue or the global queue (a chosen
+/// goroutine runs on the P whose queue holds it, or comes from the global
+/// queue).
 fn take(rt: &Runtime, p: &P, g: GRef) {
     if p.runq.remove(g.0) {
         return;
     }
     let s = &rt.sched;
     let mut l = s.lock.lock();
-    if let Some(i) = l.runq.iter().position(|&x| x == g) {
-        l.runq.remove(i);
-        s.runq_len.store(l.runq.len(), Ordering::Release);
-        return;
-    }
-    // A candidate is queued somewhere: on another P's queue only if the
-    // chosen P was not its own (never: queued Gs run on their P).
-    drop(l);
-    for i in 0..s.procs() as u32 {
-        if s.p(i).runq.remove(g.0) {
-            return;
-        }
-    }
-    unreachable!("a chosen goroutine is queued");
+    let i = l
+        .runq
+        .iter()
+        .position(|&x| x == g)
+        .expect("a chosen goroutine is queued");
+    l.runq.remove(i);
+    s.runq_len.store(l.runq.len(), Ordering::Release);
 }
 
 #[cfg(test)]

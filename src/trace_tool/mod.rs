@@ -117,7 +117,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
     match run(cli.command, cli.ns_per_tick) {
         Ok(status) => status,
         Err((status, message)) => {
-            eprintln!("skein trace: {message}");
+            if !message.is_empty() {
+                eprintln!("skein trace: {message}");
+            }
             status
         }
     }
@@ -132,7 +134,7 @@ fn run(command: TraceCommand, ns: u64) -> Result<i32, Failure> {
         TraceCommand::Summary { file } => {
             let model = analyse(&file, ns)?;
             let text = summary::render(&model);
-            write_out(&mut stdout.lock(), text.as_bytes(), "stdout")?;
+            write_out(&mut stdout.lock(), text.as_bytes())?;
             Ok(0)
         }
         TraceCommand::Html { file, output } => {
@@ -171,7 +173,7 @@ fn run(command: TraceCommand, ns: u64) -> Result<i32, Failure> {
                 None => {
                     let mut lock = stdout.lock();
                     skein_vm::trace::write(&mut reader, format, &mut lock)
-                        .map_err(|e| (EXIT_IO, format!("cannot write to stdout: {e}")))
+                        .map_err(|e| stdout_failure(&e))
                 }
             };
             result.map(|()| 0)
@@ -187,7 +189,7 @@ fn run(command: TraceCommand, ns: u64) -> Result<i32, Failure> {
                 context,
             )
             .map_err(|e| data_failure(&a, &e))?;
-            write_out(&mut stdout.lock(), outcome.report.as_bytes(), "stdout")?;
+            write_out(&mut stdout.lock(), outcome.report.as_bytes())?;
             Ok(if outcome.same { 0 } else { 1 })
         }
     }
@@ -228,10 +230,24 @@ fn analyse(path: &Path, ns: u64) -> Result<analysis::Model, Failure> {
     analysis::analyse(&mut reader).map_err(|e| data_failure(path, &e))
 }
 
-fn write_out(w: &mut dyn Write, bytes: &[u8], what: &str) -> Result<(), Failure> {
+fn write_out(w: &mut dyn Write, bytes: &[u8]) -> Result<(), Failure> {
     w.write_all(bytes)
         .and_then(|()| w.flush())
-        .map_err(|e| (EXIT_IO, format!("cannot write to {what}: {e}")))
+        .map_err(|e| stdout_failure(&e))
+}
+
+/// A failed write to stdout. A reader that went away (`skein trace convert
+/// t.sktrace | head`) ends the command quietly with the status a shell
+/// gives a process killed by SIGPIPE, as the interpreter's own output does;
+/// an empty message tells `main` to print nothing.
+fn stdout_failure(e: &std::io::Error) -> Failure {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return (skein_vm::EXIT_BROKEN_PIPE, String::new());
+    }
+    (
+        EXIT_IO,
+        format!("cannot write to stdout: {}", skein_vm::os_reason(e)),
+    )
 }
 
 fn io_failure(path: &Path, e: &std::io::Error) -> Failure {

@@ -11,11 +11,13 @@
 //! runway from the live heap to the goal) is adjusted after every cycle by
 //! half of Go 1.5's trigger error, `1 - ratio - load * (reached - ratio)`
 //! (`reached`: where in the runway the heap was when the mark ended,
-//! `load`: the mark's CPU over the 25% goal, counting assists beyond it),
-//! and clamped to [0.6, 0.95] so
-//! marking always starts before the goal and never absurdly early. A mark
-//! that the mutator paid for in assists thus starts earlier next time,
-//! leaving the work to the background workers. The heap compared with the trigger is the paced heap
+//! `load`: the mark's CPU over the 25% goal, counting assists beyond it,
+//! times how much the assists held the allocating goroutines back, since
+//! a goroutine that is assisting is not growing the heap), and clamped to
+//! [0.6, 0.95] so marking always starts before the goal and never
+//! absurdly early. A mark that the mutator paid for in assists thus
+//! starts earlier next time, leaving the work to the background workers.
+//! The heap compared with the trigger is the paced heap
 //! ([`Pacer::paced_live`]: the live heap this pacer computed plus the bytes
 //! allocated since), so garbage the sweep has not freed yet never starts
 //! a cycle. `--max-heap` caps the trigger. Before the first cycle, and
@@ -66,6 +68,12 @@ const TRIGGER_GAIN: f64 = 0.5;
 /// a sixteenth of the minimum heap, so that a mark starting at (or past)
 /// its goal does not divide by zero or demand absurd assists.
 const MIN_HEADROOM: f64 = MIN_HEAP as f64 / 16.0;
+
+/// The most [`Pacer::assist_slowdown`] counts: assists that took nine
+/// tenths of the goroutines' time during a mark already move the trigger
+/// as far as the clamp allows, and clock noise on a mark of microseconds
+/// must not read as an infinite slowdown.
+const MAX_SLOWDOWN: f64 = 10.0;
 
 /// GOGC is a percentage.
 const PERCENT: f64 = 100.0;
@@ -382,7 +390,8 @@ impl Pacer {
             && !self.cycle_forced.load(Ordering::Relaxed)
         {
             let reached = (st.heap_mark_end as f64 - last as f64) / runway;
-            let load = self.mark_load(rt.sched.procs(), rt.sched.is_sim());
+            let (procs, sim) = (rt.sched.procs(), rt.sched.is_sim());
+            let load = self.mark_load(procs, sim) * self.assist_slowdown(procs, sim);
             st.ratio = Some(Self::next_ratio(Self::ratio(&st), reached, load));
         }
         self.set_paced_base(heap, marked as usize);
@@ -410,6 +419,33 @@ impl Pacer {
             return 1.0;
         }
         1.0 + c.assist_ns.load(Ordering::Relaxed) as f64 / budget
+    }
+
+    /// How much the mark's assists held back the allocating goroutines:
+    /// the time the Ps ran goroutines during the mark (the mark's length
+    /// times the Ps, less the workers' time) over that time less the
+    /// assists'. The heap growth a mark sees is what the goroutines
+    /// allocated while they were not assisting; without this factor a
+    /// mark the assists paid for nearly alone looked on goal (the heap
+    /// barely grew because the goroutine allocating it was busy
+    /// assisting), and the trigger settled where the goroutine of
+    /// binary_trees spent three quarters of every mark assisting while
+    /// the idle P's worker could have done the work. 1 in deterministic
+    /// mode (real clocks must not steer it, as in [`Pacer::mark_load`]).
+    fn assist_slowdown(&self, procs: usize, sim: bool) -> f64 {
+        let c = &self.clock;
+        let assists = c.assist_ns.load(Ordering::Relaxed) as f64;
+        if sim || assists <= 0.0 {
+            return 1.0;
+        }
+        let workers = (c.dedicated_ns.load(Ordering::Relaxed)
+            + c.fractional_ns.load(Ordering::Relaxed)
+            + c.idle_ns.load(Ordering::Relaxed)) as f64;
+        let goroutines = c.mark_ns.load(Ordering::Relaxed) as f64 * procs as f64 - workers;
+        if goroutines <= assists {
+            return MAX_SLOWDOWN;
+        }
+        (goroutines / (goroutines - assists)).min(MAX_SLOWDOWN)
     }
 
     /// The next trigger ratio (Go 1.5's controller, in fractions of the
@@ -661,5 +697,63 @@ impl CycleClock {
         let ns = until.saturating_sub(since);
         phase.fetch_add(ns, Ordering::Relaxed);
         self.longest_ns.fetch_max(ns, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pacer whose last mark took `mark` ms at 2 Ps, with `assist` ms of
+    /// assists, `idle` ms of idle workers and 0.08 ms of the fractional
+    /// worker (the shape of a binary_trees cycle).
+    fn after_mark(mark: f64, assist: f64, idle: f64) -> Pacer {
+        let p = Pacer::new(PacerConfig {
+            gc_percent: Some(100),
+            max_heap: None,
+            gcstress: 0,
+            gctrace: false,
+        });
+        let ns = |ms: f64| (ms * 1e6) as u64;
+        p.clock.mark_ns.store(ns(mark), Ordering::Relaxed);
+        p.clock.assist_ns.store(ns(assist), Ordering::Relaxed);
+        p.clock.idle_ns.store(ns(idle), Ordering::Relaxed);
+        p.clock.fractional_ns.store(ns(0.08), Ordering::Relaxed);
+        p
+    }
+
+    /// A mark the allocating goroutine paid for by assisting most of it,
+    /// while the heap barely grew (the goroutine was busy assisting): on
+    /// Go 1.5's terms alone the trigger stays where it was; counting how
+    /// much the assists held the goroutine back moves it well earlier.
+    #[test]
+    fn assists_that_held_the_allocator_back_move_the_trigger_earlier() {
+        let p = after_mark(2.4, 1.7, 2.3);
+        let load = p.mark_load(2, false);
+        let slowdown = p.assist_slowdown(2, false);
+        // 4.8 ms of P time less 2.38 ms of workers: 2.42 ms of goroutines,
+        // 1.7 ms of it assisting.
+        assert!((slowdown - 2.42 / 0.72).abs() < 0.01, "{slowdown}");
+        let (ratio, reached) = (0.92, 0.95);
+        let go15 = Pacer::next_ratio(ratio, reached, load);
+        let now = Pacer::next_ratio(ratio, reached, load * slowdown);
+        assert!(go15 > 0.90, "{go15}");
+        assert!(now < 0.85, "{now}");
+    }
+
+    /// No assists, no slowdown; deterministic mode never reads the clocks;
+    /// assists that fill the goroutines' time count at the cap.
+    #[test]
+    fn the_slowdown_is_one_without_assists_or_under_sim_and_capped() {
+        assert_eq!(after_mark(2.4, 0.0, 2.3).assist_slowdown(2, false), 1.0);
+        assert_eq!(after_mark(2.4, 1.7, 2.3).assist_slowdown(2, true), 1.0);
+        assert_eq!(
+            after_mark(2.4, 2.5, 2.3).assist_slowdown(2, false),
+            MAX_SLOWDOWN
+        );
+        // Without an idle worker: 4.72 ms of goroutines, 2.4 of it
+        // assisting.
+        let s = after_mark(2.4, 2.4, 0.0).assist_slowdown(2, false);
+        assert!((s - 4.72 / 2.32).abs() < 0.01, "{s}");
     }
 }

@@ -39,7 +39,7 @@
 
 use std::sync::atomic::Ordering;
 
-use skein_bytecode::{Capture, Instr, Op};
+use skein_bytecode::{Capture, Instr, Op, MAX_CONCAT};
 
 use crate::map::values_equal;
 use crate::object::*;
@@ -401,6 +401,14 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                     set!(ins.a(), v);
                     gc_check!();
                 }
+            }
+            Op::Concat => {
+                let (b, n) = (ins.b(), ins.c());
+                // SAFETY: registers b..b+n are within the frame.
+                let operands = unsafe { std::slice::from_raw_parts(base.add(b), n) };
+                let v = tri!(concat_all(cx, operands));
+                set!(ins.a(), v);
+                gc_check!();
             }
             Op::Sub => numeric!(ins, -, Value::number_raw),
             Op::Mul => numeric!(ins, *, Value::number_raw),
@@ -1131,6 +1139,34 @@ fn concat(cx: &mut Ctx, x: Value, y: Value) -> Result<Value, String> {
         (Some(a), Some(b)) => Ok(cx.string_parts(&[a.bytes(), b.bytes()])),
         _ => Err("Operands must be two numbers or two strings.".into()),
     }
+}
+
+/// `Concat`: `operands` added left to right. When they are all strings
+/// (and few enough to gather), one new string of them all; otherwise step
+/// by step as `Add` does, so numbers add, and the first step that is
+/// neither fails with `Add`'s error. (An intermediate string lives only in
+/// `acc` while the next one is allocated: allocation never collects
+/// between safepoints, see `heap`.)
+fn concat_all(cx: &mut Ctx, operands: &[Value]) -> Result<Value, String> {
+    if operands.len() <= MAX_CONCAT {
+        let mut parts: [&[u8]; MAX_CONCAT] = [&[]; MAX_CONCAT];
+        let all = operands
+            .iter()
+            .zip(parts.iter_mut())
+            .all(|(v, part)| as_string(*v).map(|s| *part = s.bytes()).is_some());
+        if all {
+            return Ok(cx.string_parts(&parts[..operands.len()]));
+        }
+    }
+    let mut acc = operands[0];
+    for &y in &operands[1..] {
+        acc = if acc.is_number() && y.is_number() {
+            Value::number_raw(acc.as_number() + y.as_number())
+        } else {
+            concat(cx, acc, y)?
+        };
+    }
+    Ok(acc)
 }
 
 /// Converts an index value to a position in a sequence of length `len`.

@@ -23,7 +23,7 @@
 //! they return. Number literals, negated or grouped, are folded (neither can
 //! fail at run time on a number) to pick `LoadI` and the immediate forms.
 
-use skein_bytecode::{Instr, Op};
+use skein_bytecode::{Instr, Op, MAX_CONCAT};
 
 use super::core::{Gen, Place};
 use super::{IMM16, IMM24};
@@ -483,8 +483,21 @@ impl<'a> Gen<'a> {
         };
         let base = self.mark();
         let mut left = Left::Expr(first);
-        for (i, link) in links.into_iter().enumerate() {
+        let mut i = 0;
+        while i < count {
+            let fused = self.concat_run(left, &links[i..]);
+            if fused > 0 {
+                let last = i + fused == count;
+                let target = if last { dst } else { acc };
+                self.concat(left, &links[i..i + fused], target);
+                left = Left::Reg(acc);
+                self.free_to(base);
+                i += fused;
+                continue;
+            }
+            let link = links[i];
             let last = i + 1 == count;
+            i += 1;
             let line = link.line;
             match &link.kind {
                 ExprKind::Binary { op, right, .. } => {
@@ -512,6 +525,84 @@ impl<'a> Gen<'a> {
             left = Left::Reg(acc);
             self.free_to(base);
         }
+    }
+
+    /// How many of `links` (from the first) one `Concat` can do, or 0: a
+    /// run of at least two `+` links on one line, with at most
+    /// [`MAX_CONCAT`] operands, whose operands after the second are
+    /// [`pure`](Self::pure) (a `Concat` evaluates them before the first
+    /// addition, where `Add`s would evaluate them after it; a pure operand
+    /// cannot show the difference, even when an addition fails), and with a
+    /// string literal among its operands (the sign of a string being built:
+    /// a run of numbers would only pay the moves into consecutive
+    /// registers).
+    fn concat_run(&self, left: Left<'_>, links: &[&Expr]) -> usize {
+        let Some(line) = links.first().map(|l| l.line) else {
+            return 0;
+        };
+        let mut run = 0;
+        let mut literal =
+            matches!(left, Left::Expr(e) if matches!(ungroup(e).kind, ExprKind::Str(_)));
+        for link in links.iter().take(MAX_CONCAT - 1) {
+            let ExprKind::Binary {
+                op: BinaryOp::Add,
+                right,
+                ..
+            } = &link.kind
+            else {
+                break;
+            };
+            if link.line != line || (run >= 1 && !self.pure(right)) {
+                break;
+            }
+            literal |= matches!(ungroup(right).kind, ExprKind::Str(_));
+            run += 1;
+        }
+        if run >= 2 && literal {
+            run
+        } else {
+            0
+        }
+    }
+
+    /// True when evaluating `e` can neither fail nor have an effect, so
+    /// evaluating it earlier is invisible: a literal, `this` in a method,
+    /// or a variable that is a local or an upvalue (a global read fails
+    /// when the global is undefined).
+    fn pure(&self, e: &Expr) -> bool {
+        match &ungroup(e).kind {
+            ExprKind::Nil
+            | ExprKind::True
+            | ExprKind::False
+            | ExprKind::Number(_)
+            | ExprKind::Str(_) => true,
+            ExprKind::This => self.fr().method.is_some(),
+            ExprKind::Var(id) => {
+                (0..self.fns.len()).any(|f| self.find_local(f, &id.name).is_some())
+            }
+            _ => false,
+        }
+    }
+
+    /// One `Concat` of `left` and the right operands of `links` (a run
+    /// [`Gen::concat_run`] accepted) into `dst`: the operands go to
+    /// consecutive temporaries in evaluation order.
+    fn concat(&mut self, left: Left<'_>, links: &[&Expr], dst: u16) {
+        let line = links[0].line;
+        let first = self.alloc(line);
+        match left {
+            Left::Expr(e) => self.expr_to(e, first),
+            Left::Reg(r) => {
+                self.emit(Instr::abc(Op::Move, first, r, 0), line);
+            }
+        }
+        for link in links {
+            let (_, right) = link.link().expect("a run holds only links");
+            let r = self.alloc(right.line);
+            self.expr_to(right, r);
+        }
+        let n = links.len() as u32 + 1;
+        self.emit(Instr::abc(Op::Concat, dst, first, n), line);
     }
 
     /// One binary operator into `dst`: `left` is either the chain's first

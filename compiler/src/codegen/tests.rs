@@ -55,6 +55,10 @@ fn check_proto(p: &Proto, enclosing: Option<&Proto>) {
             Call | Invoke => vec![a, a + b],
             SuperInvoke => vec![a, a + b + 1],
             NewList => vec![a, b + c.saturating_sub(1)],
+            Concat => {
+                assert!(c >= 3, "{pc}: {ins:?} fuses fewer than three operands");
+                vec![a, b + c - 1]
+            }
             NewMap => vec![a, b + (2 * c).saturating_sub(1)],
             IterPrep => vec![a, a + 1],
             IterNext => vec![a, a + 1, b],
@@ -1087,4 +1091,70 @@ fn a_repl_expression_entry_echoes_its_value_quoted() {
     assert_eq!(echoes("1; 2;"), Vec::<usize>::new());
     let script = crate::compile("\"1\";").expect("compiles");
     assert!(script.main.code.iter().all(|i| i.op() != Op::Print));
+}
+
+/// A run of `+` with a string literal among its operands becomes one
+/// `Concat` over consecutive temporaries, when the operands after the
+/// second are pure (locals, upvalues, literals) and the run is on one
+/// line. A global operand (line 5), a run split over lines (6-7), or a run
+/// without a string literal (8, 9) stays a chain of `Add`s. A run longer
+/// than `MAX_CONCAT` operands is cut (10): the first seven links hold no
+/// string literal, so the first stays an `AddI`, the next seven fuse, and
+/// the last is an `Add`.
+#[test]
+fn concat_fuses_string_runs_of_add() {
+    let src = "\
+{
+  var w = \"a\";
+  var v = \"b\";
+  print w + \"-\" + v;
+  print w + v + g;
+  print w + \"-\"
+    + v;
+  print 1 + w + 2;
+  print w + w + w;
+  print w + 1 + 2 + 3 + 4 + 5 + 6 + 7 + \"!\" + w;
+}
+";
+    assert_eq!(
+        dis_src(src),
+        r#"== <script> (arity 0, 12 registers, 0 upvalues) ==
+0000    2 LoadK        r1 k0 ; "a"
+0001    3 LoadK        r2 k1 ; "b"
+0002    4 Move         r4 r1
+0003    | LoadK        r5 k2 ; "-"
+0004    | Move         r6 r2
+0005    | Concat       r3 r4 3 operands
+0006    | Print        r3
+0007    5 Add          r3 r1 r2
+0008    | GetGlobal    r4 g3
+0009    | Add          r3 r3 r4
+0010    | Print        r3
+0011    6 LoadK        r4 k2 ; "-"
+0012    | Add          r3 r1 r4
+0013    7 Add          r3 r3 r2
+0014    | Print        r3
+0015    8 LoadI        r4 1
+0016    | Add          r3 r4 r1
+0017    | AddI         r3 r3 2
+0018    | Print        r3
+0019    9 Add          r3 r1 r1
+0020    | Add          r3 r3 r1
+0021    | Print        r3
+0022   10 AddI         r3 r1 1
+0023    | Move         r4 r3
+0024    | LoadI        r5 2
+0025    | LoadI        r6 3
+0026    | LoadI        r7 4
+0027    | LoadI        r8 5
+0028    | LoadI        r9 6
+0029    | LoadI        r10 7
+0030    | LoadK        r11 k4 ; "!"
+0031    | Concat       r3 r4 8 operands
+0032    | Add          r3 r3 r1
+0033    | Print        r3
+0034    | LoadNil      r1
+0035    | Return       r1
+"#
+    );
 }

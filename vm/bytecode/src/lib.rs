@@ -99,6 +99,12 @@ pub struct Instr(pub u64);
 
 /// Largest unsigned value of the 24-bit `c` field.
 pub const MAX_C: u32 = (1 << 24) - 1;
+/// The most operands one `Concat` takes: the interpreter gathers their
+/// bytes in a fixed array of this many on its stack, and longer chains
+/// of `+` are rare enough that a second `Concat` costs nothing worth
+/// saving.
+pub const MAX_CONCAT: usize = 8;
+
 /// Range of the signed 24-bit `sc` field.
 pub const MIN_SC: i32 = -(1 << 23);
 pub const MAX_SC: i32 = (1 << 23) - 1;
@@ -228,6 +234,11 @@ ops! {
     /// `R[a] = R[b] + R[c]` (numbers add, strings concatenate; else
     /// `Operands must be two numbers or two strings.`).
     Add,
+    /// `R[a] = R[b] + R[b+1] + ... + R[b+c-1]` (c >= 3), left to right as
+    /// a chain of `Add`s: when every operand is a string, one new string
+    /// of them all (no intermediate strings); otherwise each step adds or
+    /// concatenates, or fails, as `Add` does.
+    Concat,
     /// `R[a] = R[b] - R[c]` (`Operands must be numbers.`).
     Sub,
     /// `R[a] = R[b] * R[c]`.
@@ -451,6 +462,7 @@ impl Proto {
                 format!("{name:<12} r{a} r{b} k{c} ; {}", self.konst(c))
             }
             NewList => format!("{name:<12} r{a} r{b} {c} items"),
+            Concat => format!("{name:<12} r{a} r{b} {c} operands"),
             NewMap => format!("{name:<12} r{a} r{b} {c} pairs"),
             IterNext => format!("{name:<12} r{a} r{b} -> {target:04}"),
             Go => format!("{name:<12} r{a} {b} args"),

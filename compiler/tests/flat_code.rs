@@ -52,8 +52,8 @@ fn a_long_chain_into_a_local_compiles_in_constant_registers() {
 
 #[test]
 fn a_string_concatenation_of_five_thousand_parts_compiles() {
-    // A run of string `+`s fuses into `Concat`s of up to eight operands
-    // in consecutive registers, so a short chain uses fewer; from a
+    // A run of string `+`s fuses into `Concat`s of up to eight operands,
+    // each in its own temporary, so a short chain uses fewer; from a
     // chain of a few `Concat`s on the count stays the same.
     let src = |n| format!("print {};", chain("\"a\"", " + ", "\"b\"", n));
     assert_eq!(registers(&src(4_999)), registers(&src(30)));

@@ -403,13 +403,18 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 }
             }
             Op::Concat => {
-                let (b, n) = (ins.b(), ins.c());
-                // SAFETY: registers b..b+n are within the frame.
-                let operands = unsafe { std::slice::from_raw_parts(base.add(b), n) };
-                let v = tri!(concat_all(cx, operands));
+                let n = ins.c();
+                // SAFETY: codegen follows a `Concat` of `n` operands with
+                // its `n.div_ceil(3)` `Args` words, whose registers are
+                // within the frame.
+                let v = tri!(unsafe { concat_all(cx, base, ip, n) });
+                // Past the `Args` words (after the error check, so that an
+                // error's line is the `Concat`'s).
+                ip = ip.wrapping_add(n.div_ceil(3));
                 set!(ins.a(), v);
                 gc_check!();
             }
+            Op::Args => debug_assert!(false, "Args words are skipped by their Concat"),
             Op::Sub => numeric!(ins, -, Value::number_raw),
             Op::Mul => numeric!(ins, *, Value::number_raw),
             Op::Div => numeric!(ins, /, Value::number_raw),
@@ -1141,28 +1146,56 @@ fn concat(cx: &mut Ctx, x: Value, y: Value) -> Result<Value, String> {
     }
 }
 
-/// `Concat`: `operands` added left to right. When they are all strings
-/// (and few enough to gather), one new string of them all; otherwise step
+/// `Concat`: the `n` operands its `Args` words name, added left to right.
+/// When they are all strings, one new string of them all; otherwise step
 /// by step as `Add` does, so numbers add, and the first step that is
 /// neither fails with `Add`'s error. (An intermediate string lives only in
 /// `acc` while the next one is allocated: allocation never collects
 /// between safepoints, see `heap`.) Kept out of line: the interpreter loop
 /// is one function, and inlined here this cost fib, which never reaches
 /// it, another 0.5% of instructions.
+///
+/// # Safety
+/// `args` points at the `n.div_ceil(3)` `Args` words of the `Concat`, and
+/// their first `n` registers are within the frame at `base`.
 #[inline(never)]
-fn concat_all(cx: &mut Ctx, operands: &[Value]) -> Result<Value, String> {
-    if operands.len() <= MAX_CONCAT {
-        let mut parts: [&[u8]; MAX_CONCAT] = [&[]; MAX_CONCAT];
-        let all = operands
-            .iter()
-            .zip(parts.iter_mut())
-            .all(|(v, part)| as_string(*v).map(|s| *part = s.bytes()).is_some());
-        if all {
-            return Ok(cx.string_parts(&parts[..operands.len()]));
+unsafe fn concat_all(
+    cx: &mut Ctx,
+    base: *const Value,
+    args: *const Instr,
+    n: usize,
+) -> Result<Value, String> {
+    let operand = |i: usize| -> Value {
+        // SAFETY: `i < n`, so the caller guarantees the word and the
+        // register.
+        unsafe {
+            let word = *args.add(i / 3);
+            let r = match i % 3 {
+                0 => word.a(),
+                1 => word.b(),
+                _ => word.c(),
+            };
+            *base.add(r)
         }
+    };
+    let mut parts = [std::mem::MaybeUninit::<&[u8]>::uninit(); MAX_CONCAT];
+    let n = n.min(MAX_CONCAT);
+    let mut strings = 0;
+    while strings < n {
+        match as_string(operand(strings)) {
+            Some(s) => parts[strings] = std::mem::MaybeUninit::new(s.bytes()),
+            None => break,
+        }
+        strings += 1;
     }
-    let mut acc = operands[0];
-    for &y in &operands[1..] {
+    if strings == n {
+        // SAFETY: the loop initialised the first `n` parts.
+        let parts = unsafe { std::slice::from_raw_parts(parts.as_ptr().cast::<&[u8]>(), n) };
+        return Ok(cx.string_parts(parts));
+    }
+    let mut acc = operand(0);
+    for i in 1..n {
+        let y = operand(i);
         acc = if acc.is_number() && y.is_number() {
             Value::number_raw(acc.as_number() + y.as_number())
         } else {

@@ -585,24 +585,33 @@ impl<'a> Gen<'a> {
     }
 
     /// One `Concat` of `left` and the right operands of `links` (a run
-    /// [`Gen::concat_run`] accepted) into `dst`: the operands go to
-    /// consecutive temporaries in evaluation order.
+    /// [`Gen::concat_run`] accepted) into `dst`, its operand registers in
+    /// the `Args` words after it. Each operand is evaluated in order into
+    /// any register, as `binary` does: a local is read in place (the
+    /// first operand is copied when the second may assign it; the later
+    /// ones are pure, so nothing runs between them and the `Concat`).
     fn concat(&mut self, left: Left<'_>, links: &[&Expr], dst: u16) {
         let line = links[0].line;
-        let first = self.alloc(line);
-        match left {
-            Left::Expr(e) => self.expr_to(e, first),
-            Left::Reg(r) => {
-                self.emit(Instr::abc(Op::Move, first, r, 0), line);
+        let rights: Vec<&Expr> = links
+            .iter()
+            .map(|l| l.link().expect("a run holds only links").1)
+            .collect();
+        let mut regs = Vec::with_capacity(rights.len() + 1);
+        regs.push(match left {
+            Left::Expr(e) => {
+                let r = self.expr_any(e);
+                self.protect(r, &rights[..1], line)
             }
+            Left::Reg(r) => r,
+        });
+        for right in &rights {
+            regs.push(self.expr_any(right));
         }
-        for link in links {
-            let (_, right) = link.link().expect("a run holds only links");
-            let r = self.alloc(right.line);
-            self.expr_to(right, r);
+        self.emit(Instr::abc(Op::Concat, dst, 0, regs.len() as u32), line);
+        for three in regs.chunks(3) {
+            let at = |i: usize| three.get(i).copied().unwrap_or(0);
+            self.emit(Instr::abc(Op::Args, at(0), at(1), at(2) as u32), line);
         }
-        let n = links.len() as u32 + 1;
-        self.emit(Instr::abc(Op::Concat, dst, first, n), line);
     }
 
     /// One binary operator into `dst`: `left` is either the chain's first

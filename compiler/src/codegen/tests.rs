@@ -56,9 +56,16 @@ fn check_proto(p: &Proto, enclosing: Option<&Proto>) {
             SuperInvoke => vec![a, a + b + 1],
             NewList => vec![a, b + c.saturating_sub(1)],
             Concat => {
-                assert!(c >= 3, "{pc}: {ins:?} fuses fewer than three operands");
-                vec![a, b + c - 1]
+                assert!(
+                    (3..=skein_bytecode::MAX_CONCAT).contains(&c),
+                    "{pc}: {ins:?} fuses {c} operands"
+                );
+                for w in 1..=c.div_ceil(3) {
+                    assert_eq!(p.code.get(pc + w).map(|i| i.op()), Some(Args), "{pc}+{w}");
+                }
+                vec![a]
             }
+            Args => vec![a, b, c],
             NewMap => vec![a, b + (2 * c).saturating_sub(1)],
             IterPrep => vec![a, a + 1],
             IterNext => vec![a, a + 1, b],
@@ -1094,7 +1101,8 @@ fn a_repl_expression_entry_echoes_its_value_quoted() {
 }
 
 /// A run of `+` with a string literal among its operands becomes one
-/// `Concat` over consecutive temporaries, when the operands after the
+/// `Concat` whose `Args` words name the operands' registers (locals read
+/// in place, an unused field r0), when the operands after the
 /// second are pure (locals, upvalues, literals) and the run is on one
 /// line. A global operand (line 5), a run split over lines (6-7), or a run
 /// without a string literal (8, 9) stays a chain of `Add`s. A run longer
@@ -1118,43 +1126,44 @@ fn concat_fuses_string_runs_of_add() {
 ";
     assert_eq!(
         dis_src(src),
-        r#"== <script> (arity 0, 12 registers, 0 upvalues) ==
+        r#"== <script> (arity 0, 11 registers, 0 upvalues) ==
 0000    2 LoadK        r1 k0 ; "a"
 0001    3 LoadK        r2 k1 ; "b"
-0002    4 Move         r4 r1
-0003    | LoadK        r5 k2 ; "-"
-0004    | Move         r6 r2
-0005    | Concat       r3 r4 3 operands
-0006    | Print        r3
-0007    5 Add          r3 r1 r2
-0008    | GetGlobal    r4 g3
-0009    | Add          r3 r3 r4
-0010    | Print        r3
-0011    6 LoadK        r4 k2 ; "-"
-0012    | Add          r3 r1 r4
-0013    7 Add          r3 r3 r2
-0014    | Print        r3
-0015    8 LoadI        r4 1
-0016    | Add          r3 r4 r1
-0017    | AddI         r3 r3 2
-0018    | Print        r3
-0019    9 Add          r3 r1 r1
-0020    | Add          r3 r3 r1
-0021    | Print        r3
-0022   10 AddI         r3 r1 1
-0023    | Move         r4 r3
-0024    | LoadI        r5 2
-0025    | LoadI        r6 3
-0026    | LoadI        r7 4
-0027    | LoadI        r8 5
-0028    | LoadI        r9 6
-0029    | LoadI        r10 7
-0030    | LoadK        r11 k4 ; "!"
-0031    | Concat       r3 r4 8 operands
-0032    | Add          r3 r3 r1
-0033    | Print        r3
-0034    | LoadNil      r1
-0035    | Return       r1
+0002    4 LoadK        r4 k2 ; "-"
+0003    | Concat       r3 3 operands
+0004    | Args         r1 r4 r2
+0005    | Print        r3
+0006    5 Add          r3 r1 r2
+0007    | GetGlobal    r4 g3
+0008    | Add          r3 r3 r4
+0009    | Print        r3
+0010    6 LoadK        r4 k2 ; "-"
+0011    | Add          r3 r1 r4
+0012    7 Add          r3 r3 r2
+0013    | Print        r3
+0014    8 LoadI        r4 1
+0015    | Add          r3 r4 r1
+0016    | AddI         r3 r3 2
+0017    | Print        r3
+0018    9 Add          r3 r1 r1
+0019    | Add          r3 r3 r1
+0020    | Print        r3
+0021   10 AddI         r3 r1 1
+0022    | LoadI        r4 2
+0023    | LoadI        r5 3
+0024    | LoadI        r6 4
+0025    | LoadI        r7 5
+0026    | LoadI        r8 6
+0027    | LoadI        r9 7
+0028    | LoadK        r10 k4 ; "!"
+0029    | Concat       r3 8 operands
+0030    | Args         r3 r4 r5
+0031    | Args         r6 r7 r8
+0032    | Args         r9 r10 r0
+0033    | Add          r3 r3 r1
+0034    | Print        r3
+0035    | LoadNil      r1
+0036    | Return       r1
 "#
     );
 }

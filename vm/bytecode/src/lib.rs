@@ -234,11 +234,16 @@ ops! {
     /// `R[a] = R[b] + R[c]` (numbers add, strings concatenate; else
     /// `Operands must be two numbers or two strings.`).
     Add,
-    /// `R[a] = R[b] + R[b+1] + ... + R[b+c-1]` (c >= 3), left to right as
-    /// a chain of `Add`s: when every operand is a string, one new string
-    /// of them all (no intermediate strings); otherwise each step adds or
-    /// concatenates, or fails, as `Add` does.
+    /// `R[a] = R[x0] + R[x1] + ... + R[x(c-1)]` (3 <= c <= `MAX_CONCAT`),
+    /// left to right as a chain of `Add`s: when every operand is a string,
+    /// one new string of them all (no intermediate strings); otherwise each
+    /// step adds or concatenates, or fails, as `Add` does. The operand
+    /// registers `x0, x1, ...` are the fields `a, b, c` of the `Args` words
+    /// that follow (three a word), which execution skips.
     Concat,
+    /// Three operand registers of the `Concat` before it (`a`, `b`, `c`;
+    /// unused fields are 0). Never executed.
+    Args,
     /// `R[a] = R[b] - R[c]` (`Operands must be numbers.`).
     Sub,
     /// `R[a] = R[b] * R[c]`.
@@ -462,7 +467,8 @@ impl Proto {
                 format!("{name:<12} r{a} r{b} k{c} ; {}", self.konst(c))
             }
             NewList => format!("{name:<12} r{a} r{b} {c} items"),
-            Concat => format!("{name:<12} r{a} r{b} {c} operands"),
+            Concat => format!("{name:<12} r{a} {c} operands"),
+            Args => format!("{name:<12} r{a} r{b} r{c}"),
             NewMap => format!("{name:<12} r{a} r{b} {c} pairs"),
             IterNext => format!("{name:<12} r{a} r{b} -> {target:04}"),
             Go => format!("{name:<12} r{a} {b} args"),

@@ -405,6 +405,7 @@ fn stw1(cx: &mut Ctx) {
     gc.workers.start_cycle(rt.sched.procs());
     gc.active.store(0, Ordering::Release);
     gc.marked_bytes.store(0, Ordering::Release);
+    gc.scan_work.store(0, Ordering::Release);
     gc.bg_credit.store(0, Ordering::Release);
     gc.coord.done_claimed.store(false, Ordering::Release);
     for p in rt.sched.all_created() {

@@ -633,6 +633,9 @@ pub(crate) fn drain(cx: &mut Ctx, max_work: u64) -> Drained {
         }
     }
     w.put(cx);
+    if d.work > 0 {
+        cx.rt.gc.scan_work.fetch_add(d.work, Ordering::Relaxed);
+    }
     d
 }
 

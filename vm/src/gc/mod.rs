@@ -127,6 +127,10 @@ pub struct GcState {
     pub(crate) active: AtomicI32,
     /// Bytes of objects shaded this cycle.
     pub(crate) marked_bytes: AtomicU64,
+    /// Scan work done this cycle, by every drainer (workers, assists, mark
+    /// termination), in the units `mark::drain` counts: the pacer expects
+    /// the next cycle to need as much.
+    pub(crate) scan_work: AtomicU64,
     /// Scan work done by background workers and not yet claimed by an
     /// assist (Go's `bgScanCredit`).
     pub(crate) bg_credit: AtomicI64,
@@ -171,6 +175,7 @@ impl GcState {
             deferred_len: AtomicUsize::new(0),
             active: AtomicI32::new(0),
             marked_bytes: AtomicU64::new(0),
+            scan_work: AtomicU64::new(0),
             bg_credit: AtomicI64::new(0),
             workers: worker::Pool::default(),
             coord: coord::Coord::default(),

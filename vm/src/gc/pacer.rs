@@ -30,8 +30,9 @@
 //! Assists: while marking, every 16 KiB a P allocates adds to its assist
 //! debt. Once the debt is four flushes' worth (`ASSIST_MIN_DEBT`), the G
 //! at the next allocation safepoint on that P pays it in scan work
-//! (`assist_ratio` bytes of scanning per byte allocated, the expected scan
-//! work over the bytes left before the goal): first from background credit
+//! (`assist_ratio` bytes of scanning per byte allocated: the scan work
+//! the last mark did, as `mark::drain` counts it, over the bytes left
+//! before the goal): first from background credit
 //! (work the workers did ahead), then by draining mark work itself. When
 //! no work is left to steal it parks (`gc_assist`) until background
 //! workers add credit or mark termination wakes every assist; what it did
@@ -95,6 +96,9 @@ pub struct Pacer {
     pub(crate) mark_start: AtomicU64,
     /// Scan work per allocated byte for assists (f64 bits).
     assist_ratio: AtomicU64,
+    /// The scan work the last mark did (`Gc::scan_work`), which the next
+    /// mark is expected to need; 0 before the first.
+    expected_work: AtomicU64,
     /// GOGC; negative means off.
     gc_percent: AtomicI64,
     /// `--max-heap`: the limit on the live heap.
@@ -164,6 +168,7 @@ impl Pacer {
             st: Mutex::new(PacerState::default()),
             mark_start: AtomicU64::new(0),
             assist_ratio: AtomicU64::new(0),
+            expected_work: AtomicU64::new(0),
             gc_percent: AtomicI64::new(cfg.gc_percent.map_or(-1, i64::from)),
             max_heap: cfg.max_heap,
             gcstress: cfg.gcstress >= 1,
@@ -351,10 +356,17 @@ impl Pacer {
         st.mark_started = Some(cx.rt.sched.clock_ns());
         st.alloc_at_start = heap.total_alloc();
         let live = heap.live() as f64;
-        // Expected scan work: what survived last time (or the whole heap
-        // on the first cycle).
-        let last = self.last_marked();
-        let expected = if last > 0 { last as f64 } else { live };
+        // Expected scan work: what the last mark did (or the whole heap on
+        // the first cycle). It must be in the units that workers credit and
+        // assists pay, which `mark::drain` counts (a list's slots, eight
+        // bytes each), not in bytes marked: a two-element list's slot is
+        // several times the 16 bytes it scans as, and with bytes marked as
+        // the expectation binary_trees' assists did several times the work
+        // they owed.
+        let expected = match self.expected_work.load(Ordering::Relaxed) {
+            0 => live,
+            w => w as f64,
+        };
         let goal = self.goal() as f64;
         let headroom = (goal - live).max(MIN_HEADROOM);
         self.assist_ratio
@@ -374,6 +386,8 @@ impl Pacer {
                 .mark_ns
                 .store(now.saturating_sub(m), Ordering::Relaxed);
         }
+        self.expected_work
+            .store(gc.scan_work.load(Ordering::Acquire), Ordering::Relaxed);
         let allocated = heap.total_alloc().saturating_sub(st.alloc_at_start);
         let marked = gc.marked_bytes.load(Ordering::Acquire) + allocated;
         st.heap_mark_end = heap.live() as u64;

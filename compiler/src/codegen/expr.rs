@@ -534,8 +534,8 @@ impl<'a> Gen<'a> {
     /// addition, where `Add`s would evaluate them after it; a pure operand
     /// cannot show the difference, even when an addition fails), and with a
     /// string literal among its operands (the sign of a string being built:
-    /// a run of numbers would only pay the moves into consecutive
-    /// registers).
+    /// a run of numbers gains nothing, since `Concat` adds numbers one step
+    /// at a time as the `Add`s would, and pays for its `Args` words).
     fn concat_run(&self, left: Left<'_>, links: &[&Expr]) -> usize {
         let Some(line) = links.first().map(|l| l.line) else {
             return 0;

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use super::mark;
 use crate::object::*;
 use crate::sched::Status;
-use crate::trace::{Arg, EventKind};
+use crate::trace::{Arg, EventKind, Key};
 use crate::value::Value;
 use crate::Ctx;
 
@@ -30,7 +30,7 @@ static CEPOCH: AtomicU8 = AtomicU8::new(1);
 /// Re-marks from the roots and aborts on an object the mark missed (world
 /// stopped).
 pub(crate) fn verify(cx: &mut Ctx) {
-    cx.trace(EventKind::STWStart, &[("reason", Arg::S("checkmark"))]);
+    cx.trace(EventKind::STWStart, &[(Key::REASON, Arg::S("checkmark"))]);
     let rt = cx.rt;
     let cepoch = CEPOCH.fetch_add(1, Ordering::AcqRel).wrapping_add(1).max(1);
     let mut stack: Vec<(*mut Header, &'static str)> = Vec::new();
@@ -84,5 +84,5 @@ pub(crate) fn verify(cx: &mut Ctx) {
             mark::for_each_child(p, |v| push(v, "a heap object", &mut stack));
         }
     }
-    cx.trace(EventKind::STWDone, &[("reason", Arg::S("checkmark"))]);
+    cx.trace(EventKind::STWDone, &[(Key::REASON, Arg::S("checkmark"))]);
 }

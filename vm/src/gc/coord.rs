@@ -43,7 +43,7 @@ use super::{mark, sweep, worker, Phase};
 use crate::sched::park::{Flow, Outcome, Park, Resume, Unlock, WaitReason};
 use crate::sched::sema::WakeRecord;
 use crate::sched::{stw, GKind, GRef};
-use crate::trace::{Arg, EventKind};
+use crate::trace::{Arg, EventKind, Key};
 use crate::Ctx;
 
 /// What mark termination's step costs against the coordinator's budget,
@@ -190,7 +190,7 @@ pub fn mark_done(cx: &mut Ctx, who: GRef) {
     if c.done_claimed.swap(true, Ordering::AcqRel) {
         return;
     }
-    cx.trace(EventKind::GCMarkDone, &[("g", Arg::U(who.id()))]);
+    cx.trace(EventKind::GCMarkDone, &[(Key::G, Arg::U(who.id()))]);
     c.record.wake(cx);
 }
 
@@ -257,7 +257,10 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                 gc.pacer.begin_cycle(cx, forced, trigger);
                 cx.trace(
                     EventKind::GCStart,
-                    &[("n", Arg::U(u64::from(n))), ("trigger", Arg::S(trigger))],
+                    &[
+                        (Key::N, Arg::U(u64::from(n))),
+                        (Key::TRIGGER, Arg::S(trigger)),
+                    ],
                 );
                 set(State::Workers);
             }
@@ -291,12 +294,12 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                     // shows it, two back to back.
                     cx.trace(
                         EventKind::STWDone,
-                        &[("reason", Arg::S("sweep_termination"))],
+                        &[(Key::REASON, Arg::S("sweep_termination"))],
                     );
                     clock.note_pause(&clock.stw1_ns, t0, rt.sched.clock_ns());
                     cx.trace(
                         EventKind::STWStart,
-                        &[("reason", Arg::S("mark_termination"))],
+                        &[(Key::REASON, Arg::S("mark_termination"))],
                     );
                     terminate(cx, rt.sched.clock_ns());
                     return (after_cycle(cx), CYCLE_END_COST);
@@ -453,7 +456,7 @@ fn terminate(cx: &mut Ctx, t0: u64) {
     sweep::start(cx);
     cx.trace(
         EventKind::HeapGoal,
-        &[("goal", Arg::U(rt.gc.pacer.goal() as u64))],
+        &[(Key::GOAL, Arg::U(rt.gc.pacer.goal() as u64))],
     );
     drop(_outside);
     let released = stw::start_the_world(cx, "mark_termination");
@@ -480,8 +483,8 @@ fn after_cycle(cx: &mut Ctx) -> Outcome {
     cx.trace(
         EventKind::GCDone,
         &[
-            ("n", Arg::U(u64::from(n))),
-            ("live", Arg::U(rt.gc.pacer.last_marked() as u64)),
+            (Key::N, Arg::U(u64::from(n))),
+            (Key::LIVE, Arg::U(rt.gc.pacer.last_marked() as u64)),
         ],
     );
     sweep::wake_sweeper(cx);

@@ -403,7 +403,7 @@ pub fn safepoint(cx: &mut Ctx) -> Result<(), crate::sched::park::Flow> {
         // schedules exactly as an untraced one.
         cx.trace(
             crate::trace::EventKind::HeapAlloc,
-            &[("live", crate::trace::Arg::U(live))],
+            &[(crate::trace::Key::LIVE, crate::trace::Arg::U(live))],
         );
     }
     if cx.local().mc.poll {

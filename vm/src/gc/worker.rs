@@ -45,7 +45,7 @@ use parking_lot::Mutex;
 use super::mark;
 use crate::sched::park::{Outcome, Park, Resume, Unlock, WaitReason};
 use crate::sched::{GKind, GRef};
-use crate::trace::{Arg, EventKind};
+use crate::trace::{Arg, EventKind, Key};
 use crate::value::Value;
 use crate::Ctx;
 
@@ -236,7 +236,7 @@ fn take(cx: &mut Ctx, mode: Mode) -> Option<GRef> {
         crate::sched::Status::Waiting,
         crate::sched::Status::Runnable,
     );
-    cx.trace(EventKind::GoUnpark, &[("g", Arg::U(g.id()))]);
+    cx.trace(EventKind::GoUnpark, &[(Key::G, Arg::U(g.id()))]);
     Some(g)
 }
 
@@ -250,7 +250,7 @@ pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
             let mode = Mode::from_u8(g.sys_mode.load(Ordering::Acquire));
             cx.trace(
                 EventKind::GCMarkWorkerStart,
-                &[("g", Arg::U(g.id())), ("mode", Arg::S(mode.name()))],
+                &[(Key::G, Arg::U(g.id())), (Key::MODE, Arg::S(mode.name()))],
             );
             g.sys_state.store(state::DRAIN, Ordering::Release);
             cx.local().slice_start = cx.rt.sched.now();
@@ -347,8 +347,8 @@ fn runqdrain(cx: &mut Ctx) {
     cx.trace(
         EventKind::RunqDrain,
         &[
-            ("n", Arg::U(drained.len() as u64)),
-            ("p", Arg::U(u64::from(cx.p().id))),
+            (Key::N, Arg::U(drained.len() as u64)),
+            (Key::P, Arg::U(u64::from(cx.p().id))),
         ],
     );
     crate::sched::proc::globrunqput_batch(cx.rt, drained.into_iter().map(GRef));
@@ -363,7 +363,7 @@ fn finish(cx: &mut Ctx, g: GRef, mode: Mode) -> Outcome {
     super::flush_barrier_buffer();
     cx.trace(
         EventKind::GCMarkWorkerStop,
-        &[("g", Arg::U(g.id())), ("mode", Arg::S(mode.name()))],
+        &[(Key::G, Arg::U(g.id())), (Key::MODE, Arg::S(mode.name()))],
     );
     if mode == Mode::Dedicated {
         gc.workers.dedicated_needed.fetch_add(1, Ordering::AcqRel);

@@ -167,6 +167,11 @@ pub struct PLocal {
     /// Deterministic mode: this P has been stepped (its `ProcStart` is in
     /// the trace).
     pub(crate) started: bool,
+    /// The next `GoStart` on this P is a direct hand-off: this M ended a
+    /// G's run (its event is the buffer's latest) and found the next G in
+    /// the P's own queue without waiting, so the start shares that event's
+    /// tick instead of reading the clock (`proc::begin`). Real clock only.
+    pub(crate) trace_handoff: bool,
     /// The collector's local work buffer (`gc::mark`): used only by the
     /// drainer running on this P.
     pub(crate) gcw: Vec<*mut crate::object::Header>,
@@ -202,6 +207,7 @@ impl P {
                 curg: None,
                 slice_start: 0,
                 started: false,
+                trace_handoff: false,
                 gcw: Vec::new(),
                 frac_time: 0,
             }),
@@ -572,7 +578,7 @@ impl Sched {
 
     /// Records an event from a thread without a P (sysmon). The tick is
     /// read under the lock, so the stream stays in tick order.
-    pub fn trace_outside(&self, kind: trace::EventKind, args: &[(&'static str, trace::Arg)]) {
+    pub fn trace_outside(&self, kind: trace::EventKind, args: &[(trace::Key, trace::Arg)]) {
         if self.tracing.load(Ordering::Relaxed) {
             let mut b = self.trace_outside.lock();
             b.push(&self.trace_sink, self.trace_tick(), 0, None, kind, args);

@@ -53,7 +53,7 @@ use super::park::{Flow, Outcome, Park};
 use super::{timer, GKind, GRef, PStatus, Status, CHUNK, G, M, P, SLICE_NS};
 use crate::interp;
 use crate::object::*;
-use crate::trace::{Arg, EventKind};
+use crate::trace::{Arg, EventKind, Key};
 use crate::value::Value;
 use crate::{Ctx, Runtime, RuntimeError};
 
@@ -87,18 +87,34 @@ const SYSMON_BUSY_NS: u64 = 1_000_000;
 /// due timer shortens the sleep anyway.
 const SYSMON_IDLE_NS: u64 = 10_000_000;
 
+/// How long a thief waits before taking a running P's `runnext` (Go's
+/// `usleep(3)` in `runqgrab`): a synchronous channel hand-off takes well
+/// under a microsecond, so 3 µs lets the victim reach its park many times
+/// over. (The sleep itself takes longer: the kernel's timer slack.)
+const RUNNEXT_GRACE: std::time::Duration = std::time::Duration::from_micros(3);
+
 /// Every 61st schedule on a P takes from the global queue first (Go's
 /// constant: a prime, so it does not beat with program periodicity).
 const FAIRNESS_TICK: u64 = 61;
 
 impl Ctx<'_> {
-    /// Records a trace event on this P (when tracing).
-    pub fn trace(&mut self, kind: EventKind, args: &[(&'static str, Arg)]) {
+    /// Records a trace event on this P (when tracing). Inlined, so that
+    /// each call site's encoder knows its arguments' kinds and count.
+    #[inline(always)]
+    pub fn trace(&mut self, kind: EventKind, args: &[(Key, Arg)]) {
         let s = &self.rt.sched;
         if !s.tracing.load(Ordering::Relaxed) {
             return;
         }
         let tick = s.trace_tick();
+        self.trace_at(tick, kind, args);
+    }
+
+    /// Records a trace event on this P at `tick` (the caller checked that
+    /// tracing is on).
+    #[inline(always)]
+    fn trace_at(&mut self, tick: u64, kind: EventKind, args: &[(Key, Arg)]) {
+        let s = &self.rt.sched;
         let seq = if s.is_sim() {
             crate::trace::encode::next_seq()
         } else {
@@ -164,9 +180,9 @@ pub fn run_main(rt: &Arc<Runtime>, program: &Program) -> Result<(), RuntimeError
         cx.trace(
             EventKind::GoCreate,
             &[
-                ("g", Arg::U(g.id())),
-                ("kind", Arg::S("main")),
-                ("fn", Arg::Label("script".into())),
+                (Key::G, Arg::U(g.id())),
+                (Key::KIND, Arg::S("main")),
+                (Key::FN, Arg::Label("script".into())),
             ],
         );
         g.cas_status(Status::Idle, Status::Runnable);
@@ -233,7 +249,7 @@ fn m0(rt: &Runtime) {
                     spinning: false,
                     m0: true,
                 };
-                cx.trace(EventKind::ProcStart, &[("m", Arg::U(0))]);
+                cx.trace(EventKind::ProcStart, &[(Key::M, Arg::U(0))]);
                 schedule(&mut cx, &mut ms);
                 if ms.spinning {
                     s.nmspinning.fetch_sub(1, Ordering::AcqRel);
@@ -286,7 +302,7 @@ fn release_p(cx: &mut Ctx, ms: &mut MState) {
         gcstopm(cx, ms);
         return;
     }
-    cx.trace(EventKind::ProcStop, &[("reason", Arg::S("m0"))]);
+    cx.trace(EventKind::ProcStop, &[(Key::REASON, Arg::S("m0"))]);
     pidleput(cx.rt, &mut l, cx.p());
     drop(l);
     if !cx.p().runq.is_empty() || s.runq_len.load(Ordering::Acquire) > 0 {
@@ -366,9 +382,9 @@ pub fn newproc(cx: &mut Ctx, vals: &[Value]) {
         cx.trace(
             EventKind::GoCreate,
             &[
-                ("g", Arg::U(g.id())),
-                ("kind", Arg::S("user")),
-                ("fn", Arg::Label(name.into())),
+                (Key::G, Arg::U(g.id())),
+                (Key::KIND, Arg::S("user")),
+                (Key::FN, Arg::Label(name.into())),
             ],
         );
     }
@@ -392,9 +408,9 @@ pub(crate) fn new_system_g(cx: &mut Ctx, kind: GKind) -> GRef {
         cx.trace(
             EventKind::GoCreate,
             &[
-                ("g", Arg::U(g.id())),
-                ("kind", Arg::S(kind.name())),
-                ("fn", Arg::Label(kind.name().into())),
+                (Key::G, Arg::U(g.id())),
+                (Key::KIND, Arg::S(kind.name())),
+                (Key::FN, Arg::Label(kind.name().into())),
             ],
         );
     }
@@ -571,7 +587,7 @@ pub fn ready_here(cx: &mut Ctx, g: GRef) {
     g.cas_status(Status::Waiting, Status::Runnable);
     cx.trace(
         EventKind::GoUnpark,
-        &[("g", Arg::U(g.id())), ("next", Arg::U(1))],
+        &[(Key::G, Arg::U(g.id())), (Key::NEXT, Arg::U(1))],
     );
     runqput(cx, g, true);
 }
@@ -783,7 +799,7 @@ fn mstart(rt: Arc<Runtime>, m: Arc<M>) {
             spinning,
             m0: false,
         };
-        cx.trace(EventKind::ProcStart, &[("m", Arg::U(u64::from(m.id)))]);
+        cx.trace(EventKind::ProcStart, &[(Key::M, Arg::U(u64::from(m.id)))]);
         schedule(&mut cx, &mut ms);
         if ms.spinning {
             rt.sched.nmspinning.fetch_sub(1, Ordering::AcqRel);
@@ -796,9 +812,12 @@ fn mstart(rt: Arc<Runtime>, m: Arc<M>) {
 /// Runs Gs on the P until it must be given back.
 fn schedule(cx: &mut Ctx, ms: &mut MState) {
     let s = &cx.rt.sched;
+    // This call has run a G, whose end (park, yield, preemption, exit) was
+    // the latest event on this P.
+    let mut after_g = false;
     loop {
         if s.exiting.load(Ordering::Acquire) {
-            cx.trace(EventKind::ProcStop, &[("reason", Arg::S("exit"))]);
+            cx.trace(EventKind::ProcStop, &[(Key::REASON, Arg::S("exit"))]);
             let mut l = s.lock.lock();
             if s.gcwaiting.load(Ordering::Acquire) {
                 drop(l);
@@ -812,8 +831,27 @@ fn schedule(cx: &mut Ctx, ms: &mut MState) {
             gcstopm(cx, ms);
             return;
         }
-        match find_runnable(cx, ms) {
+        // The common case first: `find_runnable`'s first step, which
+        // waits for nothing. `direct`: the G came from this P's own queue.
+        let (found, direct) = match find_local_from(cx) {
+            Some((g, inherit, own)) => (Found::G(g, inherit), own),
+            None => (find_runnable(cx, ms), false),
+        };
+        match found {
             Found::G(g, inherit) => {
+                // A direct hand-off right after a G this M ran: its start
+                // shares the tick of that G's last event (`begin`). Only
+                // for a G from this P's own queue: one readied elsewhere
+                // (the global queue, a mark worker) may have been readied
+                // after that tick, and must not appear to start before it.
+                // Assigned before every start made while tracing, so no
+                // earlier value outlives the start it was meant for
+                // (tracing begins only with the world stopped, never
+                // between here and `begin`).
+                if s.tracing.load(Ordering::Relaxed) {
+                    cx.local().trace_handoff = direct && after_g && !s.is_sim();
+                }
+                after_g = true;
                 if ms.spinning {
                     ms.spinning = false;
                     if s.nmspinning.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -840,7 +878,7 @@ fn schedule(cx: &mut Ctx, ms: &mut MState) {
 /// Stops this M's P for a pending stop-the-world.
 fn gcstopm(cx: &mut Ctx, ms: &mut MState) {
     let s = &cx.rt.sched;
-    cx.trace(EventKind::ProcStop, &[("reason", Arg::S("stw"))]);
+    cx.trace(EventKind::ProcStop, &[(Key::REASON, Arg::S("stw"))]);
     crate::gc::mark::flush_for(cx.rt, cx.p());
     if ms.spinning {
         ms.spinning = false;
@@ -896,7 +934,7 @@ fn find_runnable(cx: &mut Ctx, ms: &mut MState) -> Found {
             if let Some(g) = globrunqget_locked(cx, &mut l, 0) {
                 return Found::G(g, false);
             }
-            cx.trace(EventKind::ProcStop, &[("reason", Arg::S("idle"))]);
+            cx.trace(EventKind::ProcStop, &[(Key::REASON, Arg::S("idle"))]);
             pidleput(cx.rt, &mut l, cx.p());
         }
         let was_spinning = ms.spinning;
@@ -930,25 +968,32 @@ fn find_runnable(cx: &mut Ctx, ms: &mut MState) -> Found {
 
 /// Steps 1-4 of `find_runnable`: timers, fairness, local, global.
 fn find_local(cx: &mut Ctx) -> Option<(GRef, bool)> {
+    find_local_from(cx).map(|(g, inherit, _)| (g, inherit))
+}
+
+/// [`find_local`], and whether the G came from this P's own run queue
+/// (where only this P's owners put Gs, so every event that made it
+/// runnable is already in this P's trace stream).
+fn find_local_from(cx: &mut Ctx) -> Option<(GRef, bool, bool)> {
     let s = &cx.rt.sched;
     timer::run_expired_now(cx, cx.p());
     if cx.rt.gc.marking() {
         if let Some(g) = crate::gc::worker::find_worker(cx) {
-            return Some((g, false));
+            return Some((g, false, false));
         }
     }
     let tick = cx.p().schedtick.load(Ordering::Relaxed);
     if tick.is_multiple_of(FAIRNESS_TICK) && s.runq_len.load(Ordering::Acquire) > 0 {
         if let Some(g) = globrunqget(cx, 1) {
-            return Some((g, false));
+            return Some((g, false, false));
         }
     }
     if let Some((g, inherit)) = cx.p().runq.get() {
-        return Some((GRef(g), inherit));
+        return Some((GRef(g), inherit, true));
     }
     if s.runq_len.load(Ordering::Acquire) > 0 {
         if let Some(g) = globrunqget(cx, 0) {
-            return Some((g, false));
+            return Some((g, false, false));
         }
     }
     None
@@ -975,7 +1020,23 @@ fn steal_work(cx: &mut Ctx) -> Option<GRef> {
                     return Some(GRef(g));
                 }
             }
-            if let Some(g) = cx.p().runq.steal_into(&victim.runq, pass == PASSES - 1) {
+            let mut last = pass == PASSES - 1;
+            if last && !s.is_sim() && victim.status() == PStatus::Running && victim.runq.len() == 1
+            {
+                if let Some(next) = victim.runq.peek_runnext() {
+                    // Go's `runqgrab`: the victim is running and holds only
+                    // the goroutine it readied last, which it will most
+                    // likely run itself in a moment (it is about to park,
+                    // as after a channel hand-off). Give it that moment
+                    // before taking the goroutine to another thread, which
+                    // would cost a wake-up and the goroutine's warm cache;
+                    // if `runnext` changed meanwhile, the victim ran it and
+                    // readied another: leave that one too.
+                    std::thread::sleep(RUNNEXT_GRACE);
+                    last = victim.runq.peek_runnext() == Some(next);
+                }
+            }
+            if let Some(g) = cx.p().runq.steal_into(&victim.runq, last) {
                 return Some(GRef(g));
             }
         }
@@ -1140,7 +1201,18 @@ pub(crate) fn begin(cx: &mut Ctx, g: GRef, inherit: bool) -> Next {
         cx.p().schedtick.fetch_add(1, Ordering::Relaxed);
     }
     cx.g = Some(g);
-    cx.trace(EventKind::GoStart, &[]);
+    if cx.rt.sched.tracing.load(Ordering::Relaxed) {
+        // A direct hand-off (`schedule`) is one instant, at the tick of
+        // the previous G's last event. Reading the clock again would cost
+        // a third of what tracing adds to a channel hand-off, to measure
+        // the scheduler's own few dozen nanoseconds.
+        let tick = if cx.local().trace_handoff {
+            cx.local().trace.latest()
+        } else {
+            cx.rt.sched.trace_tick()
+        };
+        cx.trace_at(tick, EventKind::GoStart, &[]);
+    }
     if g.kind().is_system() {
         return Next::Continue;
     }
@@ -1286,7 +1358,10 @@ fn park_commit(cx: &mut Ctx, g: GRef, pk: Park) {
     g.set_wait_reason(pk.reason);
     // SAFETY: the G is still Running on this M.
     unsafe { g.exec().resume = pk.resume };
-    cx.trace(EventKind::GoPark, &[("reason", Arg::S(pk.reason.name()))]);
+    cx.trace(
+        EventKind::GoPark,
+        &[(Key::REASON, Arg::S(pk.reason.name()))],
+    );
     g.cas_status(Status::Running, Status::Waiting);
     // From here on another M may run `g`: only the lock is touched.
     // SAFETY: this M parked `g` just now; the unlock step runs once.

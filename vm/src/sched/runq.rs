@@ -377,6 +377,14 @@ impl<T, const N: usize> RunQueue<T, N> {
         self.len() == 0
     }
 
+    /// What `runnext` holds now, if anything. **Any thread**; a racy
+    /// snapshot, to compare with a later one (nothing may be read through
+    /// the pointer).
+    pub fn peek_runnext(&self) -> Option<NonNull<T>> {
+        // Relaxed: a snapshot only; nothing is read through the value.
+        NonNull::new(self.runnext.load(Ordering::Relaxed))
+    }
+
     /// Whether `runnext` holds a goroutine. **Any thread**; a racy snapshot.
     pub fn has_runnext(&self) -> bool {
         // Relaxed: a snapshot only; nothing is read through the value.

@@ -32,7 +32,7 @@ use std::sync::atomic::Ordering;
 
 use super::park::Flow;
 use super::{proc, PStatus};
-use crate::trace::{Arg, EventKind};
+use crate::trace::{Arg, EventKind, Key};
 use crate::Ctx;
 
 /// How long the stopper spins for the Ps to stop before it sleeps.
@@ -45,7 +45,7 @@ const STOP_REARM: std::time::Duration = std::time::Duration::from_micros(200);
 
 /// Stops every P but the caller's. The caller holds `worldsema`.
 pub fn stop_the_world(cx: &mut Ctx, reason: &'static str) {
-    cx.trace(EventKind::STWStart, &[("reason", Arg::S(reason))]);
+    cx.trace(EventKind::STWStart, &[(Key::REASON, Arg::S(reason))]);
     let s = &cx.rt.sched;
     let mut l = s.lock.lock();
     s.gcwaiting.store(true, Ordering::SeqCst);
@@ -156,7 +156,7 @@ pub fn start_the_world(cx: &mut Ctx, reason: &'static str) -> u64 {
         }
     }
     let released = s.clock_ns();
-    cx.trace(EventKind::STWDone, &[("reason", Arg::S(reason))]);
+    cx.trace(EventKind::STWDone, &[(Key::REASON, Arg::S(reason))]);
     for id in to_start {
         proc::startm(cx.rt, Some(id), false);
     }
@@ -274,8 +274,8 @@ fn resize(cx: &mut Ctx, n: usize) {
                 cx.trace(
                     crate::trace::EventKind::RunqDrain,
                     &[
-                        ("n", crate::trace::Arg::U(drained.len() as u64)),
-                        ("p", crate::trace::Arg::U(u64::from(p.id))),
+                        (Key::N, crate::trace::Arg::U(drained.len() as u64)),
+                        (Key::P, crate::trace::Arg::U(u64::from(p.id))),
                     ],
                 );
             }

@@ -47,7 +47,7 @@
 use std::sync::atomic::Ordering;
 
 use super::{proc, GRef, PStatus, Status};
-use crate::trace::{Arg, EventKind};
+use crate::trace::{Arg, EventKind, Key};
 use crate::value::Value;
 use crate::{Ctx, Runtime};
 
@@ -201,7 +201,7 @@ pub(crate) fn retake(rt: &Runtime, now: u64) -> bool {
             continue;
         }
         p.set_status(PStatus::Running);
-        s.trace_outside(EventKind::ProcSteal, &[("p", Arg::U(u64::from(i)))]);
+        s.trace_outside(EventKind::ProcSteal, &[(Key::P, Arg::U(u64::from(i)))]);
         proc::handoffp(rt, i);
     }
     waiting

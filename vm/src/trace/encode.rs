@@ -37,9 +37,21 @@
 //! - Within a batch, `tick` and `seq` are deltas from the previous event
 //!   (from 0 for the first), and `g` is the G's id plus one (0: none).
 //! - `key` and string values are ids into the string table. A string is
-//!   defined before the first batch that uses it.
+//!   defined before the first batch that uses it. The table of every
+//!   recording begins with the runtime's argument keys ([`KEYS`], ids 0 to
+//!   11), so the runtime's events encode their keys as constants ([`Key`]);
+//!   a reader needs no knowledge of that, as the strings are in the file.
 //!
-//! A pingpong event takes about 7 bytes this way (`bench/RESULTS.md`).
+//! A pingpong event takes about 5 bytes this way (`bench/RESULTS.md`).
+//!
+//! # Cost
+//!
+//! Tracing `bench/pingpong.sk` records six events per round trip, so the
+//! encoder is written for the instructions it costs: [`Buffer::push`] and
+//! `Ctx::trace` are inlined into each call site, where the event's kind,
+//! its argument count, its keys and the kinds of its values are constants;
+//! one- and two-byte varints are written without a loop; a new recording,
+//! a growing buffer and a full batch are out of line.
 //!
 //! # Invariants
 //!
@@ -77,6 +89,102 @@ pub const BATCH_BYTES: usize = 64 * 1024;
 /// How many arguments an event may carry: `argc` has three bits.
 pub const MAX_ARGS: usize = 7;
 
+/// The keys the runtime's events use, in the order of their string ids:
+/// every recording's string table begins with them (`Sink::begin`), so a
+/// [`Key`]'s id is known when the program is compiled and an event's key
+/// costs no lookup.
+pub const KEYS: [&str; 12] = [
+    "g", "next", "reason", "n", "fn", "p", "kind", "mode", "m", "trigger", "live", "goal",
+];
+
+/// An argument key of the runtime's own events: an index into [`KEYS`],
+/// checked when the program is compiled (`Key::new` of a word not in
+/// `KEYS` does not compile where it is a constant).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key(u8);
+
+impl Key {
+    /// The key `name`, which must be one of [`KEYS`].
+    pub const fn new(name: &str) -> Key {
+        let mut i = 0;
+        while i < KEYS.len() {
+            if str_eq(KEYS[i], name) {
+                return Key(i as u8);
+            }
+            i += 1;
+        }
+        panic!("not a key of the runtime's events (encode::KEYS)");
+    }
+
+    /// The key's text.
+    pub fn name(self) -> &'static str {
+        KEYS[usize::from(self.0)]
+    }
+
+    /// `g=`: a goroutine's id.
+    pub const G: Key = Key::new("g");
+    /// `next=`: a readied goroutine went to `runnext`.
+    pub const NEXT: Key = Key::new("next");
+    /// `reason=`: why (a park, a stop, a stop-the-world).
+    pub const REASON: Key = Key::new("reason");
+    /// `n=`: a count, or a cycle's number.
+    pub const N: Key = Key::new("n");
+    /// `fn=`: a function's name (a label).
+    pub const FN: Key = Key::new("fn");
+    /// `p=`: a P's number.
+    pub const P: Key = Key::new("p");
+    /// `kind=`: a goroutine's kind.
+    pub const KIND: Key = Key::new("kind");
+    /// `mode=`: a mark worker's mode.
+    pub const MODE: Key = Key::new("mode");
+    /// `m=`: an M's number.
+    pub const M: Key = Key::new("m");
+    /// `trigger=`: what started a cycle.
+    pub const TRIGGER: Key = Key::new("trigger");
+    /// `live=`: live heap bytes.
+    pub const LIVE: Key = Key::new("live");
+    /// `goal=`: the heap goal in bytes.
+    pub const GOAL: Key = Key::new("goal");
+}
+
+/// `a == b`, usable in constants.
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// What an event's argument key can be: one of the runtime's [`Key`]s
+/// (its id is a constant) or any `'static` word (looked up in the
+/// buffer's cache; events read back from a file carry those).
+pub trait EventKey: Copy {
+    /// The key's string id in the buffer's recording.
+    fn id(self, buffer: &mut Buffer, sink: &Sink) -> u32;
+}
+
+impl EventKey for Key {
+    #[inline(always)]
+    fn id(self, _: &mut Buffer, _: &Sink) -> u32 {
+        u32::from(self.0)
+    }
+}
+
+impl EventKey for &'static str {
+    #[inline(always)]
+    fn id(self, buffer: &mut Buffer, sink: &Sink) -> u32 {
+        buffer.word(sink, self)
+    }
+}
+
 /// Argument tags (the low two bits of an argument's first varint).
 pub(crate) const TAG_U: u64 = 0;
 pub(crate) const TAG_I: u64 = 1;
@@ -109,6 +217,8 @@ pub struct Buffer {
     count: u64,
     last_tick: u64,
     last_seq: u64,
+    /// The tick of the latest event pushed (kept across batches).
+    latest: u64,
     /// Direct-mapped cache from a `&'static str`'s address and length to its
     /// string id in the sink's table, so a word is looked up under the
     /// sink's lock only the first time this buffer meets it. `generation`
@@ -131,6 +241,7 @@ impl Buffer {
             count: 0,
             last_tick: 0,
             last_seq: 0,
+            latest: 0,
             cache: vec![(0, 0, 0); CACHE_SLOTS].into_boxed_slice(),
             generation: u64::MAX,
             sequenced: true,
@@ -141,36 +252,35 @@ impl Buffer {
     /// Encodes one event and writes the batch out when the buffer is full.
     /// `seq` is the event's tie-breaker (`next_seq()` in deterministic
     /// mode, 0 otherwise; see the module docs of `trace`).
-    #[inline]
-    pub fn push(
+    ///
+    /// This runs for every event of a traced program (three per channel
+    /// hand-off in `bench/pingpong.sk`), so the common case is kept short:
+    /// one comparison for the recording, one for the space, then the bytes
+    /// are stored through a raw cursor; a new recording, a growing buffer
+    /// and a full batch are out of line.
+    #[inline(always)]
+    pub fn push<K: EventKey>(
         &mut self,
         sink: &Sink,
         tick: u64,
         seq: u64,
         g: Option<u64>,
         kind: EventKind,
-        args: &[(&'static str, Arg)],
+        args: &[(K, Arg)],
     ) {
-        let generation = sink.generation();
-        if generation != self.generation {
-            // A new recording: ids of the old one mean nothing to it.
-            self.clear();
-            self.cache.fill((0, 0, 0));
-            self.generation = generation;
-            self.sequenced = sink.sequenced();
-            self.limit = sink.batch_bytes();
+        if sink.generation() != self.generation {
+            self.restart(sink);
         }
-        // One capacity check per event, then the bytes are written through
-        // a cursor into the reserved space.
-        self.bytes.reserve(MAX_EVENT_BYTES);
-        let mut out = Cursor {
-            // SAFETY: `len` is within the allocation (at its end).
-            at: unsafe { self.bytes.as_mut_ptr().add(self.bytes.len()) },
-            written: 0,
-        };
+        if self.bytes.capacity() - self.bytes.len() < MAX_EVENT_BYTES {
+            self.bytes.reserve(MAX_EVENT_BYTES);
+        }
         let argc = args.len().min(MAX_ARGS);
-        // SAFETY: an event takes at most MAX_EVENT_BYTES, all reserved
-        // above (this holds for every `out` call below).
+        // SAFETY: `len` is within the allocation (at its end), and an event
+        // takes at most MAX_EVENT_BYTES, all reserved above: every write
+        // through `out` below stays inside the allocation.
+        let mut out = Cursor(unsafe { self.bytes.as_mut_ptr().add(self.bytes.len()) });
+        let start = out.0;
+        // SAFETY: as above, for each write.
         unsafe {
             out.byte(kind as u8 | (argc as u8) << 5);
             out.varint(zigzag(tick.wrapping_sub(self.last_tick) as i64));
@@ -180,7 +290,7 @@ impl Buffer {
             out.varint(g.map_or(0, |g| g + 1));
         }
         for (key, value) in &args[..argc] {
-            let key = u64::from(self.word(sink, key)) << 2;
+            let key = u64::from(key.id(self, sink)) << 2;
             let (tag, v) = match value {
                 Arg::U(v) => (TAG_U, *v),
                 Arg::I(v) => (TAG_I, zigzag(*v)),
@@ -195,16 +305,32 @@ impl Buffer {
                 out.varint(v);
             }
         }
-        let new_len = self.bytes.len() + out.written;
-        // SAFETY: the bytes up to `new_len` were written above, within the
-        // reserved capacity.
-        unsafe { self.bytes.set_len(new_len) };
+        // SAFETY: `out` moved forward from `start` within the allocation,
+        // and the bytes in between were written above.
+        unsafe {
+            let written = out.0.offset_from(start) as usize;
+            self.bytes.set_len(self.bytes.len() + written);
+        }
         self.last_tick = tick;
         self.last_seq = seq;
+        self.latest = tick;
         self.count += 1;
         if self.bytes.len() >= self.limit {
             self.flush(sink);
         }
+    }
+
+    /// The first event of a new recording: the ids of the old one mean
+    /// nothing to it, and its batch size and sequencing may differ.
+    #[cold]
+    #[inline(never)]
+    fn restart(&mut self, sink: &Sink) {
+        self.clear();
+        self.latest = 0;
+        self.cache.fill((0, 0, 0));
+        self.generation = sink.generation();
+        self.sequenced = sink.sequenced();
+        self.limit = sink.batch_bytes();
     }
 
     /// Writes the events held so far to `sink` as one batch.
@@ -227,6 +353,11 @@ impl Buffer {
         self.count = 0;
         self.last_tick = 0;
         self.last_seq = 0;
+    }
+
+    /// The tick of the latest event pushed (0 before the first).
+    pub fn latest(&self) -> u64 {
+        self.latest
     }
 
     /// How many events the buffer holds (not yet written out).
@@ -271,10 +402,7 @@ impl Buffer {
 const MAX_EVENT_BYTES: usize = 1 + 3 * 10 + MAX_ARGS * 2 * 10;
 
 /// A write position in a buffer's reserved space.
-struct Cursor {
-    at: *mut u8,
-    written: usize,
-}
+struct Cursor(*mut u8);
 
 impl Cursor {
     /// Writes one byte.
@@ -285,25 +413,64 @@ impl Cursor {
     unsafe fn byte(&mut self, b: u8) {
         // SAFETY: the caller guarantees the space.
         unsafe {
-            self.at.write(b);
-            self.at = self.at.add(1);
+            self.0.write(b);
+            self.0 = self.0.add(1);
         }
-        self.written += 1;
     }
 
-    /// Writes `v` as a LEB128 varint.
+    /// Writes `v` as a LEB128 varint. Most values an event holds (tick
+    /// deltas, ids, string ids) take one or two bytes, so those are
+    /// written without a loop.
     ///
     /// # Safety
     /// The space after the cursor must hold ten more bytes.
     #[inline(always)]
-    unsafe fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            // SAFETY: the caller guarantees the space.
-            unsafe { self.byte(v as u8 | 0x80) };
-            v >>= 7;
+    unsafe fn varint(&mut self, v: u64) {
+        // SAFETY: the caller guarantees the space, for every branch.
+        unsafe {
+            if v < 0x80 {
+                self.byte(v as u8);
+            } else if v < 0x4000 {
+                self.0.write(v as u8 | 0x80);
+                self.0.add(1).write((v >> 7) as u8);
+                self.0 = self.0.add(2);
+            } else {
+                self.varint_long(v);
+            }
         }
-        // SAFETY: as above.
-        unsafe { self.byte(v as u8) };
+    }
+
+    /// A varint of three bytes or more.
+    ///
+    /// # Safety
+    /// As for [`Cursor::varint`].
+    #[inline(always)]
+    unsafe fn varint_long(&mut self, v: u64) {
+        // SAFETY: the caller guarantees the space. The cursor goes by value
+        // so that it stays in a register on the common paths.
+        self.0 = unsafe { varint_long(self.0, v) };
+    }
+}
+
+/// Writes `v` (at least three bytes' worth) as a LEB128 varint at `at`;
+/// returns the position after it.
+///
+/// # Safety
+/// `at` must have ten bytes of space after it.
+#[inline(never)]
+unsafe fn varint_long(mut at: *mut u8, mut v: u64) -> *mut u8 {
+    while v >= 0x80 {
+        // SAFETY: the caller guarantees the space.
+        unsafe {
+            at.write(v as u8 | 0x80);
+            at = at.add(1);
+        }
+        v >>= 7;
+    }
+    // SAFETY: as above.
+    unsafe {
+        at.write(v as u8);
+        at.add(1)
     }
 }
 

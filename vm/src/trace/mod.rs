@@ -71,7 +71,7 @@ use std::fmt;
 use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 
-pub use encode::Buffer;
+pub use encode::{Buffer, EventKey, Key};
 pub use reader::Reader;
 pub use sink::{Destination, Recording, Sink};
 

@@ -49,7 +49,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use super::encode::{
-    put_varint, BATCH_BYTES, CHUNK_BATCH, CHUNK_CLOCK, CHUNK_STRING, MAGIC, VERSION,
+    put_varint, BATCH_BYTES, CHUNK_BATCH, CHUNK_CLOCK, CHUNK_STRING, KEYS, MAGIC, VERSION,
 };
 
 /// Where a recording goes.
@@ -214,6 +214,12 @@ impl Sink {
         let mut header = Vec::new();
         write_header(&mut header, ns_per_tick, 0, !real);
         s.append(&header);
+        // The runtime's keys take the first ids, so that an event's keys
+        // are constants (`encode::Key`).
+        for (id, key) in KEYS.iter().enumerate() {
+            let got = s.intern(key);
+            debug_assert_eq!(got as usize, id, "the table starts empty");
+        }
     }
 
     /// True when the recording in progress is a flight recording.
@@ -224,19 +230,7 @@ impl Sink {
     /// The id of string `s` in the current recording's table, defined in the
     /// destination the first time it is asked for.
     pub fn intern(&self, s: &str) -> u32 {
-        let mut inner = self.inner.lock();
-        if let Some(&id) = inner.ids.get(s) {
-            return id;
-        }
-        let id = inner.table.len() as u32;
-        inner.ids.insert(s.into(), id);
-        inner.table.push(s.into());
-        let mut chunk = Vec::with_capacity(s.len() + 8);
-        write_string(&mut chunk, id, s);
-        if !matches!(inner.out, Out::Flight(_)) {
-            inner.append(&chunk);
-        }
-        id
+        self.inner.lock().intern(s)
     }
 
     /// Receives one buffer's events (see `encode::Buffer::flush`), encoded
@@ -350,6 +344,22 @@ impl Sink {
 }
 
 impl Inner {
+    /// `Sink::intern`, with the lock held.
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.table.len() as u32;
+        self.ids.insert(s.into(), id);
+        self.table.push(s.into());
+        let mut chunk = Vec::with_capacity(s.len() + 8);
+        write_string(&mut chunk, id, s);
+        if !matches!(self.out, Out::Flight(_)) {
+            self.append(&chunk);
+        }
+        id
+    }
+
     /// A clock chunk: how many nanoseconds the ticks since the recording
     /// began took (empty for a virtual clock).
     fn clock_chunk(&self) -> Vec<u8> {

@@ -197,7 +197,7 @@ fn sysmon_events_come_first_among_equal_ticks() {
         encode::next_seq(),
         None,
         EventKind::GCSweepStart,
-        &[],
+        &[] as &[(Key, Arg)],
     );
     sysmon.push(&sink, 7, 0, None, EventKind::ProcSteal, &[("p", Arg::U(1))]);
     p0.flush(&sink);
@@ -584,7 +584,7 @@ fn a_flight_recording_without_cycles_keeps_its_complete_part() {
             encode::next_seq(),
             Some(1),
             EventKind::GoSched,
-            &[],
+            &[] as &[(Key, Arg)],
         );
         if tick % 20 == 19 {
             b.flush(&sink);

@@ -50,8 +50,9 @@
 //! encoder is written for the instructions it costs: [`Buffer::push`] and
 //! `Ctx::trace` are inlined into each call site, where the event's kind,
 //! its argument count, its keys and the kinds of its values are constants;
-//! one- and two-byte varints are written without a loop; a new recording,
-//! a growing buffer and a full batch are out of line.
+//! one- and two-byte varints are written without a loop; there is always
+//! room for one more event; a new recording and a full batch are out of
+//! line.
 //!
 //! # Invariants
 //!
@@ -255,9 +256,9 @@ impl Buffer {
     ///
     /// This runs for every event of a traced program (three per channel
     /// hand-off in `bench/pingpong.sk`), so the common case is kept short:
-    /// one comparison for the recording, one for the space, then the bytes
-    /// are stored through a raw cursor; a new recording, a growing buffer
-    /// and a full batch are out of line.
+    /// one comparison for the recording (space for an event is always
+    /// there), then the bytes are stored through a raw cursor; a new
+    /// recording and a full batch are out of line.
     #[inline(always)]
     pub fn push<K: EventKey>(
         &mut self,
@@ -271,9 +272,10 @@ impl Buffer {
         if sink.generation() != self.generation {
             self.restart(sink);
         }
-        if self.bytes.capacity() - self.bytes.len() < MAX_EVENT_BYTES {
-            self.bytes.reserve(MAX_EVENT_BYTES);
-        }
+        // No check for space: `restart` made room for `limit` bytes and
+        // one more event, and a buffer that reaches `limit` is written out
+        // at once (below).
+        debug_assert!(self.bytes.capacity() - self.bytes.len() >= MAX_EVENT_BYTES);
         let argc = args.len().min(MAX_ARGS);
         // SAFETY: `len` is within the allocation (at its end), and an event
         // takes at most MAX_EVENT_BYTES, all reserved above: every write
@@ -331,6 +333,9 @@ impl Buffer {
         self.generation = sink.generation();
         self.sequenced = sink.sequenced();
         self.limit = sink.batch_bytes();
+        // Room for a whole batch and the event that ends it, so that
+        // `push` never checks for space.
+        self.bytes.reserve(self.limit + MAX_EVENT_BYTES);
     }
 
     /// Writes the events held so far to `sink` as one batch.

@@ -657,7 +657,7 @@ impl Mcache {
 /// overlap.
 #[inline(always)]
 unsafe fn copy_bytes(src: *const u8, dst: *mut u8, n: usize) {
-    // SAFETY (every branch): each access lies within the first `n` bytes
+    // SAFETY: in every branch, each access lies within the first `n` bytes
     // of `src` or `dst`, as the caller guarantees.
     unsafe {
         if n > 16 {

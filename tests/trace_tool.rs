@@ -583,6 +583,71 @@ fn trace_snapshot_writes_the_flight_recording() {
 
 /// The binary form converts to exactly the text form the run writes
 /// directly, and text converts to binary and back unchanged.
+/// A real-clock trace of channel hand-offs at 1 and 2 Ps: each P's events
+/// are in time order, the merged text is sorted, every `GoStart` comes no
+/// earlier than the `GoUnpark` that readied the goroutine, and direct
+/// hand-offs (the next goroutine taken from the P's own queue) start at
+/// the very tick of the park before them, reading no clock.
+#[test]
+fn real_clock_trace_keeps_order_and_causality() {
+    let dir = scratch("real_clock");
+    let program = dir.join("pingpong.sk");
+    std::fs::write(
+        &program,
+        "fun echo(ping, pong) { for (var v in ping) pong <- v + 1; }\n\
+         var ping = chan(); var pong = chan(); go echo(ping, pong);\n\
+         var sum = 0;\n\
+         for (var i = 0; i < 20000; i = i + 1) { ping <- i; sum = sum + <-pong; }\n\
+         close(ping); print sum;\n",
+    )
+    .unwrap();
+    for procs in ["1", "2"] {
+        let trace = dir.join(format!("p{procs}.sktrace"));
+        let out = ok(&skein(&[
+            "--procs",
+            procs,
+            "--trace",
+            s(&trace),
+            s(&program),
+        ]));
+        assert_eq!(out.trim(), "200010000");
+        let txt = ok(&skein(&["trace", "convert", s(&trace), "--to", "text"]));
+        let mut last_on_p: BTreeMap<String, (u64, String)> = BTreeMap::new();
+        let mut readied: BTreeMap<String, u64> = BTreeMap::new();
+        let (mut prev, mut starts, mut direct) = (0u64, 0, 0);
+        for line in txt.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (tick, p, g, ev) = (f[0].parse::<u64>().unwrap(), f[1], f[2], f[3]);
+            assert!(tick >= prev, "merged order: {line}");
+            prev = tick;
+            if let Some((t, _)) = last_on_p.get(p) {
+                assert!(tick >= *t, "P order: {line}");
+            }
+            if ev == "GoUnpark" {
+                let target = f[4].strip_prefix("g=").expect("g= first");
+                readied.insert(format!("G{target}"), tick);
+            }
+            if ev == "GoStart" {
+                starts += 1;
+                if let Some(t) = readied.remove(g) {
+                    assert!(tick >= t, "{g} started before it was readied: {line}");
+                }
+                if let Some((t, e)) = last_on_p.get(p) {
+                    if e == "GoPark" && *t == tick {
+                        direct += 1;
+                    }
+                }
+            }
+            last_on_p.insert(p.to_string(), (tick, ev.to_string()));
+        }
+        assert!(starts > 40000, "{starts} starts at {procs} P");
+        assert!(
+            direct * 2 > starts,
+            "{direct} of {starts} starts at {procs} P shared the park's tick"
+        );
+    }
+}
+
 #[test]
 fn conversions_round_trip() {
     let dir = scratch("convert");

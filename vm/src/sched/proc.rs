@@ -835,7 +835,7 @@ fn schedule(cx: &mut Ctx, ms: &mut MState) {
         // waits for nothing. `direct`: the G came from this P's own queue.
         let (found, direct) = match find_local_from(cx) {
             Some((g, inherit, own)) => (Found::G(g, inherit), own),
-            None => (find_runnable(cx, ms), false),
+            None => (find_runnable(cx, ms, true), false),
         };
         match found {
             Found::G(g, inherit) => {
@@ -893,14 +893,18 @@ fn gcstopm(cx: &mut Ctx, ms: &mut MState) {
 }
 
 /// Looks for a runnable G in Go's order (see the module docs).
-fn find_runnable(cx: &mut Ctx, ms: &mut MState) -> Found {
+/// `local_tried`: the caller has just looked in the P's own queues
+/// (`find_local`) and found nothing, so the first pass starts at stealing.
+fn find_runnable(cx: &mut Ctx, ms: &mut MState, mut local_tried: bool) -> Found {
     let s = &cx.rt.sched;
     'top: loop {
         if s.gcwaiting.load(Ordering::Acquire) || s.exiting.load(Ordering::Acquire) {
             return Found::Retry;
         }
-        if let Some((g, inherit)) = find_local(cx) {
-            return Found::G(g, inherit);
+        if !std::mem::take(&mut local_tried) {
+            if let Some((g, inherit)) = find_local(cx) {
+                return Found::G(g, inherit);
+            }
         }
         let procs = s.procs();
         let busy = procs.saturating_sub(s.npidle.load(Ordering::Acquire) as usize);

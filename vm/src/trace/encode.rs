@@ -440,20 +440,9 @@ impl Cursor {
                 self.0.add(1).write((v >> 7) as u8);
                 self.0 = self.0.add(2);
             } else {
-                self.varint_long(v);
+                self.0 = varint_long(self.0, v);
             }
         }
-    }
-
-    /// A varint of three bytes or more.
-    ///
-    /// # Safety
-    /// As for [`Cursor::varint`].
-    #[inline(always)]
-    unsafe fn varint_long(&mut self, v: u64) {
-        // SAFETY: the caller guarantees the space. The cursor goes by value
-        // so that it stays in a register on the common paths.
-        self.0 = unsafe { varint_long(self.0, v) };
     }
 }
 

@@ -115,15 +115,15 @@ impl Ctx<'_> {
     #[inline(always)]
     fn trace_at(&mut self, tick: u64, kind: EventKind, args: &[(Key, Arg)]) {
         let s = &self.rt.sched;
-        let seq = if s.is_sim() {
-            crate::trace::encode::next_seq()
-        } else {
-            0
-        };
         let g = self.g.map(|g| g.id());
-        self.local()
-            .trace
-            .push(&s.trace_sink, tick, seq, g, kind, args);
+        self.local().trace.record(
+            &s.trace_sink,
+            tick,
+            crate::trace::encode::next_seq,
+            g,
+            kind,
+            args,
+        );
     }
 }
 
@@ -1210,12 +1210,15 @@ pub(crate) fn begin(cx: &mut Ctx, g: GRef, inherit: bool) -> Next {
         // the previous G's last event. Reading the clock again would cost
         // a third of what tracing adds to a channel hand-off, to measure
         // the scheduler's own few dozen nanoseconds.
-        let tick = if cx.local().trace_handoff {
-            cx.local().trace.latest()
+        if cx.local().trace_handoff {
+            let rt = cx.rt;
+            cx.local()
+                .trace
+                .push_again(&rt.sched.trace_sink, Some(g.id()), EventKind::GoStart);
         } else {
-            cx.rt.sched.trace_tick()
-        };
-        cx.trace_at(tick, EventKind::GoStart, &[]);
+            let tick = cx.rt.sched.trace_tick();
+            cx.trace_at(tick, EventKind::GoStart, &[]);
+        }
     }
     if g.kind().is_system() {
         return Next::Continue;

@@ -51,8 +51,10 @@
 //! `Ctx::trace` are inlined into each call site, where the event's kind,
 //! its argument count, its keys and the kinds of its values are constants;
 //! one- and two-byte varints are written without a loop; there is always
-//! room for one more event; a new recording and a full batch are out of
-//! line.
+//! room for one more event; a sequence number is taken only in
+//! deterministic mode ([`Buffer::record`]); a `GoStart` at the tick of the
+//! event before it is three bytes stored ([`Buffer::push_again`]); a new
+//! recording and a full batch are out of line.
 //!
 //! # Invariants
 //!
@@ -218,7 +220,8 @@ pub struct Buffer {
     count: u64,
     last_tick: u64,
     last_seq: u64,
-    /// The tick of the latest event pushed (kept across batches).
+    /// The tick of the latest event pushed (kept across batches; the
+    /// tick of `push_again`'s event when it starts a batch).
     latest: u64,
     /// Direct-mapped cache from a `&'static str`'s address and length to its
     /// string id in the sink's table, so a word is looked up under the
@@ -269,6 +272,22 @@ impl Buffer {
         kind: EventKind,
         args: &[(K, Arg)],
     ) {
+        self.record(sink, tick, || seq, g, kind, args);
+    }
+
+    /// [`Buffer::push`], with the sequence number asked of `seq` only when
+    /// the recording keeps them (deterministic mode), so that a real-clock
+    /// event pays for neither the counter nor a test of the mode.
+    #[inline(always)]
+    pub fn record<K: EventKey>(
+        &mut self,
+        sink: &Sink,
+        tick: u64,
+        seq: impl FnOnce() -> u64,
+        g: Option<u64>,
+        kind: EventKind,
+        args: &[(K, Arg)],
+    ) {
         if sink.generation() != self.generation {
             self.restart(sink);
         }
@@ -287,7 +306,9 @@ impl Buffer {
             out.byte(kind as u8 | (argc as u8) << 5);
             out.varint(zigzag(tick.wrapping_sub(self.last_tick) as i64));
             if self.sequenced {
+                let seq = seq();
                 out.varint(zigzag(seq.wrapping_sub(self.last_seq) as i64));
+                self.last_seq = seq;
             }
             out.varint(g.map_or(0, |g| g + 1));
         }
@@ -314,8 +335,35 @@ impl Buffer {
             self.bytes.set_len(self.bytes.len() + written);
         }
         self.last_tick = tick;
-        self.last_seq = seq;
         self.latest = tick;
+        self.count += 1;
+        if self.bytes.len() >= self.limit {
+            self.flush(sink);
+        }
+    }
+
+    /// Records an event without arguments at the tick of the latest one,
+    /// for a real clock (`GoStart` of a direct hand-off, which happens at
+    /// the instant the previous goroutine stopped). Within a batch of a
+    /// real-clock recording that is the head byte, a zero tick delta and
+    /// `g`; anything else goes the general way.
+    #[inline(always)]
+    pub fn push_again(&mut self, sink: &Sink, g: Option<u64>, kind: EventKind) {
+        if self.count == 0 || self.sequenced || sink.generation() != self.generation {
+            return self.push::<Key>(sink, self.latest, 0, g, kind, &[]);
+        }
+        // SAFETY: as in `record`: the buffer's end is within the
+        // allocation, with room for an event, which is more than the
+        // three to twelve bytes written here.
+        unsafe {
+            let mut out = Cursor(self.bytes.as_mut_ptr().add(self.bytes.len()));
+            let start = out.0;
+            out.byte(kind as u8);
+            out.byte(0);
+            out.varint(g.map_or(0, |g| g + 1));
+            let written = out.0.offset_from(start) as usize;
+            self.bytes.set_len(self.bytes.len() + written);
+        }
         self.count += 1;
         if self.bytes.len() >= self.limit {
             self.flush(sink);
@@ -358,11 +406,6 @@ impl Buffer {
         self.count = 0;
         self.last_tick = 0;
         self.last_seq = 0;
-    }
-
-    /// The tick of the latest event pushed (0 before the first).
-    pub fn latest(&self) -> u64 {
-        self.latest
     }
 
     /// How many events the buffer holds (not yet written out).

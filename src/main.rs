@@ -49,6 +49,21 @@ use skein::{Options, TraceFormat, EXIT_IO, EXIT_USAGE};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Sets mimalloc's options before anything allocates: a process
+/// constructor, which the C runtime runs after mimalloc's own (which has
+/// a priority) and before the Rust runtime's first allocation, because
+/// mimalloc reserves its first arena at that allocation with the options
+/// it then has (`skein_vm::raw::configure_allocator`).
+#[cfg(all(target_os = "linux", not(miri)))]
+#[used]
+#[link_section = ".init_array"]
+static CONFIGURE_ALLOCATOR: extern "C" fn() = {
+    extern "C" fn configure() {
+        skein_vm::raw::configure_allocator();
+    }
+    configure
+};
+
 /// Skein: Lox with goroutines, channels and select on a Go-style runtime.
 ///
 /// With no FILE, starts the REPL. The words after FILE are the script's

@@ -10,14 +10,16 @@
 //! 3. Else take `n` untouched pages from the current arena, mapping a new
 //!    arena when it has too few (its untouched rest becomes a free run,
 //!    released from the start).
-//! 4. Build the span and point the page map at it.
+//! 4. Build the span, in a descriptor slot of the slab (`spanalloc`),
+//!    and point the page map at it.
 //!
 //! `free_span` puts the pages back, merging the run with free neighbours
 //! (a huge object's arena is unmapped at once). The scavenger (`scavenge`,
 //! called by sysmon) gives back the pages of runs that have stayed free
 //! for [`SCAVENGE_AGE_NS`], so the resident size follows the live heap
 //! some time after a burst is freed, while pages freed and reused within
-//! a few GC cycles are not faulted in again.
+//! a few GC cycles are not faulted in again. It also gives back the
+//! descriptor slab's pages that stayed empty (`spanalloc`).
 //!
 //! Statistics: `sys` is the bytes of arena pages handed to the page heap
 //! (Go's `heap_sys`; the untouched rest of an arena is not counted),
@@ -38,6 +40,7 @@ use parking_lot::Mutex;
 use super::arena::{self, ARENA_PAGES, ARENA_SIZE, META_PAGES};
 use super::sizeclass::PAGE_SIZE;
 use super::span::{Span, SpanClass};
+use super::spanalloc::{self, SpanSlab};
 
 /// How long a free run must stay free before the scavenger releases it:
 /// long enough that a program's steady GC cycles (milliseconds to a few
@@ -49,11 +52,6 @@ pub const SCAVENGE_AGE_NS: u64 = 1_000_000_000;
 /// At most this much is released per scavenger call, so sysmon (which
 /// calls it between its other duties) never holds the page lock long.
 const SCAVENGE_MAX_BYTES: usize = 64 << 20;
-
-/// Span descriptors kept for reuse: enough to absorb a cycle's churn of
-/// small spans without going to the allocator, few enough (about 70 KiB)
-/// that freeing a burst does not pin a descriptor per freed span.
-const SPARE_SPANS: usize = 256;
 
 /// A run of free pages.
 #[derive(Clone, Copy)]
@@ -101,11 +99,8 @@ struct Pages {
     free: BTreeMap<usize, Run>,
     /// Free runs by (pages, address), for best fit.
     by_size: BTreeSet<(usize, usize)>,
-    /// Span descriptors no longer in use, for reuse. Boxed: a descriptor in
-    /// use is known by its address (`Box::into_raw`), so each keeps its
-    /// own allocation rather than living in the vector.
-    #[allow(clippy::vec_box)]
-    spare: Vec<Box<Span>>,
+    /// The memory of span descriptors.
+    slab: SpanSlab,
 }
 
 impl Pages {
@@ -182,13 +177,12 @@ impl Mheap {
             .alloc_pages(&mut pg, npages)
             .unwrap_or_else(|| oom(npages * PAGE_SIZE));
         let span = Span::new(addr, npages, class, sweepgen);
-        let p = match pg.spare.pop() {
-            Some(mut b) => {
-                *b = span;
-                Box::into_raw(b)
-            }
-            None => Box::into_raw(Box::new(span)),
-        };
+        let p = pg
+            .slab
+            .alloc()
+            .unwrap_or_else(|| oom(spanalloc::CHUNK_BYTES));
+        // SAFETY: the slot is free memory for one descriptor.
+        unsafe { p.write(span) };
         let base = addr & !(ARENA_SIZE - 1);
         // SAFETY: the arena at `base` is mapped and the lock is held.
         unsafe { arena::set_pages(base, (addr - base) / PAGE_SIZE, npages, p) };
@@ -282,9 +276,9 @@ impl Mheap {
     /// `s` came from [`alloc_span`](Self::alloc_span), is owned by the
     /// caller, and no pointer into it is used again.
     pub(crate) unsafe fn free_span(&self, s: *mut Span) {
-        // SAFETY: guaranteed by the caller.
-        let b = unsafe { Box::from_raw(s) };
-        let (addr, n) = (b.base, b.npages);
+        // SAFETY: guaranteed by the caller: the descriptor is valid and
+        // the caller's.
+        let (addr, n) = unsafe { ((*s).base, (*s).npages) };
         self.in_use.fetch_sub(n * PAGE_SIZE, Ordering::Relaxed);
         self.spans.fetch_sub(1, Ordering::Relaxed);
         let now = self.now_ns();
@@ -292,9 +286,10 @@ impl Mheap {
         let base = addr & !(ARENA_SIZE - 1);
         // SAFETY: the arena is mapped and the lock is held.
         unsafe { arena::set_pages(base, (addr - base) / PAGE_SIZE, n, std::ptr::null_mut()) };
-        if pg.spare.len() < SPARE_SPANS {
-            pg.spare.push(b);
-        }
+        // SAFETY: guaranteed by the caller: nothing uses the descriptor
+        // again.
+        unsafe { std::ptr::drop_in_place(s) };
+        pg.slab.free(s);
         if pg.arena(addr).huge {
             let i = pg.arenas.partition_point(|a| a.base < base);
             let info = pg.arenas.remove(i);
@@ -325,12 +320,18 @@ impl Mheap {
     }
 
     /// Releases the pages of runs free for at least [`SCAVENGE_AGE_NS`]
-    /// (at most [`SCAVENGE_MAX_BYTES`] per call); returns the bytes
-    /// released. The lock is not held across `madvise`: each run is taken
-    /// off the free lists (so nothing allocates it meanwhile), released
-    /// without the lock, and put back, so an allocating P never waits for
-    /// the system call (and a stop-the-world never waits for that P).
+    /// (at most [`SCAVENGE_MAX_BYTES`] per call), and the descriptor
+    /// slab's idle pages; returns the bytes released. The lock is not held
+    /// across `madvise`: each run is taken off the free lists (so nothing
+    /// allocates it meanwhile), released without the lock, and put back,
+    /// so an allocating P never waits for the system call (and a
+    /// stop-the-world never waits for that P).
     pub(crate) fn scavenge(&self) -> usize {
+        let slab_runs = self.pages.lock().slab.take_idle();
+        // SAFETY: the runs came from `take_idle` and are put back below.
+        unsafe { spanalloc::release(&slab_runs) };
+        self.pages.lock().slab.put_back(&slab_runs);
+        let slab_bytes: usize = slab_runs.iter().map(|&(_, n)| n).sum();
         let now = self.now_ns();
         let old: Vec<(usize, usize)> = self
             .pages
@@ -383,7 +384,7 @@ impl Mheap {
             Self::insert_free(&mut self.pages.lock(), addr, pages, run.freed_at);
         }
         self.released.fetch_add(done, Ordering::Relaxed);
-        done
+        done + slab_bytes
     }
 
     /// Calls `f` on every span in use (the heap is being torn down, or the

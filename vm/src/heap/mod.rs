@@ -47,6 +47,7 @@ pub mod central;
 pub mod mheap;
 pub mod sizeclass;
 pub mod span;
+pub mod spanalloc;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicIsize, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -704,9 +705,10 @@ impl Drop for Heap {
         for s in spans {
             // SAFETY: the VM is being dropped: every span in use and every
             // object in it is reached once, here, and nothing else runs.
+            // The descriptor's memory goes with the page heap's slab.
             unsafe {
                 (*s).for_each_owner(|h| crate::gc::drop_object(h));
-                drop(Box::from_raw(s));
+                std::ptr::drop_in_place(s);
             }
         }
     }

@@ -366,6 +366,10 @@ pub struct Sched {
     /// guarded by `outside_lock`; the collector takes that lock too.
     pub(crate) outside_p: P,
     pub(crate) outside_lock: Mutex<()>,
+    /// How many times sysmon's scavenger has given pages back: an M that
+    /// goes idle and finds it changed asks mimalloc to return its own
+    /// thread's free pages too (`proc::collect_after_scavenge`).
+    pub(crate) scavenges: AtomicU64,
     /// Tracing: on/off, where full buffers go, and sysmon's events (which
     /// have no P; the lock is taken only by sysmon and the collector of
     /// the buffers).
@@ -428,6 +432,7 @@ impl Sched {
             trace_path: Mutex::new(None),
             outside_p: P::new(u32::MAX, seed),
             outside_lock: Mutex::new(()),
+            scavenges: AtomicU64::new(0),
             tracing: AtomicBool::new(false),
             trace_sink: trace::Sink::new(),
             trace_outside: Mutex::new(trace::Buffer::new(trace::encode::STREAM_SYSMON)),

@@ -227,6 +227,7 @@ pub fn run_main(rt: &Arc<Runtime>, program: &Program) -> Result<(), RuntimeError
 fn m0(rt: &Runtime) {
     let _bound = crate::gc::bind_thread(rt);
     let s = &rt.sched;
+    let mut scavenges_seen = 0;
     loop {
         if s.main.lock().result.is_some() {
             return;
@@ -261,6 +262,7 @@ fn m0(rt: &Runtime) {
                 }
                 // Other Ms run the program, or nothing is runnable: look
                 // again later.
+                collect_after_scavenge(rt, &mut scavenges_seen);
                 let mut m = s.main.lock();
                 if m.result.is_none() {
                     s.main_cond.wait_for(&mut m, M0_IDLE_WAIT);
@@ -761,9 +763,37 @@ fn start_sysmon(rt: &Runtime) {
     }
 }
 
+/// When an M's thread is idle: if sysmon's scavenger has given pages back
+/// since this thread last looked (`seen`), asks mimalloc to return this
+/// thread's free pages as well. mimalloc keeps a list or table block
+/// freed by another thread (the sweeper's) on the page of the thread that
+/// allocated it until that thread next calls into it, and sysmon's own
+/// `mi_collect` reaches only sysmon's pages: without this, the blocks of a
+/// freed burst stay resident in an idle program.
+fn collect_after_scavenge(rt: &Runtime, seen: &mut u64) {
+    let now = rt.sched.scavenges.load(Ordering::Acquire);
+    if now != *seen {
+        *seen = now;
+        // SAFETY: `mi_collect` has no preconditions.
+        unsafe { libmimalloc_sys::mi_collect(true) };
+    }
+}
+
+/// Wakes every idle M, so that each runs `collect_after_scavenge` (an
+/// idle M sleeps until it is given a P, which in an idle program may be
+/// never). Called by sysmon after the scavenger released pages.
+fn wake_idle_ms_to_collect(rt: &Runtime) {
+    let idle: Vec<Arc<M>> = rt.sched.lock.lock().midle.clone();
+    for m in idle {
+        let _k = m.park.lock();
+        m.cond.notify_one();
+    }
+}
+
 /// An M's thread.
 fn mstart(rt: Arc<Runtime>, m: Arc<M>) {
     let _bound = crate::gc::bind_thread(&rt);
+    let mut scavenges_seen = 0;
     loop {
         let (pid, spinning) = {
             let mut k = m.park.lock();
@@ -773,6 +803,14 @@ fn mstart(rt: Arc<Runtime>, m: Arc<M>) {
                 }
                 if let Some(p) = k.nextp.take() {
                     break (p, k.spinning);
+                }
+                // Woken without a P: sysmon's scavenger may have asked
+                // (`wake_idle_ms_to_collect`); nothing waits on this.
+                parking_lot::MutexGuard::unlocked(&mut k, || {
+                    collect_after_scavenge(&rt, &mut scavenges_seen);
+                });
+                if k.exit || k.nextp.is_some() {
+                    continue;
                 }
                 m.cond.wait(&mut k);
             }
@@ -1390,6 +1428,12 @@ pub fn timer_added(rt: &Runtime, when: u64) {
     }
 }
 
+/// How long after the scavenger last released pages sysmon keeps asking
+/// the Ms and mimalloc to purge, at every scavenger period: twice
+/// mimalloc's purge delay (one second in the version built here), so that
+/// what is freed while the scavenger works through a burst is purged too.
+const MI_PURGE_WINDOW_NS: u64 = 2_000_000_000;
+
 /// How often sysmon runs the heap's scavenger: often enough that freed
 /// memory returns within a fraction of a second of its release age, rarely
 /// enough that walking the free runs costs nothing measurable.
@@ -1402,6 +1446,7 @@ fn sysmon(rt: Arc<Runtime>) {
     // Per P: the last schedtick seen and when it was first seen.
     let mut seen: Vec<(u64, u64)> = Vec::new();
     let mut scavenged_at = 0;
+    let mut collect_until = 0;
     while !s.shutdown_flag.load(Ordering::Acquire) {
         let now = s.now();
         let next_timer = timer::earliest(s);
@@ -1436,12 +1481,21 @@ fn sysmon(rt: Arc<Runtime>) {
         let now = s.now();
         super::syscall::retake(&rt, now);
         if now.saturating_sub(scavenged_at) >= SCAVENGE_PERIOD_NS {
-            // Give pages that stayed free long enough back to the system,
-            // and, when there were some, ask mimalloc (which holds the
-            // list and table blocks) to return its free pages as well: it
-            // purges only when allocation calls into it, which an idle
-            // program never does.
+            // Give pages that stayed free long enough back to the system.
+            // When there were some, a burst has ended: for
+            // `MI_PURGE_WINDOW_NS`, at every period, the Ms hand their
+            // mimalloc pages back (`collect_after_scavenge`; idle ones are
+            // woken for it, busy ones do it when they next go idle) and
+            // sysmon asks mimalloc (which holds the list and table
+            // blocks) to return its free memory. mimalloc purges only when
+            // it is called into, which an idle program's threads never
+            // do, and only memory freed longer than its purge delay ago.
             if rt.heap.mheap.scavenge() > 0 {
+                collect_until = now + MI_PURGE_WINDOW_NS;
+            }
+            if now < collect_until {
+                s.scavenges.fetch_add(1, Ordering::Release);
+                wake_idle_ms_to_collect(&rt);
                 // SAFETY: `mi_collect` has no preconditions.
                 unsafe { libmimalloc_sys::mi_collect(true) };
             }

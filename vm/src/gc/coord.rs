@@ -286,7 +286,7 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                     return (park_outcome(f), 1);
                 }
                 let t0 = rt.sched.clock_ns();
-                stw1(cx);
+                let retired = stw1(cx);
                 let clock = &gc.pacer.clock;
                 if gc.stw_mode {
                     // The world stays stopped: `terminate` marks
@@ -302,10 +302,12 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                         &[(Key::REASON, Arg::S("mark_termination"))],
                     );
                     terminate(cx, rt.sched.clock_ns());
+                    retired.free();
                     return (after_cycle(cx), CYCLE_END_COST);
                 }
                 let released = stw::start_the_world(cx, "sweep_termination");
                 clock.note_pause(&clock.stw1_ns, t0, released);
+                retired.free();
                 rt.sched.worldsema.release(cx);
                 crate::sched::proc::wakep(rt);
                 set(State::MarkWait);
@@ -384,7 +386,7 @@ fn park_outcome(f: Flow) -> Outcome {
 }
 
 /// Stop-the-world #1 (sweep termination) and the start of the mark phase.
-fn stw1(cx: &mut Ctx) {
+fn stw1(cx: &mut Ctx) -> RetiredBlocks {
     let rt = cx.rt;
     let gc = &rt.gc;
     stw::stop_the_world(cx, "sweep_termination");
@@ -394,7 +396,7 @@ fn stw1(cx: &mut Ctx) {
     // sure (it finds nothing unless a sweeper was mid-chunk then, which
     // the coordinator waits out).
     while sweep::sweep_chunk(cx.rt) {}
-    free_retired(cx);
+    let retired = RetiredBlocks::take(cx);
     gc.cycle.fetch_add(1, Ordering::AcqRel);
     let gs: Vec<GRef> = rt
         .sched
@@ -420,15 +422,33 @@ fn stw1(cx: &mut Ctx) {
     }
     gc.pacer.start_mark(cx);
     gc.set_phase(Phase::Mark);
+    retired
 }
 
-/// Frees storage retired by list and table growth (world stopped: no
-/// mutator or marker holds a reference into it).
-pub(crate) fn free_retired(cx: &mut Ctx) {
-    for r in cx.rt.heap.retired.lock().drain(..) {
-        // SAFETY: the world is stopped; markers stop only at buffer
-        // boundaries, where they hold no block reference.
-        unsafe { r.free() };
+/// Storage retired by list and table growth, taken off the retire list
+/// with the world stopped and freed once it runs again: freeing (and with
+/// it mimalloc's purge, a system call per block) need not lengthen the
+/// pause.
+#[must_use = "the blocks are freed by `free`"]
+pub(crate) struct RetiredBlocks(Vec<crate::object::Retired>);
+
+impl RetiredBlocks {
+    /// Takes the retire list. Called with the world stopped: no mutator
+    /// (each is at a safepoint) and no marker (markers stop only at buffer
+    /// boundaries) holds a reference into a retired block, and none can
+    /// reach one afterwards, since lists and tables point to their new
+    /// blocks.
+    pub(crate) fn take(cx: &Ctx) -> RetiredBlocks {
+        RetiredBlocks(std::mem::take(&mut *cx.rt.heap.retired.lock()))
+    }
+
+    /// Frees the blocks (the world may be running again).
+    pub(crate) fn free(self) {
+        for r in self.0 {
+            // SAFETY: taken with the world stopped (`take`): nothing
+            // holds or can reach a reference into the block.
+            unsafe { r.free() };
+        }
     }
 }
 
@@ -451,7 +471,7 @@ fn terminate(cx: &mut Ctx, t0: u64) {
     gc.coord.done_claimed.store(true, Ordering::Release);
     gc.roots.clear();
     super::pacer::wake_assists(cx);
-    free_retired(cx);
+    let retired = RetiredBlocks::take(cx);
     gc.pacer.end_mark(cx);
     sweep::start(cx);
     cx.trace(
@@ -462,6 +482,7 @@ fn terminate(cx: &mut Ctx, t0: u64) {
     let released = stw::start_the_world(cx, "mark_termination");
     let clock = &gc.pacer.clock;
     clock.note_pause(&clock.stw2_ns, t0, released);
+    retired.free();
 }
 
 /// After mark termination: release the semaphores, report, wake

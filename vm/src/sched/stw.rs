@@ -213,9 +213,10 @@ pub fn memstats(cx: &mut Ctx) -> Result<Vec<(&'static str, f64)>, Flow> {
     acquire_world(cx)?;
     stop_the_world(cx, "memstats");
     flush_all(cx);
-    crate::gc::coord::free_retired(cx);
+    let retired = crate::gc::coord::RetiredBlocks::take(cx);
     let stats = cx.rt.memstats();
     start_the_world(cx, "memstats");
+    retired.free();
     cx.rt.sched.worldsema.release(cx);
     Ok(stats)
 }

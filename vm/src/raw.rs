@@ -54,15 +54,20 @@ mod mi_option {
 ///
 /// 1. Arenas are committed on demand. By default mimalloc commits them
 ///    eagerly on Linux (where the kernel overcommits anyway), and memory
-///    of an eagerly committed arena is never purged: the list and table
-///    blocks of a burst of allocation stayed resident after the collector
-///    freed them, and a program that prints one line had a 12 MB resident
-///    size instead of 5 MB.
+///    of an eagerly committed arena stayed resident after it was freed:
+///    the list and table blocks of a burst of allocation stayed after the
+///    collector freed them, and a program that prints one line had a
+///    12 MB resident size instead of 5 MB. The price is first-touch page
+///    faults of 4 KiB pages where the eager arena had huge pages: `spawn`,
+///    whose goroutines live in mimalloc, runs about a fifth slower.
 /// 2. Memory is purged (given back with `madvise`) as soon as a page of it
 ///    is free, rather than a second later: a later purge needs a thread
 ///    to call into mimalloc after the delay, which the threads of an idle
 ///    program do not, so a freed burst's blocks stayed resident in part,
-///    by chance. The benchmarks show no cost (`bench/RESULTS.md`).
+///    by chance. The benchmarks show no cost (`bench/RESULTS.md`); the
+///    collector frees retired blocks after its pauses, not in them
+///    (`gc::coord::RetiredBlocks`), so the `madvise` calls this brings are
+///    not in a pause.
 pub fn configure_allocator() {
     // SAFETY: the caller runs this before any other thread exists.
     unsafe {

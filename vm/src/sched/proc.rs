@@ -1429,9 +1429,12 @@ pub fn timer_added(rt: &Runtime, when: u64) {
 }
 
 /// How long after the scavenger last released pages sysmon keeps asking
-/// the Ms and mimalloc to purge, at every scavenger period: twice
-/// mimalloc's purge delay (one second in the version built here), so that
-/// what is freed while the scavenger works through a burst is purged too.
+/// the Ms and mimalloc to collect, at every scavenger period: a burst's
+/// blocks are freed by sweepers over the first cycles after it ends, while
+/// the scavenger works through its pages (at most 64 MiB a pass), and an
+/// M busy at one pass collects only when it next goes idle;
+/// two seconds covers that with room, and costs an idle M a wake-up every
+/// period meanwhile.
 const MI_PURGE_WINDOW_NS: u64 = 2_000_000_000;
 
 /// How often sysmon runs the heap's scavenger: often enough that freed
@@ -1487,9 +1490,9 @@ fn sysmon(rt: Arc<Runtime>) {
             // mimalloc pages back (`collect_after_scavenge`; idle ones are
             // woken for it, busy ones do it when they next go idle) and
             // sysmon asks mimalloc (which holds the list and table
-            // blocks) to return its free memory. mimalloc purges only when
-            // it is called into, which an idle program's threads never
-            // do, and only memory freed longer than its purge delay ago.
+            // blocks) to return its free memory: mimalloc gives a page
+            // back when the thread that owns it calls in and finds it
+            // free, which an idle program's threads never do.
             if rt.heap.mheap.scavenge() > 0 {
                 collect_until = now + MI_PURGE_WINDOW_NS;
             }

@@ -71,11 +71,10 @@ pub unsafe fn set_pages(base: usize, first: usize, n: usize, span: *mut Span) {
     }
 }
 
-/// Maps a fresh arena of `bytes` (a multiple of [`ARENA_SIZE`]) aligned to
-/// [`ARENA_SIZE`]; `None` when the system refuses.
-pub fn map(bytes: usize) -> Option<usize> {
-    // Over-map by one arena, then trim both ends to the alignment.
-    let len = bytes + ARENA_SIZE;
+/// Maps `len` bytes of fresh memory, readable and writable, backed by
+/// physical memory only where touched (page-aligned); `None` when the
+/// system refuses. Release it with [`unmap`].
+pub fn map_anonymous(len: usize) -> Option<usize> {
     // SAFETY: an anonymous private mapping with no fixed address has no
     // preconditions; the result is checked.
     let p = unsafe {
@@ -88,10 +87,15 @@ pub fn map(bytes: usize) -> Option<usize> {
             0,
         )
     };
-    if p == libc::MAP_FAILED {
-        return None;
-    }
-    let start = p as usize;
+    (p != libc::MAP_FAILED).then_some(p as usize)
+}
+
+/// Maps a fresh arena of `bytes` (a multiple of [`ARENA_SIZE`]) aligned to
+/// [`ARENA_SIZE`]; `None` when the system refuses.
+pub fn map(bytes: usize) -> Option<usize> {
+    // Over-map by one arena, then trim both ends to the alignment.
+    let len = bytes + ARENA_SIZE;
+    let start = map_anonymous(len)?;
     let base = (start + ARENA_SIZE - 1) & !(ARENA_SIZE - 1);
     let end = start + len;
     // SAFETY: both trimmed ranges lie inside the mapping just made and are
@@ -107,10 +111,10 @@ pub fn map(bytes: usize) -> Option<usize> {
     Some(base)
 }
 
-/// Unmaps an arena made by [`map`].
+/// Unmaps an arena made by [`map`] (or memory from [`map_anonymous`]).
 ///
 /// # Safety
-/// Nothing in the arena is used again.
+/// Nothing in the range is used again.
 pub unsafe fn unmap(base: usize, bytes: usize) {
     // SAFETY: guaranteed by the caller.
     unsafe { libc::munmap(base as *mut libc::c_void, bytes) };
@@ -120,7 +124,8 @@ pub unsafe fn unmap(base: usize, bytes: usize) {
 /// the range stays mapped and reads as zeros when touched again.
 ///
 /// # Safety
-/// The range is inside an arena, page-aligned, and holds no object.
+/// The range is mapped (an arena's, or from [`map_anonymous`]),
+/// page-aligned, and holds nothing that is used again.
 pub unsafe fn release(addr: usize, bytes: usize) {
     // SAFETY: guaranteed by the caller.
     unsafe { libc::madvise(addr as *mut libc::c_void, bytes, libc::MADV_DONTNEED) };

@@ -36,6 +36,7 @@
 
 use std::mem::{align_of, size_of};
 
+use super::arena;
 use super::span::Span;
 
 /// The system page: the unit `madvise` releases. 4 KiB on the systems
@@ -139,12 +140,7 @@ impl SpanSlab {
     /// When `p` is not a slot this slab handed out.
     pub fn free(&mut self, p: *mut Span) {
         let addr = p as usize;
-        let (i, c) = self
-            .chunks
-            .iter_mut()
-            .enumerate()
-            .find(|(_, c)| (c.base..c.base + CHUNK_BYTES).contains(&addr))
-            .expect("a descriptor from the slab");
+        let (i, c) = self.chunk_of(addr);
         let off = addr - c.base;
         let (page, in_page) = (off / OS_PAGE, off % OS_PAGE);
         debug_assert_eq!(in_page % Self::SLOT, 0, "a slot's start");
@@ -192,12 +188,7 @@ impl SpanSlab {
         for &(addr, bytes) in runs {
             let mut page_addr = addr;
             while page_addr < addr + bytes {
-                let (i, c) = self
-                    .chunks
-                    .iter_mut()
-                    .enumerate()
-                    .find(|(_, c)| (c.base..c.base + CHUNK_BYTES).contains(&page_addr))
-                    .expect("a run of the slab");
+                let (i, c) = self.chunk_of(page_addr);
                 let first = (page_addr - c.base) / OS_PAGE * Self::SLOTS_PER_PAGE;
                 for slot in first..first + Self::SLOTS_PER_PAGE {
                     set_bit(&mut c.free, slot, true);
@@ -207,6 +198,18 @@ impl SpanSlab {
                 page_addr += OS_PAGE;
             }
         }
+    }
+
+    /// The chunk holding `addr`, and its index.
+    ///
+    /// # Panics
+    /// When no chunk holds it (the address is not the slab's).
+    fn chunk_of(&mut self, addr: usize) -> (usize, &mut Chunk) {
+        self.chunks
+            .iter_mut()
+            .enumerate()
+            .find(|(_, c)| (c.base..c.base + CHUNK_BYTES).contains(&addr))
+            .expect("an address in the slab")
     }
 
     /// Bytes of descriptor memory mapped, and of it released.
@@ -228,28 +231,14 @@ impl SpanSlab {
 impl Chunk {
     /// A new chunk, every slot free and every page untouched (released).
     fn map() -> Option<Chunk> {
-        // SAFETY: an anonymous private mapping with no fixed address has no
-        // preconditions; the result is checked.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                CHUNK_BYTES,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return None;
-        }
+        let base = arena::map_anonymous(CHUNK_BYTES)?;
         let words = SpanSlab::SLOTS.div_ceil(64);
         let mut free = vec![u64::MAX; words];
         if !SpanSlab::SLOTS.is_multiple_of(64) {
             free[words - 1] = (1 << (SpanSlab::SLOTS % 64)) - 1;
         }
         Some(Chunk {
-            base: p as usize,
+            base,
             free,
             nfree: SpanSlab::SLOTS,
             used: vec![0; CHUNK_PAGES],
@@ -273,7 +262,7 @@ impl Drop for SpanSlab {
         for c in &self.chunks {
             // SAFETY: the slab is being dropped with the page heap, after
             // every descriptor (`Heap::drop`); nothing points into it.
-            unsafe { libc::munmap(c.base as *mut libc::c_void, CHUNK_BYTES) };
+            unsafe { arena::unmap(c.base, CHUNK_BYTES) };
         }
     }
 }
@@ -287,7 +276,7 @@ pub unsafe fn release(runs: &[(usize, usize)]) {
     for &(addr, bytes) in runs {
         // SAFETY: guaranteed by the caller: the range is inside a chunk,
         // page-aligned, and holds no descriptor.
-        unsafe { libc::madvise(addr as *mut libc::c_void, bytes, libc::MADV_DONTNEED) };
+        unsafe { arena::release(addr, bytes) };
     }
 }
 

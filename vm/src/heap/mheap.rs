@@ -328,9 +328,11 @@ impl Mheap {
     /// stop-the-world never waits for that P).
     pub(crate) fn scavenge(&self) -> usize {
         let slab_runs = self.pages.lock().slab.take_idle();
-        // SAFETY: the runs came from `take_idle` and are put back below.
-        unsafe { spanalloc::release(&slab_runs) };
-        self.pages.lock().slab.put_back(&slab_runs);
+        if !slab_runs.is_empty() {
+            // SAFETY: the runs came from `take_idle` and are put back here.
+            unsafe { spanalloc::release(&slab_runs) };
+            self.pages.lock().slab.put_back(&slab_runs);
+        }
         let slab_bytes: usize = slab_runs.iter().map(|&(_, n)| n).sum();
         let now = self.now_ns();
         let old: Vec<(usize, usize)> = self

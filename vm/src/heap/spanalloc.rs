@@ -212,8 +212,10 @@ impl SpanSlab {
             .expect("an address in the slab")
     }
 
-    /// Bytes of descriptor memory mapped, and of it released.
-    pub fn bytes(&self) -> (usize, usize) {
+    /// Bytes of descriptor memory mapped, and of it released (for the
+    /// tests).
+    #[cfg(test)]
+    fn bytes(&self) -> (usize, usize) {
         let released: usize = self
             .chunks
             .iter()

@@ -72,6 +72,36 @@ pub struct Header {
 /// 16 bytes (`heap::sizeclass::MIN_SIZE`).
 const _: () = assert!(std::mem::size_of::<Header>() == 8);
 
+/// Copies `items` to `dst`. List literals are mostly short (`[left,
+/// right]`, a pair, a point), where calling `memcpy` costs more than the
+/// copy: up to four values are stored here one by one, the first two and
+/// the last two (overlapping for three or fewer); longer runs go to
+/// `memcpy`.
+///
+/// # Safety
+/// `dst` is writable for `items.len()` values and does not overlap
+/// `items`.
+#[inline(always)]
+unsafe fn copy_values(items: &[Value], dst: *mut Value) {
+    let n = items.len();
+    // SAFETY: every write is at an index below `n`, which the caller
+    // guarantees is in bounds.
+    unsafe {
+        match n {
+            0 => {}
+            1..=4 => {
+                dst.write(items[0]);
+                dst.add(n / 2).write(items[n / 2]);
+                dst.add(n - 1).write(items[n - 1]);
+                if n == 4 {
+                    dst.add(1).write(items[1]);
+                }
+            }
+            _ => std::ptr::copy_nonoverlapping(items.as_ptr(), dst, n),
+        }
+    }
+}
+
 /// Holds an object's writer lock (see [`Header::lock`]); released on drop.
 pub struct ObjGuard<'a>(&'a AtomicU8);
 
@@ -678,7 +708,7 @@ impl ListBlock {
                 .write(u32::try_from(items.len()).expect("list too large"));
             std::ptr::addr_of_mut!((*p).inline).write(inline);
             let slots = std::ptr::addr_of_mut!((*p).slots) as *mut Value;
-            std::ptr::copy_nonoverlapping(items.as_ptr(), slots, items.len());
+            copy_values(items, slots);
         }
     }
 
@@ -939,4 +969,27 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
     tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
     h = (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K);
     (h.rotate_left(5) ^ bytes.len() as u64).wrapping_mul(K)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_values;
+    use crate::value::Value;
+
+    /// Every length, below and past the `memcpy` threshold, copies
+    /// exactly its values in order and writes nothing after them.
+    #[test]
+    fn copy_values_copies_exactly_n_values() {
+        for n in 0..=10usize {
+            let items: Vec<Value> = (0..n).map(|i| Value::number(i as f64 + 1.0)).collect();
+            let mut dst = vec![Value::NIL; n + 2];
+            // SAFETY: `dst` holds `n` values and more, apart from `items`.
+            unsafe { copy_values(&items, dst.as_mut_ptr()) };
+            assert!(dst[..n] == items[..], "length {n}");
+            assert!(
+                dst[n..].iter().all(|v| v.is_nil()),
+                "length {n}: past the end"
+            );
+        }
+    }
 }

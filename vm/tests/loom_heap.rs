@@ -76,7 +76,9 @@
 //!    collector marks, an mcache allocates from its span (`next_free`,
 //!    crossing to the next bitmap word with `refill_cache`) and marks each
 //!    new object black (`gc::mark::mark_new`, which is
-//!    `Span::mark_black_index`: scan bit, then mark bit) while a marker
+//!    `Span::mark_black_index`: under Green Tea scan bit, then mark bit;
+//!    per-object marking sets only the mark bit, the same `fetch_or`, and
+//!    the model takes the Green Tea path, the larger) while a marker
 //!    marks live objects in the same words (`mark_index`). Every bit set
 //!    by either survives, and `next_free` never hands out a slot of a live
 //!    object.
@@ -349,8 +351,8 @@ impl Span {
         word.load(Ordering::Relaxed) & bit == 0 && word.fetch_or(bit, Ordering::SeqCst) & bit == 0
     }
 
-    /// `Span::mark_black_index`: marks slot `idx` black at once (an object
-    /// allocated while the collector marks).
+    /// `Span::mark_black_index` under Green Tea: marks slot `idx` black at
+    /// once (an object allocated while the collector marks).
     fn mark_black_index(&self, idx: usize) {
         let (w, bit) = (idx / WORD_BITS, bit_of(idx));
         self.scan_bits[w].fetch_or(bit, Ordering::AcqRel);

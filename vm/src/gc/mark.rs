@@ -156,12 +156,12 @@ pub(crate) fn prefetch(p: *mut Header) {
 }
 
 /// Marks an object allocated while the collector marks (allocate black:
-/// marked and, for Green Tea, already scanned).
+/// marked and, for Green Tea (`greentea`), already scanned).
 #[inline]
-pub(crate) fn mark_new(p: *mut Header) {
+pub(crate) fn mark_new(p: *mut Header, greentea: bool) {
     // SAFETY: `p` was just allocated in a span in use.
     let (span, idx) = unsafe { crate::heap::arena::slot_of(p) };
-    span.mark_black_index(idx);
+    span.mark_black_index(idx, greentea);
 }
 
 /// Is `p`'s mark bit set?

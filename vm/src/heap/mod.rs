@@ -454,7 +454,7 @@ impl Mcache {
         // Allocate black: while the collector marks, a new object is
         // marked, and what it was initialised with is shaded.
         if crate::gc::barrier_enabled() && rt.gc.marking() {
-            crate::gc::mark::mark_new(p);
+            crate::gc::mark::mark_new(p, rt.gc.greentea);
             crate::gc::shade_children(p);
         }
         self.unflushed_objects += 1;

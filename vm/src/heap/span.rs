@@ -246,7 +246,9 @@ impl Span {
         }
         let bit = o.alloc_cache.trailing_zeros() as usize;
         o.alloc_cache &= o.alloc_cache - 1;
-        Some((o.word_base + bit * self.elemsize) as *mut u8)
+        let at = o.word_base + bit * self.elemsize;
+        prefetch(at + PREFETCH_AHEAD);
+        Some(at as *mut u8)
     }
 
     /// The slots of word `w` that hold objects (see the module comment).
@@ -310,11 +312,16 @@ impl Span {
     }
 
     /// Marks slot `idx` black at once (an object allocated while the
-    /// collector marks): mark bit and, for Green Tea, scan bit.
+    /// collector marks): its mark bit and, for Green Tea (`greentea`),
+    /// its scan bit. Per-object marking never reads scan bits, so it is
+    /// spared the second locked instruction on every allocation while
+    /// the collector marks.
     #[inline]
-    pub(crate) fn mark_black_index(&self, idx: usize) {
+    pub(crate) fn mark_black_index(&self, idx: usize, greentea: bool) {
         let (w, bit) = (idx / 64, 1u64 << (idx % 64));
-        self.scan_bits[w].fetch_or(bit, Ordering::AcqRel);
+        if greentea {
+            self.scan_bits[w].fetch_or(bit, Ordering::AcqRel);
+        }
         self.mark_bits[w].fetch_or(bit, Ordering::SeqCst);
     }
 
@@ -442,6 +449,30 @@ impl Span {
         unsafe { self.reset_cache() };
         (freed, plain)
     }
+}
+
+/// How far past a slot being handed out the allocator asks for memory to
+/// be fetched: a few slots ahead, so that the line is in the cache by the
+/// time an allocation writes it. Slots are handed out in address order,
+/// but a small object's span is a page or a few, too short for the
+/// hardware's stream prefetcher to get going, and a slot's memory was
+/// last touched a GC cycle ago (the sweeper reads only bitmaps), so
+/// without this the first store into each new object waits for memory
+/// (`bench/RESULTS.md`: binary_trees 2-4% faster; 256 and 512 bytes
+/// ahead measured alike).
+const PREFETCH_AHEAD: usize = 256;
+
+/// Asks the CPU to fetch the cache line at address `at` (a hint: an
+/// address outside any mapping is ignored, not faulted on).
+#[inline(always)]
+fn prefetch(at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing the program sees and cannot fault.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(at as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
 }
 
 #[cfg(test)]

@@ -726,9 +726,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 let (obj, i) = (r!(ins.b()), r!(ins.c()));
                 // Fast path: a list and an in-range integral index.
                 if let (Some(l), true) = (as_list(obj), i.is_number()) {
-                    let n = i.as_number();
-                    let k = n as usize;
-                    if k as f64 == n {
+                    if let Some(k) = whole_index(i.as_number()) {
                         if let Some(v) = l.get(k) {
                             set!(ins.a(), v);
                             continue;
@@ -741,9 +739,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
             Op::SetIndex => {
                 let (obj, i, v) = (r!(ins.a()), r!(ins.b()), r!(ins.c()));
                 if let (Some(l), true) = (as_list(obj), i.is_number()) {
-                    let n = i.as_number();
-                    let k = n as usize;
-                    if k as f64 == n && l.set(k, v) {
+                    if whole_index(i.as_number()).is_some_and(|k| l.set(k, v)) {
                         continue;
                     }
                 }
@@ -927,19 +923,25 @@ const EXACT: f64 = 4_503_599_627_370_496.0;
 /// division and truncated, and the remainder `a - d*q` (exact, every term
 /// stays below 2^53) is corrected by at most one `|d|` when the estimate was
 /// off by one; `-0` comes back for a negative dividend, as from `fmod`.
+///
+/// A power-of-two divisor (`i % 2`, `k % 64`) needs no division at all:
+/// the remainder's magnitude is the dividend's low bits, and its sign the
+/// dividend's, as `fmod` gives.
 #[inline(always)]
 fn modulo_int(a: f64, d: i64) -> f64 {
     if d != 0 && a.abs() < EXACT {
-        let b = d as f64;
-        // SAFETY: `|a| < 2^52` (NaN fails the comparison), so the truncations
-        // of `a` and of `a / b` (no larger in magnitude) fit in `i64`.
-        let (ia, iq) = unsafe {
-            (
-                a.to_int_unchecked::<i64>(),
-                (a / b).to_int_unchecked::<i64>(),
-            )
-        };
+        // SAFETY: `|a| < 2^52` (NaN fails the comparison), so its
+        // truncation fits in `i64`.
+        let ia = unsafe { a.to_int_unchecked::<i64>() };
         if ia as f64 == a {
+            let m = d.unsigned_abs();
+            if m.is_power_of_two() {
+                let r = (ia.unsigned_abs() & (m - 1)) as i64 as f64;
+                return if a.is_sign_negative() { -r } else { r };
+            }
+            let b = d as f64;
+            // SAFETY: `|a / b| <= |a| < 2^52`, so its truncation fits.
+            let iq = unsafe { (a / b).to_int_unchecked::<i64>() };
             let mut r = a - b * iq as f64;
             let m = b.abs();
             if a >= 0.0 {
@@ -1210,13 +1212,22 @@ unsafe fn concat_all(
 fn index_of(i: Value, len: usize) -> Result<usize, String> {
     // Fast path: an in-range integral index (no libm call).
     if i.is_number() {
-        let n = i.as_number();
-        let k = n as usize;
-        if k as f64 == n && k < len {
+        if let Some(k) = whole_index(i.as_number()).filter(|&k| k < len) {
             return Ok(k);
         }
     }
     index_error(i, len)
+}
+
+/// `n` as a position when it is a whole number from 0 up (`-0` is 0);
+/// `None` sends the caller to its slow path, which reports or handles
+/// everything else. Converted through `i64`, which x86 does in one
+/// instruction each way (`usize` takes a dozen: it has no unsigned
+/// conversion), and this runs at every list index.
+#[inline(always)]
+fn whole_index(n: f64) -> Option<usize> {
+    let k = n as i64;
+    (k as f64 == n && k >= 0).then_some(k as usize)
 }
 
 #[cold]
@@ -1272,11 +1283,13 @@ fn set_index(cx: &mut Ctx, obj: Value, i: Value, v: Value) -> Result<(), String>
 
 #[cfg(test)]
 mod tests {
-    use super::modulo;
+    use super::{modulo, whole_index};
 
     #[test]
     fn modulo_by_immediate_matches_fmod() {
-        let divisors = [1i64, -1, 2, 7, -7, 10, 8_388_607, -8_388_608, 0];
+        let divisors = [
+            1i64, -1, 2, 7, -7, 8, -64, 10, 1024, 8_388_607, -8_388_608, 0,
+        ];
         let vals = [
             0.0,
             -0.0,
@@ -1287,6 +1300,9 @@ mod tests {
             -7.0,
             8.0,
             -13.0,
+            65.0,
+            -1025.0,
+            1023.0,
             2.5,
             -2.5,
             1e15 + 3.0,
@@ -1350,6 +1366,27 @@ mod tests {
                 x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
                 "{a} % {b}"
             );
+        }
+    }
+
+    /// Whole numbers from 0 up are positions; fractions, negatives, NaN
+    /// and infinities are not.
+    #[test]
+    fn whole_index_takes_only_whole_numbers_from_zero() {
+        assert_eq!(whole_index(0.0), Some(0));
+        assert_eq!(whole_index(-0.0), Some(0));
+        assert_eq!(whole_index(3.0), Some(3));
+        assert_eq!(whole_index(9_007_199_254_740_992.0), Some(1 << 53));
+        for n in [
+            0.5,
+            3.25,
+            -1.0,
+            -0.5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            assert_eq!(whole_index(n), None, "{n}");
         }
     }
 }

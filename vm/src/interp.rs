@@ -461,6 +461,15 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                     throw!("Operands must be numbers.".to_string());
                 }
             }
+            Op::ModP2 => {
+                let x = r!(ins.b());
+                if x.is_number() {
+                    let r = modulo_pow2(x.as_number(), ins.sc() as i64);
+                    set!(ins.a(), Value::number_raw(r));
+                } else {
+                    throw!("Operands must be numbers.".to_string());
+                }
+            }
             Op::Neg => {
                 let x = r!(ins.b());
                 if x.is_number() {
@@ -923,10 +932,6 @@ const EXACT: f64 = 4_503_599_627_370_496.0;
 /// division and truncated, and the remainder `a - d*q` (exact, every term
 /// stays below 2^53) is corrected by at most one `|d|` when the estimate was
 /// off by one; `-0` comes back for a negative dividend, as from `fmod`.
-///
-/// For a positive power-of-two divisor (`i % 2`, `k % 64`) the remainder
-/// is the dividend's low bits, with the dividend's sign, as `fmod` gives,
-/// and nothing waits for the division.
 #[inline(always)]
 fn modulo_int(a: f64, d: i64) -> f64 {
     if d != 0 && a.abs() < EXACT {
@@ -940,12 +945,6 @@ fn modulo_int(a: f64, d: i64) -> f64 {
             )
         };
         if ia as f64 == a {
-            // A positive power of two (the test costs three instructions
-            // on the other divisors' path; a negative one divides).
-            if d > 0 && d & (d - 1) == 0 {
-                let r = (ia.unsigned_abs() & (d as u64 - 1)) as i64 as f64;
-                return if a.is_sign_negative() { -r } else { r };
-            }
             let mut r = a - b * iq as f64;
             let m = b.abs();
             if a >= 0.0 {
@@ -969,6 +968,24 @@ fn modulo_int(a: f64, d: i64) -> f64 {
         }
     }
     a % d as f64
+}
+
+/// `a % d` for a positive power of two `d` below 2^24 (`ModP2`'s
+/// immediate): for an integral dividend below 2^52 the remainder is its
+/// low bits, with its sign, as `fmod` gives; anything else goes to
+/// [`modulo_int`].
+#[inline(always)]
+fn modulo_pow2(a: f64, d: i64) -> f64 {
+    if a.abs() < EXACT {
+        // SAFETY: `|a| < 2^52` (NaN fails the comparison), so its
+        // truncation fits in `i64`.
+        let ia = unsafe { a.to_int_unchecked::<i64>() };
+        if ia as f64 == a {
+            let r = (ia.unsigned_abs() & (d as u64 - 1)) as i64 as f64;
+            return if a.is_sign_negative() { -r } else { r };
+        }
+    }
+    modulo_int(a, d)
 }
 
 /// The stack index of the running frame's `R[0]`.
@@ -1319,6 +1336,13 @@ mod tests {
         for &d in &divisors {
             for &a in &vals {
                 let (x, y) = (super::modulo_int(a, d), a % d as f64);
+                if d > 0 && d & (d - 1) == 0 {
+                    let z = super::modulo_pow2(a, d);
+                    assert!(
+                        z.to_bits() == y.to_bits() || (z.is_nan() && y.is_nan()),
+                        "{a} % {d} by low bits: {z} vs {y}"
+                    );
+                }
                 assert!(
                     x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
                     "{a} % {d}: {x} vs {y}"

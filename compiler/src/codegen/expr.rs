@@ -625,6 +625,12 @@ impl<'a> Gen<'a> {
             _ => None,
         };
         if let (Some(code), Some(imm)) = (imm_code, int_literal(right, IMM24)) {
+            // `% 2^k`: the interpreter's remainder by low bits.
+            let code = if code == Op::ModI && imm > 0 && (imm as u32).is_power_of_two() {
+                Op::ModP2
+            } else {
+                code
+            };
             let l = match left {
                 Left::Expr(e) => self.expr_any(e),
                 Left::Reg(r) => r,

@@ -43,7 +43,7 @@ fn check_proto(p: &Proto, enclosing: Option<&Proto>) {
         let (a, b, c) = (ins.a(), ins.b(), ins.c());
         let regs: Vec<usize> = match ins.op() {
             Move | NewCell | GetCell | SetCell | Neg | Not | Inherit | GetSuper | GetProp
-            | SetProp | Method | AddI | SubI | MulI | ModI => vec![a, b],
+            | SetProp | Method | AddI | SubI | MulI | ModI | ModP2 => vec![a, b],
             LoadK | LoadI | LoadNil | LoadTrue | LoadFalse | GetGlobal | SetGlobal | DefGlobal
             | Closure | Return | Class | Print | GetUpval | SetUpval | JmpFalse | JmpTrue
             | JNotLtI | JNotLeI | JNotGtI | JNotGeI => vec![a],
@@ -510,6 +510,9 @@ fn number_literals_and_immediates() {
         print(bin(Sub, v("g"), num(3.0))),
         print(bin(Add, v("g"), num(0.5))),
         print(bin(Mod, v("g"), num(3.0))),
+        print(bin(Mod, v("g"), num(8.0))),
+        print(bin(Mod, v("g"), neg(num(8.0)))),
+        print(bin(Mod, v("g"), num(1.0))),
     ];
     assert_eq!(
         dis(&prog),
@@ -540,8 +543,17 @@ fn number_literals_and_immediates() {
 0023    | GetGlobal    r2 g4
 0024    | ModI         r1 r2 3
 0025    | Print        r1
-0026    | LoadNil      r1
-0027    | Return       r1
+0026    | GetGlobal    r2 g4
+0027    | ModP2        r1 r2 8
+0028    | Print        r1
+0029    | GetGlobal    r2 g4
+0030    | ModI         r1 r2 -8
+0031    | Print        r1
+0032    | GetGlobal    r2 g4
+0033    | ModP2        r1 r2 1
+0034    | Print        r1
+0035    | LoadNil      r1
+0036    | Return       r1
 "#
     );
 }

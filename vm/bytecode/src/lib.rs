@@ -250,6 +250,11 @@ ops! {
     MulI,
     /// `R[a] = fmod(R[b], sc)` (error as `Mod`).
     ModI,
+    /// `R[a] = fmod(R[b], sc)` for `sc` a positive power of two: what the
+    /// compiler emits for such a `ModI`, so that the interpreter takes the
+    /// remainder from the dividend's low bits without testing the divisor
+    /// (error as `Mod`).
+    ModP2,
     /// `R[a] = -R[b]` (`Operand must be a number.`).
     Neg,
     /// `R[a] = !truthy(R[b])`.
@@ -453,7 +458,7 @@ impl Proto {
             Add | Sub | Mul | Div | Mod | Eq | Ne | Lt | Le | Gt | Ge | GetIndex | SetIndex => {
                 format!("{name:<12} r{a} r{b} r{c}")
             }
-            AddI | SubI | MulI | ModI => format!("{name:<12} r{a} r{b} {sc}"),
+            AddI | SubI | MulI | ModI | ModP2 => format!("{name:<12} r{a} r{b} {sc}"),
             Jmp | Loop => format!("{name:<12} -> {target:04}"),
             JmpFalse | JmpTrue => format!("{name:<12} r{a} -> {target:04}"),
             JNotLt | JNotLe | JNotGt | JNotGe | JNotEq | JEq => {

@@ -268,6 +268,22 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
             }
         }};
     }
+    // `R[a] = f(R[b], sc)`: a remainder by the immediate (`ModI`, `ModP2`),
+    // else clox's error. `fmod` of numbers never yields a NaN that collides
+    // with the boxing space, so the raw constructor is enough.
+    macro_rules! remainder_imm {
+        ($ins:expr, $f:path) => {{
+            let x = r!($ins.b());
+            if x.is_number() {
+                set!(
+                    $ins.a(),
+                    Value::number_raw($f(x.as_number(), $ins.sc() as i64))
+                );
+            } else {
+                throw!("Operands must be numbers.".to_string());
+            }
+        }};
+    }
     // A fused compare-branch: jumps by `sc` when `jump(x, y)` holds (the
     // comparison is false); a non-number operand is an error.
     macro_rules! jump_when {
@@ -450,26 +466,8 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                     throw!("Operands must be numbers.".to_string());
                 }
             }
-            Op::ModI => {
-                let x = r!(ins.b());
-                if x.is_number() {
-                    // `fmod` of numbers never yields a NaN that collides with
-                    // the boxing space, so the raw constructor is enough.
-                    let r = modulo_int(x.as_number(), ins.sc() as i64);
-                    set!(ins.a(), Value::number_raw(r));
-                } else {
-                    throw!("Operands must be numbers.".to_string());
-                }
-            }
-            Op::ModP2 => {
-                let x = r!(ins.b());
-                if x.is_number() {
-                    let r = modulo_pow2(x.as_number(), ins.sc() as i64);
-                    set!(ins.a(), Value::number_raw(r));
-                } else {
-                    throw!("Operands must be numbers.".to_string());
-                }
-            }
+            Op::ModI => remainder_imm!(ins, modulo_int),
+            Op::ModP2 => remainder_imm!(ins, modulo_pow2),
             Op::Neg => {
                 let x = r!(ins.b());
                 if x.is_number() {

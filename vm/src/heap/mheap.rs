@@ -27,9 +27,11 @@
 //! pages dense (handing out the page freed last instead made
 //! binary_trees 4-7% slower). The scavenger merges pages that stayed on
 //! the list for [`SCAVENGE_AGE_NS`] into the runs before it looks for old
-//! runs. The scavenger (`scavenge`,
-//! called by sysmon) gives back the pages of runs that have stayed free
-//! for [`SCAVENGE_AGE_NS`], so the resident size follows the live heap
+//! runs.
+//!
+//! The scavenger (`scavenge`, called by sysmon) gives back the pages of
+//! runs that have stayed free for [`SCAVENGE_AGE_NS`], so the resident
+//! size follows the live heap
 //! some time after a burst is freed, while pages freed and reused within
 //! a few GC cycles are not faulted in again. It also gives back the
 //! descriptor slab's pages that stayed empty (`spanalloc`).
@@ -44,8 +46,9 @@
 //! arena's untouched tail; free runs never touch one another (they are
 //! merged) and never cross an arena's end (a page on the singles list may
 //! touch a run: it is merged when it leaves the list for the runs); a
-//! page on the singles list is resident (never released while there). All of it is behind one lock; spans are allocated from
-//! here a page-run at a time, not an object at a time.
+//! page on the singles list is resident (never released while there).
+//! All of it is behind one lock; spans are allocated from here a page-run
+//! at a time, not an object at a time.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};

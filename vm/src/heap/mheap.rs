@@ -31,9 +31,9 @@
 //!
 //! The scavenger (`scavenge`, called by sysmon) gives back the pages of
 //! runs that have stayed free for [`SCAVENGE_AGE_NS`], so the resident
-//! size follows the live heap
-//! some time after a burst is freed, while pages freed and reused within
-//! a few GC cycles are not faulted in again. It also gives back the
+//! size follows the live heap some time after a burst is freed, while
+//! pages freed and reused within a few GC cycles are not faulted in
+//! again. It also gives back the
 //! descriptor slab's pages that stayed empty (`spanalloc`).
 //!
 //! Statistics: `sys` is the bytes of arena pages handed to the page heap

@@ -140,9 +140,11 @@ fn scan_span(span: &Span, w: &mut Gcw) -> u64 {
     }
 }
 
-/// Asks the processor to start loading the object at `p` into the cache: a
-/// queued object is scanned a little later, and by then its header and
-/// body are there.
+/// Asks the processor to start loading the cache line at `p` (a hint: an
+/// address outside any mapping is ignored, not faulted on). The marker
+/// calls it for a queued object, which is scanned a little later, when
+/// its header and body are there; the allocator for a slot a few ahead of
+/// the one it hands out (`heap::span`).
 #[inline(always)]
 pub(crate) fn prefetch(p: *mut Header) {
     #[cfg(target_arch = "x86_64")]

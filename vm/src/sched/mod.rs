@@ -366,9 +366,10 @@ pub struct Sched {
     /// guarded by `outside_lock`; the collector takes that lock too.
     pub(crate) outside_p: P,
     pub(crate) outside_lock: Mutex<()>,
-    /// How many times sysmon's scavenger has given pages back: an M that
-    /// goes idle and finds it changed asks mimalloc to return its own
-    /// thread's free pages too (`proc::collect_after_scavenge`).
+    /// Bumped by sysmon at every scavenger period in the window after the
+    /// scavenger gave pages back: an M that goes idle and finds it changed
+    /// asks mimalloc to return its own thread's free pages too
+    /// (`proc::collect_after_scavenge`).
     pub(crate) scavenges: AtomicU64,
     /// Tracing: on/off, where full buffers go, and sysmon's events (which
     /// have no P; the lock is taken only by sysmon and the collector of

@@ -763,9 +763,9 @@ fn start_sysmon(rt: &Runtime) {
     }
 }
 
-/// When an M's thread is idle: if sysmon's scavenger has given pages back
-/// since this thread last looked (`seen`), asks mimalloc to return this
-/// thread's free pages as well. mimalloc keeps a list or table block
+/// When an M's thread is idle: if sysmon has asked since this thread last
+/// looked (`seen`; it asks for a while after its scavenger gave pages
+/// back), asks mimalloc to return this thread's free pages as well. mimalloc keeps a list or table block
 /// freed by another thread (the sweeper's) on the page of the thread that
 /// allocated it until that thread next calls into it, and sysmon's own
 /// `mi_collect` reaches only sysmon's pages: without this, the blocks of a

@@ -19,9 +19,9 @@
 //! `free_span` puts the pages back, merging the run with free neighbours
 //! (a huge object's arena is unmapped at once). A single page goes on the
 //! *singles* list instead (a binary heap by address), up to
-//! [`SINGLES_MAX`] of them: most spans are one page, and a program whose
-//! heap turns over every cycle (short strings, say) frees and takes
-//! hundreds of them per cycle; the list spares each two trips through the
+//! [`SINGLES_MAX`] of them: the spans of the two smallest size classes
+//! (16 and 24 bytes) are one page (`sizeclass`), and a program whose heap
+//! turns over every cycle frees and takes hundreds of them per cycle; the list spares each two trips through the
 //! run trees (up to six B-tree updates). It hands out its lowest page, as
 //! best fit among the runs does for one page, which keeps the heap's
 //! pages dense (handing out the page freed last instead made

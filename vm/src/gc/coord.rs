@@ -184,14 +184,16 @@ fn park_waiter(
 }
 
 /// The completion point (behaviour 4): the first worker or assist to find
-/// no mark work left readies the coordinator.
-pub fn mark_done(cx: &mut Ctx, who: GRef) {
+/// no mark work left readies the coordinator. True for that first caller;
+/// false when the point was already claimed this cycle.
+pub fn mark_done(cx: &mut Ctx, who: GRef) -> bool {
     let c = &cx.rt.gc.coord;
     if c.done_claimed.swap(true, Ordering::AcqRel) {
-        return;
+        return false;
     }
     cx.trace(EventKind::GCMarkDone, &[(Key::G, Arg::U(who.id()))]);
     c.record.wake(cx);
+    true
 }
 
 /// One step of the coordinator.

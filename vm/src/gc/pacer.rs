@@ -583,6 +583,20 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
         cx.local().mc.assist_debt = if gc.marking() { debt } else { 0 };
         return Ok(());
     }
+    if gc.coord.done_claimed.load(Ordering::Acquire) && !gc.work_available() {
+        // The completion point is claimed and no work is left: the
+        // coordinator is on its way to mark termination, and there is
+        // nothing to pay with. Keep the debt and go on (it is forgiven
+        // when the cycle ends). Yielding here instead had the allocating
+        // G assist and yield again some thousands of times a millisecond
+        // until mark termination, each yield through the global run
+        // queue under the scheduler's lock, and the coordinator, waiting
+        // for that lock to stop the world, waited milliseconds
+        // (`bench/RESULTS.md`: the rare multi-millisecond pause of
+        // `bench/gc_latency.sk`).
+        cx.local().mc.assist_debt = debt;
+        return Ok(());
+    }
     let mut need = (debt as f64 * gc.pacer.assist_ratio()) as i64;
     // Steal background credit first.
     let credit = gc.bg_credit.load(Ordering::Acquire);
@@ -648,9 +662,13 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
         return Ok(());
     }
     if left == 0 && !gc.work_available() {
-        super::coord::mark_done(cx, g);
-        // The coordinator is in `runnext`: let it terminate the mark now.
-        return Err(Flow::Gosched);
+        if super::coord::mark_done(cx, g) {
+            // The coordinator is in `runnext`: let it terminate the mark
+            // now.
+            return Err(Flow::Gosched);
+        }
+        // Claimed already: as at the top, go on.
+        return Ok(());
     }
     // Out of work with debt left: wait for background credit or the end
     // of the mark phase.

@@ -395,6 +395,7 @@ pub fn safepoint(cx: &mut Ctx) -> Result<(), crate::sched::park::Flow> {
         if coord::request_cycle(cx, forced) {
             // Let the coordinator (now in `runnext`) start the cycle at
             // once, as Go's allocating goroutine runs `gcStart` itself.
+            cx.local().yield_to_next = true;
             return Err(crate::sched::park::Flow::Gosched);
         }
     }

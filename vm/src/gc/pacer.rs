@@ -644,7 +644,9 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
             // either way). Returning without it left the mark waiting for
             // a worker that might never run: `SKEINDEBUG=buggify=1` found
             // a deadlock at one P, the fractional worker over its share.
-            super::coord::mark_done(cx, g);
+            if super::coord::mark_done(cx, g) {
+                cx.local().yield_to_next = true;
+            }
             return Err(Flow::Gosched);
         }
         return Ok(());
@@ -665,6 +667,7 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
         if super::coord::mark_done(cx, g) {
             // The coordinator is in `runnext`: let it terminate the mark
             // now.
+            cx.local().yield_to_next = true;
             return Err(Flow::Gosched);
         }
         // Claimed already: as at the top, go on.

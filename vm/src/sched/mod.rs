@@ -177,6 +177,11 @@ pub struct PLocal {
     pub(crate) gcw: Vec<*mut crate::object::Header>,
     /// Time this P's fractional mark workers have run this cycle.
     pub(crate) frac_time: u64,
+    /// The running G readied the collector's coordinator into this P's
+    /// `runnext` and yields to it (`gc::safepoint`, a mark assist at the
+    /// completion point): its `Gosched` puts it on this P's own queue
+    /// instead of the global one (`proc::after_run`).
+    pub(crate) yield_to_next: bool,
 }
 
 impl P {
@@ -210,6 +215,7 @@ impl P {
                 trace_handoff: false,
                 gcw: Vec::new(),
                 frac_time: 0,
+                yield_to_next: false,
             }),
         }
     }

@@ -19,9 +19,9 @@
 //!    descriptor (`span::Span`: four bitmaps of [`MAX_NELEMS`] bits and
 //!    the fields around them, about 336 bytes) costs 4% of a one-page
 //!    span and 1% of a four-page one, and fewer, larger spans mean fewer
-//!    refills, sweeps and page-heap calls (`bench/RESULTS.md`: 3.2 MB of
-//!    descriptors became 0.9 MB with 84 MB live, and binary_trees ran
-//!    about 5% faster).
+//!    refills, sweeps and page-heap calls (`bench/RESULTS.md`: the
+//!    descriptors' resident memory went from 3.3 MB to 1.3 MB with 84 MB
+//!    live, and binary_trees ran about 5% faster).
 //! 3. Two neighbouring classes whose spans have the same pages and hold the
 //!    same number of objects are one class (the larger size): the smaller
 //!    would only waste the difference.

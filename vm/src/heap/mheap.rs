@@ -21,8 +21,9 @@
 //! *singles* list instead (a binary heap by address), up to
 //! [`SINGLES_MAX`] of them: the spans of the two smallest size classes
 //! (16 and 24 bytes) are one page (`sizeclass`), and a program whose heap
-//! turns over every cycle frees and takes hundreds of them per cycle; the list spares each two trips through the
-//! run trees (up to six B-tree updates). It hands out its lowest page, as
+//! turns over every cycle frees and takes hundreds of them per cycle; the
+//! list spares each two trips through the run trees (up to six B-tree
+//! updates). It hands out its lowest page, as
 //! best fit among the runs does for one page, which keeps the heap's
 //! pages dense (handing out the page freed last instead made
 //! binary_trees 4-7% slower). The scavenger merges pages that stayed on

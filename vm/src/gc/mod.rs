@@ -377,6 +377,14 @@ pub fn shade_children(p: *mut Header) {
 // ---------------------------------------------------------------------------
 // Entry points from the scheduler and the interpreter.
 
+/// The running G has just readied the coordinator into this P's `runnext`
+/// and gives it the P: a `Gosched` that leaves the G on this P's own queue
+/// (`PLocal::yield_to_next`), behind the coordinator.
+pub(crate) fn yield_to_coordinator(cx: &mut Ctx) -> crate::sched::park::Flow {
+    cx.local().yield_to_next = true;
+    crate::sched::park::Flow::Gosched
+}
+
 /// The allocation safepoint's GC hook (the interpreter calls it when the
 /// heap asks for attention): start a cycle when one is due, pay a mark
 /// assist debt, enforce `--max-heap`.
@@ -393,10 +401,9 @@ pub fn safepoint(cx: &mut Ctx) -> Result<(), crate::sched::park::Flow> {
             return coord::gc_wait(cx);
         }
         if coord::request_cycle(cx, forced) {
-            // Let the coordinator (now in `runnext`) start the cycle at
-            // once, as Go's allocating goroutine runs `gcStart` itself.
-            cx.local().yield_to_next = true;
-            return Err(crate::sched::park::Flow::Gosched);
+            // Let the coordinator start the cycle at once, as Go's
+            // allocating goroutine runs `gcStart` itself.
+            return Err(yield_to_coordinator(cx));
         }
     }
     if let Some(live) = cx.local().mc.trace_heap.take() {

@@ -645,7 +645,7 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
             // a worker that might never run: `SKEINDEBUG=buggify=1` found
             // a deadlock at one P, the fractional worker over its share.
             if super::coord::mark_done(cx, g) {
-                cx.local().yield_to_next = true;
+                return Err(super::yield_to_coordinator(cx));
             }
             return Err(Flow::Gosched);
         }
@@ -665,10 +665,8 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
     }
     if left == 0 && !gc.work_available() {
         if super::coord::mark_done(cx, g) {
-            // The coordinator is in `runnext`: let it terminate the mark
-            // now.
-            cx.local().yield_to_next = true;
-            return Err(Flow::Gosched);
+            // Let the coordinator terminate the mark now.
+            return Err(super::yield_to_coordinator(cx));
         }
         // Claimed already: as at the top, go on.
         return Ok(());

@@ -23,19 +23,18 @@
 //! (16 and 24 bytes) are one page (`sizeclass`), and a program whose heap
 //! turns over every cycle frees and takes hundreds of them per cycle; the
 //! list spares each two trips through the run trees (up to six B-tree
-//! updates). It hands out its lowest page, as
-//! best fit among the runs does for one page, which keeps the heap's
-//! pages dense (handing out the page freed last instead made
-//! binary_trees 4-7% slower). The scavenger merges pages that stayed on
-//! the list for [`SCAVENGE_AGE_NS`] into the runs before it looks for old
-//! runs.
+//! updates). It hands out its lowest page, as best fit among the runs does
+//! for one page, which keeps the heap's pages dense (handing out the page
+//! freed last instead made binary_trees 4-7% slower). The scavenger
+//! merges pages that stayed on the list for [`SCAVENGE_AGE_NS`] into the
+//! runs before it looks for old runs.
 //!
 //! The scavenger (`scavenge`, called by sysmon) gives back the pages of
 //! runs that have stayed free for [`SCAVENGE_AGE_NS`], so the resident
 //! size follows the live heap some time after a burst is freed, while
 //! pages freed and reused within a few GC cycles are not faulted in
-//! again. It also gives back the
-//! descriptor slab's pages that stayed empty (`spanalloc`).
+//! again. It also gives back the descriptor slab's pages that stayed
+//! empty (`spanalloc`).
 //!
 //! Statistics: `sys` is the bytes of arena pages handed to the page heap
 //! (Go's `heap_sys`; the untouched rest of an arena is not counted),

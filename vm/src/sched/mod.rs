@@ -178,9 +178,9 @@ pub struct PLocal {
     /// Time this P's fractional mark workers have run this cycle.
     pub(crate) frac_time: u64,
     /// The running G readied the collector's coordinator into this P's
-    /// `runnext` and yields to it (`gc::safepoint`, a mark assist at the
-    /// completion point): its `Gosched` puts it on this P's own queue
-    /// instead of the global one (`proc::after_run`).
+    /// `runnext` and yields to it (`gc::yield_to_coordinator`): its
+    /// `Gosched` puts it on this P's own queue instead of the global one
+    /// (`proc::after_run`).
     pub(crate) yield_to_next: bool,
 }
 

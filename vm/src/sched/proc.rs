@@ -765,11 +765,12 @@ fn start_sysmon(rt: &Runtime) {
 
 /// When an M's thread is idle: if sysmon has asked since this thread last
 /// looked (`seen`; it asks for a while after its scavenger gave pages
-/// back), asks mimalloc to return this thread's free pages as well. mimalloc keeps a list or table block
-/// freed by another thread (the sweeper's) on the page of the thread that
-/// allocated it until that thread next calls into it, and sysmon's own
-/// `mi_collect` reaches only sysmon's pages: without this, the blocks of a
-/// freed burst stay resident in an idle program.
+/// back), asks mimalloc to return this thread's free pages as well.
+/// mimalloc keeps a list or table block freed by another thread (the
+/// sweeper's) on the page of the thread that allocated it until that
+/// thread next calls into it, and sysmon's own `mi_collect` reaches only
+/// sysmon's pages: without this, the blocks of a freed burst stay
+/// resident in an idle program.
 fn collect_after_scavenge(rt: &Runtime, seen: &mut u64) {
     let now = rt.sched.scavenges.load(Ordering::Acquire);
     if now != *seen {

@@ -246,7 +246,7 @@ fn trace_destination(opts: &Options, interactive: bool) -> Option<skein_vm::trac
         return Some(Destination::Flight(bytes));
     }
     let file = if opts.trace_format == TraceFormat::Binary && !interactive {
-        std::fs::File::create(path)
+        skein_vm::trace::sink::open_trace_file(path)
     } else {
         tempfile::tempfile()
     };

@@ -231,7 +231,9 @@ fn main() -> ExitCode {
                 .create(true)
                 .open(trace)
         } else {
-            std::fs::File::create(trace)
+            // Not emptied here: the recording's writer thread cuts off
+            // what an old trace held, off the program's path.
+            skein_vm::trace::sink::open_trace_file(trace)
         };
         if made.is_ok() && !existed && options.trace_flight.is_some() {
             let _ = std::fs::remove_file(trace);

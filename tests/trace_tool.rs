@@ -721,6 +721,40 @@ fn conversions_round_trip() {
     assert!(text(&out.stderr).contains("junk.txt"));
 }
 
+/// A recording into a path that holds an older, longer file replaces it
+/// whole (the writer thread cuts the old file off before it writes), both
+/// from `--trace` and from `runtime.trace_start`.
+#[test]
+fn a_recording_replaces_an_older_longer_file() {
+    let dir = scratch("overwrite");
+    let program = root().join("tests/gc/exchange.sk");
+    let fresh = record(&dir, &program, "2", "fresh.sktrace");
+    let old = dir.join("old.sktrace");
+    std::fs::write(&old, vec![0xa5u8; 1 << 20]).unwrap();
+    record(&dir, &program, "2", "old.sktrace");
+    assert_eq!(
+        std::fs::read(&old).unwrap(),
+        std::fs::read(&fresh).unwrap(),
+        "the recording over the old file differs from one into a new file"
+    );
+    let started = dir.join("started.sktrace");
+    std::fs::write(&started, vec![0xa5u8; 1 << 20]).unwrap();
+    let script = dir.join("start.sk");
+    std::fs::write(
+        &script,
+        format!(
+            "fun send(c) {{ c <- 1; }}\nruntime.trace_start(\"{}\");\nvar c = chan();\ngo send(c);\nprint <-c;\nruntime.trace_stop();\n",
+            s(&started).replace('\\', "\\\\")
+        ),
+    )
+    .unwrap();
+    assert_eq!(ok(&skein(&["--sim", SEED, s(&script)])), "1\n");
+    let size = std::fs::metadata(&started).unwrap().len();
+    assert!(size < 4096, "{size} bytes: the old file's tail is left");
+    let events = ok(&skein(&["trace", "convert", s(&started), "--to", "text"]));
+    assert!(events.contains("GoCreate"), "{events}");
+}
+
 /// A reader that goes away (`skein trace convert t.sktrace | head`) ends
 /// the conversion quietly, with the status of a process killed by SIGPIPE.
 #[test]

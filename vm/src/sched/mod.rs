@@ -347,6 +347,10 @@ pub struct Sched {
     /// The right to run (or to wait out) a GC cycle.
     pub(crate) gcsema: sema::RtSema,
     pub(crate) main: Mutex<MainState>,
+    /// `main.result` holds a result: written under `main`'s lock with the
+    /// result, read without it where a stale answer only delays the
+    /// reader's next look (m0's check after every goroutine it runs).
+    pub(crate) main_done: AtomicBool,
     pub(crate) main_cond: Condvar,
     /// The program ended (main returned, a goroutine failed, deadlock):
     /// every M stops at its next safepoint. Never set in the REPL.
@@ -424,6 +428,7 @@ impl Sched {
             worldsema: sema::RtSema::new(),
             gcsema: sema::RtSema::new(),
             main: Mutex::new(MainState::default()),
+            main_done: AtomicBool::new(false),
             main_cond: Condvar::new(),
             exiting: AtomicBool::new(false),
             shutdown_flag: AtomicBool::new(false),

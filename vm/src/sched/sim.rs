@@ -149,6 +149,7 @@ pub fn run(rt: &Arc<Runtime>) {
                     // Not a deadlock the report recognises (the main G is
                     // not parked): nothing can ever run again.
                     s.main.lock().result = Some(Ok(()));
+                    s.main_done.store(true, Ordering::Release);
                 }
                 break;
             }

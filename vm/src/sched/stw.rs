@@ -336,7 +336,7 @@ pub fn trace_start(cx: &mut Ctx, path: String) -> Result<(), Flow> {
     let file = if crate::trace::Format::for_path(std::path::Path::new(&path))
         == crate::trace::Format::Binary
     {
-        std::fs::File::create(&path)
+        crate::trace::sink::open_trace_file(std::path::Path::new(&path))
     } else {
         tempfile::tempfile()
     };

@@ -8,9 +8,12 @@
 //!
 //! # Destinations
 //!
-//! 1. **File**: batches and strings are appended to a file as they arrive
-//!    (through a buffered writer), so the recording's memory is the per-P
-//!    buffers and this writer, whatever the program's length. `--trace
+//! 1. **File**: batches and strings are appended to a file as they arrive,
+//!    so the recording's memory is the per-P buffers and the file writer's
+//!    few buffers, whatever the program's length. The writer collects
+//!    bytes into 256 KiB buffers that a thread of its own writes out (it
+//!    first cuts off what an old file at the path held), so the P that
+//!    fills a batch pays for a copy, not for the system call. `--trace
 //!    out.sktrace` writes the final file this way; `--trace out.txt` and
 //!    `--trace-format chrome` spool to an unnamed temporary file and convert
 //!    it when the program ends.
@@ -43,8 +46,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::{self, BufWriter, Cursor, Read, Seek, SeekFrom, Write};
+use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 
 use parking_lot::Mutex;
 
@@ -55,12 +59,27 @@ use super::encode::{
 /// Where a recording goes.
 #[derive(Debug)]
 pub enum Destination {
-    /// Append to this file (the final `.sktrace`, or a spool to convert).
+    /// Write this file from its start (the final `.sktrace`, or a spool to
+    /// convert). What it held is cut off by the writer thread, so a file
+    /// opened with [`open_trace_file`] is emptied off the program's path.
     File(File),
     /// Keep the bytes in memory.
     Memory,
     /// Keep the most recent batches, at most this many bytes of them.
     Flight(usize),
+}
+
+/// Opens `path` for a recording, creating it, but leaves what it holds for
+/// the writer thread to cut off ([`Destination::File`]). Emptying a large
+/// old trace is the file system's work of freeing its blocks (tens of
+/// milliseconds for a 30 MB trace on ext4), which the program need not
+/// wait for.
+pub fn open_trace_file(path: &std::path::Path) -> io::Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
 }
 
 /// The bytes of a finished recording, ready to read.
@@ -107,13 +126,11 @@ struct Inner {
     /// A real-clock recording: the CPU tick count and the time when it
     /// began, to measure how long a tick is.
     clock_base: Option<(u64, std::time::Instant)>,
-    /// The first write error, reported when the recording ends.
-    error: Option<io::Error>,
 }
 
 enum Out {
     Off,
-    File(BufWriter<File>),
+    File(FileWriter),
     Memory(Vec<u8>),
     Flight(Ring),
 }
@@ -134,8 +151,8 @@ struct RingBatch {
     last_tick: u64,
 }
 
-/// The buffered writer's capacity: a few batches, so most writes of a
-/// batch are one copy and the system call is shared.
+/// The size of the file writer's buffers: a few batches, so a system call
+/// writes several of them.
 const WRITER_BYTES: usize = 256 * 1024;
 
 impl Default for Sink {
@@ -157,7 +174,6 @@ impl Sink {
                 out: Out::Off,
                 ns_per_tick: 1,
                 clock_base: None,
-                error: None,
             }),
         }
     }
@@ -192,7 +208,6 @@ impl Sink {
         self.generation.fetch_add(1, Ordering::AcqRel);
         s.ids.clear();
         s.table.clear();
-        s.error = None;
         s.ns_per_tick = ns_per_tick;
         s.clock_base = real.then(|| (super::cputicks(), std::time::Instant::now()));
         self.sequenced.store(!real, Ordering::Release);
@@ -202,7 +217,7 @@ impl Sink {
         };
         self.batch.store(batch, Ordering::Release);
         s.out = match dest {
-            Destination::File(f) => Out::File(BufWriter::with_capacity(WRITER_BYTES, f)),
+            Destination::File(f) => Out::File(FileWriter::new(f)),
             Destination::Memory => Out::Memory(Vec::new()),
             Destination::Flight(limit) => Out::Flight(Ring {
                 batches: VecDeque::new(),
@@ -280,7 +295,7 @@ impl Sink {
             .try_lock_for(std::time::Duration::from_millis(100))
         {
             if let Out::File(w) = &mut inner.out {
-                let _ = w.flush();
+                w.flush(std::time::Duration::from_millis(100));
             }
         }
     }
@@ -326,19 +341,11 @@ impl Sink {
         inner.append(&clock);
         let out = std::mem::replace(&mut inner.out, Out::Off);
         self.generation.fetch_add(1, Ordering::AcqRel);
-        let error = inner.error.take();
-        let rec = match out {
+        Some(match out {
             Out::Off => return None,
             Out::Flight(_) => Ok(Recording::Memory(image.unwrap_or_default())),
             Out::Memory(v) => Ok(Recording::Memory(v)),
-            Out::File(w) => w
-                .into_inner()
-                .map(Recording::File)
-                .map_err(|e| e.into_error()),
-        };
-        Some(match error {
-            Some(e) => Err(e),
-            None => rec,
+            Out::File(w) => w.finish().map(Recording::File),
         })
     }
 }
@@ -372,17 +379,11 @@ impl Inner {
         out
     }
 
-    /// Appends bytes to a file or memory destination; remembers the first
-    /// write error.
+    /// Appends bytes to a file or memory destination (a file's first write
+    /// error is reported when the recording ends).
     fn append(&mut self, bytes: &[u8]) {
         match &mut self.out {
-            Out::File(w) => {
-                if self.error.is_none() {
-                    if let Err(e) = w.write_all(bytes) {
-                        self.error = Some(e);
-                    }
-                }
-            }
+            Out::File(w) => w.append(bytes),
             Out::Memory(v) => v.extend_from_slice(bytes),
             Out::Flight(_) | Out::Off => {}
         }
@@ -404,4 +405,121 @@ fn write_string(out: &mut Vec<u8>, id: u32, s: &str) {
     put_varint(out, u64::from(id));
     put_varint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
+}
+
+/// How many full buffers may wait for the writer thread: with
+/// [`WRITER_BYTES`] each, a file recording holds at most a few MiB however
+/// far the disk falls behind; beyond that a P that writes a batch waits.
+const WRITER_QUEUE: usize = 8;
+
+/// A file destination: bytes are collected into buffers of
+/// [`WRITER_BYTES`], and a thread of its own writes each full buffer to the
+/// file, so the P that fills a batch pays for a copy, not for the system
+/// call and the file system's page allocation (Go's trace reader
+/// goroutine). Buffers go back to the appender through `spare` once
+/// written, so a long recording allocates no more of them.
+struct FileWriter {
+    pending: Vec<u8>,
+    queue: Option<mpsc::SyncSender<Vec<u8>>>,
+    spare: mpsc::Receiver<Vec<u8>>,
+    /// Buffers sent and not yet come back.
+    out: usize,
+    /// Written buffers, empty, ready to collect bytes again.
+    pool: Vec<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<io::Result<File>>>,
+}
+
+impl FileWriter {
+    /// Starts the writer thread for `file`, which it empties first. If the
+    /// thread cannot start, the recording's bytes are dropped and `finish`
+    /// says why.
+    fn new(mut file: File) -> FileWriter {
+        let (queue, rx) = mpsc::sync_channel::<Vec<u8>>(WRITER_QUEUE);
+        let (back, spare) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("skein-trace-writer".into())
+            .spawn(move || {
+                let mut error = file.set_len(0).err();
+                for mut buf in rx {
+                    if error.is_none() {
+                        error = file.write_all(&buf).err();
+                    }
+                    buf.clear();
+                    let _ = back.send(buf);
+                }
+                match error {
+                    Some(e) => Err(e),
+                    None => Ok(file),
+                }
+            })
+            .ok();
+        FileWriter {
+            pending: Vec::with_capacity(WRITER_BYTES),
+            queue: Some(queue),
+            spare,
+            out: 0,
+            pool: Vec::new(),
+            thread,
+        }
+    }
+
+    /// Adds `bytes` to the file's stream; a full buffer goes to the thread
+    /// (waiting while [`WRITER_QUEUE`] buffers wait already).
+    fn append(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= WRITER_BYTES {
+            self.send();
+        }
+    }
+
+    /// Hands the pending buffer to the writer thread.
+    fn send(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        while let Ok(b) = self.spare.try_recv() {
+            self.out -= 1;
+            self.pool.push(b);
+        }
+        let next = self
+            .pool
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(WRITER_BYTES));
+        let full = std::mem::replace(&mut self.pending, next);
+        if let Some(q) = &self.queue {
+            if q.send(full).is_ok() {
+                self.out += 1;
+            }
+        }
+    }
+
+    /// Sends what is pending and waits, at most `limit`, until the writer
+    /// thread has written everything.
+    fn flush(&mut self, limit: std::time::Duration) {
+        self.send();
+        let until = std::time::Instant::now() + limit;
+        while self.out > 0 {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match self.spare.recv_timeout(left) {
+                Ok(b) => {
+                    self.out -= 1;
+                    self.pool.push(b);
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Writes what is pending, stops the thread and hands back the file,
+    /// or the first write error.
+    fn finish(mut self) -> io::Result<File> {
+        self.send();
+        self.queue = None;
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the trace writer thread panicked"))),
+            None => Err(io::Error::other("could not start the trace writer thread")),
+        }
+    }
 }

@@ -695,6 +695,19 @@ pub(crate) fn flush_for(rt: &crate::Runtime, p: &crate::sched::P) {
         .store(rt.gc.flush_epoch.load(Ordering::Acquire), Ordering::Release);
 }
 
+/// Acknowledges a ragged barrier in progress that this P has not
+/// acknowledged yet, at an allocation safepoint or between an assist's
+/// steps (as Go's `forEachP` runs its function at any safepoint): a chunk
+/// of allocating code that assists can run for milliseconds, and the
+/// coordinator waits for every running P before it can end the mark.
+#[inline]
+pub(crate) fn ack_ragged(cx: &mut Ctx) {
+    let p = cx.p();
+    if p.flush_seen.load(Ordering::Relaxed) < cx.rt.gc.flush_epoch.load(Ordering::Acquire) {
+        flush_for(cx.rt, p);
+    }
+}
+
 /// Starts a ragged barrier: every P must flush its write-barrier buffer.
 /// Returns the barrier's generation.
 pub(crate) fn ragged_start(cx: &mut Ctx) -> u64 {

@@ -416,6 +416,7 @@ pub fn safepoint(cx: &mut Ctx) -> Result<(), crate::sched::park::Flow> {
     }
     if cx.local().mc.poll {
         cx.local().mc.poll = false;
+        mark::ack_ragged(cx);
         pacer::assist(cx)?;
     }
     Ok(())

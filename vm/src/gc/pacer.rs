@@ -30,9 +30,11 @@
 //! Assists: while marking, every 16 KiB a P allocates adds to its assist
 //! debt. Once the debt is four flushes' worth (`ASSIST_MIN_DEBT`), the G
 //! at the next allocation safepoint on that P pays it in scan work
-//! (`assist_ratio` bytes of scanning per byte allocated: the scan work
-//! the last mark did, as `mark::drain` counts it, over the bytes left
-//! before the goal): first from background credit
+//! (`Pacer::assist_ratio` bytes of scanning per byte allocated, worked
+//! out when it pays, as Go's `revise` does: the scan work left, measured
+//! against what the last mark did as `mark::drain` counts it, over the
+//! heap growth left before the goal; past the goal, or past the expected
+//! work, the whole heap is assumed live): first from background credit
 //! (work the workers did ahead), then by draining mark work itself. When
 //! no work is left to steal it parks (`gc_assist`) until background
 //! workers add credit or mark termination wakes every assist; what it did
@@ -65,10 +67,19 @@ const TRIGGER_MAX: f64 = 0.95;
 /// so one odd cycle cannot swing the trigger).
 const TRIGGER_GAIN: f64 = 0.5;
 
-/// The least heap growth the assist ratio assumes is left before the goal:
-/// a sixteenth of the minimum heap, so that a mark starting at (or past)
-/// its goal does not divide by zero or demand absurd assists.
-const MIN_HEADROOM: f64 = MIN_HEAP as f64 / 16.0;
+/// How far past the goal the assist ratio aims once the heap has passed
+/// it (Go's `maxOvershoot`): some room, so the ratio stays finite.
+const MAX_OVERSHOOT: f64 = 1.1;
+
+/// The least scan work the assist ratio counts as left (Go's floor of
+/// 1000): a mark that has done all it expected still has its last grey
+/// objects to scan.
+const MIN_WORK_LEFT: f64 = 1000.0;
+
+/// The least heap growth the assist ratio counts as left before its goal:
+/// one allocation flush, so that at the goal an allocation owes all the
+/// work there is rather than a division by zero.
+const MIN_HEAP_LEFT: f64 = crate::heap::FLUSH_BYTES as f64;
 
 /// The most [`Pacer::assist_slowdown`] counts: assists that took nine
 /// tenths of the goroutines' time during a mark already move the trigger
@@ -94,8 +105,9 @@ pub struct Pacer {
     /// When marking began (the scheduler's clock; ticks in deterministic
     /// mode), for fractional workers.
     pub(crate) mark_start: AtomicU64,
-    /// Scan work per allocated byte for assists (f64 bits).
-    assist_ratio: AtomicU64,
+    /// The scan work the mark in progress expects to do (f64 bits; set
+    /// when it starts, see [`Pacer::assist_ratio`]).
+    cycle_expected: AtomicU64,
     /// The scan work the last mark did (`Gc::scan_work`), which the next
     /// mark is expected to need; 0 before the first.
     expected_work: AtomicU64,
@@ -167,7 +179,7 @@ impl Pacer {
         Pacer {
             st: Mutex::new(PacerState::default()),
             mark_start: AtomicU64::new(0),
-            assist_ratio: AtomicU64::new(0),
+            cycle_expected: AtomicU64::new(0),
             expected_work: AtomicU64::new(0),
             gc_percent: AtomicI64::new(cfg.gc_percent.map_or(-1, i64::from)),
             max_heap: cfg.max_heap,
@@ -347,8 +359,8 @@ impl Pacer {
         }
     }
 
-    /// The mark phase starts (world stopped): remember the clocks and set
-    /// the assist ratio.
+    /// The mark phase starts (world stopped): remember the clocks and the
+    /// scan work the mark expects to do (see [`Pacer::assist_ratio`]).
     pub(crate) fn start_mark(&self, cx: &Ctx) {
         let heap = &cx.rt.heap;
         self.mark_start.store(cx.rt.sched.now(), Ordering::Release);
@@ -367,10 +379,8 @@ impl Pacer {
             0 => live,
             w => w as f64,
         };
-        let goal = self.goal() as f64;
-        let headroom = (goal - live).max(MIN_HEADROOM);
-        self.assist_ratio
-            .store((expected / headroom).to_bits(), Ordering::Release);
+        self.cycle_expected
+            .store(expected.to_bits(), Ordering::Release);
     }
 
     /// Marking is over (world stopped): compute the live heap, the next
@@ -538,8 +548,39 @@ impl Pacer {
         rt.debug_line(&line);
     }
 
-    fn assist_ratio(&self) -> f64 {
-        f64::from_bits(self.assist_ratio.load(Ordering::Acquire))
+    /// Scan work an assist owes per byte allocated, as the mark stands now
+    /// (Go's `revise`, run where an assist pays rather than at every
+    /// span refill): the scan work left over the heap growth left before
+    /// the goal.
+    /// 1. The work left is what the mark expects to do in all (the last
+    ///    mark's work, see `start_mark`) less what it has done.
+    /// 2. Once it has done more than that, or the heap is past the goal,
+    ///    the scannable heap is growing faster than the last cycle
+    ///    measured: assume the worst, that the whole heap is live and
+    ///    must be scanned.
+    /// 3. Past the goal, aim at a tenth beyond it (Go's `maxOvershoot`),
+    ///    so the ratio stays finite.
+    ///
+    /// As the heap nears the goal with work left, the ratio grows without
+    /// bound, and the allocating goroutines do the mark themselves. With a
+    /// ratio fixed when the mark started, early cycles whose live heap
+    /// grows fast ended their marks past the goal: `bench/gc.sh`'s
+    /// largest heap / goal read 1.25 for binary_trees and 1.12 for
+    /// gc_latency, against 1.00-1.14 and 1.00 now (`bench/RESULTS.md`).
+    fn assist_ratio(&self, heap: &Heap, done: u64) -> f64 {
+        let live = heap.live() as f64;
+        let done = done as f64;
+        let mut goal = self.goal() as f64;
+        let mut expected = f64::from_bits(self.cycle_expected.load(Ordering::Acquire));
+        if done > expected || live > goal {
+            expected = expected.max(live);
+        }
+        if live > goal {
+            goal *= MAX_OVERSHOOT;
+        }
+        let work_left = (expected - done).max(MIN_WORK_LEFT);
+        let heap_left = (goal - live).max(MIN_HEAP_LEFT);
+        work_left / heap_left
     }
 }
 
@@ -597,7 +638,10 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
         cx.local().mc.assist_debt = debt;
         return Ok(());
     }
-    let mut need = (debt as f64 * gc.pacer.assist_ratio()) as i64;
+    let ratio = gc
+        .pacer
+        .assist_ratio(&rt.heap, gc.scan_work.load(Ordering::Relaxed));
+    let mut need = (debt as f64 * ratio) as i64;
     // Steal background credit first.
     let credit = gc.bg_credit.load(Ordering::Acquire);
     if credit > 0 {
@@ -628,6 +672,7 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
             preempted = true;
             break;
         }
+        mark::ack_ragged(cx);
     }
     mark::dispose(cx);
     super::flush_barrier_buffer();
@@ -653,7 +698,6 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
     }
     // The unpaid part stays owed (Go's assist retries after it wakes):
     // the next allocation check on this P pays it, or parks again.
-    let ratio = gc.pacer.assist_ratio();
     if ratio > 0.0 {
         let mc = &mut cx.local().mc;
         mc.assist_debt += ((need - paid) as f64 / ratio) as isize;

@@ -118,6 +118,12 @@ pub struct Heap {
     pub(crate) runtime_bytes: AtomicIsize,
     /// Bytes allocated since the VM started, as published by the mcaches.
     pub(crate) total_alloc: AtomicU64,
+    /// Bytes of slots that may hold references, handed out since the VM
+    /// started: a scannable span's free slots when an mcache takes it, and
+    /// a large scannable object's pages (Go's `heapScan`, kept per span
+    /// rather than per object, so it runs ahead by at most a span a class
+    /// per P). The pacer's worst case for a mark's scan work.
+    pub(crate) scan_alloc: AtomicU64,
     pub(crate) stats: Mutex<GcStats>,
     /// The heap size last sampled for the trace (`Mcache::sample_heap`).
     pub(crate) trace_sampled: AtomicU64,
@@ -185,6 +191,7 @@ impl Heap {
             objects: AtomicIsize::new(0),
             runtime_bytes: AtomicIsize::new(0),
             total_alloc: AtomicU64::new(0),
+            scan_alloc: AtomicU64::new(0),
             stats: Mutex::new(GcStats::default()),
             trace_sampled: AtomicU64::new(0),
             retired: Mutex::new(Vec::new()),
@@ -380,6 +387,13 @@ impl Mcache {
         // SAFETY: `cache_span` hands over a span with a free slot, now
         // owned by this mcache.
         let span = unsafe { &*s };
+        if !sc.noscan() {
+            // SAFETY: as above, this mcache owns the span.
+            let free = span.nelems - unsafe { span.alloc_count() };
+            rt.heap
+                .scan_alloc
+                .fetch_add((free * span.elemsize) as u64, Ordering::Relaxed);
+        }
         // SAFETY: as above, this mcache owns the span.
         let p = unsafe { span.next_free() }.expect("cache_span returned a full span");
         (p, span.elemsize)
@@ -401,6 +415,9 @@ impl Mcache {
         // SAFETY: as above.
         let p = unsafe { span.next_free() }.expect("a fresh span has a free slot");
         let bytes = span.elemsize;
+        if !noscan {
+            heap.scan_alloc.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
         heap.central[sc.index()].push(s, sg);
         (p, bytes)
     }

@@ -688,7 +688,8 @@ pub(crate) fn drain_stopped(cx: &mut Ctx) {
 
 /// Flushes this thread's barrier buffer, which belongs to the work of P
 /// `p`, and acknowledges the ragged barrier for `p` (every chunk boundary,
-/// and whenever an M gives its P up).
+/// whenever an M gives its P up, and through [`ack_ragged`] while a
+/// barrier waits).
 pub(crate) fn flush_for(rt: &crate::Runtime, p: &crate::sched::P) {
     super::flush_barrier_buffer();
     p.flush_seen

@@ -33,9 +33,8 @@
 //!    anywhere readies the coordinator (`coord::mark_done`, `GCMarkDone`).
 //! 5. **Mark termination.** A ragged barrier makes every P flush its
 //!    write-barrier buffer (each held P acknowledges at its next chunk
-//!    boundary, allocation safepoint, assist step or look for work; an
-//!    idle one has flushed already); if that found work, marking
-//!    resumes. Otherwise
+//!    boundary, allocation safepoint or assist step; an idle one has
+//!    flushed already); if that found work, marking resumes. Otherwise
 //!    the coordinator takes `worldsema`, stops the world
 //!    (`mark_termination`), re-checks that nothing grey raced in (else back
 //!    to marking), optionally verifies the mark (`checkmark`), turns the

@@ -947,14 +947,6 @@ fn gcstopm(cx: &mut Ctx, ms: &mut MState) {
 fn find_runnable(cx: &mut Ctx, ms: &mut MState, mut local_tried: bool) -> Found {
     let s = &cx.rt.sched;
     'top: loop {
-        // No goroutine runs on this P now: acknowledge a ragged barrier
-        // in progress (the thread's barrier buffer holds what the last one
-        // shaded), at every look. Looking for work can take this M a
-        // millisecond before it gives the P up, and the collector's
-        // coordinator waits for every P that is held (binary_trees: its
-        // allocating goroutine parked in an assist, and the coordinator
-        // spun for the P for milliseconds while the mark could not end).
-        crate::gc::mark::ack_ragged(cx);
         if s.gcwaiting.load(Ordering::Acquire) || s.exiting.load(Ordering::Acquire) {
             return Found::Retry;
         }

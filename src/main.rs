@@ -231,8 +231,9 @@ fn main() -> ExitCode {
                 .create(true)
                 .open(trace)
         } else {
-            // Not emptied here: the recording's writer thread cuts off
-            // what an old trace held, off the program's path.
+            // Not emptied here: a binary recording's writer thread cuts
+            // off what an old trace held, off the program's path, and a
+            // converted trace is written whole when the program ends.
             skein_vm::trace::sink::open_trace_file(trace)
         };
         if made.is_ok() && !existed && options.trace_flight.is_some() {

@@ -69,8 +69,8 @@ const TRIGGER_GAIN: f64 = 0.5;
 
 /// How far past the goal the assist ratio aims once the heap has passed
 /// it (Go's `maxOvershoot`, which is 1.1): some room, so the ratio stays
-/// finite. Half Go's room, because the heap a mark ends at is held to
-/// within a tenth of its goal here (`bench/gc.sh`), and with 1.1
+/// finite. Half Go's room: the target here is a heap within a tenth of
+/// its goal when the mark ends (`bench/gc.sh`), and with 1.1
 /// gc_latency's early cycles ended at 1.12 (`9 MB` against an `8 MB`
 /// goal).
 const MAX_OVERSHOOT: f64 = 1.05;

@@ -347,10 +347,11 @@ pub struct Sched {
     /// The right to run (or to wait out) a GC cycle.
     pub(crate) gcsema: sema::RtSema,
     pub(crate) main: Mutex<MainState>,
-    /// `main.result` holds a result: written under `main`'s lock with the
-    /// result, read without it where a stale answer only delays the
-    /// reader's next look (m0's check after every goroutine it runs).
-    pub(crate) main_done: AtomicBool,
+    /// `main.result` holds a result: written with it, under `main`'s lock
+    /// (`set_main_result`), and read without the lock where a stale answer
+    /// only delays the reader's next look (m0's check after every
+    /// goroutine it runs).
+    main_done: AtomicBool,
     pub(crate) main_cond: Condvar,
     /// The program ended (main returned, a goroutine failed, deadlock):
     /// every M stops at its next safepoint. Never set in the REPL.
@@ -521,6 +522,22 @@ impl Sched {
         if let Some(h) = self.sysmon.lock().take() {
             let _ = h.join();
         }
+    }
+
+    /// Sets the program's result in `m` (the guard of `main`) and tells
+    /// the lock-free readers of [`Sched::main_done`].
+    pub(crate) fn set_main_result(
+        &self,
+        m: &mut MainState,
+        result: Option<Result<(), crate::RuntimeError>>,
+    ) {
+        self.main_done.store(result.is_some(), Ordering::Release);
+        m.result = result;
+    }
+
+    /// Whether the program's result is set (a racy look, see `main_done`).
+    pub(crate) fn main_done(&self) -> bool {
+        self.main_done.load(Ordering::Acquire)
     }
 
     /// Begins a recording into `dest` (`--trace`, `--trace-flight`,

@@ -175,8 +175,7 @@ pub fn run_main(rt: &Arc<Runtime>, program: &Program) -> Result<(), RuntimeError
         {
             let mut m = sched.main.lock();
             m.g = Some(g);
-            m.result = None;
-            sched.main_done.store(false, Ordering::Release);
+            sched.set_main_result(&mut m, None);
         }
         cx.trace(
             EventKind::GoCreate,
@@ -331,8 +330,7 @@ fn finish_main(rt: &Runtime, g: Option<GRef>, result: Result<(), RuntimeError>) 
     if m.result.is_some() || (g.is_some() && m.g != g) {
         return;
     }
-    m.result = Some(result);
-    s.main_done.store(true, Ordering::Release);
+    s.set_main_result(&mut m, Some(result));
     if !s.keep_running {
         s.exiting.store(true, Ordering::SeqCst);
         rt.close_output();
@@ -913,7 +911,7 @@ fn schedule(cx: &mut Ctx, ms: &mut MState) {
                     // its P back.
                     return;
                 }
-                if ms.m0 && s.main_done.load(Ordering::Acquire) {
+                if ms.m0 && s.main_done() {
                     release_p(cx, ms);
                     return;
                 }

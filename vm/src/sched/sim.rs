@@ -148,8 +148,7 @@ pub fn run(rt: &Arc<Runtime>) {
                 if s.main.lock().result.is_none() {
                     // Not a deadlock the report recognises (the main G is
                     // not parked): nothing can ever run again.
-                    s.main.lock().result = Some(Ok(()));
-                    s.main_done.store(true, Ordering::Release);
+                    s.set_main_result(&mut s.main.lock(), Some(Ok(())));
                 }
                 break;
             }

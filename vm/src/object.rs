@@ -18,7 +18,7 @@
 //! readers (which bound every index by the block's length and capacity) stay
 //! memory-safe under any race.
 
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use parking_lot::Mutex;
 use skein_bytecode::{Capture, FnKind, Instr};
@@ -327,12 +327,56 @@ pub struct Table {
 /// lookup touches one cache line per probe).
 #[repr(C)]
 pub struct TableBlock {
-    len: AtomicUsize,
-    cap: usize,
-    /// True for an instance's first block, which lives inside the instance
-    /// object's slot (`Mcache::alloc_instance`) and is freed with it.
-    inline: bool,
+    /// Published length (bounded by the capacity; 32 bits, see
+    /// [`Capacity`]).
+    len: AtomicU32,
+    /// The capacity, and whether this is an instance's first block, which
+    /// lives inside the instance object's slot (`Mcache::alloc_instance`)
+    /// and is freed with it.
+    cap: Capacity,
     entries: [Entry; 0],
+}
+
+/// A block's capacity and whether it is its object's inline first block,
+/// in one 32-bit word (the flag is the top bit), so that a block's header
+/// is one word: the 32-bit published length, then this. A two-element
+/// list is then 40 bytes and an instance with four fields 96, where a
+/// two-word header made them 48 and 112: the objects of allocation-heavy
+/// programs (`bench/binary_trees.sk`, `bench/gc_latency.sk`) are mostly
+/// these. 2^31 slots would need 16 GiB, beyond any heap this VM runs.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+struct Capacity(u32);
+
+/// A block's header is one word (see [`Capacity`]).
+const _: () =
+    assert!(std::mem::size_of::<TableBlock>() == 8 && std::mem::size_of::<ListBlock>() == 8);
+
+impl Capacity {
+    /// The flag bit: set for an inline first block.
+    const INLINE: u32 = 1 << 31;
+
+    /// `cap` slots, `inline` or not; `what` names the container for the
+    /// panic when `cap` does not fit.
+    fn new(cap: usize, inline: bool, what: &str) -> Capacity {
+        let c = u32::try_from(cap)
+            .ok()
+            .filter(|c| c & Self::INLINE == 0)
+            .unwrap_or_else(|| panic!("{what} too large"));
+        Capacity(if inline { c | Self::INLINE } else { c })
+    }
+
+    /// The number of slots.
+    #[inline(always)]
+    fn get(self) -> usize {
+        (self.0 & !Self::INLINE) as usize
+    }
+
+    /// Whether the block is its object's inline first block.
+    #[inline(always)]
+    fn inline(self) -> bool {
+        self.0 & Self::INLINE != 0
+    }
 }
 
 /// One table entry: an interned name and its value.
@@ -372,9 +416,8 @@ impl TableBlock {
         // SAFETY: guaranteed by the caller; every field and entry is
         // initialised before the block is shared.
         unsafe {
-            std::ptr::addr_of_mut!((*p).len).write(AtomicUsize::new(0));
-            std::ptr::addr_of_mut!((*p).cap).write(cap);
-            std::ptr::addr_of_mut!((*p).inline).write(inline);
+            std::ptr::addr_of_mut!((*p).len).write(AtomicU32::new(0));
+            std::ptr::addr_of_mut!((*p).cap).write(Capacity::new(cap, inline, "table"));
             let e = std::ptr::addr_of_mut!((*p).entries) as *mut Entry;
             for i in 0..cap {
                 e.add(i).write(Entry {
@@ -392,7 +435,7 @@ impl TableBlock {
         // `raw::alloc`. An inline block belongs to its instance and is
         // freed with it.
         unsafe {
-            if !(*p).inline {
+            if !(*p).cap.inline() {
                 crate::raw::free(p as *mut u8)
             }
         }
@@ -401,12 +444,18 @@ impl TableBlock {
     #[inline(always)]
     fn entries(&self) -> &[Entry] {
         // SAFETY: `alloc` initialised `cap` entries after the header.
-        unsafe { std::slice::from_raw_parts(self.entries.as_ptr(), self.cap) }
+        unsafe { std::slice::from_raw_parts(self.entries.as_ptr(), self.cap()) }
+    }
+
+    /// The number of entries the block has room for.
+    #[inline(always)]
+    fn cap(&self) -> usize {
+        self.cap.get()
     }
 
     /// Bytes this block occupies (for heap accounting).
     pub fn bytes(&self) -> usize {
-        std::mem::size_of::<TableBlock>() + self.cap * 16
+        std::mem::size_of::<TableBlock>() + self.cap() * 16
     }
 
     /// The published length. Never more than `cap`: a writer publishes
@@ -414,8 +463,8 @@ impl TableBlock {
     /// even racing writers cannot push it past the capacity.
     #[inline(always)]
     fn published(&self) -> usize {
-        let len = self.len.load(Ordering::Acquire);
-        debug_assert!(len <= self.cap);
+        let len = self.len.load(Ordering::Acquire) as usize;
+        debug_assert!(len <= self.cap());
         len
     }
 }
@@ -451,7 +500,7 @@ impl Table {
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.block().map_or(0, |b| b.len.load(Ordering::Acquire))
+        self.block().map_or(0, |b| b.published())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -462,7 +511,7 @@ impl Table {
     #[inline(always)]
     pub fn find(&self, key: *const Header, hint: usize) -> Option<usize> {
         let b = self.block()?;
-        let len = b.len.load(Ordering::Acquire).min(b.cap);
+        let len = b.published();
         let e = &b.entries()[..len];
         if let Some(x) = e.get(hint) {
             if std::ptr::eq(x.key.load(Ordering::Relaxed), key) {
@@ -528,7 +577,7 @@ impl Table {
     #[inline(always)]
     pub fn value_at(&self, i: usize) -> Value {
         match self.block() {
-            Some(b) if i < b.cap => b.entries()[i].val.get(),
+            Some(b) if i < b.cap() => b.entries()[i].val.get(),
             _ => Value::NIL,
         }
     }
@@ -537,7 +586,7 @@ impl Table {
     #[inline(always)]
     pub fn set_at(&self, i: usize, v: Value) {
         if let Some(b) = self.block() {
-            if i < b.cap {
+            if i < b.cap() {
                 b.entries()[i].val.set(v);
             }
         }
@@ -559,13 +608,13 @@ impl Table {
         let old = self.block.load(Ordering::Acquire);
         // SAFETY: see `block`.
         let old_ref = unsafe { old.as_ref() };
-        let len = old_ref.map_or(0, |b| b.len.load(Ordering::Acquire));
+        let len = old_ref.map_or(0, |b| b.published());
         if let Some(b) = old_ref {
-            if len < b.cap {
+            if len < b.cap() {
                 let e = &b.entries()[len];
                 e.val.set(v);
                 e.key.store(key as *mut Header, Ordering::Relaxed);
-                b.len.store(len + 1, Ordering::Release);
+                b.len.store(len as u32 + 1, Ordering::Release);
                 return (len, None, 0);
             }
         }
@@ -586,10 +635,16 @@ impl Table {
         nb.entries()[len]
             .key
             .store(key as *mut Header, Ordering::Relaxed);
-        nb.len.store(len + 1, Ordering::Relaxed);
+        nb.len.store(len as u32 + 1, Ordering::Relaxed);
         // An inline block stays part of its instance's slot (and charge).
         let delta = nb.bytes() as isize
-            - old_ref.map_or(0, |b| if b.inline { 0 } else { b.bytes() as isize });
+            - old_ref.map_or(0, |b| {
+                if b.cap.inline() {
+                    0
+                } else {
+                    b.bytes() as isize
+                }
+            });
         self.block.store(np, Ordering::Release);
         let retired = if old.is_null() {
             None
@@ -602,7 +657,7 @@ impl Table {
     /// Calls `f` on every (key, value) entry, in insertion order.
     pub fn for_each(&self, mut f: impl FnMut(*const Header, Value)) {
         if let Some(b) = self.block() {
-            let len = b.len.load(Ordering::Acquire).min(b.cap);
+            let len = b.published();
             for e in &b.entries()[..len] {
                 f(e.key.load(Ordering::Relaxed), e.val.get());
             }
@@ -633,14 +688,12 @@ impl Drop for Table {
 /// slots (one allocation per block instead of two).
 #[repr(C)]
 pub struct ListBlock {
-    /// Published length. 32 bits keep the header at 16 bytes (a two-element
-    /// list is then 56 bytes in all); a list of 2^32 values would need 32
-    /// GiB, beyond any heap this VM runs.
+    /// Published length (32 bits, see [`Capacity`]).
     len: AtomicU32,
-    cap: u32,
-    /// True for the first block, which lives inside the list object's own
-    /// allocation (see `Mcache::alloc_list`) and is freed with it.
-    inline: bool,
+    /// The capacity, and whether this is the first block, which lives
+    /// inside the list object's own allocation (see `Mcache::alloc_list`)
+    /// and is freed with it.
+    cap: Capacity,
     slots: [Slot; 0],
 }
 
@@ -671,8 +724,7 @@ impl ListBlock {
         // the block is used.
         unsafe {
             std::ptr::addr_of_mut!((*p).len).write(AtomicU32::new(0));
-            std::ptr::addr_of_mut!((*p).cap).write(u32::try_from(cap).expect("list too large"));
-            std::ptr::addr_of_mut!((*p).inline).write(inline);
+            std::ptr::addr_of_mut!((*p).cap).write(Capacity::new(cap, inline, "list"));
             let slots = std::ptr::addr_of_mut!((*p).slots) as *mut Slot;
             for i in 0..cap {
                 slots.add(i).write(Slot::new(Value::NIL));
@@ -704,23 +756,22 @@ impl ListBlock {
         // of `AtomicU64`, which has the layout of `u64`, as `Value` has.
         unsafe {
             std::ptr::addr_of_mut!((*p).len).write(AtomicU32::new(items.len() as u32));
-            std::ptr::addr_of_mut!((*p).cap)
-                .write(u32::try_from(items.len()).expect("list too large"));
-            std::ptr::addr_of_mut!((*p).inline).write(inline);
+            std::ptr::addr_of_mut!((*p).cap).write(Capacity::new(items.len(), inline, "list"));
             let slots = std::ptr::addr_of_mut!((*p).slots) as *mut Value;
             copy_values(items, slots);
         }
     }
 
     /// The capacity.
+    #[inline(always)]
     pub fn cap(&self) -> usize {
-        self.cap as usize
+        self.cap.get()
     }
 
     /// The published length (bounded by the capacity).
     #[inline(always)]
     pub fn len(&self) -> usize {
-        (self.len.load(Ordering::Acquire) as usize).min(self.cap as usize)
+        (self.len.load(Ordering::Acquire) as usize).min(self.cap())
     }
 
     /// True when no element is published.
@@ -743,7 +794,7 @@ impl ListBlock {
         // `raw::alloc`. An inline block belongs to its list object and is
         // freed with it.
         unsafe {
-            if !(*p).inline {
+            if !(*p).cap.inline() {
                 crate::raw::free(p as *mut u8)
             }
         }
@@ -753,11 +804,11 @@ impl ListBlock {
     #[inline(always)]
     pub fn slots(&self) -> &[Slot] {
         // SAFETY: `alloc` placed and initialised `cap` slots after the header.
-        unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), self.cap as usize) }
+        unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), self.cap()) }
     }
 
     pub fn bytes(&self) -> usize {
-        std::mem::size_of::<ListBlock>() + self.cap as usize * 8
+        std::mem::size_of::<ListBlock>() + self.cap() * 8
     }
 }
 

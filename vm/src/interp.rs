@@ -743,6 +743,15 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 let v = tri!(get_index(cx, obj, i));
                 set!(ins.a(), v);
             }
+            Op::GetIndexI => {
+                let (obj, k) = (r!(ins.b()), ins.c());
+                if let Some(v) = as_list(obj).and_then(|l| l.get(k)) {
+                    set!(ins.a(), v);
+                    continue;
+                }
+                let v = tri!(get_index(cx, obj, Value::number(k as f64)));
+                set!(ins.a(), v);
+            }
             Op::SetIndex => {
                 let (obj, i, v) = (r!(ins.a()), r!(ins.b()), r!(ins.c()));
                 if let (Some(l), true) = (as_list(obj), i.is_number()) {

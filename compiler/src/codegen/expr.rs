@@ -23,7 +23,7 @@
 //! they return. Number literals, negated or grouped, are folded (neither can
 //! fail at run time on a number) to pick `LoadI` and the immediate forms.
 
-use skein_bytecode::{Instr, Op, MAX_CONCAT};
+use skein_bytecode::{Instr, Op, MAX_C, MAX_CONCAT};
 
 use super::core::{Gen, Place};
 use super::{IMM16, IMM24};
@@ -37,6 +37,16 @@ fn int_literal(e: &Expr, range: (f64, f64)) -> Option<i32> {
     let integral = n.is_finite() && n.fract() == 0.0;
     let neg_zero = n == 0.0 && n.is_sign_negative();
     (integral && !neg_zero && n >= range.0 && n <= range.1).then_some(n as i32)
+}
+
+/// The immediate form of `op` for a literal on its left: the operators
+/// that commute.
+fn commuted_imm(op: BinaryOp) -> Option<Op> {
+    match op {
+        BinaryOp::Add => Some(Op::AddI),
+        BinaryOp::Mul => Some(Op::MulI),
+        _ => None,
+    }
 }
 
 /// The value of a number literal, folding negation and grouping (neither can
@@ -269,6 +279,29 @@ impl<'a> Gen<'a> {
         t
     }
 
+    /// The first register of `items` when every one is a plain read of an
+    /// initialised, uncaptured local of this function and their registers
+    /// are consecutive, in order; reading such a local has no effect, so
+    /// the items need no copies.
+    fn consecutive_locals(&self, items: &[Expr]) -> Option<u16> {
+        let fi = self.fns.len() - 1;
+        let mut first = None;
+        for (n, item) in items.iter().enumerate() {
+            let ExprKind::Var(id) = &item.kind else {
+                return None;
+            };
+            let l = &self.fns[fi].locals[self.find_local(fi, &id.name)?];
+            if l.captured || !l.initialized {
+                return None;
+            }
+            let start = *first.get_or_insert(l.reg);
+            if u32::from(l.reg) != u32::from(start) + n as u32 {
+                return None;
+            }
+        }
+        first
+    }
+
     /// Evaluates `e` into `dst`. When `dst` is a local's register it is
     /// written only by the last instruction (see the module docs).
     pub(super) fn expr_to(&mut self, e: &Expr, dst: u16) {
@@ -338,9 +371,15 @@ impl<'a> Gen<'a> {
             } => self.set_prop(object, name, value, Some(dst), line),
             ExprKind::Index { object, index } => {
                 let o = self.expr_any(object);
-                let o = self.protect(o, &[index], line);
-                let i = self.expr_any(index);
-                self.emit(Instr::abc(Op::GetIndex, dst, o, i as u32), line);
+                // A literal index needs no register (`pair[0]`); evaluating
+                // it has no effect, so `protect` has nothing to guard.
+                if let Some(k) = int_literal(index, (0.0, f64::from(MAX_C))) {
+                    self.emit(Instr::abc(Op::GetIndexI, dst, o, k as u32), line);
+                } else {
+                    let o = self.protect(o, &[index], line);
+                    let i = self.expr_any(index);
+                    self.emit(Instr::abc(Op::GetIndex, dst, o, i as u32), line);
+                }
             }
             ExprKind::IndexSet {
                 object,
@@ -368,11 +407,19 @@ impl<'a> Gen<'a> {
                 }
             }
             ExprKind::List(items) => {
-                let base = self.mark() as u16;
-                for item in items {
-                    let r = self.alloc(item.line);
-                    self.expr_to(item, r);
-                }
+                // Locals that already sit in consecutive registers, in order
+                // (`[left, right]`), are read where they are.
+                let base = match self.consecutive_locals(items) {
+                    Some(first) => first,
+                    None => {
+                        let base = self.mark() as u16;
+                        for item in items {
+                            let r = self.alloc(item.line);
+                            self.expr_to(item, r);
+                        }
+                        base
+                    }
+                };
                 self.emit(Instr::abc(Op::NewList, dst, base, items.len() as u32), line);
             }
             ExprKind::Map(pairs) => {
@@ -637,6 +684,16 @@ impl<'a> Gen<'a> {
             };
             self.emit(Instr::absc(code, dst, l, imm), line);
             return;
+        }
+        // `1 + e` is `e + 1` (`+` and `*` on numbers commute, and either
+        // order fails with the same message on anything else); the literal
+        // has no effect to order before `e`'s.
+        if let (Left::Expr(l), Some(code)) = (&left, commuted_imm(op)) {
+            if let Some(imm) = int_literal(l, IMM24) {
+                let r = self.expr_any(right);
+                self.emit(Instr::absc(code, dst, r, imm), line);
+                return;
+            }
         }
         let l = match left {
             Left::Expr(e) => {

@@ -43,7 +43,7 @@ fn check_proto(p: &Proto, enclosing: Option<&Proto>) {
         let (a, b, c) = (ins.a(), ins.b(), ins.c());
         let regs: Vec<usize> = match ins.op() {
             Move | NewCell | GetCell | SetCell | Neg | Not | Inherit | GetSuper | GetProp
-            | SetProp | Method | AddI | SubI | MulI | ModI | ModP2 => vec![a, b],
+            | SetProp | Method | AddI | SubI | MulI | ModI | ModP2 | GetIndexI => vec![a, b],
             LoadK | LoadI | LoadNil | LoadTrue | LoadFalse | GetGlobal | SetGlobal | DefGlobal
             | Closure | Return | Class | Print | GetUpval | SetUpval | JmpFalse | JmpTrue
             | JNotLtI | JNotLeI | JNotGtI | JNotGeI => vec![a],
@@ -472,27 +472,26 @@ fn logical_operators_and_fused_conditions() {
     ])];
     assert_eq!(
         dis(&prog),
-        r#"== <script> (arity 0, 5 registers, 0 upvalues) ==
+        r#"== <script> (arity 0, 4 registers, 0 upvalues) ==
 0000    1 LoadTrue     r1
 0001    | Move         r2 r1
 0002    | JmpFalse     r2 -> 0006
 0003    | LoadNil      r2
 0004    | JmpTrue      r2 -> 0006
 0005    | LoadK        r2 k0 ; "x"
-0006    | JNotLe       r1 r2 -> 0014
-0007    | JmpTrue      r1 -> 0014
+0006    | JNotLe       r1 r2 -> 0013
+0007    | JmpTrue      r1 -> 0013
 0008    | Move         r3 r1
-0009    | JmpFalse     r3 -> 0012
-0010    | Move         r4 r1
-0011    | NewList      r3 r4 1 items
-0012    | Move         r1 r3
-0013    | Loop         -> 0006
-0014    | JEq          r1 r2 -> 0017
-0015    | Print        r1
-0016    | Jmp          -> 0018
-0017    | Print        r2
-0018    | LoadNil      r1
-0019    | Return       r1
+0009    | JmpFalse     r3 -> 0011
+0010    | NewList      r3 r1 1 items
+0011    | Move         r1 r3
+0012    | Loop         -> 0006
+0013    | JEq          r1 r2 -> 0016
+0014    | Print        r1
+0015    | Jmp          -> 0017
+0016    | Print        r2
+0017    | LoadNil      r1
+0018    | Return       r1
 "#
     );
 }
@@ -579,17 +578,16 @@ fn lists_maps_and_index_aliasing() {
 0005    | LoadI        r5 2
 0006    | LoadNil      r6
 0007    | NewMap       r2 r3 2 pairs
-0008    | LoadI        r4 0
-0009    | GetIndex     r3 r1 r4
-0010    | Print        r3
-0011    | Move         r3 r1
-0012    | Move         r4 r1
-0013    | LoadNil      r1
-0014    | SetIndex     r3 r4 r1
-0015    | NewList      r3 r4 0 items
-0016    | Print        r3
-0017    | LoadNil      r1
-0018    | Return       r1
+0008    | GetIndexI    r3 r1 0
+0009    | Print        r3
+0010    | Move         r3 r1
+0011    | Move         r4 r1
+0012    | LoadNil      r1
+0013    | SetIndex     r3 r4 r1
+0014    | NewList      r3 r4 0 items
+0015    | Print        r3
+0016    | LoadNil      r1
+0017    | Return       r1
 "#
     );
 }
@@ -1117,7 +1115,8 @@ fn a_repl_expression_entry_echoes_its_value_quoted() {
 /// in place, an unused field r0), when the operands after the
 /// second are pure (locals, upvalues, literals) and the run is on one
 /// line. A global operand (line 5), a run split over lines (6-7), or a run
-/// without a string literal (8, 9) stays a chain of `Add`s. A run longer
+/// without a string literal (8, 9) stays a chain of `Add`s (line 8's
+/// literal on the left becomes an `AddI`: `+` on numbers commutes). A run longer
 /// than `MAX_CONCAT` operands is cut (10): the first seven links hold no
 /// string literal, so the first stays an `AddI`, the next seven fuse, and
 /// the last is an `Add`.
@@ -1153,29 +1152,28 @@ fn concat_fuses_string_runs_of_add() {
 0011    | Add          r3 r1 r4
 0012    7 Add          r3 r3 r2
 0013    | Print        r3
-0014    8 LoadI        r4 1
-0015    | Add          r3 r4 r1
-0016    | AddI         r3 r3 2
-0017    | Print        r3
-0018    9 Add          r3 r1 r1
-0019    | Add          r3 r3 r1
-0020    | Print        r3
-0021   10 AddI         r3 r1 1
-0022    | LoadI        r4 2
-0023    | LoadI        r5 3
-0024    | LoadI        r6 4
-0025    | LoadI        r7 5
-0026    | LoadI        r8 6
-0027    | LoadI        r9 7
-0028    | LoadK        r10 k4 ; "!"
-0029    | Concat       r3 8 operands
-0030    | Args         r3 r4 r5
-0031    | Args         r6 r7 r8
-0032    | Args         r9 r10 r0
-0033    | Add          r3 r3 r1
-0034    | Print        r3
-0035    | LoadNil      r1
-0036    | Return       r1
+0014    8 AddI         r3 r1 1
+0015    | AddI         r3 r3 2
+0016    | Print        r3
+0017    9 Add          r3 r1 r1
+0018    | Add          r3 r3 r1
+0019    | Print        r3
+0020   10 AddI         r3 r1 1
+0021    | LoadI        r4 2
+0022    | LoadI        r5 3
+0023    | LoadI        r6 4
+0024    | LoadI        r7 5
+0025    | LoadI        r8 6
+0026    | LoadI        r9 7
+0027    | LoadK        r10 k4 ; "!"
+0028    | Concat       r3 8 operands
+0029    | Args         r3 r4 r5
+0030    | Args         r6 r7 r8
+0031    | Args         r9 r10 r0
+0032    | Add          r3 r3 r1
+0033    | Print        r3
+0034    | LoadNil      r1
+0035    | Return       r1
 "#
     );
 }

@@ -328,6 +328,9 @@ ops! {
     SetProp,
     /// `R[a] = R[b][R[c]]` (lists, maps, strings).
     GetIndex,
+    /// `R[a] = R[b][c]`, `c` an index written as a literal (`pair[0]`):
+    /// `GetIndex` without the register load of the index.
+    GetIndexI,
     /// `R[a][R[b]] = R[c]` (lists, maps).
     SetIndex,
     /// `R[a] = [R[b], R[b+1], ..., R[b+c-1]]`.
@@ -459,6 +462,7 @@ impl Proto {
                 format!("{name:<12} r{a} r{b} r{c}")
             }
             AddI | SubI | MulI | ModI | ModP2 => format!("{name:<12} r{a} r{b} {sc}"),
+            GetIndexI => format!("{name:<12} r{a} r{b} {c}"),
             Jmp | Loop => format!("{name:<12} -> {target:04}"),
             JmpFalse | JmpTrue => format!("{name:<12} r{a} -> {target:04}"),
             JNotLt | JNotLe | JNotGt | JNotGe | JNotEq | JEq => {

@@ -509,6 +509,19 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
             Op::JNotLeI => jump_when!(ins, r!(ins.a()), ins.sb() as f64, |x, y| x > y),
             Op::JNotGtI => jump_when!(ins, r!(ins.a()), ins.sb() as f64, |x, y| !(x > y)),
             Op::JNotGeI => jump_when!(ins, r!(ins.a()), ins.sb() as f64, |x, y| x < y),
+            Op::JNotEqI => {
+                let x = r!(ins.a());
+                // `values_equal` for a number: only a number equals one.
+                if !(x.is_number() && x.as_number() == ins.sb() as f64) {
+                    ip = ip.wrapping_offset(ins.sc());
+                }
+            }
+            Op::JEqI => {
+                let x = r!(ins.a());
+                if x.is_number() && x.as_number() == ins.sb() as f64 {
+                    ip = ip.wrapping_offset(ins.sc());
+                }
+            }
             Op::JNotEq => {
                 if !values_equal(r!(ins.a()), r!(ins.b())) {
                     ip = ip.wrapping_offset(ins.sc());

@@ -154,8 +154,8 @@ impl<'a> Gen<'a> {
             BinaryOp::Le => (Op::JNotLe, Some(Op::JNotLeI), Some(Op::JNotGeI)),
             BinaryOp::Gt => (Op::JNotGt, Some(Op::JNotGtI), Some(Op::JNotLtI)),
             BinaryOp::Ge => (Op::JNotGe, Some(Op::JNotGeI), Some(Op::JNotLeI)),
-            BinaryOp::Eq => (Op::JNotEq, None, None),
-            BinaryOp::Ne => (Op::JEq, None, None),
+            BinaryOp::Eq => (Op::JNotEq, Some(Op::JNotEqI), Some(Op::JNotEqI)),
+            BinaryOp::Ne => (Op::JEq, Some(Op::JEqI), Some(Op::JEqI)),
             _ => return None,
         };
         if let (Some(iop), Some(imm)) = (imm_op, int_literal(right, IMM16)) {

@@ -46,7 +46,7 @@ fn check_proto(p: &Proto, enclosing: Option<&Proto>) {
             | SetProp | Method | AddI | SubI | MulI | ModI | ModP2 | GetIndexI => vec![a, b],
             LoadK | LoadI | LoadNil | LoadTrue | LoadFalse | GetGlobal | SetGlobal | DefGlobal
             | Closure | Return | Class | Print | GetUpval | SetUpval | JmpFalse | JmpTrue
-            | JNotLtI | JNotLeI | JNotGtI | JNotGeI => vec![a],
+            | JNotLtI | JNotLeI | JNotGtI | JNotGeI | JNotEqI | JEqI => vec![a],
             Add | Sub | Mul | Div | Mod | Eq | Ne | Lt | Le | Gt | Ge | GetIndex | SetIndex => {
                 vec![a, b, c]
             }
@@ -91,6 +91,8 @@ fn check_proto(p: &Proto, enclosing: Option<&Proto>) {
                 | JNotLeI
                 | JNotGtI
                 | JNotGeI
+                | JNotEqI
+                | JEqI
                 | IterNext
         ) {
             let target = pc as isize + 1 + ins.sc();
@@ -401,22 +403,21 @@ fn for_in_boxes_a_fresh_cell_per_iteration() {
     )];
     assert_eq!(
         dis(&prog),
-        r#"== <script> (arity 0, 7 registers, 0 upvalues) ==
+        r#"== <script> (arity 0, 6 registers, 0 upvalues) ==
 0000    1 LoadI        r2 1
 0001    | LoadI        r3 2
 0002    | NewList      r1 r2 2 items
 0003    | IterPrep     r1
-0004    | IterNext     r1 r3 -> 0013
+0004    | IterNext     r1 r3 -> 0012
 0005    | NewCell      r3 r3
 0006    | Closure      r4 k0 ; <fn f>
 0007    | GetCell      r5 r3
-0008    | LoadI        r6 2
-0009    | JNotEq       r5 r6 -> 0011
-0010    | Loop         -> 0004
-0011    | Jmp          -> 0013
-0012    | Loop         -> 0004
-0013    | LoadNil      r1
-0014    | Return       r1
+0008    | JNotEqI      r5 2 -> 0010
+0009    | Loop         -> 0004
+0010    | Jmp          -> 0012
+0011    | Loop         -> 0004
+0012    | LoadNil      r1
+0013    | Return       r1
 
 == f (arity 0, 2 registers, 1 upvalues) ==
 0000    1 GetUpval     r1 u0

@@ -299,6 +299,10 @@ ops! {
     JNotGtI,
     /// `if !(R[a] >= sb) { pc += sc }`.
     JNotGeI,
+    /// `if !(R[a] == sb) { pc += sc }` (equal only to a number, as `==`).
+    JNotEqI,
+    /// `if R[a] == sb { pc += sc }`.
+    JEqI,
     /// Call `R[a]` with the `b` arguments `R[a+1] ..= R[a+b]`; result in `R[a]`.
     /// A safepoint.
     Call,
@@ -468,7 +472,7 @@ impl Proto {
             JNotLt | JNotLe | JNotGt | JNotGe | JNotEq | JEq => {
                 format!("{name:<12} r{a} r{b} -> {target:04}")
             }
-            JNotLtI | JNotLeI | JNotGtI | JNotGeI => {
+            JNotLtI | JNotLeI | JNotGtI | JNotGeI | JNotEqI | JEqI => {
                 format!("{name:<12} r{a} {} -> {target:04}", i.sb())
             }
             Call => format!("{name:<12} r{a} {b} args"),

@@ -732,9 +732,23 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                         if class.methods.find(name.as_obj(), 0).is_some() {
                             class.shadowed.store(true, Ordering::Relaxed);
                         }
-                        let i = cx.table_insert(obj, &inst.fields, name, v);
-                        hint.store(i as u32, Ordering::Relaxed);
-                        gc_check!();
+                        // A new field that fits the instance's block (an
+                        // initializer's, mostly) is added here, under the
+                        // writer lock; one that grows it goes out of line,
+                        // and allocates.
+                        let fits = {
+                            let _g = lock_obj(obj);
+                            inst.fields.insert_in_place(name.as_obj(), h, v)
+                        };
+                        if let Some(i) = fits {
+                            if i != h {
+                                hint.store(i as u32, Ordering::Relaxed);
+                            }
+                        } else {
+                            let i = cx.table_insert(obj, &inst.fields, name, v);
+                            hint.store(i as u32, Ordering::Relaxed);
+                            gc_check!();
+                        }
                     }
                 } else if obj.is_kind(Kind::Module) {
                     throw!("Modules are read-only.".to_string());

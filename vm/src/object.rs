@@ -597,27 +597,40 @@ impl Table {
         self.find(key, 0).map(|i| self.value_at(i))
     }
 
+    /// Sets `key` to `v` when that takes no new storage: the key is present
+    /// (trying entry `hint` first), or the block has room for it. Returns
+    /// the entry index; `None` when the table must grow ([`Table::insert`]).
+    /// The caller holds the owner's writer lock.
+    #[inline(always)]
+    pub fn insert_in_place(&self, key: *const Header, hint: usize, v: Value) -> Option<usize> {
+        if let Some(i) = self.find(key, hint) {
+            self.set_at(i, v);
+            return Some(i);
+        }
+        let b = self.block()?;
+        let len = b.published();
+        if len < b.cap() {
+            let e = &b.entries()[len];
+            e.val.set(v);
+            e.key.store(key as *mut Header, Ordering::Relaxed);
+            b.len.store(len as u32 + 1, Ordering::Release);
+            return Some(len);
+        }
+        None
+    }
+
     /// Sets `key` to `v`, adding the entry if absent. Returns the entry index
     /// and, when the storage had to grow, the retired old block together with
-    /// the change in bytes (the caller hands both to the heap).
+    /// the change in bytes (the caller hands both to the heap). The caller
+    /// holds the owner's writer lock.
     pub fn insert(&self, key: *const Header, v: Value) -> (usize, Option<Retired>, isize) {
-        if let Some(i) = self.find(key, 0) {
-            self.set_at(i, v);
+        if let Some(i) = self.insert_in_place(key, 0, v) {
             return (i, None, 0);
         }
         let old = self.block.load(Ordering::Acquire);
         // SAFETY: see `block`.
         let old_ref = unsafe { old.as_ref() };
         let len = old_ref.map_or(0, |b| b.published());
-        if let Some(b) = old_ref {
-            if len < b.cap() {
-                let e = &b.entries()[len];
-                e.val.set(v);
-                e.key.store(key as *mut Header, Ordering::Relaxed);
-                b.len.store(len as u32 + 1, Ordering::Release);
-                return (len, None, 0);
-            }
-        }
         // Grow: 4 entries covers most objects; doubling keeps inserts
         // amortised O(1).
         let cap = if len == 0 { 4 } else { len * 2 };

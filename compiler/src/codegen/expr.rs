@@ -262,14 +262,9 @@ impl<'a> Gen<'a> {
             }
             ExprKind::This if self.fr().method.is_some() => return 0,
             ExprKind::Assign { name, value } => {
-                let fi = self.fns.len() - 1;
-                if let Some(i) = self.find_local(fi, &name.name) {
-                    let l = &self.fns[fi].locals[i];
-                    if !l.captured && l.initialized {
-                        let reg = l.reg;
-                        self.expr_to(value, reg);
-                        return reg;
-                    }
+                if let Some(reg) = self.plain_local(&name.name) {
+                    self.expr_to(value, reg);
+                    return reg;
                 }
             }
             _ => {}
@@ -279,23 +274,26 @@ impl<'a> Gen<'a> {
         t
     }
 
-    /// The first register of `items` when every one is a plain read of an
-    /// initialised, uncaptured local of this function and their registers
-    /// are consecutive, in order; reading such a local has no effect, so
-    /// the items need no copies.
-    fn consecutive_locals(&self, items: &[Expr]) -> Option<u16> {
+    /// The register of `name` when it is an initialised, uncaptured local
+    /// of this function: its value sits in that register itself.
+    fn plain_local(&self, name: &str) -> Option<u16> {
         let fi = self.fns.len() - 1;
+        let l = &self.fns[fi].locals[self.find_local(fi, name)?];
+        (!l.captured && l.initialized).then_some(l.reg)
+    }
+
+    /// The first register of `items` when every one is a plain read of a
+    /// [`Gen::plain_local`] and their registers are consecutive, in order;
+    /// reading such a local has no effect, so the items need no copies.
+    fn consecutive_locals(&self, items: &[Expr]) -> Option<u16> {
         let mut first = None;
         for (n, item) in items.iter().enumerate() {
             let ExprKind::Var(id) = &item.kind else {
                 return None;
             };
-            let l = &self.fns[fi].locals[self.find_local(fi, &id.name)?];
-            if l.captured || !l.initialized {
-                return None;
-            }
-            let start = *first.get_or_insert(l.reg);
-            if u32::from(l.reg) != u32::from(start) + n as u32 {
+            let reg = self.plain_local(&id.name)?;
+            let start = *first.get_or_insert(reg);
+            if u32::from(reg) != u32::from(start) + n as u32 {
                 return None;
             }
         }

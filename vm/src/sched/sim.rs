@@ -138,17 +138,18 @@ pub fn run(rt: &Arc<Runtime>) {
     let _bound = crate::gc::bind_thread(rt);
     let mut cands = Vec::new();
     loop {
-        if s.main.lock().result.is_some() {
+        if s.main_done() {
             break;
         }
         if !any_work(rt) {
             let t = timer::earliest(s);
             if t == u64::MAX {
                 super::proc::report_deadlock(rt);
-                if s.main.lock().result.is_none() {
+                let mut m = s.main.lock();
+                if m.result.is_none() {
                     // Not a deadlock the report recognises (the main G is
                     // not parked): nothing can ever run again.
-                    s.set_main_result(&mut s.main.lock(), Some(Ok(())));
+                    s.set_main_result(&mut m, Some(Ok(())));
                 }
                 break;
             }

@@ -39,16 +39,6 @@ fn int_literal(e: &Expr, range: (f64, f64)) -> Option<i32> {
     (integral && !neg_zero && n >= range.0 && n <= range.1).then_some(n as i32)
 }
 
-/// The immediate form of `op` for a literal on its left: the operators
-/// that commute.
-fn commuted_imm(op: BinaryOp) -> Option<Op> {
-    match op {
-        BinaryOp::Add => Some(Op::AddI),
-        BinaryOp::Mul => Some(Op::MulI),
-        _ => None,
-    }
-}
-
 /// The value of a number literal, folding negation and grouping (neither can
 /// fail at run time on a number, so folding is unobservable).
 fn number_literal(e: &Expr) -> Option<f64> {
@@ -686,7 +676,8 @@ impl<'a> Gen<'a> {
         // `1 + e` is `e + 1` (`+` and `*` on numbers commute, and either
         // order fails with the same message on anything else); the literal
         // has no effect to order before `e`'s.
-        if let (Left::Expr(l), Some(code)) = (&left, commuted_imm(op)) {
+        let commutes = matches!(op, BinaryOp::Add | BinaryOp::Mul);
+        if let (Left::Expr(l), Some(code), true) = (&left, imm_code, commutes) {
             if let Some(imm) = int_literal(l, IMM24) {
                 let r = self.expr_any(right);
                 self.emit(Instr::absc(code, dst, r, imm), line);

@@ -34,11 +34,12 @@
 //! out when it pays, as Go's `revise` does: the scan work left, measured
 //! against what the last mark did as `mark::drain` counts it, over the
 //! heap growth left before the goal; past the goal, or past the expected
-//! work, every scannable byte is assumed live): first from background credit
-//! (work the workers did ahead), then by draining mark work itself. When
-//! no work is left to steal it parks (`gc_assist`) until background
-//! workers add credit or mark termination wakes every assist; what it did
-//! not pay stays owed, and the next allocation check on the P pays it
+//! work, every scannable byte is assumed live; past the goal, all the work
+//! left): first from background credit (work the workers did ahead), then
+//! by draining mark work itself. When no work is left to steal, or the
+//! mark's completion point is already claimed, it parks (`gc_assist`)
+//! until background workers add credit or mark termination wakes every
+//! assist; what it did not pay stays owed, and the next allocation check on the P pays it
 //! (Go's assist retries; forgiving it let the mutator run unthrottled
 //! through whole marks). (Debt is kept per P, not per G as in Go: a G
 //! moving between Ps leaves its debt behind, which the next G there pays.)
@@ -66,14 +67,6 @@ const TRIGGER_MAX: f64 = 0.95;
 /// the growth GOGC allows moves the trigger ratio (Go 1.5's damping: half,
 /// so one odd cycle cannot swing the trigger).
 const TRIGGER_GAIN: f64 = 0.5;
-
-/// How far past the goal the assist ratio aims once the heap has passed
-/// it (Go's `maxOvershoot`, which is 1.1): some room, so the ratio stays
-/// finite. Half Go's room: the target here is a heap within a tenth of
-/// its goal when the mark ends (`bench/gc.sh`), and with 1.1
-/// gc_latency's early cycles ended at 1.12 (`9 MB` against an `8 MB`
-/// goal).
-const MAX_OVERSHOOT: f64 = 1.05;
 
 /// The least scan work the assist ratio counts as left (Go's floor of
 /// 1000): a mark that has done all it expected still has its last grey
@@ -571,8 +564,15 @@ impl Pacer {
     ///    program whose heap is mostly strings (`strings.sk`) would
     ///    otherwise owe scan work its mark can never find, and park its
     ///    allocating goroutine in assists (3-4% of its time).
-    /// 3. Past the goal, aim a little beyond it ([`MAX_OVERSHOOT`]), so
-    ///    the ratio stays finite.
+    /// 3. Past the goal, the heap growth left is one allocation flush
+    ///    ([`MIN_HEAP_LEFT`]): an allocation owes all the work left.
+    ///    Go aims beyond the goal there instead (its `maxOvershoot`, 1.1),
+    ///    and so did this pacer, by 1.05: gc_latency's early cycles, whose
+    ///    whole heap is live and growing, then ended at 1.05 of their
+    ///    goal, which gctrace's whole megabytes showed as `8 MB` against
+    ///    `7 MB`, and a goroutine running unthrottled past the completion
+    ///    point (see `assist`) took them to 1.5. Aiming at the goal itself
+    ///    cost no allocation rate in gc_latency's churn (`bench/RESULTS.md`).
     ///
     /// As the heap nears the goal with work left, the ratio grows without
     /// bound, and the allocating goroutines do the mark themselves. With a
@@ -583,7 +583,7 @@ impl Pacer {
     fn assist_ratio(&self, heap: &Heap, done: u64) -> f64 {
         let live = heap.live() as f64;
         let done = done as f64;
-        let mut goal = self.goal() as f64;
+        let goal = self.goal() as f64;
         let mut expected = f64::from_bits(self.cycle_expected.load(Ordering::Acquire));
         if done > expected || live > goal {
             let grown = heap
@@ -591,9 +591,6 @@ impl Pacer {
                 .load(Ordering::Relaxed)
                 .saturating_sub(self.scan_alloc_at_end.load(Ordering::Relaxed));
             expected = expected.max(self.last_marked() as f64 + grown as f64);
-        }
-        if live > goal {
-            goal *= MAX_OVERSHOOT;
         }
         let work_left = (expected - done).max(MIN_WORK_LEFT);
         let heap_left = (goal - live).max(MIN_HEAP_LEFT);
@@ -644,16 +641,20 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
     if gc.coord.done_claimed.load(Ordering::Acquire) && !gc.work_available() {
         // The completion point is claimed and no work is left: the
         // coordinator is on its way to mark termination, and there is
-        // nothing to pay with. Keep the debt and go on (it is forgiven
-        // when the cycle ends). Yielding here instead had the allocating
-        // G assist and yield again some thousands of times a millisecond
-        // until mark termination, each yield through the global run
-        // queue under the scheduler's lock, and the coordinator, waiting
-        // for that lock to stop the world, waited milliseconds
-        // (`bench/RESULTS.md`: the rare multi-millisecond pause of
-        // `bench/gc_latency.sk`).
+        // nothing to pay with. Wait for it in the assist queue, as Go's
+        // assist parks until the mark ends (the debt is forgiven when the
+        // cycle ends). Going on instead let the goroutine allocate
+        // without limit for as long as the coordinator's thread waited
+        // for a CPU: on a kernel that puts a woken thread on its waker's
+        // CPU, that was up to 10 ms, and gc_latency's early cycles ended
+        // up to 1.5 times their goal. Yielding here, as once, had the
+        // goroutine assist and yield again some thousands of times a
+        // millisecond, each yield through the global run queue under the
+        // scheduler's lock, which the coordinator waited for to stop the
+        // world (`bench/RESULTS.md`: the rare multi-millisecond pause of
+        // `bench/gc_latency.sk`); a park takes that lock once.
         cx.local().mc.assist_debt = debt;
-        return Ok(());
+        return park_assist(cx);
     }
     let ratio = gc
         .pacer
@@ -734,6 +735,15 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
     }
     // Out of work with debt left: wait for background credit or the end
     // of the mark phase.
+    park_assist(cx)
+}
+
+/// Parks the running goroutine in the assist queue until background
+/// workers add credit or mark termination wakes every assist; returns at
+/// once when the mark has already ended.
+fn park_assist(cx: &mut Ctx) -> Result<(), Flow> {
+    let gc = &cx.rt.gc;
+    let g = cx.g.expect("assists run in a goroutine");
     let mut q = gc.assistq.lock();
     if !gc.marking() {
         return Ok(());

@@ -419,12 +419,19 @@ pub(crate) fn new_system_g(cx: &mut Ctx, kind: GKind) -> GRef {
     g
 }
 
-/// Makes a new system G runnable on this P (`next`: in `runnext`, so it
-/// runs as soon as the creator parks).
+/// Makes a new system G runnable on this P. With `next` it goes to
+/// `runnext` and the creator gives its P up right after (an allocating
+/// goroutine yields to the new coordinator, the coordinator waits for the
+/// new worker's signal), so no other P is woken, as with
+/// [`ready_here`]: a woken M only took the P the next stop-the-world had
+/// to stop, and one that its kernel had not yet run held the first
+/// cycle's sweep termination for half a millisecond.
 pub(crate) fn start_system_g(cx: &mut Ctx, g: GRef, next: bool) {
     g.cas_status(Status::Idle, Status::Runnable);
     runqput(cx, g, next);
-    wakep(cx.rt);
+    if !next {
+        wakep(cx.rt);
+    }
 }
 
 /// The running G has finished.

@@ -436,7 +436,7 @@ impl TableBlock {
         // freed with it.
         unsafe {
             if !(*p).cap.inline() {
-                crate::raw::free(p as *mut u8)
+                crate::raw::free(p as *mut u8, Self::layout((*p).cap.get()).size())
             }
         }
     }
@@ -808,7 +808,7 @@ impl ListBlock {
         // freed with it.
         unsafe {
             if !(*p).cap.inline() {
-                crate::raw::free(p as *mut u8)
+                crate::raw::free(p as *mut u8, Self::layout((*p).cap.get()).size())
             }
         }
     }

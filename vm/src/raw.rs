@@ -1,22 +1,44 @@
 //! Raw memory for list and table blocks that do not live in their object's
 //! slot (a grown list's or instance's block, a class's method table, a
 //! module's members; the objects themselves live in the span heap):
-//! mimalloc's plain `mi_malloc`/`mi_free`.
+//! mimalloc's plain `mi_malloc`/`mi_free`, and for a block of
+//! [`MAP_THRESHOLD`] bytes or more a mapping of its own.
 //!
 //! Why not `std::alloc`: the `mimalloc` crate's `GlobalAlloc` always takes
 //! mimalloc's *aligned* entry point, which is several times slower than
-//! `mi_malloc` for the small blocks the VM allocates by the thousand, and
-//! `dealloc` needs the layout back, which `mi_free` does not. mimalloc
-//! guarantees 16-byte alignment for `mi_malloc`, more than any object needs.
+//! `mi_malloc` for the small blocks the VM allocates by the thousand.
+//! mimalloc guarantees 16-byte alignment for `mi_malloc`, and a mapping is
+//! page-aligned: more than any object needs.
 //!
-//! Invariant: memory from [`alloc`] is released only with [`free`].
+//! Why large blocks are mapped: the collector frees a replaced block after
+//! its pause, on the coordinator's thread, and mimalloc keeps a block
+//! freed by a thread other than the one that allocated it on the
+//! allocating thread's page until that thread calls into mimalloc for the
+//! same size again, which for a block of megabytes it seldom does. The
+//! blocks a list of a million elements left behind as it doubled (4, 2,
+//! 1 MiB, ...) stayed resident: the program held 94 MB with 77 MB live
+//! (`bench/burst.sk 0 1000000`). A mapping is unmapped by whichever
+//! thread frees it. Its system calls and first-touch faults cost about
+//! what copying the block into it does, so only large blocks take them.
+//!
+//! Invariant: memory from [`alloc`] is released only with [`free`], given
+//! the size it was allocated with.
+
+/// Blocks of at least this many bytes get a mapping of their own: 256 KiB,
+/// where copying the block when its list grows costs tens of
+/// microseconds, as much as mapping and faulting in its pages.
+pub const MAP_THRESHOLD: usize = 256 << 10;
 
 /// Allocates `size` bytes (at least 16-byte aligned), or aborts like the
 /// standard allocator does when memory is exhausted.
 #[inline]
 pub fn alloc(size: usize) -> *mut u8 {
-    // SAFETY: `mi_malloc` has no preconditions; a zero size is valid.
-    let p = unsafe { libmimalloc_sys::mi_malloc(size) } as *mut u8;
+    let p = if size >= MAP_THRESHOLD {
+        crate::heap::arena::map_anonymous(size).map_or(std::ptr::null_mut(), |p| p as *mut u8)
+    } else {
+        // SAFETY: `mi_malloc` has no preconditions; a zero size is valid.
+        unsafe { libmimalloc_sys::mi_malloc(size) as *mut u8 }
+    };
     if p.is_null() {
         let layout = std::alloc::Layout::from_size_align(size.max(1), 16)
             .unwrap_or(std::alloc::Layout::new::<u8>());
@@ -28,11 +50,17 @@ pub fn alloc(size: usize) -> *mut u8 {
 /// Releases memory from [`alloc`].
 ///
 /// # Safety
-/// `p` came from [`alloc`] and is not used afterwards.
+/// `p` came from [`alloc`] with this `size` and is not used afterwards.
 #[inline]
-pub unsafe fn free(p: *mut u8) {
-    // SAFETY: guaranteed by the caller.
-    unsafe { libmimalloc_sys::mi_free(p as *mut std::ffi::c_void) }
+pub unsafe fn free(p: *mut u8, size: usize) {
+    if size >= MAP_THRESHOLD {
+        // SAFETY: guaranteed by the caller: `p` is a mapping of `size`
+        // bytes that `alloc` made.
+        unsafe { crate::heap::arena::unmap(p as usize, size) }
+    } else {
+        // SAFETY: guaranteed by the caller.
+        unsafe { libmimalloc_sys::mi_free(p as *mut std::ffi::c_void) }
+    }
 }
 
 /// mimalloc's options that Skein sets, by their place in the option
@@ -78,7 +106,21 @@ pub fn configure_allocator() {
 
 #[cfg(test)]
 mod tests {
-    use super::mi_option;
+    use super::{alloc, free, mi_option, MAP_THRESHOLD};
+
+    #[test]
+    fn blocks_on_either_side_of_the_threshold_hold_their_bytes() {
+        for size in [16, MAP_THRESHOLD - 16, MAP_THRESHOLD, 3 * MAP_THRESHOLD + 8] {
+            let p = alloc(size);
+            assert_eq!(p as usize % 16, 0, "{size} bytes at {p:p}");
+            // SAFETY: `p` holds `size` writable bytes until it is freed.
+            unsafe {
+                p.write_bytes(0x5a, size);
+                assert_eq!(*p.add(size - 1), 0x5a);
+                free(p, size);
+            }
+        }
+    }
 
     #[test]
     fn the_option_numbers_name_the_options_meant() {

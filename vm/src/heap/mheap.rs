@@ -99,6 +99,38 @@ struct ArenaInfo {
 }
 
 impl ArenaInfo {
+    /// Gives back the pages of the arena's page map that describe only
+    /// released pages, among those covering `stretches` (pages just
+    /// released): their entries are unused, and a released map page reads
+    /// as zeros (no span) when an allocation writes it again. After a
+    /// burst the empty arenas' maps otherwise kept 64 KiB each resident.
+    /// The caller holds the page heap's lock, under which map entries are
+    /// written, for the few `madvise` calls of one map page each: at most
+    /// one per 4 MiB of heap released.
+    fn release_map(&self, stretches: &[(usize, usize)]) {
+        // Heap pages described by one system page of the map (a multiple
+        // of 64, so whole words of `released`).
+        const PER_MAP_PAGE: usize = spanalloc::OS_PAGE / std::mem::size_of::<usize>();
+        if self.huge {
+            return;
+        }
+        let mut last = usize::MAX;
+        for &(from, n) in stretches {
+            for m in from / PER_MAP_PAGE..=(from + n - 1) / PER_MAP_PAGE {
+                let words = m * PER_MAP_PAGE / 64..(m + 1) * PER_MAP_PAGE / 64;
+                if m == last || !self.released[words].iter().all(|&w| w == u64::MAX) {
+                    continue;
+                }
+                last = m;
+                // SAFETY: the map page lies in the arena's mapped metadata,
+                // page-aligned; every page it describes is free and
+                // released, so no entry of it is read, and none is written
+                // without the lock the caller holds.
+                unsafe { arena::release(self.base + m * spanalloc::OS_PAGE, spanalloc::OS_PAGE) };
+            }
+        }
+    }
+
     /// Sets (or clears) the released bits of `n` pages from `first`;
     /// returns how many changed.
     fn mark_released(&mut self, first: usize, n: usize, on: bool) -> usize {
@@ -463,7 +495,9 @@ impl Mheap {
                 unsafe { arena::release(base + from * PAGE_SIZE, n * PAGE_SIZE) };
                 done += n * PAGE_SIZE;
             }
-            Self::insert_free(&mut self.pages.lock(), addr, pages, run.freed_at);
+            let mut pg = self.pages.lock();
+            pg.arena(addr).release_map(&stretches);
+            Self::insert_free(&mut pg, addr, pages, run.freed_at);
         }
         self.released.fetch_add(done, Ordering::Relaxed);
         done + slab_bytes

@@ -42,7 +42,7 @@ use super::span::Span;
 /// The system page: the unit `madvise` releases. 4 KiB on the systems
 /// Skein runs on (x86-64 and arm64 Linux); on a system with larger pages
 /// the call fails for unaligned ranges and the memory simply stays.
-const OS_PAGE: usize = 4096;
+pub(crate) const OS_PAGE: usize = 4096;
 
 /// Bytes in a chunk: 256 system pages, a few thousand descriptors (spans
 /// for some tens of megabytes of heap), so a small program maps one chunk

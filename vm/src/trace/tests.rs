@@ -493,6 +493,33 @@ fn format_parse_and_dispatch() {
     assert_eq!(out, b"3 P- G- GCSweepDone\n");
 }
 
+#[test]
+fn the_text_writer_prints_each_event_as_its_display_does() {
+    let mut with_args = Event::new(u64::MAX, Some(u32::MAX), Some(0), EventKind::GoPark);
+    with_args.args = vec![
+        ("reason", Arg::S("chan_recv")),
+        ("fn", Arg::Label("worker".into())),
+        ("n", Arg::U(0)),
+        ("delta", Arg::I(i64::MIN)),
+        ("up", Arg::I(42)),
+        ("live", Arg::U(1234567890)),
+    ];
+    let events = vec![
+        Event::new(0, None, None, EventKind::GCSweepDone),
+        Event::new(10, Some(1), Some(7), EventKind::GoStart),
+        with_args,
+    ];
+    let want: String = events.iter().map(|e| format!("{e}\n")).collect();
+    let mut out = Vec::new();
+    write_text(&mut Reader::from_events(events), &mut out).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), want);
+    assert!(want.contains(" delta=-9223372036854775808 "), "{want}");
+    assert!(
+        !want.contains("worker"),
+        "labels are not in the text form: {want}"
+    );
+}
+
 /// A small real recording's bytes, for the damage tests.
 fn sample_recording() -> Vec<u8> {
     let sink = Sink::new();

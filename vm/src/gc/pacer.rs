@@ -37,11 +37,11 @@
 //! work, every scannable byte is assumed live; past the goal, all the work
 //! left): first from background credit (work the workers did ahead), then
 //! by draining mark work itself. When no work is left to steal, or the
-//! mark's completion point is already claimed, it parks (`gc_assist`)
-//! until background workers add credit or mark termination wakes every
-//! assist; what it did not pay stays owed, and the next allocation check on the P pays it
-//! (Go's assist retries; forgiving it let the mutator run unthrottled
-//! through whole marks). (Debt is kept per P, not per G as in Go: a G
+//! mark's completion point is already claimed and the heap is past its
+//! goal, it parks (`gc_assist`) until background workers add credit or
+//! mark termination wakes every assist; what it did not pay stays owed,
+//! and the next allocation check on the P pays it (Go's assist retries;
+//! forgiving it let the mutator run unthrottled through whole marks). (Debt is kept per P, not per G as in Go: a G
 //! moving between Ps leaves its debt behind, which the next G there pays.)
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -641,20 +641,25 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
     if gc.coord.done_claimed.load(Ordering::Acquire) && !gc.work_available() {
         // The completion point is claimed and no work is left: the
         // coordinator is on its way to mark termination, and there is
-        // nothing to pay with. Wait for it in the assist queue, as Go's
-        // assist parks until the mark ends (the debt is forgiven when the
-        // cycle ends). Going on instead let the goroutine allocate
-        // without limit for as long as the coordinator's thread waited
-        // for a CPU: on a kernel that puts a woken thread on its waker's
-        // CPU, that was up to 10 ms, and gc_latency's early cycles ended
-        // up to 1.5 times their goal. Yielding here, as once, had the
-        // goroutine assist and yield again some thousands of times a
-        // millisecond, each yield through the global run queue under the
-        // scheduler's lock, which the coordinator waited for to stop the
-        // world (`bench/RESULTS.md`: the rare multi-millisecond pause of
-        // `bench/gc_latency.sk`); a park takes that lock once.
+        // nothing to pay with. The debt is kept (it is forgiven when the
+        // cycle ends). Before the goal the goroutine goes on. Past it, it
+        // waits in the assist queue until the mark ends, as Go's assist
+        // does: going on let it allocate without limit for as long as the
+        // coordinator's thread waited for a CPU (on a kernel that puts a
+        // woken thread on its waker's CPU, up to 10 ms), and gc_latency's
+        // early cycles ended up to 1.5 times their goal. Parking at every
+        // claimed completion point instead brought rare 1-3 ms
+        // mark-termination pauses in gc_latency's churn, whose marks end
+        // before the goal (`bench/RESULTS.md`): the parked goroutine's M
+        // looks for work holding its P, and the stop waits for that
+        // thread. Yielding here, as once, had the goroutine assist and
+        // yield some thousands of times a millisecond through the global
+        // run queue, whose lock the coordinator needed to stop the world.
         cx.local().mc.assist_debt = debt;
-        return park_assist(cx);
+        if rt.heap.live() > gc.pacer.goal() {
+            return park_assist(cx);
+        }
+        return Ok(());
     }
     let ratio = gc
         .pacer

@@ -417,8 +417,10 @@ impl fmt::Display for Event {
 
 /// Writes one event line in the text form (`<tick> P<p> G<g> <Event>
 /// key=value ...`, `P-`/`G-` where none applies), without the newline: the
-/// one definition of the format, shared by the runtime's events and
-/// parsed ones (the embedding API's `TraceEvent`).
+/// definition of the format, shared by the runtime's events and parsed
+/// ones (the embedding API's `TraceEvent`). The trace writer's `push_line`
+/// writes the same bytes without `core::fmt`; a test checks that the two
+/// agree.
 pub fn write_line<'a>(
     f: &mut fmt::Formatter<'_>,
     tick: u64,

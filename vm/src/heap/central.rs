@@ -113,5 +113,5 @@ pub(crate) fn cache_span(rt: &crate::Runtime, sc: SpanClass) -> *mut Span {
     }
     let npages = super::sizeclass::CLASSES[sc.size_class()].npages as usize;
     crate::gc::sweep::reclaim(rt, npages);
-    heap.mheap.alloc_span(npages, sc, sg)
+    heap.mheap.alloc_span(npages, sc, sg, rt.gc.greentea)
 }

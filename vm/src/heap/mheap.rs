@@ -230,14 +230,21 @@ impl Mheap {
     }
 
     /// A new span of `npages` pages for span class `class`, born swept in
-    /// generation `sweepgen`. Aborts, like the standard allocator, when the
-    /// system has no memory left.
-    pub(crate) fn alloc_span(&self, npages: usize, class: SpanClass, sweepgen: u32) -> *mut Span {
+    /// generation `sweepgen`, with scan bits if its VM marks with Green Tea
+    /// (`greentea`). Aborts, like the standard allocator, when the system
+    /// has no memory left.
+    pub(crate) fn alloc_span(
+        &self,
+        npages: usize,
+        class: SpanClass,
+        sweepgen: u32,
+        greentea: bool,
+    ) -> *mut Span {
         let mut pg = self.pages.lock();
         let addr = self
             .alloc_pages(&mut pg, npages)
             .unwrap_or_else(|| oom(npages * PAGE_SIZE));
-        let span = Span::new(addr, npages, class, sweepgen);
+        let span = Span::new(addr, npages, class, sweepgen, greentea);
         let p = pg
             .slab
             .alloc()
@@ -553,7 +560,7 @@ mod tests {
 
     /// A one-page span of size class 1, and its first page's address.
     fn one_page(h: &Mheap) -> (*mut Span, usize) {
-        let s = h.alloc_span(1, SpanClass::new(1, true), 0);
+        let s = h.alloc_span(1, SpanClass::new(1, true), 0, false);
         // SAFETY: the span was just made and is this test's.
         (s, unsafe { (*s).base })
     }
@@ -596,7 +603,7 @@ mod tests {
             h.free_span(b);
         }
         assert!(!h.has_free_run(2));
-        let two = h.alloc_span(2, SpanClass::new(1, true), 0);
+        let two = h.alloc_span(2, SpanClass::new(1, true), 0, false);
         // SAFETY: the span was just made.
         assert_eq!(unsafe { (*two).base }, pa);
         assert_eq!(h.sys.load(Ordering::Relaxed), sys);

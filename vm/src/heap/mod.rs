@@ -408,7 +408,7 @@ impl Mcache {
         let sg = heap.sweepgen();
         let npages = size.div_ceil(PAGE_SIZE);
         crate::gc::sweep::reclaim(rt, npages);
-        let s = heap.mheap.alloc_span(npages, sc, sg);
+        let s = heap.mheap.alloc_span(npages, sc, sg, rt.gc.greentea);
         // SAFETY: the span is fresh and owned here until it goes to its
         // central list, right after its one slot is taken.
         let span = unsafe { &*s };

@@ -260,9 +260,7 @@ impl fmt::Display for TraceEvent {
             self.p,
             self.g,
             &self.kind,
-            self.args
-                .iter()
-                .map(|(k, v)| (k.as_str(), v as &dyn fmt::Display)),
+            self.args.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         )
     }
 }

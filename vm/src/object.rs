@@ -396,13 +396,13 @@ impl TableBlock {
     }
 
     fn alloc(cap: usize) -> *mut TableBlock {
-        let p = crate::raw::alloc(Self::layout(cap).size()) as *mut TableBlock;
+        let p = crate::raw::alloc(Self::size(cap)) as *mut TableBlock;
         // SAFETY: `p` is fresh and laid out as `layout(cap)`.
         unsafe { Self::init(p, cap, false) };
         p
     }
 
-    /// The bytes of a block of `cap` entries (for an inline block).
+    /// The bytes of a block of `cap` entries.
     pub fn size(cap: usize) -> usize {
         Self::layout(cap).size()
     }
@@ -436,7 +436,7 @@ impl TableBlock {
         // freed with it.
         unsafe {
             if !(*p).cap.inline() {
-                crate::raw::free(p as *mut u8, Self::layout((*p).cap.get()).size())
+                crate::raw::free(p as *mut u8, Self::size((*p).cap.get()))
             }
         }
     }
@@ -711,18 +711,19 @@ pub struct ListBlock {
 }
 
 impl ListBlock {
-    /// The layout of a block with `cap` slots.
-    pub fn layout(cap: usize) -> std::alloc::Layout {
+    /// The bytes of a block with `cap` slots.
+    pub fn size(cap: usize) -> usize {
         std::alloc::Layout::new::<ListBlock>()
             .extend(std::alloc::Layout::array::<Slot>(cap).expect("list too large"))
             .expect("list too large")
             .0
             .pad_to_align()
+            .size()
     }
 
     /// Allocates a block of `cap` nil slots with length 0.
     pub fn alloc(cap: usize) -> *mut ListBlock {
-        let p = crate::raw::alloc(Self::layout(cap).size()) as *mut ListBlock;
+        let p = crate::raw::alloc(Self::size(cap)) as *mut ListBlock;
         // SAFETY: `p` is fresh and large enough for a block of `cap`.
         unsafe { Self::init(p, cap, false) };
         p
@@ -808,7 +809,7 @@ impl ListBlock {
         // freed with it.
         unsafe {
             if !(*p).cap.inline() {
-                crate::raw::free(p as *mut u8, Self::layout((*p).cap.get()).size())
+                crate::raw::free(p as *mut u8, Self::size((*p).cap.get()))
             }
         }
     }

@@ -235,7 +235,8 @@ pub fn write_text(reader: &mut Reader, out: &mut dyn Write) -> io::Result<()> {
         if e.kind.is_extended() {
             return Ok(());
         }
-        push_line(&mut buf, e);
+        push_line(&mut buf, e.tick, e.p, e.g, e.kind.name(), text_args(e));
+        buf.push(b'\n');
         if buf.len() >= FLUSH_AT {
             out.write_all(&buf)?;
             buf.clear();
@@ -246,14 +247,32 @@ pub fn write_text(reader: &mut Reader, out: &mut dyn Write) -> io::Result<()> {
     out.flush()
 }
 
-/// Appends `e`'s line, exactly as its `Display` writes it ([`write_line`]),
-/// and a newline. The text form is written this way rather than through
-/// `core::fmt`: for a trace of millions of events (six a round trip of
-/// `bench/pingpong.sk`), the formatting machinery took a quarter of the
-/// traced run's time.
-fn push_line(out: &mut Vec<u8>, e: &Event) {
-    push_decimal(out, e.tick);
-    match e.p {
+/// An event's arguments as the text form prints them: labels left out.
+fn text_args(e: &Event) -> impl Iterator<Item = (&str, &Arg)> {
+    e.args
+        .iter()
+        .filter(|(_, v)| !matches!(v, Arg::Label(_)))
+        .map(|(k, v)| (*k, v))
+}
+
+/// Appends one event line in the text form (`<tick> P<p> G<g> <Event>
+/// key=value ...`, `P-`/`G-` where none applies), without the newline: the
+/// one definition of the format, shared by the trace writer, the
+/// runtime's events' `Display` and parsed ones' (the embedding API's
+/// `TraceEvent`, through [`write_line`]). It appends bytes rather than go
+/// through `core::fmt`: for a trace of millions of events (six a round
+/// trip of `bench/pingpong.sk`), the formatting machinery took a quarter
+/// of the traced run's time.
+pub fn push_line<'a, V: TextValue + ?Sized + 'a>(
+    out: &mut Vec<u8>,
+    tick: u64,
+    p: Option<u32>,
+    g: Option<u64>,
+    kind: &str,
+    args: impl Iterator<Item = (&'a str, &'a V)>,
+) {
+    push_decimal(out, tick);
+    match p {
         Some(p) => {
             out.extend_from_slice(b" P");
             push_decimal(out, u64::from(p));
@@ -261,7 +280,7 @@ fn push_line(out: &mut Vec<u8>, e: &Event) {
         }
         None => out.extend_from_slice(b" P- "),
     }
-    match e.g {
+    match g {
         Some(g) => {
             out.push(b'G');
             push_decimal(out, g);
@@ -269,15 +288,25 @@ fn push_line(out: &mut Vec<u8>, e: &Event) {
         }
         None => out.extend_from_slice(b"G- "),
     }
-    out.extend_from_slice(e.kind.name().as_bytes());
-    for (k, v) in &e.args {
-        if matches!(v, Arg::Label(_)) {
-            continue;
-        }
+    out.extend_from_slice(kind.as_bytes());
+    for (k, v) in args {
         out.push(b' ');
         out.extend_from_slice(k.as_bytes());
         out.push(b'=');
-        match v {
+        v.push_text(out);
+    }
+}
+
+/// An argument value as the text form prints it.
+pub trait TextValue {
+    /// Appends the value's text.
+    fn push_text(&self, out: &mut Vec<u8>);
+}
+
+/// Numbers in decimal, words and labels as they are (as `Display`).
+impl TextValue for Arg {
+    fn push_text(&self, out: &mut Vec<u8>) {
+        match self {
             Arg::U(x) => push_decimal(out, *x),
             Arg::I(x) => {
                 if *x < 0 {
@@ -286,10 +315,16 @@ fn push_line(out: &mut Vec<u8>, e: &Event) {
                 push_decimal(out, x.unsigned_abs());
             }
             Arg::S(s) => out.extend_from_slice(s.as_bytes()),
-            Arg::Label(_) => unreachable!("labels are skipped above"),
+            Arg::Label(s) => out.extend_from_slice(s.as_bytes()),
         }
     }
-    out.push(b'\n');
+}
+
+/// A value parsed from a text trace, as it was.
+impl TextValue for str {
+    fn push_text(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
 }
 
 /// Appends `v` in decimal.
@@ -407,42 +442,24 @@ impl fmt::Display for Event {
             self.p,
             self.g,
             self.kind.name(),
-            self.args
-                .iter()
-                .filter(|(_, v)| !matches!(v, Arg::Label(_)))
-                .map(|(k, v)| (*k, v as &dyn fmt::Display)),
+            text_args(self),
         )
     }
 }
 
-/// Writes one event line in the text form (`<tick> P<p> G<g> <Event>
-/// key=value ...`, `P-`/`G-` where none applies), without the newline: the
-/// definition of the format, shared by the runtime's events and parsed
-/// ones (the embedding API's `TraceEvent`). The trace writer's `push_line`
-/// writes the same bytes without `core::fmt`; a test checks that the two
-/// agree.
-pub fn write_line<'a>(
+/// Writes one event line in the text form ([`push_line`]) to a formatter.
+pub fn write_line<'a, V: TextValue + ?Sized + 'a>(
     f: &mut fmt::Formatter<'_>,
     tick: u64,
     p: Option<u32>,
     g: Option<u64>,
     kind: &str,
-    args: impl Iterator<Item = (&'a str, &'a dyn fmt::Display)>,
+    args: impl Iterator<Item = (&'a str, &'a V)>,
 ) -> fmt::Result {
-    write!(f, "{tick} ")?;
-    match p {
-        Some(p) => write!(f, "P{p} ")?,
-        None => f.write_str("P- ")?,
-    }
-    match g {
-        Some(g) => write!(f, "G{g} ")?,
-        None => f.write_str("G- ")?,
-    }
-    f.write_str(kind)?;
-    for (k, v) in args {
-        write!(f, " {k}={v}")?;
-    }
-    Ok(())
+    let mut line = Vec::with_capacity(64);
+    push_line(&mut line, tick, p, g, kind, args);
+    // Every byte came from a `&str` or is an ASCII digit or space.
+    f.write_str(std::str::from_utf8(&line).map_err(|_| fmt::Error)?)
 }
 
 /// Numbers in decimal, words and labels as they are.

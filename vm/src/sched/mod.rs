@@ -62,7 +62,9 @@ pub mod waitq;
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
@@ -323,6 +325,10 @@ pub struct Sched {
     pub(crate) lock: Mutex<Locked>,
     /// Signalled when `stopwait` reaches zero.
     pub(crate) stop_cond: Condvar,
+    /// Mirror of `stopwait`, written with it under the lock, so that the
+    /// stopper can spin without holding the lock that the Ms it waits for
+    /// need (`stw`).
+    pub(crate) stopwait_left: AtomicI32,
     /// Mirror of the global queue's length, for lock-free emptiness checks.
     pub(crate) runq_len: AtomicUsize,
     /// A stop-the-world is pending or in progress (Go's `gcwaiting`).
@@ -415,6 +421,7 @@ impl Sched {
             lock: Mutex::new(Locked::default()),
             stop_cond: Condvar::new(),
             runq_len: AtomicUsize::new(0),
+            stopwait_left: AtomicI32::new(0),
             gcwaiting: AtomicBool::new(false),
             npidle: AtomicU32::new(0),
             nsyscall: AtomicU32::new(0),

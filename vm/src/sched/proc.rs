@@ -649,11 +649,7 @@ pub(crate) fn handoffp(rt: &Runtime, pid: u32) {
     let mut l = s.lock.lock();
     if s.gcwaiting.load(Ordering::Acquire) {
         // A stop-the-world is waiting for this P: stop it here.
-        p.set_status(PStatus::Stopped);
-        l.stopwait -= 1;
-        if l.stopwait == 0 {
-            s.stop_cond.notify_all();
-        }
+        super::stw::p_stopped(s, &mut l, p);
         return;
     }
     let work = !p.runq.is_empty()
@@ -938,12 +934,7 @@ fn gcstopm(cx: &mut Ctx, ms: &mut MState) {
         ms.spinning = false;
         s.nmspinning.fetch_sub(1, Ordering::AcqRel);
     }
-    let mut l = s.lock.lock();
-    cx.p().set_status(PStatus::Stopped);
-    l.stopwait -= 1;
-    if l.stopwait == 0 {
-        s.stop_cond.notify_all();
-    }
+    super::stw::p_stopped(s, &mut s.lock.lock(), cx.p());
 }
 
 /// Looks for a runnable G in Go's order (see the module docs).

@@ -648,6 +648,64 @@ fn real_clock_trace_keeps_order_and_causality() {
     }
 }
 
+/// A real-clock trace: a goroutine that wakes its partner on a channel
+/// and then waits on one with no loop in between records its `GoPark` at
+/// the tick of its `GoUnpark`, reading the clock once; one that runs a
+/// loop in between reads the clock again, so its run does not appear to
+/// end before the loop. (In steady state main's receive takes the echo's
+/// blocked send, waking it, and main's next send parks.)
+#[test]
+fn a_park_shares_the_tick_of_an_unpark_just_before_it() {
+    let dir = scratch("park_tick");
+    // (program, whether main's parks share the tick of its unparks)
+    let cases = [
+        ("sum = sum + <-pong;", true),
+        (
+            "sum = sum + <-pong; var x = 0; for (var k = 0; k < 300; k = k + 1) x = x + k; sum = sum + x - 44850;",
+            false,
+        ),
+    ];
+    for (i, (body, shares)) in cases.into_iter().enumerate() {
+        let program = dir.join(format!("p{i}.sk"));
+        std::fs::write(
+            &program,
+            format!(
+                "fun echo(ping, pong) {{ for (var v in ping) pong <- v + 1; }}\n\
+                 var ping = chan(); var pong = chan(); go echo(ping, pong);\n\
+                 var sum = 0;\n\
+                 for (var i = 0; i < 5000; i = i + 1) {{ ping <- i; {body} }}\n\
+                 close(ping); print sum;\n"
+            ),
+        )
+        .unwrap();
+        let trace = dir.join(format!("p{i}.sktrace"));
+        let out = ok(&skein(&["--procs", "1", "--trace", s(&trace), s(&program)]));
+        assert_eq!(out.trim(), "12502500");
+        let txt = ok(&skein(&["trace", "convert", s(&trace), "--to", "text"]));
+        // Main's parks right after an unpark of its own, and how many of
+        // them were stamped at the unpark's tick.
+        let (mut pairs, mut shared) = (0, 0);
+        let mut last: Option<(u64, String, String)> = None;
+        for line in txt.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (tick, g, ev) = (f[0].parse::<u64>().unwrap(), f[2], f[3]);
+            if let Some((t, lg, le)) = &last {
+                if g == "G1" && ev == "GoPark" && lg == "G1" && le == "GoUnpark" {
+                    pairs += 1;
+                    shared += usize::from(*t == tick);
+                }
+            }
+            last = Some((tick, g.to_string(), ev.to_string()));
+        }
+        assert!(pairs > 4000, "case {i}: {pairs} unpark-park pairs");
+        if shares {
+            assert_eq!(shared, pairs, "case {i}: every park shares the tick");
+        } else {
+            assert_eq!(shared, 0, "case {i}: no park after a loop shares the tick");
+        }
+    }
+}
+
 #[test]
 fn conversions_round_trip() {
     let dir = scratch("convert");

@@ -833,7 +833,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                     s.bytes().get(i).map(|b| cx.rt.one_byte[*b as usize])
                 } else {
                     save_pc!();
-                    match iter_recv(cx, coll, frame_base(fp) + ins.b(), ins.sc()) {
+                    match iter_recv(cx, coll, frame_base(fp) + ins.b(), ins.sc(), budget) {
                         Ok(v) => v,
                         Err(flow) => ret!(flow_outcome(g, flow)),
                     }
@@ -873,7 +873,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 // and codegen keeps the operands below `num_regs`.
                 let regs = unsafe { std::slice::from_raw_parts_mut(base, func.num_regs as usize) };
                 let wait = &mut g.select_wait;
-                if let Err(flow) = op_chan(cx, ins, regs, frame_base(fp), wait) {
+                if let Err(flow) = op_chan(cx, ins, regs, frame_base(fp), wait, budget) {
                     ret!(flow_outcome(g, flow));
                 }
             }
@@ -890,9 +890,28 @@ fn op_go(cx: &mut Ctx, vals: &[Value]) {
 /// `Send`, `Recv` and `Select` over the running frame's registers `regs`
 /// (whose first slot is stack index `base`). Out of line: channel
 /// operations are rare next to arithmetic and calls, and keeping them out
-/// of `run` keeps its register allocation tight.
+/// of `run` keeps its register allocation tight. The chunk's `budget`
+/// left is noted on the P for the operation's length (`PLocal::op_budget`),
+/// so that a goroutine the operation wakes is recorded at a point a
+/// later park can recognise (`proc::park_commit`).
 #[inline(never)]
 fn op_chan(
+    cx: &mut Ctx,
+    ins: Instr,
+    regs: &mut [Value],
+    base: usize,
+    wait: &mut crate::sched::chan::SelectWait,
+    budget: u32,
+) -> Result<(), Flow> {
+    cx.local().op_budget = budget;
+    let done = chan_op(cx, ins, regs, base, wait);
+    cx.local().op_budget = u32::MAX;
+    done
+}
+
+/// `op_chan`'s operation itself.
+#[inline(always)]
+fn chan_op(
     cx: &mut Ctx,
     ins: Instr,
     regs: &mut [Value],
@@ -933,11 +952,21 @@ fn op_chan(
 }
 
 /// `IterNext` over a channel: the next value, or `None` when closed and
-/// drained.
+/// drained. `budget` is the chunk's budget left, noted as `op_chan` notes
+/// it.
 #[inline(never)]
-fn iter_recv(cx: &mut Ctx, ch: Value, dest: usize, exit: isize) -> Result<Option<Value>, Flow> {
+fn iter_recv(
+    cx: &mut Ctx,
+    ch: Value,
+    dest: usize,
+    exit: isize,
+    budget: u32,
+) -> Result<Option<Value>, Flow> {
     let resume = Resume::Iter { dest, exit };
-    match crate::sched::chan::recv(cx, ch, resume)? {
+    cx.local().op_budget = budget;
+    let got = crate::sched::chan::recv(cx, ch, resume);
+    cx.local().op_budget = u32::MAX;
+    match got? {
         (v, true) => Ok(Some(v)),
         (_, false) => Ok(None),
     }

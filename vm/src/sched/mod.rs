@@ -174,6 +174,14 @@ pub struct PLocal {
     /// the P's own queue without waiting, so the start shares that event's
     /// tick instead of reading the clock (`proc::begin`). Real clock only.
     pub(crate) trace_handoff: bool,
+    /// Counts the chunks run on this P (`proc::run_chunk`), so that a
+    /// budget left names one point of one chunk ([`PLocal::op_budget`]).
+    pub(crate) chunk_seq: u32,
+    /// The running chunk's budget left while the interpreter performs a
+    /// channel operation (`interp::op_chan`), else `u32::MAX`: a
+    /// `GoUnpark` that the operation records is marked with it, so that
+    /// a park soon after can share its tick (`proc::park_commit`).
+    pub(crate) op_budget: u32,
     /// The collector's local work buffer (`gc::mark`): used only by the
     /// drainer running on this P.
     pub(crate) gcw: Vec<*mut crate::object::Header>,
@@ -215,6 +223,8 @@ impl P {
                 slice_start: 0,
                 started: false,
                 trace_handoff: false,
+                chunk_seq: 0,
+                op_budget: u32::MAX,
                 gcw: Vec::new(),
                 frac_time: 0,
                 yield_to_next: false,

@@ -223,6 +223,10 @@ pub struct Buffer {
     /// The tick of the latest event pushed (kept across batches; the
     /// tick of `push_again`'s event when it starts a batch).
     latest: u64,
+    /// Where the running code stood when the latest event was recorded,
+    /// as its recorder described it ([`Buffer::mark_latest`]); 0 when it
+    /// did not.
+    latest_mark: u64,
     /// Direct-mapped cache from a `&'static str`'s address and length to its
     /// string id in the sink's table, so a word is looked up under the
     /// sink's lock only the first time this buffer meets it. `generation`
@@ -246,6 +250,7 @@ impl Buffer {
             last_tick: 0,
             last_seq: 0,
             latest: 0,
+            latest_mark: 0,
             cache: vec![(0, 0, 0); CACHE_SLOTS].into_boxed_slice(),
             generation: u64::MAX,
             sequenced: true,
@@ -336,6 +341,7 @@ impl Buffer {
         }
         self.last_tick = tick;
         self.latest = tick;
+        self.latest_mark = 0;
         self.count += 1;
         if self.bytes.len() >= self.limit {
             self.flush(sink);
@@ -364,10 +370,27 @@ impl Buffer {
             let written = out.0.offset_from(start) as usize;
             self.bytes.set_len(self.bytes.len() + written);
         }
+        self.latest_mark = 0;
         self.count += 1;
         if self.bytes.len() >= self.limit {
             self.flush(sink);
         }
+    }
+
+    /// Notes where the running code stood when the latest event was
+    /// recorded: `mark` is an opaque non-zero position (the scheduler's
+    /// chunk and budget, `proc::ready_here`). The next event recorded
+    /// forgets it.
+    #[inline(always)]
+    pub fn mark_latest(&mut self, mark: u64) {
+        self.latest_mark = mark;
+    }
+
+    /// The latest event's tick and mark, when it was marked, in a
+    /// real-clock recording (`proc::park_commit`).
+    #[inline(always)]
+    pub fn latest_marked(&self) -> Option<(u64, u64)> {
+        (self.latest_mark != 0 && !self.sequenced).then_some((self.latest, self.latest_mark))
     }
 
     /// The first event of a new recording: the ids of the old one mean
@@ -377,6 +400,7 @@ impl Buffer {
     fn restart(&mut self, sink: &Sink) {
         self.clear();
         self.latest = 0;
+        self.latest_mark = 0;
         self.cache.fill((0, 0, 0));
         self.generation = sink.generation();
         self.sequenced = sink.sequenced();

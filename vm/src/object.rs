@@ -721,18 +721,39 @@ impl ListBlock {
             .size()
     }
 
-    /// Allocates a block of `cap` nil slots with length 0.
-    pub fn alloc(cap: usize) -> *mut ListBlock {
+    /// Allocates a block of `cap` slots that holds `from`'s values, then
+    /// nils, with length `from.len()`: a growing list's next block
+    /// (`List::push`). Each slot is written once, and the copies take no
+    /// write barrier. The block is not reachable yet, and once the list
+    /// points to it, it holds only values the old block held: a mark that
+    /// scans the list afterwards finds them here, one that scanned it
+    /// before found them there (or the barrier shaded them as they were
+    /// stored), and a scan of the old block's oblets in between reads the
+    /// same values at the same indices.
+    pub fn alloc_copy(cap: usize, from: &[Slot]) -> *mut ListBlock {
+        debug_assert!(from.len() <= cap);
         let p = crate::raw::alloc(Self::size(cap)) as *mut ListBlock;
-        // SAFETY: `p` is fresh and large enough for a block of `cap`.
-        unsafe { Self::init(p, cap, false) };
+        // SAFETY: `p` is fresh and large enough for a block of `cap`
+        // slots; each field and slot is written once before the block is
+        // shared.
+        unsafe {
+            std::ptr::addr_of_mut!((*p).len).write(AtomicU32::new(from.len() as u32));
+            std::ptr::addr_of_mut!((*p).cap).write(Capacity::new(cap, false, "list"));
+            let slots = std::ptr::addr_of_mut!((*p).slots) as *mut Slot;
+            for (i, s) in from.iter().enumerate() {
+                slots.add(i).write(Slot::new(s.get()));
+            }
+            for i in from.len()..cap {
+                slots.add(i).write(Slot::new(Value::NIL));
+            }
+        }
         p
     }
 
     /// Initialises a block of `cap` nil slots with length 0 at `p`.
     ///
     /// # Safety
-    /// `p` must point to writable memory laid out as `layout(cap)`.
+    /// `p` must point to writable memory of `size(cap)` bytes.
     pub unsafe fn init(p: *mut ListBlock, cap: usize, inline: bool) {
         // SAFETY: guaranteed by the caller; every field is written before
         // the block is used.
@@ -749,7 +770,7 @@ impl ListBlock {
     /// Initialises a block of `n` nil slots with length `n` at `p`.
     ///
     /// # Safety
-    /// `p` must point to writable memory laid out as `layout(n)`.
+    /// `p` must point to writable memory of `size(n)` bytes.
     pub unsafe fn init_nils(p: *mut ListBlock, n: usize, inline: bool) {
         // SAFETY: guaranteed by the caller; `init` writes every field and
         // slot, and the block is not shared yet.
@@ -764,7 +785,7 @@ impl ListBlock {
     /// yet reachable, so no barrier applies.
     ///
     /// # Safety
-    /// `p` must point to writable memory laid out as `layout(items.len())`.
+    /// `p` must point to writable memory of `size(items.len())` bytes.
     pub unsafe fn init_with(p: *mut ListBlock, items: &[Value], inline: bool) {
         // SAFETY: guaranteed by the caller. `Slot` is a transparent wrapper
         // of `AtomicU64`, which has the layout of `u64`, as `Value` has.
@@ -882,12 +903,11 @@ impl List {
         }
         // Doubling (minimum 4) keeps pushes amortised O(1).
         let cap = (len * 2).max(4);
-        let np = ListBlock::alloc(cap);
+        let np = ListBlock::alloc_copy(cap, &b.slots()[..len]);
         // SAFETY: `np` is a fresh block, not yet shared.
         let nb = unsafe { &*np };
-        for i in 0..len {
-            nb.slots()[i].set(b.slots()[i].get());
-        }
+        // Through the barrier: `v` is new to the list, which the mark may
+        // have scanned already.
         nb.slots()[len].set(v);
         nb.set_len(len + 1);
         let delta = nb.bytes() as isize - b.bytes() as isize;
@@ -962,7 +982,7 @@ impl Retired {
             // SAFETY: the caller guarantees exclusivity; table blocks come
             // from `TableBlock::alloc`.
             Retired::Table(p) => unsafe { TableBlock::free(p) },
-            // SAFETY: as above; list blocks come from `ListBlock::alloc`.
+            // SAFETY: as above; list blocks come from `ListBlock::alloc_copy`.
             Retired::List(p) => unsafe { ListBlock::free(p) },
         }
     }
@@ -1038,8 +1058,34 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::copy_values;
-    use crate::value::Value;
+    use super::{copy_values, ListBlock};
+    use crate::value::{Slot, Value};
+
+    /// A grown list's block holds the old values at their indices, nil in
+    /// every slot after them, and the old length; above the mapping
+    /// threshold too.
+    #[test]
+    fn a_grown_block_holds_the_old_values_then_nils() {
+        for (len, cap) in [(0, 4), (3, 4), (4, 8), (40_000, 80_000)] {
+            let from: Vec<Slot> = (0..len)
+                .map(|i| Slot::new(Value::number(i as f64)))
+                .collect();
+            let p = ListBlock::alloc_copy(cap, &from);
+            // SAFETY: `alloc_copy` returned an initialised block.
+            let b = unsafe { &*p };
+            assert_eq!((b.len(), b.cap()), (len, cap));
+            assert!(b.slots()[..len]
+                .iter()
+                .enumerate()
+                .all(|(i, s)| s.get().as_number() == i as f64));
+            assert!(
+                b.slots()[len..].iter().all(|s| s.get().is_nil()),
+                "{len}/{cap}"
+            );
+            // SAFETY: the block came from `alloc_copy` and is not shared.
+            unsafe { ListBlock::free(p) };
+        }
+    }
 
     /// Every length, below and past the `memcpy` threshold, copies
     /// exactly its values in order and writes nothing after them.

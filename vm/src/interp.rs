@@ -903,8 +903,15 @@ fn op_chan(
     wait: &mut crate::sched::chan::SelectWait,
     budget: u32,
 ) -> Result<(), Flow> {
+    noting_budget(cx, budget, |cx| chan_op(cx, ins, regs, base, wait))
+}
+
+/// Runs `op`, a channel operation, with the chunk's `budget` left noted on
+/// the P (`PLocal::op_budget`), as `op_chan` and `iter_recv` do.
+#[inline(always)]
+fn noting_budget<T>(cx: &mut Ctx, budget: u32, op: impl FnOnce(&mut Ctx) -> T) -> T {
     cx.local().op_budget = budget;
-    let done = chan_op(cx, ins, regs, base, wait);
+    let done = op(cx);
     cx.local().op_budget = u32::MAX;
     done
 }
@@ -963,10 +970,7 @@ fn iter_recv(
     budget: u32,
 ) -> Result<Option<Value>, Flow> {
     let resume = Resume::Iter { dest, exit };
-    cx.local().op_budget = budget;
-    let got = crate::sched::chan::recv(cx, ch, resume);
-    cx.local().op_budget = u32::MAX;
-    match got? {
+    match noting_budget(cx, budget, |cx| crate::sched::chan::recv(cx, ch, resume))? {
         (v, true) => Ok(Some(v)),
         (_, false) => Ok(None),
     }

@@ -903,7 +903,39 @@ fn op_chan(
     wait: &mut crate::sched::chan::SelectWait,
     budget: u32,
 ) -> Result<(), Flow> {
-    noting_budget(cx, budget, |cx| chan_op(cx, ins, regs, base, wait))
+    noting_budget(cx, budget, |cx| {
+        use crate::sched::chan;
+        match ins.op() {
+            Op::Send => chan::send(cx, regs[ins.a()], regs[ins.b()]),
+            Op::Recv => {
+                let (v, _) = chan::recv(cx, regs[ins.b()], Resume::Store(base + ins.a()))?;
+                regs[ins.a()] = v;
+                Ok(())
+            }
+            _ => {
+                let (a, nrecv, c) = (ins.a(), ins.b(), ins.c());
+                let nsend = c >> 1;
+                let mut cases = Vec::with_capacity(nrecv + nsend);
+                for i in 0..nrecv {
+                    cases.push(chan::Case {
+                        chan: regs[a + i],
+                        send: None,
+                    });
+                }
+                for j in 0..nsend {
+                    cases.push(chan::Case {
+                        chan: regs[a + nrecv + 2 * j],
+                        send: Some(regs[a + nrecv + 2 * j + 1]),
+                    });
+                }
+                let (i, v, ok) = chan::select(cx, &cases, c & 1 == 1, base + a, wait)?;
+                regs[a] = Value::number(i as f64);
+                regs[a + 1] = v;
+                regs[a + 2] = Value::bool(ok);
+                Ok(())
+            }
+        }
+    })
 }
 
 /// Runs `op`, a channel operation, with the chunk's `budget` left noted on
@@ -914,48 +946,6 @@ fn noting_budget<T>(cx: &mut Ctx, budget: u32, op: impl FnOnce(&mut Ctx) -> T) -
     let done = op(cx);
     cx.local().op_budget = u32::MAX;
     done
-}
-
-/// `op_chan`'s operation itself.
-#[inline(always)]
-fn chan_op(
-    cx: &mut Ctx,
-    ins: Instr,
-    regs: &mut [Value],
-    base: usize,
-    wait: &mut crate::sched::chan::SelectWait,
-) -> Result<(), Flow> {
-    use crate::sched::chan;
-    match ins.op() {
-        Op::Send => chan::send(cx, regs[ins.a()], regs[ins.b()]),
-        Op::Recv => {
-            let (v, _) = chan::recv(cx, regs[ins.b()], Resume::Store(base + ins.a()))?;
-            regs[ins.a()] = v;
-            Ok(())
-        }
-        _ => {
-            let (a, nrecv, c) = (ins.a(), ins.b(), ins.c());
-            let nsend = c >> 1;
-            let mut cases = Vec::with_capacity(nrecv + nsend);
-            for i in 0..nrecv {
-                cases.push(chan::Case {
-                    chan: regs[a + i],
-                    send: None,
-                });
-            }
-            for j in 0..nsend {
-                cases.push(chan::Case {
-                    chan: regs[a + nrecv + 2 * j],
-                    send: Some(regs[a + nrecv + 2 * j + 1]),
-                });
-            }
-            let (i, v, ok) = chan::select(cx, &cases, c & 1 == 1, base + a, wait)?;
-            regs[a] = Value::number(i as f64);
-            regs[a + 1] = v;
-            regs[a + 2] = Value::bool(ok);
-            Ok(())
-        }
-    }
 }
 
 /// `IterNext` over a channel: the next value, or `None` when closed and

@@ -731,22 +731,11 @@ impl ListBlock {
     /// stored), and a scan of the old block's oblets in between reads the
     /// same values at the same indices.
     pub fn alloc_copy(cap: usize, from: &[Slot]) -> *mut ListBlock {
-        debug_assert!(from.len() <= cap);
+        assert!(from.len() <= cap, "a list block holds at most its capacity");
         let p = crate::raw::alloc(Self::size(cap)) as *mut ListBlock;
-        // SAFETY: `p` is fresh and large enough for a block of `cap`
-        // slots; each field and slot is written once before the block is
-        // shared.
-        unsafe {
-            std::ptr::addr_of_mut!((*p).len).write(AtomicU32::new(from.len() as u32));
-            std::ptr::addr_of_mut!((*p).cap).write(Capacity::new(cap, false, "list"));
-            let slots = std::ptr::addr_of_mut!((*p).slots) as *mut Slot;
-            for (i, s) in from.iter().enumerate() {
-                slots.add(i).write(Slot::new(s.get()));
-            }
-            for i in from.len()..cap {
-                slots.add(i).write(Slot::new(Value::NIL));
-            }
-        }
+        // SAFETY: `p` is fresh, of `size(cap)` bytes, and not shared, and
+        // `from` fits (asserted above).
+        unsafe { Self::init_from(p, cap, from, false) };
         p
     }
 
@@ -755,13 +744,29 @@ impl ListBlock {
     /// # Safety
     /// `p` must point to writable memory of `size(cap)` bytes.
     pub unsafe fn init(p: *mut ListBlock, cap: usize, inline: bool) {
-        // SAFETY: guaranteed by the caller; every field is written before
-        // the block is used.
+        // SAFETY: guaranteed by the caller.
+        unsafe { Self::init_from(p, cap, &[], inline) }
+    }
+
+    /// Initialises a block of `cap` slots at `p` that holds `from`'s
+    /// values, then nils, with length `from.len()`, writing each field
+    /// and slot once.
+    ///
+    /// # Safety
+    /// `p` must point to writable memory of `size(cap)` bytes, not yet
+    /// shared, and `from.len() <= cap`.
+    unsafe fn init_from(p: *mut ListBlock, cap: usize, from: &[Slot], inline: bool) {
+        debug_assert!(from.len() <= cap);
+        // SAFETY: guaranteed by the caller; every write is inside the
+        // block's `size(cap)` bytes.
         unsafe {
-            std::ptr::addr_of_mut!((*p).len).write(AtomicU32::new(0));
+            std::ptr::addr_of_mut!((*p).len).write(AtomicU32::new(from.len() as u32));
             std::ptr::addr_of_mut!((*p).cap).write(Capacity::new(cap, inline, "list"));
             let slots = std::ptr::addr_of_mut!((*p).slots) as *mut Slot;
-            for i in 0..cap {
+            for (i, s) in from.iter().enumerate() {
+                slots.add(i).write(Slot::new(s.get()));
+            }
+            for i in from.len()..cap {
                 slots.add(i).write(Slot::new(Value::NIL));
             }
         }

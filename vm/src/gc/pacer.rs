@@ -41,8 +41,9 @@
 //! goal, it parks (`gc_assist`) until background workers add credit or
 //! mark termination wakes every assist; what it did not pay stays owed,
 //! and the next allocation check on the P pays it (Go's assist retries;
-//! forgiving it let the mutator run unthrottled through whole marks). (Debt is kept per P, not per G as in Go: a G
-//! moving between Ps leaves its debt behind, which the next G there pays.)
+//! forgiving it let the mutator run unthrottled through whole marks).
+//! (Debt is kept per P, not per G as in Go: a G moving between Ps leaves
+//! its debt behind, which the next G there pays.)
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 

@@ -15,7 +15,9 @@
 //! the 25% CPU goal is `0.25 * P`; `dedicated = round(goal)`, and when that
 //! rounding is off by more than 30% the remainder runs as fractional
 //! workers, each P marking for at most `fractional_goal` of the wall time
-//! (`budgets`). A P that would otherwise go idle runs an idle-mode worker.
+//! (`budgets`) and only while all Ps' background marking together is
+//! below that share (`under_fraction`). A P that would otherwise go idle
+//! runs an idle-mode worker.
 //! The P that takes a worker gets a no-preemption hold.
 //!
 //! A worker's run (`step`, one work buffer per call):
@@ -108,6 +110,10 @@ pub struct Pool {
     dedicated_needed: AtomicI64,
     /// Per-P fraction of time for fractional workers (f64 bits).
     fractional_goal: AtomicU64,
+    /// Time fractional and idle-mode workers have marked this cycle, all
+    /// Ps together, in the units of a P's `frac_time` (see
+    /// [`under_fraction`]).
+    background_time: AtomicU64,
 }
 
 /// Go's split of the 25% goal: `(dedicated, fractional per P)`.
@@ -131,6 +137,7 @@ impl Pool {
         let (d, f) = budgets(procs);
         self.dedicated_needed.store(d, Ordering::Release);
         self.fractional_goal.store(f.to_bits(), Ordering::Release);
+        self.background_time.store(0, Ordering::Release);
     }
 
     fn fractional_goal(&self) -> f64 {
@@ -197,13 +204,7 @@ pub(crate) fn find_worker(cx: &mut Ctx) -> Option<GRef> {
     } else {
         pool.dedicated_needed.fetch_add(1, Ordering::AcqRel);
         let goal = pool.fractional_goal();
-        if goal <= 0.0 {
-            return None;
-        }
-        let now = cx.rt.sched.now();
-        let start = gc.pacer.mark_start.load(Ordering::Acquire);
-        let elapsed = now.saturating_sub(start).max(1);
-        if cx.local().frac_time as f64 / elapsed as f64 >= goal {
+        if goal <= 0.0 || !under_fraction(cx, goal) {
             return None;
         }
         Mode::Fractional
@@ -213,6 +214,48 @@ pub(crate) fn find_worker(cx: &mut Ctx) -> Option<GRef> {
         pool.dedicated_needed.fetch_add(1, Ordering::AcqRel);
     }
     w
+}
+
+/// Whether this P may mark as a fractional worker: both its own
+/// fractional time and the background marking of all Ps together (each
+/// P's part of it) are below `limit`, a fraction of the mark phase's wall
+/// time so far.
+///
+/// Go checks only the first: a P with a busy goroutine gives its fraction
+/// of the mark phase to a fractional worker even while another P, which
+/// had nothing to run, marks for all of it. Fractional workers exist to
+/// give the collector its 25% of the CPU in total; what the other Ps
+/// already marked counts towards that, and the program keeps its P. When
+/// every P is busy, each marks its own fraction and Go's rule holds.
+fn under_fraction(cx: &mut Ctx, limit: f64) -> bool {
+    let gc = &cx.rt.gc;
+    let start = gc.pacer.mark_start.load(Ordering::Acquire);
+    let share = Share {
+        own: cx.local().frac_time,
+        all: gc.workers.background_time.load(Ordering::Relaxed),
+        procs: cx.rt.sched.procs(),
+        elapsed: cx.rt.sched.now().saturating_sub(start).max(1),
+    };
+    share.under(limit)
+}
+
+/// The figures [`under_fraction`] compares, in the units of the clock
+/// (`Sched::now`).
+struct Share {
+    /// This P's fractional marking this cycle.
+    own: u64,
+    /// All Ps' fractional and idle-mode marking this cycle.
+    all: u64,
+    procs: usize,
+    /// The mark phase's length so far (at least 1).
+    elapsed: u64,
+}
+
+impl Share {
+    fn under(&self, limit: f64) -> bool {
+        let budget = limit * self.elapsed as f64;
+        (self.own as f64) < budget && (self.all as f64 / self.procs as f64) < budget
+    }
 }
 
 /// An idle-mode worker for a P that has nothing else to run.
@@ -270,9 +313,13 @@ pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
         Mode::Dedicated => clock.dedicated_ns.fetch_add(ns, Ordering::Relaxed),
         Mode::Fractional => {
             cx.local().frac_time += spent;
+            gc.workers.background_time.fetch_add(spent, Ordering::Relaxed);
             clock.fractional_ns.fetch_add(ns, Ordering::Relaxed)
         }
-        Mode::Idle => clock.idle_ns.fetch_add(ns, Ordering::Relaxed),
+        Mode::Idle => {
+            gc.workers.background_time.fetch_add(spent, Ordering::Relaxed);
+            clock.idle_ns.fetch_add(ns, Ordering::Relaxed)
+        }
     };
     let cost = d.objects.min(u64::from(u32::MAX)) as u32;
     let s = &cx.rt.sched;
@@ -290,11 +337,8 @@ pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
                 false
             }
             Mode::Fractional => {
-                let start = gc.pacer.mark_start.load(Ordering::Acquire);
-                let elapsed = s.now().saturating_sub(start).max(1);
                 preempted(cx)
-                    || cx.local().frac_time as f64 / elapsed as f64
-                        > gc.workers.fractional_goal() * FRACTIONAL_SLACK
+                    || !under_fraction(cx, gc.workers.fractional_goal() * FRACTIONAL_SLACK)
             }
             Mode::Idle => {
                 // Go's `pollWork`, with this P's timers: a sleeping G whose
@@ -413,4 +457,41 @@ fn register(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
     // The send cannot block: capacity 1, and only this worker sends.
     let _ = crate::sched::chan::send(cx, ch, Value::NIL);
     (park_in_pool(cx), 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{budgets, Share};
+
+    fn share(own: u64, all: u64) -> Share {
+        Share {
+            own,
+            all,
+            procs: 2,
+            elapsed: 1000,
+        }
+    }
+
+    /// With nothing marked on other Ps, a P's own fractional time decides,
+    /// as in Go: below its fraction it marks, above it does not.
+    #[test]
+    fn a_ps_own_fraction_decides_when_no_other_p_marks() {
+        let (_, goal) = budgets(2);
+        assert_eq!(goal, 0.25);
+        assert!(share(0, 0).under(goal));
+        assert!(share(240, 240).under(goal));
+        assert!(!share(250, 250).under(goal));
+    }
+
+    /// Marking by other Ps counts: once the Ps' background marking
+    /// together reaches the goal (per P), a P that marked nothing itself
+    /// starts no fractional worker.
+    #[test]
+    fn other_ps_marking_counts_towards_the_fraction() {
+        let (_, goal) = budgets(2);
+        // Another P marked for 40% of the mark phase: 20% per P.
+        assert!(share(0, 400).under(goal));
+        // Another P, idle, marked for all of it: 50% per P.
+        assert!(!share(0, 1000).under(goal));
+    }
 }

@@ -756,6 +756,23 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                     throw!("Only instances have fields.".to_string());
                 }
             }
+            Op::InitProp => {
+                let obj = r!(ins.a());
+                let name = k!(ins.c());
+                let v = r!(ins.b());
+                let inst = as_instance(obj).expect("a class call's new instance");
+                // SAFETY: an instance keeps its class alive.
+                let class = unsafe { &(*inst.class).body };
+                if class.methods.find(name.as_obj(), 0).is_some() {
+                    class.shadowed.store(true, Ordering::Relaxed);
+                }
+                // No writer lock: nothing else can reach the instance yet
+                // (`Proto::construct_entry`).
+                if inst.fields.append_unshared(name.as_obj(), v).is_none() {
+                    cx.table_insert(obj, &inst.fields, name, v);
+                    gc_check!();
+                }
+            }
             Op::GetIndex => {
                 let (obj, i) = (r!(ins.b()), r!(ins.c()));
                 // Fast path: a list and an in-range integral index.
@@ -1206,7 +1223,21 @@ pub fn call_value(
                 }
                 Ok(())
             } else {
-                call_value(cx, g, at, argc, init)
+                let depth = g.frames.len();
+                call_value(cx, g, at, argc, init)?;
+                // An initializer in Skein (not a native) enters at its
+                // construction entry, if it has one.
+                if g.frames.len() > depth {
+                    let f = g.frames.last_mut().expect("the frame just pushed");
+                    // SAFETY: the frame's function outlives the frame.
+                    let entry = unsafe { (*f.func).construct_entry } as usize;
+                    if entry != 0 {
+                        // SAFETY: the compiler puts the entry inside the
+                        // code (`Proto::construct_entry`).
+                        f.ip = unsafe { f.ip.add(entry) };
+                    }
+                }
+                Ok(())
             }
         }
         Kind::BoundMethod => {

@@ -70,6 +70,7 @@ fn load_with(vm: &mut Ctx, proto: &Proto, hidden: bool) -> Value {
             consts,
             caches,
             hidden,
+            construct_entry: proto.construct_entry,
         },
         extra,
     )

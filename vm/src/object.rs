@@ -217,6 +217,9 @@ pub struct Function {
     /// left out of stack traces, so a built-in looks like a native to the
     /// program, whatever language it is written in.
     pub hidden: bool,
+    /// Where a class call enters this initializer (`Proto::construct_entry`;
+    /// 0: at the start).
+    pub construct_entry: u16,
 }
 
 /// A function plus its captured cells.
@@ -607,16 +610,28 @@ impl Table {
             self.set_at(i, v);
             return Some(i);
         }
+        self.append_unshared(key, v)
+    }
+
+    /// Appends the entry `key: v` when the block has room, returning its
+    /// index; `None` when the table must grow ([`Table::insert`]). The
+    /// table does not hold `key`, and the caller is its only writer: it
+    /// holds the owner's writer lock, or it made the owner and nothing else
+    /// can reach it yet (an initializer's construction entry). Lock-free
+    /// readers see the entry whole: the length is published last.
+    #[inline(always)]
+    pub fn append_unshared(&self, key: *const Header, v: Value) -> Option<usize> {
         let b = self.block()?;
         let len = b.published();
-        if len < b.cap() {
-            let e = &b.entries()[len];
-            e.val.set(v);
-            e.key.store(key as *mut Header, Ordering::Relaxed);
-            b.len.store(len as u32 + 1, Ordering::Release);
-            return Some(len);
+        if len >= b.cap() {
+            return None;
         }
-        None
+        debug_assert!(self.find(key, 0).is_none(), "a new key");
+        let e = &b.entries()[len];
+        e.val.set(v);
+        e.key.store(key as *mut Header, Ordering::Relaxed);
+        b.len.store(len as u32 + 1, Ordering::Release);
+        Some(len)
     }
 
     /// Sets `key` to `v`, adding the entry if absent. Returns the entry index

@@ -41,6 +41,7 @@ fn fib_program(n: i32) -> Program {
         ],
         lines: vec![1; 10],
         consts: vec![Const::Str("fib".into())],
+        construct_entry: 0,
     };
     let main = Proto {
         name: None,
@@ -60,6 +61,7 @@ fn fib_program(n: i32) -> Program {
         ],
         lines: vec![2; 8],
         consts: vec![Const::Str("fib".into()), Const::Proto(Box::new(fib))],
+        construct_entry: 0,
     };
     Program { main }
 }

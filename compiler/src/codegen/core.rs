@@ -95,6 +95,7 @@ impl FnState {
                 code: Vec::new(),
                 lines: Vec::new(),
                 consts: Vec::new(),
+                construct_entry: 0,
             },
             str_consts: HashMap::new(),
             num_consts: HashMap::new(),

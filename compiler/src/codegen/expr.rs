@@ -460,11 +460,25 @@ impl<'a> Gen<'a> {
         dst: Option<u16>,
         line: u32,
     ) {
+        self.store_prop(Op::SetProp, object, name, value, dst, line);
+    }
+
+    /// `object.name = value` with `op`: `SetProp`, or `InitProp` in an
+    /// initializer's construction entry.
+    pub(super) fn store_prop(
+        &mut self,
+        op: Op,
+        object: &Expr,
+        name: &Ident,
+        value: &Expr,
+        dst: Option<u16>,
+        line: u32,
+    ) {
         let o = self.expr_any(object);
         let o = self.protect(o, &[value], line);
         let v = self.value_reg(value, dst);
         let k = self.str_const(&name.name, name.line);
-        self.emit(Instr::abc(Op::SetProp, o, v, k), line);
+        self.emit(Instr::abc(op, o, v, k), line);
         self.finish_store(v, dst, line);
     }
 

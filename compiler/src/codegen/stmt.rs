@@ -16,6 +16,10 @@
 //! - A class's hidden registers (its value while the methods are defined,
 //!   the `super` local) are dropped when the class ends; only the class's
 //!   own local, when it has one, stays.
+//! - An initializer's leading field assignments are compiled twice when
+//!   they cannot let `this` out (`construction_prefix`): the class call
+//!   enters the second copy, whose `InitProp`s store without the object's
+//!   writer lock (`construction_entry`).
 
 use skein_bytecode::{Const, FnKind, Instr, Op, MAX_C};
 
@@ -624,12 +628,124 @@ impl<'a> Gen<'a> {
                 self.f().this_cell = Some(h);
             }
         }
-        for s in &func.body {
+        let mut body = &func.body[..];
+        // The construction entry needs an empty prologue: the class call
+        // enters past it.
+        let prefix = if kind == FnKind::Initializer && self.pc() == 0 {
+            construction_prefix(body)
+        } else {
+            0
+        };
+        if prefix > 0 {
+            self.construction_entry(&body[..prefix]);
+            body = &body[prefix..];
+        }
+        for s in body {
             self.declaration(s);
         }
         self.emit_default_return(func.end_line);
         let proto = self.fns.pop().expect("the function just pushed").finish();
         let line = func.name.ident.line;
         self.add_const(Const::Proto(Box::new(proto)), line)
+    }
+
+    /// Compiles an initializer's leading field assignments (`prefix`, from
+    /// [`construction_prefix`]) twice: as ordinary `SetProp`s for a call of
+    /// `init` as a method, a jump over the rest, and as `InitProp`s where
+    /// the class call enters (`Proto::construct_entry`); both go on to the
+    /// rest of the body.
+    fn construction_entry(&mut self, prefix: &[Stmt]) {
+        for s in prefix {
+            self.declaration(s);
+        }
+        let Ok(entry) = u16::try_from(self.pc() + 1) else {
+            return;
+        };
+        let line = self
+            .fr()
+            .proto
+            .lines
+            .last()
+            .copied()
+            .unwrap_or(self.fr().line);
+        let skip = self.emit_jump(Op::Jmp, 0, 0, line);
+        for s in prefix {
+            let Stmt::Expr(e) = s else {
+                unreachable!("construction_prefix takes expression statements")
+            };
+            let e = ungroup(e);
+            let ExprKind::Set {
+                object,
+                name,
+                value,
+            } = &e.kind
+            else {
+                unreachable!("construction_prefix takes field assignments")
+            };
+            let mark = self.mark();
+            self.store_prop(Op::InitProp, object, name, value, None, e.line);
+            self.free_to(mark);
+        }
+        self.patch_here(skip);
+        self.f().proto.construct_entry = entry;
+    }
+}
+
+/// How many of an initializer's first statements are field assignments
+/// that can store into a new instance without its writer lock: each is
+/// `this.NAME = VALUE;` with a name no earlier one assigned, and a value
+/// that neither mentions `this` nor can run code or block ([`inert`]).
+/// Until the first other statement runs, the instance a class call made is
+/// in the frame's `this` register and nowhere else.
+fn construction_prefix(body: &[Stmt]) -> usize {
+    let mut names: Vec<&str> = Vec::new();
+    for (n, s) in body.iter().enumerate() {
+        let Stmt::Expr(e) = s else { return n };
+        let ExprKind::Set {
+            object,
+            name,
+            value,
+        } = &ungroup(e).kind
+        else {
+            return n;
+        };
+        if !matches!(ungroup(object).kind, ExprKind::This)
+            || names.contains(&name.name.as_str())
+            || !inert(value)
+        {
+            return n;
+        }
+        names.push(&name.name);
+    }
+    body.len()
+}
+
+/// Whether evaluating `e` can neither run user code, block, store
+/// anything, nor read `this`: literals, variable reads, operators, field
+/// and index reads, and list and map literals of such values.
+fn inert(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Nil
+        | ExprKind::True
+        | ExprKind::False
+        | ExprKind::Number(_)
+        | ExprKind::Str(_)
+        | ExprKind::Var(_) => true,
+        ExprKind::Unary { operand, .. } => inert(operand),
+        ExprKind::Binary { left, right, .. } | ExprKind::Logical { left, right, .. } => {
+            inert(left) && inert(right)
+        }
+        ExprKind::Grouping(inner) => inert(inner),
+        ExprKind::Get { object, .. } => inert(object),
+        ExprKind::Index { object, index } => inert(object) && inert(index),
+        ExprKind::List(items) => items.iter().all(inert),
+        ExprKind::Map(pairs) => pairs.iter().all(|(k, v)| inert(k) && inert(v)),
+        ExprKind::Assign { .. }
+        | ExprKind::Call { .. }
+        | ExprKind::Set { .. }
+        | ExprKind::IndexSet { .. }
+        | ExprKind::This
+        | ExprKind::Super { .. }
+        | ExprKind::Recv(_) => false,
     }
 }

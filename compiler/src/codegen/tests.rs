@@ -43,7 +43,9 @@ fn check_proto(p: &Proto, enclosing: Option<&Proto>) {
         let (a, b, c) = (ins.a(), ins.b(), ins.c());
         let regs: Vec<usize> = match ins.op() {
             Move | NewCell | GetCell | SetCell | Neg | Not | Inherit | GetSuper | GetProp
-            | SetProp | Method | AddI | SubI | MulI | ModI | ModP2 | GetIndexI => vec![a, b],
+            | SetProp | InitProp | Method | AddI | SubI | MulI | ModI | ModP2 | GetIndexI => {
+                vec![a, b]
+            }
             LoadK | LoadI | LoadNil | LoadTrue | LoadFalse | GetGlobal | SetGlobal | DefGlobal
             | Closure | Return | Class | Print | GetUpval | SetUpval | JmpFalse | JmpTrue
             | JNotLtI | JNotLeI | JNotGtI | JNotGeI | JNotEqI | JEqI => vec![a],
@@ -100,12 +102,33 @@ fn check_proto(p: &Proto, enclosing: Option<&Proto>) {
             assert_eq!(ins.op() == Loop, target as usize <= pc, "{pc}: {ins:?}");
         }
         match ins.op() {
-            GetGlobal | SetGlobal | DefGlobal | Class | GetProp | SetProp | Method | Invoke
-            | SuperInvoke | GetSuper => assert!(is_str(c), "{pc}: {ins:?}"),
+            GetGlobal | SetGlobal | DefGlobal | Class | GetProp | SetProp | InitProp | Method
+            | Invoke | SuperInvoke | GetSuper => assert!(is_str(c), "{pc}: {ins:?}"),
             LoadK => assert!(matches!(p.consts[c], Const::Num(_) | Const::Str(_))),
             Closure => assert!(matches!(p.consts[c], Const::Proto(_))),
             GetUpval | SetUpval => assert!(b < p.captures.len()),
             _ => {}
+        }
+    }
+    // A construction entry: only in an initializer, after the jump that
+    // ends the first copy of its field assignments, at `InitProp`s on
+    // `this` only; and `InitProp` nowhere else.
+    let entry = p.construct_entry as usize;
+    if entry != 0 {
+        assert_eq!(p.kind, FnKind::Initializer);
+        assert_eq!(p.code[entry - 1].op(), Jmp);
+        let end = (entry as isize + p.code[entry - 1].sc()) as usize;
+        assert!(end > entry && end <= p.code.len());
+        assert!(p.code[entry..end]
+            .iter()
+            .all(|i| i.op() != InitProp || i.a() == 0));
+    }
+    for (pc, ins) in p.code.iter().enumerate() {
+        if ins.op() == InitProp {
+            assert!(
+                entry != 0 && pc >= entry,
+                "{pc}: InitProp outside the entry"
+            );
         }
     }
     for cap in &p.captures {
@@ -322,8 +345,10 @@ fn classes_methods_initializers_this_and_super() {
 
 == init (arity 1, 2 registers, 0 upvalues) ==
 0000    1 SetProp      r0 r1 k0 ; "x"
-0001    | Return       r0
-0002    | Return       r0
+0001    | Jmp          -> 0003
+0002    | InitProp     r0 r1 k0 ; "x"
+0003    | Return       r0
+0004    | Return       r0
 
 == m (arity 0, 6 registers, 1 upvalues) ==
 0000    1 Move         r1 r0
@@ -1177,4 +1202,69 @@ fn concat_fuses_string_runs_of_add() {
 0035    | Return       r1
 "#
     );
+}
+
+/// An initializer's leading field assignments are compiled twice: as
+/// `SetProp`s from the start (a call of `init` as a method), then, past a
+/// jump, as `InitProp`s where a class call enters (`construct_entry`).
+/// The copy stops at the first statement that could let `this` out or
+/// assigns a name again.
+#[test]
+fn initializer_field_assignments_get_a_construction_entry() {
+    let src = "\
+class P {
+  init(x, y) {
+    this.x = x;
+    this.y = [y, x + 1];
+    this.x = 3;
+    print this.x;
+  }
+}
+";
+    let out = dis_src(src);
+    let init = &out[out.find("== init").unwrap()..];
+    assert_eq!(
+        init.lines().take(12).collect::<Vec<_>>(),
+        [
+            "== init (arity 2, 6 registers, 0 upvalues) ==",
+            "0000    3 SetProp      r0 r1 k0 ; \"x\"",
+            "0001    4 Move         r4 r2",
+            "0002    | AddI         r5 r1 1",
+            "0003    | NewList      r3 r4 2 items",
+            "0004    | SetProp      r0 r3 k1 ; \"y\"",
+            "0005    | Jmp          -> 0011",
+            "0006    3 InitProp     r0 r1 k0 ; \"x\"",
+            "0007    4 Move         r4 r2",
+            "0008    | AddI         r5 r1 1",
+            "0009    | NewList      r3 r4 2 items",
+            "0010    | InitProp     r0 r3 k1 ; \"y\"",
+        ]
+    );
+    let p = crate::compile(src).unwrap().main;
+    assert_eq!(find(&p, "init").construct_entry, 6);
+}
+
+/// No construction entry where the first statement can let `this` out
+/// (a call, a value that reads `this`), where `this` or a parameter is
+/// captured (the entry would skip the boxing), or in a method.
+#[test]
+fn no_construction_entry_where_this_could_escape() {
+    for body in [
+        "f(this); this.x = 1;",
+        "this.x = f(1);",
+        "this.x = this;",
+        "this.x = [this];",
+        "this.x = a; fun g() { return a; }",
+        "this.x = 1; fun g() { return this; }",
+        "this.x = <-c;",
+    ] {
+        let src = format!("fun f(v) {{ return v; }}\nvar c;\nclass P {{ init(a) {{ {body} }} }}\n");
+        let p = crate::compile(&src).unwrap().main;
+        check_proto(&p, None);
+        assert_eq!(find(&p, "init").construct_entry, 0, "{body}");
+    }
+    let p = crate::compile("class P { m(a) { this.x = a; } }")
+        .unwrap()
+        .main;
+    assert_eq!(find(&p, "m").construct_entry, 0);
 }

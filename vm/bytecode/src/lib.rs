@@ -91,6 +91,17 @@ pub struct Proto {
     /// Source line of each instruction (`lines.len() == code.len()`).
     pub lines: Vec<u32>,
     pub consts: Vec<Const>,
+    /// Where a class call enters this initializer, or 0 to enter at the
+    /// start as every other call does. An initializer that begins with
+    /// field assignments `this.NAME = VALUE;` (distinct names, values that
+    /// cannot run user code or reach `this`) has them twice: as `SetProp`s
+    /// at the start, then a jump over the second copy, which uses
+    /// `InitProp`s and which the class call enters here. The instance the
+    /// class call made is reachable only from the frame's `this` until the
+    /// first statement after them, so those stores need no writer lock.
+    /// (16 bits keep the VM's function object in the size it had; an
+    /// initializer whose first copy is longer has no entry.)
+    pub construct_entry: u16,
 }
 
 /// One encoded instruction.
@@ -330,6 +341,12 @@ ops! {
     GetProp,
     /// `R[a].K[c] = R[b]` (`Only instances have fields.`).
     SetProp,
+    /// `R[a].K[c] = R[b]` for the construction entry of an initializer
+    /// (see [`Proto::construct_entry`]): `R[a]` is the instance the class
+    /// call just made, which nothing else can reach yet, and `K[c]` is not
+    /// one of its fields yet, so the field is appended without the
+    /// object's writer lock or a lookup.
+    InitProp,
     /// `R[a] = R[b][R[c]]` (lists, maps, strings).
     GetIndex,
     /// `R[a] = R[b][c]`, `c` an index written as a literal (`pair[0]`):
@@ -479,7 +496,7 @@ impl Proto {
             Invoke | SuperInvoke => {
                 format!("{name:<12} r{a} {b} args k{c} ; {}", self.konst(c))
             }
-            GetSuper | GetProp | SetProp | Method => {
+            GetSuper | GetProp | SetProp | InitProp | Method => {
                 format!("{name:<12} r{a} r{b} k{c} ; {}", self.konst(c))
             }
             NewList => format!("{name:<12} r{a} r{b} {c} items"),

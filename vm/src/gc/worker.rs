@@ -313,11 +313,15 @@ pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
         Mode::Dedicated => clock.dedicated_ns.fetch_add(ns, Ordering::Relaxed),
         Mode::Fractional => {
             cx.local().frac_time += spent;
-            gc.workers.background_time.fetch_add(spent, Ordering::Relaxed);
+            gc.workers
+                .background_time
+                .fetch_add(spent, Ordering::Relaxed);
             clock.fractional_ns.fetch_add(ns, Ordering::Relaxed)
         }
         Mode::Idle => {
-            gc.workers.background_time.fetch_add(spent, Ordering::Relaxed);
+            gc.workers
+                .background_time
+                .fetch_add(spent, Ordering::Relaxed);
             clock.idle_ns.fetch_add(ns, Ordering::Relaxed)
         }
     };

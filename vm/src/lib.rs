@@ -761,7 +761,7 @@ impl Runtime {
 
     /// Live goroutines (`runtime.numgoroutine()`).
     pub fn num_goroutine(&self) -> usize {
-        self.sched.ngoroutines.load(Ordering::Relaxed).max(0) as usize
+        self.sched.num_goroutine()
     }
 
     /// The class made by [`Ctx::new_native_class`] under this name.

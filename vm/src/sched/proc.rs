@@ -378,7 +378,7 @@ pub fn newproc(cx: &mut Ctx, vals: &[Value]) {
     exec.init_call(vals);
     exec.recharge(cx);
     crate::gc::mark::note_new_stack(cx, g, vals);
-    cx.rt.sched.ngoroutines.fetch_add(1, Ordering::Relaxed);
+    cx.p().count_goroutines(1);
     if cx.rt.sched.tracing.load(Ordering::Relaxed) {
         let name = super::inspect::callee_name(vals[0]);
         cx.trace(
@@ -466,7 +466,7 @@ fn end_g(cx: &mut Ctx, g: GRef) {
     exec.reset();
     g.clear_delivered();
     g.cas_status(Status::Running, Status::Dead);
-    cx.rt.sched.ngoroutines.fetch_sub(1, Ordering::Relaxed);
+    cx.p().count_goroutines(-1);
     gfput(cx, g);
 }
 

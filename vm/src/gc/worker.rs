@@ -191,10 +191,7 @@ pub(crate) fn worker_started(cx: &mut Ctx) {
 
 /// The worker to run on this P now, if the collector wants one (Go's
 /// `findRunnableGCWorker`): dedicated while the budget lasts, else
-/// fractional while this P is under its fraction. Kept out of line: the
-/// scheduler asks it only while marking, and inlined it made the
-/// scheduler's every look for work longer (`bench/spawn.sk` 7% slower).
-#[inline(never)]
+/// fractional while this P is under its fraction.
 pub(crate) fn find_worker(cx: &mut Ctx) -> Option<GRef> {
     let gc = &cx.rt.gc;
     let local_work = !cx.local().gcw.is_empty();

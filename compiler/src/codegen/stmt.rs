@@ -26,7 +26,9 @@ use skein_bytecode::{Const, FnKind, Instr, Op, MAX_C};
 use super::core::{ClassCtx, FnState, Gen, Local, LoopCtx, Place};
 use super::expr::ungroup;
 use super::MAX_REGS;
-use crate::ast::{Class, Decl, DeclId, Expr, ExprKind, Function, RecvInto, SelectCase, Stmt};
+use crate::ast::{
+    Class, Decl, DeclId, Expr, ExprKind, Function, Ident, RecvInto, SelectCase, Stmt,
+};
 use crate::resolve::SUPER_NAME;
 
 impl<'a> Gen<'a> {
@@ -631,14 +633,12 @@ impl<'a> Gen<'a> {
         let mut body = &func.body[..];
         // The construction entry needs an empty prologue: the class call
         // enters past it.
-        let prefix = if kind == FnKind::Initializer && self.pc() == 0 {
-            construction_prefix(body)
-        } else {
-            0
-        };
-        if prefix > 0 {
-            self.construction_entry(&body[..prefix]);
-            body = &body[prefix..];
+        if kind == FnKind::Initializer && self.pc() == 0 {
+            let sets = construction_prefix(body);
+            if !sets.is_empty() {
+                self.construction_entry(&body[..sets.len()], &sets);
+                body = &body[sets.len()..];
+            }
         }
         for s in body {
             self.declaration(s);
@@ -649,12 +649,12 @@ impl<'a> Gen<'a> {
         self.add_const(Const::Proto(Box::new(proto)), line)
     }
 
-    /// Compiles an initializer's leading field assignments (`prefix`, from
-    /// [`construction_prefix`]) twice: as ordinary `SetProp`s for a call of
-    /// `init` as a method, a jump over the rest, and as `InitProp`s where
-    /// the class call enters (`Proto::construct_entry`); both go on to the
-    /// rest of the body.
-    fn construction_entry(&mut self, prefix: &[Stmt]) {
+    /// Compiles an initializer's leading field assignments (`prefix`, the
+    /// statements of `sets` from [`construction_prefix`]) twice: as
+    /// ordinary `SetProp`s for a call of `init` as a method, a jump over
+    /// the rest, and as `InitProp`s where the class call enters
+    /// (`Proto::construct_entry`); both go on to the rest of the body.
+    fn construction_entry(&mut self, prefix: &[Stmt], sets: &[FieldSet]) {
         for s in prefix {
             self.declaration(s);
         }
@@ -669,21 +669,9 @@ impl<'a> Gen<'a> {
             .copied()
             .unwrap_or(self.fr().line);
         let skip = self.emit_jump(Op::Jmp, 0, 0, line);
-        for s in prefix {
-            let Stmt::Expr(e) = s else {
-                unreachable!("construction_prefix takes expression statements")
-            };
-            let e = ungroup(e);
-            let ExprKind::Set {
-                object,
-                name,
-                value,
-            } = &e.kind
-            else {
-                unreachable!("construction_prefix takes field assignments")
-            };
+        for &(object, name, value, line) in sets {
             let mark = self.mark();
-            self.store_prop(Op::InitProp, object, name, value, None, e.line);
+            self.store_prop(Op::InitProp, object, name, value, None, line);
             self.free_to(mark);
         }
         self.patch_here(skip);
@@ -691,33 +679,37 @@ impl<'a> Gen<'a> {
     }
 }
 
-/// How many of an initializer's first statements are field assignments
-/// that can store into a new instance without its writer lock: each is
+/// A field assignment `object.name = value` and its line.
+type FieldSet<'e> = (&'e Expr, &'e Ident, &'e Expr, u32);
+
+/// The field assignments an initializer begins with that can store into a
+/// new instance without its writer lock, one per statement: each is
 /// `this.NAME = VALUE;` with a name no earlier one assigned, and a value
 /// that neither mentions `this` nor can run code or block ([`inert`]).
 /// Until the first other statement runs, the instance a class call made is
 /// in the frame's `this` register and nowhere else.
-fn construction_prefix(body: &[Stmt]) -> usize {
-    let mut names: Vec<&str> = Vec::new();
-    for (n, s) in body.iter().enumerate() {
-        let Stmt::Expr(e) = s else { return n };
+fn construction_prefix(body: &[Stmt]) -> Vec<FieldSet<'_>> {
+    let mut sets: Vec<FieldSet> = Vec::new();
+    for s in body {
+        let Stmt::Expr(e) = s else { break };
+        let e = ungroup(e);
         let ExprKind::Set {
             object,
             name,
             value,
-        } = &ungroup(e).kind
+        } = &e.kind
         else {
-            return n;
+            break;
         };
         if !matches!(ungroup(object).kind, ExprKind::This)
-            || names.contains(&name.name.as_str())
+            || sets.iter().any(|&(_, n, _, _)| n.name == name.name)
             || !inert(value)
         {
-            return n;
+            break;
         }
-        names.push(&name.name);
+        sets.push((object, name, value, e.line));
     }
-    body.len()
+    sets
 }
 
 /// Whether evaluating `e` can neither run user code, block, store

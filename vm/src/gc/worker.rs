@@ -313,18 +313,14 @@ pub(crate) fn step(cx: &mut Ctx, g: GRef) -> (Outcome, u32) {
         Mode::Dedicated => clock.dedicated_ns.fetch_add(ns, Ordering::Relaxed),
         Mode::Fractional => {
             cx.local().frac_time += spent;
-            gc.workers
-                .background_time
-                .fetch_add(spent, Ordering::Relaxed);
             clock.fractional_ns.fetch_add(ns, Ordering::Relaxed)
         }
-        Mode::Idle => {
-            gc.workers
-                .background_time
-                .fetch_add(spent, Ordering::Relaxed);
-            clock.idle_ns.fetch_add(ns, Ordering::Relaxed)
-        }
+        Mode::Idle => clock.idle_ns.fetch_add(ns, Ordering::Relaxed),
     };
+    if mode != Mode::Dedicated {
+        let background = &gc.workers.background_time;
+        background.fetch_add(spent, Ordering::Relaxed);
+    }
     let cost = d.objects.min(u64::from(u32::MAX)) as u32;
     let s = &cx.rt.sched;
     let stop = s.gcwaiting.load(Ordering::Acquire)

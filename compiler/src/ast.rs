@@ -312,6 +312,51 @@ impl Expr {
         (node, links)
     }
 
+    /// Whether `f` holds for this node or any node inside it. Walks left
+    /// spines with a loop ([`Expr::spine`]), so a chain of any length costs
+    /// no recursion; other nesting is bounded by the parser.
+    pub fn any_node(&self, f: &mut dyn FnMut(&Expr) -> bool) -> bool {
+        let (first, links) = self.spine();
+        f(first)
+            || first.any_child(f)
+            || links
+                .iter()
+                .any(|l| f(l) || l.link().is_some_and(|(_, right)| right.any_node(f)))
+    }
+
+    /// [`Expr::any_node`] over the operands of `self`.
+    fn any_child(&self, f: &mut dyn FnMut(&Expr) -> bool) -> bool {
+        match &self.kind {
+            ExprKind::Nil
+            | ExprKind::True
+            | ExprKind::False
+            | ExprKind::Number(_)
+            | ExprKind::Str(_)
+            | ExprKind::Var(_)
+            | ExprKind::This
+            | ExprKind::Super { .. } => false,
+            ExprKind::Assign { value, .. } => value.any_node(f),
+            ExprKind::Unary { operand, .. } => operand.any_node(f),
+            ExprKind::Binary { left, right, .. } | ExprKind::Logical { left, right, .. } => {
+                left.any_node(f) || right.any_node(f)
+            }
+            ExprKind::Call { callee, args } => {
+                callee.any_node(f) || args.iter().any(|a| a.any_node(f))
+            }
+            ExprKind::Get { object, .. } => object.any_node(f),
+            ExprKind::Set { object, value, .. } => object.any_node(f) || value.any_node(f),
+            ExprKind::Index { object, index } => object.any_node(f) || index.any_node(f),
+            ExprKind::IndexSet {
+                object,
+                index,
+                value,
+            } => object.any_node(f) || index.any_node(f) || value.any_node(f),
+            ExprKind::List(items) => items.iter().any(|i| i.any_node(f)),
+            ExprKind::Map(pairs) => pairs.iter().any(|(k, v)| k.any_node(f) || v.any_node(f)),
+            ExprKind::Recv(inner) | ExprKind::Grouping(inner) => inner.any_node(f),
+        }
+    }
+
     /// Detaches the left operand of a link when it is a link itself, leaving
     /// a placeholder, so that dropping `self` does not recurse into it.
     fn take_left_link(&mut self) -> Option<Expr> {

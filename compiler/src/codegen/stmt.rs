@@ -716,28 +716,16 @@ fn construction_prefix(body: &[Stmt]) -> Vec<FieldSet<'_>> {
 /// anything, nor read `this`: literals, variable reads, operators, field
 /// and index reads, and list and map literals of such values.
 fn inert(e: &Expr) -> bool {
-    match &e.kind {
-        ExprKind::Nil
-        | ExprKind::True
-        | ExprKind::False
-        | ExprKind::Number(_)
-        | ExprKind::Str(_)
-        | ExprKind::Var(_) => true,
-        ExprKind::Unary { operand, .. } => inert(operand),
-        ExprKind::Binary { left, right, .. } | ExprKind::Logical { left, right, .. } => {
-            inert(left) && inert(right)
-        }
-        ExprKind::Grouping(inner) => inert(inner),
-        ExprKind::Get { object, .. } => inert(object),
-        ExprKind::Index { object, index } => inert(object) && inert(index),
-        ExprKind::List(items) => items.iter().all(inert),
-        ExprKind::Map(pairs) => pairs.iter().all(|(k, v)| inert(k) && inert(v)),
-        ExprKind::Assign { .. }
-        | ExprKind::Call { .. }
-        | ExprKind::Set { .. }
-        | ExprKind::IndexSet { .. }
-        | ExprKind::This
-        | ExprKind::Super { .. }
-        | ExprKind::Recv(_) => false,
-    }
+    !e.any_node(&mut |n| {
+        matches!(
+            n.kind,
+            ExprKind::Assign { .. }
+                | ExprKind::Call { .. }
+                | ExprKind::Set { .. }
+                | ExprKind::IndexSet { .. }
+                | ExprKind::This
+                | ExprKind::Super { .. }
+                | ExprKind::Recv(_)
+        )
+    })
 }

@@ -1268,3 +1268,28 @@ fn no_construction_entry_where_this_could_escape() {
         .main;
     assert_eq!(find(&p, "m").construct_entry, 0);
 }
+
+/// A field assignment whose value is a chain of 60,000 operators is
+/// checked for a construction entry without recursing along the chain: the
+/// compiler runs on a thread with a 256 KiB stack, which a recursion per
+/// operator would overflow.
+#[test]
+fn a_long_chain_in_an_initializer_compiles() {
+    let run = || {
+        let chain = vec!["a"; 60_000].join(" + ");
+        let src = format!("class P {{ init(a) {{ this.x = {chain}; }} }}\n");
+        let p = crate::compile(&src).unwrap().main;
+        let with_entry = find(&p, "init").construct_entry;
+        let src = format!("class P {{ init(a) {{ this.x = {chain} + this; }} }}\n");
+        let p = crate::compile(&src).unwrap().main;
+        (with_entry, find(&p, "init").construct_entry)
+    };
+    let (with_entry, without) = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_ne!(with_entry, 0);
+    assert_eq!(without, 0);
+}

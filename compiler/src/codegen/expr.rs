@@ -175,50 +175,7 @@ impl<'a> Gen<'a> {
                 .map(|i| &self.fns[fi].locals[i])
                 .is_some_and(|l| l.reg == reg && !l.captured)
         };
-        match &e.kind {
-            ExprKind::Nil
-            | ExprKind::True
-            | ExprKind::False
-            | ExprKind::Number(_)
-            | ExprKind::Str(_)
-            | ExprKind::Var(_)
-            | ExprKind::This
-            | ExprKind::Super { .. } => false,
-            ExprKind::Assign { name, value } => hit(&name.name) || self.may_assign(value, reg),
-            ExprKind::Unary { operand, .. } => self.may_assign(operand, reg),
-            ExprKind::Binary { .. } | ExprKind::Logical { .. } => {
-                let (first, links) = e.spine();
-                self.may_assign(first, reg)
-                    || links
-                        .iter()
-                        .filter_map(|l| l.link())
-                        .any(|(_, right)| self.may_assign(right, reg))
-            }
-            ExprKind::Call { callee, args } => {
-                self.may_assign(callee, reg) || args.iter().any(|a| self.may_assign(a, reg))
-            }
-            ExprKind::Get { object, .. } => self.may_assign(object, reg),
-            ExprKind::Set { object, value, .. } => {
-                self.may_assign(object, reg) || self.may_assign(value, reg)
-            }
-            ExprKind::Index { object, index } => {
-                self.may_assign(object, reg) || self.may_assign(index, reg)
-            }
-            ExprKind::IndexSet {
-                object,
-                index,
-                value,
-            } => {
-                self.may_assign(object, reg)
-                    || self.may_assign(index, reg)
-                    || self.may_assign(value, reg)
-            }
-            ExprKind::List(items) => items.iter().any(|i| self.may_assign(i, reg)),
-            ExprKind::Map(pairs) => pairs
-                .iter()
-                .any(|(k, v)| self.may_assign(k, reg) || self.may_assign(v, reg)),
-            ExprKind::Recv(inner) | ExprKind::Grouping(inner) => self.may_assign(inner, reg),
-        }
+        e.any_node(&mut |n| matches!(&n.kind, ExprKind::Assign { name, .. } if hit(&name.name)))
     }
 
     /// Copies the operand register `r` to a temporary when it is a local's

@@ -727,11 +727,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                             hint.store(i as u32, Ordering::Relaxed);
                         }
                     } else {
-                        // SAFETY: an instance keeps its class alive.
-                        let class = unsafe { &(*inst.class).body };
-                        if class.methods.find(name.as_obj(), 0).is_some() {
-                            class.shadowed.store(true, Ordering::Relaxed);
-                        }
+                        inst.note_new_field(name.as_obj());
                         // A new field that fits the instance's block (an
                         // initializer's, mostly) is added here, under the
                         // writer lock; one that grows it goes out of line,
@@ -761,11 +757,7 @@ pub fn run(cx: &mut Ctx, g: &mut Exec, budget: u32) -> Outcome {
                 let name = k!(ins.c());
                 let v = r!(ins.b());
                 let inst = as_instance(obj).expect("a class call's new instance");
-                // SAFETY: an instance keeps its class alive.
-                let class = unsafe { &(*inst.class).body };
-                if class.methods.find(name.as_obj(), 0).is_some() {
-                    class.shadowed.store(true, Ordering::Relaxed);
-                }
+                inst.note_new_field(name.as_obj());
                 // No writer lock: nothing else can reach the instance yet
                 // (`Proto::construct_entry`).
                 if inst.fields.append_unshared(name.as_obj(), v).is_none() {

@@ -259,6 +259,20 @@ pub struct Instance {
     pub fields: Table,
 }
 
+impl Instance {
+    /// Called before a field `name` is added: when the class has a method
+    /// of that name, records that the field shadows it
+    /// ([`Class::shadowed`]).
+    #[inline(always)]
+    pub fn note_new_field(&self, name: *const Header) {
+        // SAFETY: an instance keeps its class alive.
+        let class = unsafe { &(*self.class).body };
+        if class.methods.find(name, 0).is_some() {
+            class.shadowed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// A method bound to its receiver.
 pub struct BoundMethod {
     pub receiver: Value,

@@ -1,6 +1,8 @@
-//! Loom models of two hand-offs of the concurrent collector (issue 4): the
-//! coordinator's wake record at the end of the mark phase, and the start of
-//! the background mark workers one at a time.
+//! Loom models of three hand-offs of the concurrent collector (issue 4,
+//! and issue 12 for the third): the coordinator's wake record at the end
+//! of the mark phase, the start of the background mark workers one at a
+//! time, and an allocating goroutine past the goal waiting for a
+//! requested cycle's mark to begin.
 //!
 //! Run with:
 //! `RUSTFLAGS="--cfg loom" cargo test --release -p skein-vm --test loom_gc`
@@ -56,6 +58,18 @@
 //! unlock step, `gc::worker::unlock_pool`, which `park_commit` runs after
 //! the `Waiting` CAS. [`Register`] models both orders; see
 //! [`draft_order_pool_lags_the_signal`] for how they differ.)
+//!
+//! Protocol 3, the wait for the mark (`gc::coord::wait_mark_start`, as
+//! Go's allocating goroutines wait on `gcStart`'s semaphore): a goroutine
+//! that allocates past the goal while a cycle is requested (`pending`)
+//! and the coordinator has not begun its mark (its state is not yet past
+//! `Stw1`) takes the starters lock; if that still holds, it adds itself
+//! to the list and parks, the lock released by the park's commit. The
+//! coordinator moves to `MarkWait` once the world runs in the mark phase,
+//! or clears `pending` (a stale request in the `Sweep` state, or
+//! `after_cycle`), and only then takes the lock and readies everyone
+//! listed (`wake_starters`). The world stop is left out: it only adds
+//! synchronisation.
 //!
 //! What is left out, and why that is sound (the same arguments as in
 //! `loom_sched.rs`):
@@ -120,7 +134,7 @@
 //! many forced context switches (threads blocking, yielding or finishing
 //! switch for free). Every model is explored exhaustively except the two
 //! with three workers, which are bounded (see [`BOUND_WORKERS`]). The
-//! whole file runs in about 4 s (release build).
+//! whole file runs in about 6 s (release build).
 
 #![cfg(loom)]
 
@@ -181,6 +195,12 @@ enum Bug {
     /// `worker_register` signals `ready` before it pushes itself on the
     /// pool.
     SendBeforeRegister,
+    /// (3) The coordinator readies the starters before it moves past
+    /// `Stw1` or clears `pending`.
+    WakeBeforeChange,
+    /// (3) `wait_mark_start` looks at the state and `pending` before it
+    /// takes the starters lock.
+    StarterChecksUnlocked,
 }
 
 // ---------------------------------------------------------------------------
@@ -1128,6 +1148,157 @@ const fn draft_order(nprocs: usize) -> StartCfg {
 }
 
 // ---------------------------------------------------------------------------
+// (3) The goroutine that started a cycle waits for its mark
+// (`gc::coord::wait_mark_start`).
+
+/// The starter's G index in protocol 3's world.
+const STARTER: usize = 0;
+
+/// What the coordinator does with the requested cycle.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Outcome3 {
+    /// Begins its mark: once the world runs again in the mark phase, the
+    /// `Stw1` state moves the coordinator to `MarkWait`, then readies the
+    /// starters.
+    Begin,
+    /// Finds the request stale (the `Sweep` state's re-test) or closes a
+    /// cycle that `gcstoptheworld` marked whole (`after_cycle`): clears
+    /// `pending`, then readies the starters.
+    Stale,
+}
+
+/// Protocol 3's world: the coordinator's state (reduced to one bit), the
+/// pending flag and the starters list of `gc::coord`, and the starter G.
+struct StartWait {
+    s: Sched,
+    /// `Coord::state` is past `Stw1`.
+    begun: AtomicBool,
+    /// `Coord::pending`.
+    pending: AtomicBool,
+    /// `Coord::starters`.
+    starters: Mutex<Vec<usize>>,
+}
+
+impl StartWait {
+    /// `Coord::awaiting_mark`.
+    fn awaiting_mark(&self) -> bool {
+        self.pending.load(Ordering::Acquire) && !self.begun.load(Ordering::Acquire)
+    }
+}
+
+/// `coord::wait_mark_start`: under the starters lock, park only while a
+/// cycle is pending and its mark has not begun; the park's commit
+/// releases the lock once the G is `Waiting`. Returns whether it parked.
+fn wait_mark_start(w: &StartWait, me: usize) -> bool {
+    if w.s.bug == Bug::StarterChecksUnlocked {
+        if !w.awaiting_mark() {
+            return false;
+        }
+        let mut q = w.starters.lock().unwrap();
+        q.push(me);
+        park_commit(&w.s, me, move || drop(q));
+        return true;
+    }
+    let mut q = w.starters.lock().unwrap();
+    if !w.awaiting_mark() {
+        return false;
+    }
+    q.push(me);
+    park_commit(&w.s, me, move || drop(q));
+    true
+}
+
+/// `coord::wake_starters`: take the list under its lock, ready each G.
+fn wake_starters(w: &StartWait) {
+    let gs: Vec<usize> = std::mem::take(&mut *w.starters.lock().unwrap());
+    for g in gs {
+        ready(&w.s, g);
+    }
+}
+
+/// The coordinator's side: move past `Stw1` (or clear `pending`), then
+/// ready the starters; `WakeBeforeChange` swaps the two.
+fn coordinator_starts(w: &StartWait, how: Outcome3) {
+    let change = || match how {
+        Outcome3::Begin => w.begun.store(true, Ordering::Release),
+        Outcome3::Stale => w.pending.store(false, Ordering::Release),
+    };
+    if w.s.bug == Bug::WakeBeforeChange {
+        wake_starters(w);
+        change();
+    } else {
+        change();
+        wake_starters(w);
+    }
+}
+
+/// (3a, 3b) A goroutine past the goal waits for the requested cycle's
+/// mark while the coordinator begins it (3a) or drops it as stale or
+/// closes it (3b). Checks: the starter runs again, it was readied exactly as often
+/// as it parked, and the list is empty.
+///
+/// Broken variants caught: `WakeBeforeChange` (a starter that looks after
+/// the coordinator emptied the list but before the change parks for
+/// good: lost wake-up); `StarterChecksUnlocked` (the starter's look and
+/// its push are not one step under the lock, so the coordinator can
+/// change and empty the list in between: lost wake-up).
+fn starter_waits(how: Outcome3, bug: Bug) {
+    let w = Arc::new(StartWait {
+        s: Sched::new(vec![G::new(STARTER, RUNNING)], bug),
+        begun: AtomicBool::new(false),
+        // Set by a `request_cycle` before the goroutine looks.
+        pending: AtomicBool::new(true),
+        starters: Mutex::new(Vec::new()),
+    });
+    let coord = {
+        let w = w.clone();
+        thread::spawn(move || coordinator_starts(&w, how))
+    };
+    if wait_mark_start(&w, STARTER) {
+        run_when_ready(&w.s, STARTER);
+    }
+    coord.join().unwrap();
+    assert_eq!(
+        w.s.gs[STARTER].status(),
+        RUNNING,
+        "the starter was left parked"
+    );
+    assert_eq!(
+        w.s.count(Ev::GoPark(STARTER)),
+        w.s.count(Ev::GoUnpark(STARTER)),
+        "the starter was readied other than once per park"
+    );
+    assert!(
+        w.starters.lock().unwrap().is_empty(),
+        "a starter was left listed"
+    );
+}
+
+/// (3a) The mark begins.
+#[test]
+fn starter_waits_for_the_mark() {
+    model("starter_waits_for_the_mark", EXHAUSTIVE, || {
+        starter_waits(Outcome3::Begin, Bug::None)
+    });
+}
+
+/// (3b) The request is stale, or the cycle closes.
+#[test]
+fn starter_released_by_a_stale_request() {
+    model("starter_released_by_a_stale_request", EXHAUSTIVE, || {
+        starter_waits(Outcome3::Stale, Bug::None)
+    });
+}
+
+fn begin_3a(bug: Bug) {
+    starter_waits(Outcome3::Begin, bug);
+}
+
+fn stale_3b(bug: Bug) {
+    starter_waits(Outcome3::Stale, bug);
+}
+
+// ---------------------------------------------------------------------------
 // The broken variants.
 
 /// One model run with a broken variant switched on: a label, the bug, the
@@ -1186,6 +1357,9 @@ const BROKEN: &[BrokenCase] = &[
     ("2a", Bug::NoHandshake, EXHAUSTIVE, issue_two, &["earlier ones signalled"]),
     ("2a", Bug::SendBeforeRegister, EXHAUSTIVE, issue_two, &["registered", "registers"]),
     ("2b", Bug::NoBuffer, EXHAUSTIVE, stolen_two, &[LOST_WAKEUP]),
+    ("3a", Bug::WakeBeforeChange, EXHAUSTIVE, begin_3a, &[LOST_WAKEUP]),
+    ("3a", Bug::StarterChecksUnlocked, EXHAUSTIVE, begin_3a, &[LOST_WAKEUP]),
+    ("3b", Bug::WakeBeforeChange, EXHAUSTIVE, stale_3b, &[LOST_WAKEUP]),
 ];
 
 /// The environment variable that names the case a child process runs.

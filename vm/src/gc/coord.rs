@@ -13,7 +13,9 @@
 //! 4. `Workers`: create missing mark workers one at a time (`worker`).
 //! 5. `Stw1`: take `worldsema`, stop the world (`sweep_termination`),
 //!    phase `Mark`, barrier on, root jobs, worker budgets,
-//!    pacer; start the world; release `worldsema` only.
+//!    pacer; start the world; release `worldsema` only; ready the
+//!    goroutines that allocated past the goal meanwhile
+//!    (`wait_mark_start`).
 //! 6. `MarkWait`: park (`gc_mark_wait`) until the completion point readies
 //!    it (behaviour 4). The wake record (`sched::sema::WakeRecord`,
 //!    `{lock, g, wake}`): `WakeRecord::park` takes the lock; if `wake` is
@@ -101,6 +103,9 @@ pub struct Coord {
     pub(crate) over_limit: AtomicBool,
     /// `runtime.gc()` callers and the cycle each waits for.
     waiters: Mutex<Vec<(GRef, u32)>>,
+    /// Goroutines that allocated past the goal before the pending cycle's
+    /// mark began, parked until it begins (`wait_mark_start`).
+    starters: Mutex<Vec<GRef>>,
     /// The ragged barrier's generation in progress.
     ragged: std::sync::atomic::AtomicU64,
 }
@@ -129,6 +134,71 @@ pub fn request_cycle(cx: &mut Ctx, forced: bool) -> bool {
         }
     }
     true
+}
+
+/// A goroutine that allocates past the heap goal while a cycle is
+/// requested but its mark has not begun (`Coord::awaiting_mark`) waits
+/// until the mark begins (or the request turns out stale), as Go's
+/// allocating goroutines wait on `gcStart`'s semaphore; marking then
+/// throttles it through assists.
+///
+/// Without this wait, the goroutine that requested a cycle yielded to the
+/// coordinator and an idle P could take it from the queue while the
+/// coordinator, on the first P, still created the mark workers; when the
+/// kernel kept that P's thread off a CPU for milliseconds, the goroutine
+/// allocated with no mark to assist, and gc_latency's first cycle ended
+/// at up to 1.75 times its 4 MB goal (`4->7->7 MB`) in about one run in
+/// 75. Below the goal the goroutine goes on: the request's usual delay
+/// (finishing the last sweep, the stop) is tens of microseconds, and
+/// waiting through it at every cycle cost `bench/strings.sk`, which
+/// collects every 2 ms, 3% of its time.
+///
+/// Protocol: under the starters lock the goroutine parks only while
+/// `Coord::awaiting_mark` holds; the lock is released once it is
+/// `Waiting`. The coordinator moves to `MarkWait` (the world running
+/// again in the mark phase) or clears `pending` (a stale request, or the
+/// end of a cycle that `gcstoptheworld` marked whole) before it takes the
+/// lock to ready the starters (`wake_starters`), so a goroutine either
+/// sees the change or is on the list when it is emptied
+/// (`vm/tests/loom_gc.rs`, protocol 3).
+pub(crate) fn wait_mark_start(cx: &mut Ctx) -> Result<(), Flow> {
+    let gc = &cx.rt.gc;
+    let Some(g) = cx.g else {
+        return Ok(());
+    };
+    let mut s = gc.coord.starters.lock();
+    if !gc.coord.awaiting_mark() {
+        return Ok(());
+    }
+    s.push(g);
+    Err(Flow::Park(Park {
+        reason: WaitReason::GcStart,
+        unlock: Unlock::guard(s),
+        resume: Resume::None,
+    }))
+}
+
+/// Readies the goroutines waiting in `wait_mark_start`: the mark has
+/// begun, or the request was stale.
+fn wake_starters(cx: &mut Ctx) {
+    let gs: Vec<GRef> = std::mem::take(&mut *cx.rt.gc.coord.starters.lock());
+    for g in gs {
+        crate::sched::proc::ready(cx, g);
+    }
+}
+
+impl Coord {
+    /// A cycle is requested and the coordinator has not yet begun its
+    /// mark: it is in one of the states up to `Stw1` (while it waits in
+    /// `Idle` its state already reads `Sweep`, the state it wakes into).
+    #[inline]
+    pub(crate) fn awaiting_mark(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+            && matches!(
+                State::from_u8(self.state.load(Ordering::Acquire)),
+                State::Sweep | State::GcSema | State::Workers | State::WaitWorker | State::Stw1
+            )
+    }
 }
 
 /// Is a cycle requested or under way?
@@ -244,6 +314,7 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                     // request from now on wakes the coordinator again.
                     c.pending.store(false, Ordering::Release);
                     drop(waiters);
+                    wake_starters(cx);
                     set(State::Idle);
                     continue;
                 }
@@ -320,8 +391,9 @@ pub(crate) fn step(cx: &mut Ctx) -> (Outcome, u32) {
                 clock.note_pause(&clock.stw1_ns, t0, released);
                 retired.free();
                 rt.sched.worldsema.release(cx);
-                crate::sched::proc::wakep(rt);
                 set(State::MarkWait);
+                wake_starters(cx);
+                crate::sched::proc::wakep(rt);
             }
             State::MarkWait => {
                 if let Some(pk) = c.record.park(cx, WaitReason::GcMarkWait) {
@@ -522,6 +594,7 @@ fn after_cycle(cx: &mut Ctx) -> Outcome {
     sweep::wake_sweeper(cx);
     // Requests from now on start a new cycle.
     c.pending.store(false, Ordering::Release);
+    wake_starters(cx);
     let ready: Vec<GRef> = {
         let mut w = c.waiters.lock();
         let (done, rest): (Vec<_>, Vec<_>) = w.drain(..).partition(|&(_, t)| t <= n);

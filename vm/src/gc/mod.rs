@@ -12,7 +12,8 @@
 //!    pacer's trigger (`pacer`) and raises a request, which the next
 //!    allocation safepoint ([`safepoint`]) hands to the coordinator; or
 //!    `runtime.gc()` asks for a cycle. Either readies the coordinator
-//!    (created on first use).
+//!    (created on first use). Until the mark begins, a goroutine that
+//!    allocates past the goal parks (`gc_start`, `coord::wait_mark_start`).
 //! 2. **gcStart.** The coordinator finishes sweeping, takes `gcsema`,
 //!    starts any missing background mark worker one at a time through a
 //!    channel hand-off (`worker::start_one`), takes `worldsema` and
@@ -20,7 +21,8 @@
 //!    phase becomes `Mark`, the write barrier turns on,
 //!    root jobs are prepared (globals, timers, every G's stack), and the
 //!    worker budgets for the 25% goal are set. It starts the world,
-//!    releases `worldsema` only, and parks (`gc_mark_wait`) on its wake
+//!    releases `worldsema` only, readies the goroutines waiting for the
+//!    mark, and parks (`gc_mark_wait`) on its wake
 //!    record.
 //! 3. **Mark.** Background workers (`worker`), mark assists (`pacer`) and
 //!    the write barrier (below) shade objects grey into per-P work buffers
@@ -407,6 +409,12 @@ pub fn safepoint(cx: &mut Ctx) -> Result<(), crate::sched::park::Flow> {
             // allocating goroutine runs `gcStart` itself.
             return Err(yield_to_coordinator(cx));
         }
+    }
+    if rt.gc.coord.awaiting_mark() && rt.heap.live() > rt.gc.pacer.goal() {
+        // Past the goal with a cycle requested and its mark not begun:
+        // wait for the mark, which throttles the allocation through
+        // assists.
+        coord::wait_mark_start(cx)?;
     }
     if let Some(live) = cx.local().mc.trace_heap.take() {
         // Only while tracing; nothing else happens here, so a traced run

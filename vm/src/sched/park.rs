@@ -147,11 +147,14 @@ pub enum WaitReason {
     GcSweepWait,
     /// The coordinator between cycles.
     GcIdle,
+    /// The goroutine whose allocation started a cycle, until the cycle's
+    /// mark begins (`gc::coord::wait_mark_start`).
+    GcStart,
 }
 
 impl WaitReason {
     /// Every reason, in discriminant order (`from_u8` indexes it).
-    const ALL: [WaitReason; 12] = [
+    const ALL: [WaitReason; 13] = [
         WaitReason::None,
         WaitReason::ChanSend,
         WaitReason::ChanRecv,
@@ -164,6 +167,7 @@ impl WaitReason {
         WaitReason::GcAssist,
         WaitReason::GcSweepWait,
         WaitReason::GcIdle,
+        WaitReason::GcStart,
     ];
 
     pub fn name(self) -> &'static str {
@@ -180,6 +184,7 @@ impl WaitReason {
             WaitReason::GcAssist => "gc_assist",
             WaitReason::GcSweepWait => "gc_sweep_wait",
             WaitReason::GcIdle => "gc_idle",
+            WaitReason::GcStart => "gc_start",
         }
     }
 

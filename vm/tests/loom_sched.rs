@@ -1324,6 +1324,9 @@ struct Sched {
     stop_cond: Condvar,
     gcwaiting: AtomicBool,
     npidle: AtomicU32,
+    /// `Sched::stopwait_left`: `Locked::stopwait`'s lock-free mirror,
+    /// stored under the lock at every change.
+    stopwait_left: AtomicI32,
 }
 
 impl Sched {
@@ -1360,11 +1363,13 @@ fn pidleput(s: &Sched, l: &mut Locked, p: u32) {
     s.npidle.fetch_add(1, Ordering::AcqRel);
 }
 
-/// `proc::gcstopm` (the spinning count is not modelled).
+/// `proc::gcstopm` (the spinning count is not modelled), through
+/// `stw::p_stopped`.
 fn gcstopm(s: &Sched, p: u32) {
     let mut l = s.lock();
     s.ps[p as usize].set_status(P_STOPPED);
     l.stopwait -= 1;
+    s.stopwait_left.store(l.stopwait, Ordering::Release);
     if l.stopwait == 0 {
         s.stop_cond.notify_all();
     }
@@ -1372,7 +1377,10 @@ fn gcstopm(s: &Sched, p: u32) {
 
 /// `stw::stop_the_world`, by the G running on P `own`. The real wait has a
 /// 200 µs timeout to re-arm preempt flags; loom's timed wait never times
-/// out, so the model also proves the notification alone suffices.
+/// out, so the model also proves the notification alone suffices. The
+/// real spin (up to 100 µs on the mirror, with the lock released) is one
+/// look here: loom tries it both before and after the last stop, and a
+/// stopper that sees zero returns without the lock.
 fn stop_the_world(s: &Sched, own: u32) {
     let mut l = s.lock();
     s.gcwaiting.store(true, Ordering::SeqCst);
@@ -1408,6 +1416,14 @@ fn stop_the_world(s: &Sched, own: u32) {
             _ => {}
         }
     }
+    s.stopwait_left.store(l.stopwait, Ordering::Release);
+    if l.stopwait > 0 {
+        drop(l);
+        if s.stopwait_left.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        l = s.lock();
+    }
     while l.stopwait > 0 {
         l = s
             .stop_cond
@@ -1425,6 +1441,7 @@ fn stop_the_world(s: &Sched, own: u32) {
                 _ => {}
             }
         }
+        s.stopwait_left.store(l.stopwait, Ordering::Release);
     }
 }
 
@@ -1559,7 +1576,10 @@ fn schedule(s: &Sched, mut p: u32, mut recheck: bool) {
 /// waits forever); a stopper that returns one stop early (`stopwait > 1`)
 /// uses P1's state while M1 still does (loom reports the race); a
 /// `gcstopm` that does not notify leaves the stopper waiting (loom reports
-/// a deadlock; the real 200 µs timeout would only hide it).
+/// a deadlock; the real 200 µs timeout would only hide it); a `gcstopm`
+/// whose store of the mirror `stopwait_left` is relaxed lets a stopper
+/// that returns on the mirror, without the lock, use P1's state unordered
+/// after M1's last use (loom reports the race).
 ///
 /// Finding (not a bug): removing `pidleget`'s `gcwaiting` check does not
 /// break this model. `stop_the_world` empties the idle list under the lock
@@ -1577,6 +1597,7 @@ fn stop_the_world_handshake() {
                 ..Locked::default()
             }),
             stop_cond: Condvar::new(),
+            stopwait_left: AtomicI32::new(0),
             gcwaiting: AtomicBool::new(false),
             npidle: AtomicU32::new(1),
         });
@@ -1610,6 +1631,15 @@ fn stop_the_world_handshake() {
         });
 
         stop_the_world(&s, 0);
+        // `flush_all`: the stopper owns every P's local state. It uses it
+        // before it takes the scheduler lock again, as the real stopper
+        // does, so only `stop_the_world`'s own synchronisation orders the
+        // use after the Ms' (a stopper that returned on a relaxed mirror
+        // would race here).
+        for p in &s.ps {
+            // SAFETY: the world is stopped; loom checks that claim.
+            p.local.with_mut(|x| unsafe { *x += 1 });
+        }
         {
             let l = s.lock();
             assert_eq!(l.stopwait, 0);
@@ -1617,11 +1647,6 @@ fn stop_the_world_handshake() {
             for i in 1..PROCS {
                 assert_eq!(s.ps[i].status(), P_STOPPED, "P{i} runs after the stop");
             }
-        }
-        // `flush_all`: the stopper owns every P's local state.
-        for p in &s.ps {
-            // SAFETY: the world is stopped; loom checks that claim.
-            p.local.with_mut(|x| unsafe { *x += 1 });
         }
         start_the_world(&s, 0);
 

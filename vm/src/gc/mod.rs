@@ -103,6 +103,13 @@ pub enum Phase {
 /// global list's lock is rare.
 pub const WORK_BUF: usize = 256;
 
+/// Room for buffers the global work list keeps when it drains. Marking a
+/// list of millions of elements queues a buffer for every 256 of them
+/// (24 bytes of list room each, 0.25 MB for 10,000), which an empty list
+/// would otherwise hold for the rest of the run; 256 buffers is room a
+/// mark of ordinary size keeps using.
+const KEEP_WORK_BUFS: usize = 256;
+
 /// The collector's shared state (one per VM).
 pub struct GcState {
     phase: AtomicU8,
@@ -239,6 +246,11 @@ impl GcState {
         let mut w = self.work.lock();
         let b = w.pop();
         self.work_bufs.store(w.len(), Ordering::Release);
+        if w.is_empty() && w.capacity() > KEEP_WORK_BUFS {
+            // A large heap's mark queued thousands of buffers at once:
+            // give the list's room back when it drains (see the constant).
+            *w = Vec::new();
+        }
         b
     }
 

@@ -179,7 +179,7 @@ pub(crate) fn wait_mark_start(cx: &mut Ctx) -> Result<(), Flow> {
 }
 
 /// Readies the goroutines waiting in `wait_mark_start`: the mark has
-/// begun, or the request was stale.
+/// begun, the request was stale, or the cycle is closed.
 fn wake_starters(cx: &mut Ctx) {
     let gs: Vec<GRef> = std::mem::take(&mut *cx.rt.gc.coord.starters.lock());
     for g in gs {
@@ -189,8 +189,9 @@ fn wake_starters(cx: &mut Ctx) {
 
 impl Coord {
     /// A cycle is requested and the coordinator has not yet begun its
-    /// mark: it is in one of the states up to `Stw1` (while it waits in
-    /// `Idle` its state already reads `Sweep`, the state it wakes into).
+    /// mark: it is in one of the states up to `Stw1`. (While it waits in
+    /// `Idle` its state already reads `Sweep`, the state it wakes into,
+    /// but no cycle is pending then.)
     #[inline]
     pub(crate) fn awaiting_mark(&self) -> bool {
         self.pending.load(Ordering::Acquire)

@@ -147,8 +147,9 @@ pub enum WaitReason {
     GcSweepWait,
     /// The coordinator between cycles.
     GcIdle,
-    /// The goroutine whose allocation started a cycle, until the cycle's
-    /// mark begins (`gc::coord::wait_mark_start`).
+    /// A goroutine that allocated past the heap goal while a requested
+    /// cycle had not begun its mark, until it does
+    /// (`gc::coord::wait_mark_start`).
     GcStart,
 }
 

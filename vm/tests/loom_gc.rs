@@ -1186,7 +1186,8 @@ impl StartWait {
     }
 }
 
-/// `coord::wait_mark_start`: under the starters lock, park only while a
+/// `coord::wait_mark_start` (through `sched::sema::WaitList::park_unless`,
+/// which the assist queue uses too): under the starters lock, park only while a
 /// cycle is pending and its mark has not begun; the park's commit
 /// releases the lock once the G is `Waiting`. Returns whether it parked.
 fn wait_mark_start(w: &StartWait, me: usize) -> bool {
@@ -1208,7 +1209,8 @@ fn wait_mark_start(w: &StartWait, me: usize) -> bool {
     true
 }
 
-/// `coord::wake_starters`: take the list under its lock, ready each G.
+/// `coord::wake_starters` (`WaitList::ready_all`): take the list under
+/// its lock, ready each G.
 fn wake_starters(w: &StartWait) {
     let gs: Vec<usize> = std::mem::take(&mut *w.starters.lock().unwrap());
     for g in gs {

@@ -43,7 +43,7 @@ use parking_lot::Mutex;
 
 use super::{mark, sweep, worker, Phase};
 use crate::sched::park::{Flow, Outcome, Park, Resume, Unlock, WaitReason};
-use crate::sched::sema::WakeRecord;
+use crate::sched::sema::{WaitList, WakeRecord};
 use crate::sched::{stw, GKind, GRef};
 use crate::trace::{Arg, EventKind, Key};
 use crate::Ctx;
@@ -105,7 +105,7 @@ pub struct Coord {
     waiters: Mutex<Vec<(GRef, u32)>>,
     /// Goroutines that allocated past the goal before the pending cycle's
     /// mark began, parked until it begins (`wait_mark_start`).
-    starters: Mutex<Vec<GRef>>,
+    starters: WaitList,
     /// The ragged barrier's generation in progress.
     ragged: std::sync::atomic::AtomicU64,
 }
@@ -162,29 +162,18 @@ pub fn request_cycle(cx: &mut Ctx, forced: bool) -> bool {
 /// sees the change or is on the list when it is emptied
 /// (`vm/tests/loom_gc.rs`, protocol 3).
 pub(crate) fn wait_mark_start(cx: &mut Ctx) -> Result<(), Flow> {
-    let gc = &cx.rt.gc;
+    let c = &cx.rt.gc.coord;
     let Some(g) = cx.g else {
         return Ok(());
     };
-    let mut s = gc.coord.starters.lock();
-    if !gc.coord.awaiting_mark() {
-        return Ok(());
-    }
-    s.push(g);
-    Err(Flow::Park(Park {
-        reason: WaitReason::GcStart,
-        unlock: Unlock::guard(s),
-        resume: Resume::None,
-    }))
+    c.starters
+        .park_unless(g, WaitReason::GcStart, || !c.awaiting_mark())
 }
 
 /// Readies the goroutines waiting in `wait_mark_start`: the mark has
 /// begun, the request was stale, or the cycle is closed.
 fn wake_starters(cx: &mut Ctx) {
-    let gs: Vec<GRef> = std::mem::take(&mut *cx.rt.gc.coord.starters.lock());
-    for g in gs {
-        crate::sched::proc::ready(cx, g);
-    }
+    cx.rt.gc.coord.starters.ready_all(cx);
 }
 
 impl Coord {

@@ -151,7 +151,7 @@ pub struct GcState {
     pub(crate) coord: coord::Coord,
     /// Gs parked in a mark assist (readied when credit appears or at mark
     /// termination).
-    pub(crate) assistq: Mutex<Vec<GRef>>,
+    pub(crate) assistq: crate::sched::sema::WaitList,
     /// Ragged barrier generation: each P acknowledges it by flushing.
     pub(crate) flush_epoch: AtomicU64,
     /// The background sweeper and the sweep's progress.
@@ -190,7 +190,7 @@ impl GcState {
             bg_credit: AtomicI64::new(0),
             workers: worker::Pool::default(),
             coord: coord::Coord::default(),
-            assistq: Mutex::new(Vec::new()),
+            assistq: Default::default(),
             flush_epoch: AtomicU64::new(0),
             sweeper: sweep::Sweeper::default(),
             pacer,

@@ -51,7 +51,7 @@ use parking_lot::Mutex;
 
 use super::mark;
 use crate::heap::Heap;
-use crate::sched::park::{Flow, Park, Resume, Unlock, WaitReason};
+use crate::sched::park::{Flow, Park, Resume, WaitReason};
 use crate::trace::EventKind;
 use crate::Ctx;
 
@@ -605,22 +605,13 @@ pub(crate) fn add_credit(cx: &mut Ctx, work: u64) {
     let gc = &cx.rt.gc;
     gc.bg_credit.fetch_add(work as i64, Ordering::AcqRel);
     if gc.bg_credit.load(Ordering::Acquire) > 0 {
-        let g = {
-            let mut q = gc.assistq.lock();
-            q.pop()
-        };
-        if let Some(g) = g {
-            crate::sched::proc::ready(cx, g);
-        }
+        gc.assistq.ready_one(cx);
     }
 }
 
 /// Mark termination: every parked assist goes on.
 pub(crate) fn wake_assists(cx: &mut Ctx) {
-    let gs: Vec<_> = std::mem::take(&mut *cx.rt.gc.assistq.lock());
-    for g in gs {
-        crate::sched::proc::ready(cx, g);
-    }
+    cx.rt.gc.assistq.ready_all(cx);
 }
 
 /// Pays this P's assist debt (see the module docs).
@@ -750,16 +741,8 @@ pub(crate) fn assist(cx: &mut Ctx) -> Result<(), Flow> {
 fn park_assist(cx: &mut Ctx) -> Result<(), Flow> {
     let gc = &cx.rt.gc;
     let g = cx.g.expect("assists run in a goroutine");
-    let mut q = gc.assistq.lock();
-    if !gc.marking() {
-        return Ok(());
-    }
-    q.push(g);
-    Err(Flow::Park(Park {
-        reason: WaitReason::GcAssist,
-        unlock: Unlock::guard(q),
-        resume: Resume::None,
-    }))
+    gc.assistq
+        .park_unless(g, WaitReason::GcAssist, || !gc.marking())
 }
 
 /// `--max-heap` is exceeded at a safepoint: force a full collection (and

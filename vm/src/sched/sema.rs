@@ -17,7 +17,9 @@
 //!
 //! A [`WakeRecord`] is the smallest such semaphore: one G parks on it and
 //! any other wakes it; a wake-up that comes first is kept for the next park
-//! (the collector's coordinator and background sweeper sleep on one).
+//! (the collector's coordinator and background sweeper sleep on one). A
+//! [`WaitList`] holds any number of Gs until an event, which each checks
+//! under the list's lock before it parks.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -240,6 +242,55 @@ impl WakeRecord {
                 ready(cx, g);
             }
             None => st.wake = true,
+        }
+    }
+}
+
+/// Goroutines parked until an event, behind one lock: the collector's
+/// assist queue and the goroutines waiting for a cycle's mark. Unlike a
+/// [`WakeRecord`], a wake-up that comes before the park is not kept: the
+/// waiter checks, under the list's lock, whether the event has happened
+/// (`park_unless`), and a waker changes the state the check reads before
+/// it takes the lock to ready the Gs. So a waiter either sees the change
+/// or is on the list when the waker empties it.
+#[derive(Default)]
+pub struct WaitList(Mutex<Vec<GRef>>);
+
+impl WaitList {
+    /// Parks `g` (the running G) with `reason`, unless `happened()`,
+    /// called under the list's lock, says there is nothing to wait for.
+    /// The lock is released once the G is `Waiting`.
+    pub fn park_unless(
+        &self,
+        g: GRef,
+        reason: WaitReason,
+        happened: impl FnOnce() -> bool,
+    ) -> Result<(), Flow> {
+        let mut list = self.0.lock();
+        if happened() {
+            return Ok(());
+        }
+        list.push(g);
+        Err(Flow::Park(Park {
+            reason,
+            unlock: Unlock::guard(list),
+            resume: Resume::None,
+        }))
+    }
+
+    /// Readies the most recently parked G, if any.
+    pub fn ready_one(&self, cx: &mut Ctx) {
+        let g = self.0.lock().pop();
+        if let Some(g) = g {
+            super::proc::ready(cx, g);
+        }
+    }
+
+    /// Readies every parked G.
+    pub fn ready_all(&self, cx: &mut Ctx) {
+        let gs = std::mem::take(&mut *self.0.lock());
+        for g in gs {
+            super::proc::ready(cx, g);
         }
     }
 }
